@@ -1,0 +1,23 @@
+//! The `.bemm` model file: a layer graph with fp16 weights.
+//!
+//! Layout (SPEC.md has every byte): a 64-byte [`FileHeader`], the layer table
+//! ([`LayerRecord`], 64 bytes each), the tensor table ([`TensorRecord`], 40
+//! bytes each), the postcard-encoded [`ModelMeta`], the 64-byte-aligned fp16
+//! weight payload, and an 8-byte XXH64 of everything before it.
+//!
+//! [`ModelFile::parse`] validates everything the engine relies on (offsets in
+//! range, tensor sizes equal to the shapes the layers imply, the graph in
+//! topological order with chaining channel counts), so the engine never
+//! re-checks or panics.
+
+mod layout;
+mod meta;
+mod parse;
+#[cfg(feature = "alloc")]
+mod write;
+
+pub use layout::{FileHeader, LayerKind, LayerRecord, TensorRecord, DTYPE_F16, FLAG_RELU, INPUT, MAGIC, NONE, VERSION_MAJOR, VERSION_MINOR};
+pub use meta::{ModelMeta, Provenance, MAX_BANDS, MAX_CLASSES, MAX_SCORES};
+pub use parse::{ModelFile, Shape, MAX_DIM, MAX_KERNEL, MAX_LAYERS, MAX_TENSOR_ELEMS};
+#[cfg(feature = "alloc")]
+pub use write::{COMPACT_FEATURE_DIM, GraphBuilder, LayerSpec, ModelBuilder, OwnedMeta};

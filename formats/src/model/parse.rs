@@ -1,0 +1,365 @@
+//! Parsing and validation of model files.
+
+use super::layout::*;
+use super::meta::ModelMeta;
+use crate::checksum::xxh64;
+use crate::error::{FormatError, Result};
+use crate::pod::{align_up, read, region, slice};
+use half::f16;
+
+/// Most layers a model file may hold.
+pub const MAX_LAYERS: u32 = 4096;
+/// Largest channel count, height or width of any activation.
+pub const MAX_DIM: u32 = 1 << 16;
+/// Largest kernel side, stride or padding.
+pub const MAX_KERNEL: u32 = 64;
+/// Largest number of elements in one tensor or one activation.
+pub const MAX_TENSOR_ELEMS: u64 = 1 << 31;
+
+const WHAT: &str = "model file";
+
+/// Channels, height and width of one sample's activation (CHW).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Channels.
+    pub c: u32,
+    /// Height.
+    pub h: u32,
+    /// Width.
+    pub w: u32,
+}
+
+impl Shape {
+    /// Elements per sample.
+    pub fn len(&self) -> usize {
+        self.c as usize * self.h as usize * self.w as usize
+    }
+    /// Whether the shape holds no element (never true in a parsed model).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A validated, zero-copy view of a model file.
+#[derive(Debug, Clone)]
+pub struct ModelFile<'a> {
+    bytes: &'a [u8],
+    header: FileHeader,
+    layers: &'a [LayerRecord],
+    tensors: &'a [TensorRecord],
+    meta: ModelMeta<'a>,
+}
+
+fn graph(layer: usize, problem: &'static str, value: u64) -> FormatError {
+    FormatError::Graph { layer: layer as u32, problem, value }
+}
+
+fn invalid(field: &'static str, value: u64, expected: &'static str) -> FormatError {
+    FormatError::Invalid { what: WHAT, field, value, expected }
+}
+
+impl<'a> ModelFile<'a> {
+    /// Parse and validate a model file. `bytes` must start at the file's first
+    /// byte and be at least 2-byte aligned (64-byte aligned is best; memory
+    /// maps are page aligned). Trailing bytes after `file_len` are ignored.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        let header: FileHeader = read(bytes, "model file header", 0)?;
+        if header.magic != MAGIC {
+            return Err(FormatError::BadMagic { what: WHAT, expected: MAGIC, found: header.magic });
+        }
+        if header.version_major != VERSION_MAJOR {
+            return Err(FormatError::UnsupportedVersion {
+                what: WHAT,
+                major: header.version_major,
+                minor: header.version_minor,
+                supported: VERSION_MAJOR,
+            });
+        }
+        if header.header_size != 64 {
+            return Err(invalid("header_size", header.header_size as u64, "64"));
+        }
+        if header.file_len < 72 || header.file_len > bytes.len() as u64 {
+            return Err(FormatError::Truncated {
+                what: WHAT,
+                offset: 0,
+                needed: header.file_len.max(72),
+                len: bytes.len() as u64,
+            });
+        }
+        let file = &bytes[..header.file_len as usize];
+        let body_len = file.len() - 8;
+        let stored = u64::from_le_bytes(file[body_len..].try_into().unwrap_or([0; 8]));
+        let computed = xxh64(&file[..body_len]);
+        if stored != computed {
+            return Err(FormatError::Checksum { what: WHAT, region: "bytes 0..file_len-8", stored, computed });
+        }
+        if header.num_layers == 0 || header.num_layers > MAX_LAYERS {
+            return Err(invalid("num_layers", header.num_layers as u64, "1..=4096"));
+        }
+        let layers_off = 64u64;
+        let layers: &[LayerRecord] = slice(file, "layer table", layers_off, header.num_layers as u64)?;
+        let tensors_off = layers_off + 64 * header.num_layers as u64;
+        let tensors: &[TensorRecord] = slice(file, "tensor table", tensors_off, header.num_tensors as u64)?;
+        let meta_off = tensors_off + 40 * header.num_tensors as u64;
+        let meta_bytes = region(file, "model metadata", meta_off, header.meta_len as u64)?;
+        let payload_start = align_up(meta_off + header.meta_len as u64, 64)
+            .ok_or(invalid("meta_len", header.meta_len as u64, "a length inside the file"))?;
+        let (meta, rest) = postcard::take_from_bytes::<ModelMeta<'a>>(meta_bytes)
+            .map_err(|_| FormatError::Meta { problem: "not a valid postcard-encoded ModelMeta" })?;
+        if !rest.is_empty() {
+            return Err(FormatError::Meta { problem: "trailing bytes after the metadata" });
+        }
+        let m = ModelFile { bytes: file, header, layers, tensors, meta };
+        m.validate_tensors(payload_start, body_len as u64)?;
+        m.validate_graph()?;
+        m.validate_meta()?;
+        Ok(m)
+    }
+
+    fn validate_tensors(&self, payload_start: u64, payload_end: u64) -> Result<()> {
+        for (i, t) in self.tensors.iter().enumerate() {
+            let what = "tensor record";
+            if t.dtype != DTYPE_F16 {
+                return Err(FormatError::Invalid { what, field: "dtype", value: t.dtype as u64, expected: "1 (f16)" });
+            }
+            if t.rank == 0 || t.rank > 4 {
+                return Err(FormatError::Invalid { what, field: "rank", value: t.rank as u64, expected: "1..=4" });
+            }
+            let mut n: u64 = 1;
+            for (d, &v) in t.dims.iter().enumerate() {
+                if (d as u32) < t.rank {
+                    n = n.saturating_mul(v as u64);
+                } else if v != 0 {
+                    return Err(FormatError::Invalid { what, field: "dims", value: v as u64, expected: "0 past rank" });
+                }
+            }
+            if n != t.elements || n == 0 || n > MAX_TENSOR_ELEMS {
+                return Err(FormatError::Invalid {
+                    what,
+                    field: "elements",
+                    value: t.elements,
+                    expected: "the product of dims, non-zero, at most 2^31",
+                });
+            }
+            if t.offset % 64 != 0 {
+                return Err(FormatError::Misaligned { what, field: "offset", offset: t.offset, align: 64 });
+            }
+            let end = t.offset.checked_add(t.elements * 2);
+            if t.offset < payload_start || end.is_none_or(|e| e > payload_end) {
+                let _ = i;
+                return Err(FormatError::Invalid {
+                    what,
+                    field: "offset",
+                    value: t.offset,
+                    expected: "data inside the weight payload",
+                });
+            }
+            let _: &[f16] = slice(self.bytes, "tensor data", t.offset, t.elements)?;
+        }
+        Ok(())
+    }
+
+    fn tensor_dims(&self, layer: usize, idx: u32, field: &'static str, want: &[u32]) -> Result<()> {
+        let t = self
+            .tensors
+            .get(idx as usize)
+            .ok_or(graph(layer, if field == "weight" { "weight tensor index out of range" } else { "bias tensor index out of range" }, idx as u64))?;
+        if t.rank as usize != want.len() || t.dims[..want.len()] != *want {
+            return Err(graph(
+                layer,
+                if field == "weight" { "weight tensor shape does not match the layer" } else { "bias tensor shape does not match the layer" },
+                t.elements,
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_graph(&self) -> Result<()> {
+        let h = &self.header;
+        for (name, v) in [("input_c", h.input_c), ("input_h", h.input_h), ("input_w", h.input_w)] {
+            if v == 0 || v > MAX_DIM {
+                return Err(invalid(name, v as u64, "1..=65536"));
+            }
+        }
+        if (h.input_c as u64) * (h.input_h as u64) * (h.input_w as u64) > MAX_TENSOR_ELEMS {
+            return Err(invalid("input_c", h.input_c as u64, "an input of at most 2^31 elements"));
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let kind = l.layer_kind().ok_or(graph(i, "unknown layer kind", l.kind as u64))?;
+            if l.flags & !FLAG_RELU != 0 {
+                return Err(graph(i, "unknown flag bits", l.flags as u64));
+            }
+            let src = self.source_shape(i, l.input)?;
+            let (ic, ih, iw) = (l.in_c, l.in_h, l.in_w);
+            if kind == LayerKind::Linear {
+                if ic as u64 != src.len() as u64 || ih != 1 || iw != 1 {
+                    return Err(graph(i, "linear in_c must equal the flattened input size, in_h = in_w = 1", ic as u64));
+                }
+            } else if (ic, ih, iw) != (src.c, src.h, src.w) {
+                return Err(graph(i, "input shape does not match the producing layer's output", ic as u64));
+            }
+            for v in [l.out_c, l.out_h, l.out_w] {
+                if v == 0 || v > MAX_DIM {
+                    return Err(graph(i, "output dimension outside 1..=65536", v as u64));
+                }
+            }
+            if (l.out_c as u64) * (l.out_h as u64) * (l.out_w as u64) > MAX_TENSOR_ELEMS {
+                return Err(graph(i, "output larger than 2^31 elements", l.out_c as u64));
+            }
+            let needs_weights = matches!(kind, LayerKind::Conv | LayerKind::Linear);
+            if !needs_weights && (l.weight != NONE || l.bias != NONE) {
+                return Err(graph(i, "this layer kind takes no tensors", l.weight as u64));
+            }
+            if kind != LayerKind::Add && l.input2 != NONE {
+                return Err(graph(i, "only add layers take a second input", l.input2 as u64));
+            }
+            match kind {
+                LayerKind::Conv | LayerKind::MaxPool | LayerKind::AvgPool => {
+                    let (kh, kw, s, p) = (l.kernel_h, l.kernel_w, l.stride, l.pad);
+                    if kh == 0 || kw == 0 || kh > MAX_KERNEL || kw > MAX_KERNEL {
+                        return Err(graph(i, "kernel side outside 1..=64", kh.max(kw) as u64));
+                    }
+                    if s == 0 || s > MAX_KERNEL {
+                        return Err(graph(i, "stride outside 1..=64", s as u64));
+                    }
+                    if p > MAX_KERNEL || (kind != LayerKind::Conv && 2 * p > kh.min(kw)) {
+                        return Err(graph(i, "padding too large for the kernel", p as u64));
+                    }
+                    let eh = ih + 2 * p;
+                    let ew = iw + 2 * p;
+                    if eh < kh || ew < kw {
+                        return Err(graph(i, "kernel larger than the padded input", kh as u64));
+                    }
+                    let (oh, ow) = ((eh - kh) / s + 1, (ew - kw) / s + 1);
+                    if (l.out_h, l.out_w) != (oh, ow) {
+                        return Err(graph(i, "output size does not follow from input, kernel, stride and padding", l.out_h as u64));
+                    }
+                    if kind == LayerKind::Conv {
+                        if l.weight == NONE {
+                            return Err(graph(i, "convolution without weights", 0));
+                        }
+                        self.tensor_dims(i, l.weight, "weight", &[l.out_c, ic, kh, kw])?;
+                    } else if l.out_c != ic {
+                        return Err(graph(i, "pooling must keep the channel count", l.out_c as u64));
+                    }
+                }
+                LayerKind::Relu | LayerKind::Sigmoid | LayerKind::Add => {
+                    if (l.out_c, l.out_h, l.out_w) != (ic, ih, iw) {
+                        return Err(graph(i, "element-wise layer must keep its input shape", l.out_c as u64));
+                    }
+                    if kind == LayerKind::Add {
+                        if l.input2 == NONE {
+                            return Err(graph(i, "add without a second input", 0));
+                        }
+                        let s2 = self.source_shape(i, l.input2)?;
+                        if s2 != src {
+                            return Err(graph(i, "add operands differ in shape", s2.c as u64));
+                        }
+                    }
+                }
+                LayerKind::GlobalAvgPool => {
+                    if (l.out_c, l.out_h, l.out_w) != (ic, 1, 1) {
+                        return Err(graph(i, "global average pool must output C x 1 x 1", l.out_c as u64));
+                    }
+                }
+                LayerKind::Linear => {
+                    if l.out_h != 1 || l.out_w != 1 {
+                        return Err(graph(i, "linear output must be N x 1 x 1", l.out_h as u64));
+                    }
+                    if l.weight == NONE {
+                        return Err(graph(i, "linear layer without weights", 0));
+                    }
+                    self.tensor_dims(i, l.weight, "weight", &[l.out_c, ic])?;
+                }
+            }
+            if needs_weights && l.bias != NONE {
+                self.tensor_dims(i, l.bias, "bias", &[l.out_c])?;
+            }
+        }
+        let n = self.header.num_layers;
+        if h.output_layer >= n {
+            return Err(invalid("output_layer", h.output_layer as u64, "a layer index"));
+        }
+        if h.feature_layer >= n {
+            return Err(invalid("feature_layer", h.feature_layer as u64, "a layer index"));
+        }
+        if self.layers[h.output_layer as usize].out_len() != h.num_classes as usize || h.num_classes == 0 {
+            return Err(invalid("num_classes", h.num_classes as u64, "the element count of the output layer"));
+        }
+        Ok(())
+    }
+
+    fn source_shape(&self, layer: usize, input: u32) -> Result<Shape> {
+        if input == INPUT {
+            let h = &self.header;
+            return Ok(Shape { c: h.input_c, h: h.input_h, w: h.input_w });
+        }
+        if (input as usize) >= layer {
+            return Err(graph(layer, "input is not an earlier layer (graph must be topologically ordered)", input as u64));
+        }
+        let p = &self.layers[input as usize];
+        Ok(Shape { c: p.out_c, h: p.out_h, w: p.out_w })
+    }
+
+    fn validate_meta(&self) -> Result<()> {
+        let m = &self.meta;
+        let nc = self.header.num_classes as usize;
+        if m.classes.len() != nc {
+            return Err(FormatError::Meta { problem: "number of class names differs from num_classes" });
+        }
+        if m.thresholds.len() != nc || m.thresholds.iter().any(|t| !(0.0..=1.0).contains(t)) {
+            return Err(FormatError::Meta { problem: "thresholds must be one per class, each in [0, 1]" });
+        }
+        let nb = self.header.input_c as usize;
+        if m.bands.len() != nb || m.mean.len() != nb || m.std.len() != nb {
+            return Err(FormatError::Meta { problem: "bands, mean and std must have one entry per input channel" });
+        }
+        if m.mean.iter().any(|v| !v.is_finite()) || m.std.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(FormatError::Meta { problem: "mean must be finite and std finite and positive" });
+        }
+        Ok(())
+    }
+
+    /// The file header.
+    pub fn header(&self) -> &FileHeader {
+        &self.header
+    }
+    /// The layers, in topological order.
+    pub fn layers(&self) -> &'a [LayerRecord] {
+        self.layers
+    }
+    /// The tensor table.
+    pub fn tensors(&self) -> &'a [TensorRecord] {
+        self.tensors
+    }
+    /// The metadata.
+    pub fn meta(&self) -> &ModelMeta<'a> {
+        &self.meta
+    }
+    /// The whole file as given (up to `file_len`).
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+    /// The input shape of one sample (CHW).
+    pub fn input_shape(&self) -> Shape {
+        Shape { c: self.header.input_c, h: self.header.input_h, w: self.header.input_w }
+    }
+    /// Output shape of layer `i` (CHW), `None` when out of range.
+    pub fn layer_shape(&self, i: usize) -> Option<Shape> {
+        self.layers.get(i).map(|l| Shape { c: l.out_c, h: l.out_h, w: l.out_w })
+    }
+    /// Number of classes.
+    pub fn num_classes(&self) -> usize {
+        self.header.num_classes as usize
+    }
+    /// Elements of the feature vector.
+    pub fn feature_len(&self) -> usize {
+        self.layers[self.header.feature_layer as usize].out_len()
+    }
+    /// The fp16 data of tensor `idx` (zero-copy), `None` when `idx` is out of range or [`NONE`].
+    pub fn tensor(&self, idx: u32) -> Option<&'a [f16]> {
+        let t = self.tensors.get(idx as usize)?;
+        let bytes = &self.bytes[t.offset as usize..(t.offset + t.elements * 2) as usize];
+        bytemuck::try_cast_slice(bytes).ok()
+    }
+}

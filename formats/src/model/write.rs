@@ -1,0 +1,398 @@
+//! Building model files in memory (`alloc`).
+//!
+//! [`GraphBuilder`] computes every shape as layers are added, so callers only
+//! state kernels and channel counts; [`ModelBuilder::to_bytes`] lays the file
+//! out and re-parses it, so a builder can never emit a file the engine rejects.
+
+use super::layout::*;
+use super::meta::{ModelMeta, Provenance};
+use super::parse::{ModelFile, Shape};
+use crate::bands::{BAND_MEAN, BAND_NAMES, BAND_STD};
+use crate::checksum::xxh64;
+use crate::error::{FormatError, Result};
+use crate::labels::CLASS_NAMES;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use half::f16;
+
+/// A layer being built: its record and the f32 tensors it owns.
+#[derive(Debug, Clone)]
+pub struct LayerSpec {
+    /// The record (tensor indices are filled in by [`ModelBuilder::to_bytes`]).
+    pub record: LayerRecord,
+    /// Weights in the layout of [`LayerRecord::weight`].
+    pub weight: Option<Vec<f32>>,
+    /// Bias `[out_c]`.
+    pub bias: Option<Vec<f32>>,
+}
+
+/// Builds a layer graph, computing output shapes.
+#[derive(Debug, Clone)]
+pub struct GraphBuilder {
+    input: Shape,
+    layers: Vec<LayerSpec>,
+}
+
+fn shape_err(problem: &'static str, value: u64) -> FormatError {
+    FormatError::Graph { layer: u32::MAX, problem, value }
+}
+
+impl GraphBuilder {
+    /// A graph over inputs of shape `c x h x w`.
+    pub fn new(c: u32, h: u32, w: u32) -> Self {
+        GraphBuilder { input: Shape { c, h, w }, layers: Vec::new() }
+    }
+
+    /// Id of the graph input, usable wherever a layer id is.
+    pub const INPUT: u32 = INPUT;
+
+    /// Output shape of layer `id` (or of the input for [`Self::INPUT`]).
+    pub fn shape(&self, id: u32) -> Result<Shape> {
+        if id == INPUT {
+            return Ok(self.input);
+        }
+        self.layers
+            .get(id as usize)
+            .map(|l| Shape { c: l.record.out_c, h: l.record.out_h, w: l.record.out_w })
+            .ok_or(shape_err("unknown layer id", id as u64))
+    }
+
+    /// Layers added so far.
+    pub fn layers(&self) -> &[LayerSpec] {
+        &self.layers
+    }
+
+    fn push(&mut self, mut record: LayerRecord, input: u32, weight: Option<Vec<f32>>, bias: Option<Vec<f32>>) -> Result<u32> {
+        let s = self.shape(input)?;
+        record.input = input;
+        if record.kind != LayerKind::Linear as u32 {
+            record.in_c = s.c;
+            record.in_h = s.h;
+            record.in_w = s.w;
+        }
+        if record.input2 == 0 {
+            record.input2 = NONE;
+        }
+        record.weight = NONE;
+        record.bias = NONE;
+        self.layers.push(LayerSpec { record, weight, bias });
+        Ok(self.layers.len() as u32 - 1)
+    }
+
+    fn window(s: Shape, k: u32, stride: u32, pad: u32) -> Result<(u32, u32)> {
+        let eh = s.h + 2 * pad;
+        let ew = s.w + 2 * pad;
+        if stride == 0 || k == 0 || eh < k || ew < k {
+            return Err(shape_err("kernel larger than the padded input, or zero kernel/stride", k as u64));
+        }
+        Ok(((eh - k) / stride + 1, (ew - k) / stride + 1))
+    }
+
+    /// Square `k x k` convolution, `out_c` filters, weights `[out_c, in_c, k, k]`
+    /// (OIHW, row-major), bias `[out_c]`, optional fused ReLU.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv(&mut self, input: u32, out_c: u32, k: u32, stride: u32, pad: u32, weight: Vec<f32>, bias: Vec<f32>, relu: bool) -> Result<u32> {
+        let s = self.shape(input)?;
+        let (oh, ow) = Self::window(s, k, stride, pad)?;
+        if weight.len() != (out_c * s.c * k * k) as usize || bias.len() != out_c as usize {
+            return Err(shape_err("conv weight or bias length does not match out_c x in_c x k x k", weight.len() as u64));
+        }
+        let r = LayerRecord {
+            kind: LayerKind::Conv as u32,
+            flags: if relu { FLAG_RELU } else { 0 },
+            out_c,
+            out_h: oh,
+            out_w: ow,
+            kernel_h: k,
+            kernel_w: k,
+            stride,
+            pad,
+            ..zeroed()
+        };
+        self.push(r, input, Some(weight), Some(bias))
+    }
+
+    fn pool(&mut self, kind: LayerKind, input: u32, k: u32, stride: u32, pad: u32) -> Result<u32> {
+        let s = self.shape(input)?;
+        let (oh, ow) = Self::window(s, k, stride, pad)?;
+        let r = LayerRecord { kind: kind as u32, out_c: s.c, out_h: oh, out_w: ow, kernel_h: k, kernel_w: k, stride, pad, ..zeroed() };
+        self.push(r, input, None, None)
+    }
+
+    /// Max pooling `k x k`.
+    pub fn max_pool(&mut self, input: u32, k: u32, stride: u32, pad: u32) -> Result<u32> {
+        self.pool(LayerKind::MaxPool, input, k, stride, pad)
+    }
+
+    /// Average pooling `k x k` (divisor counts in-bounds elements only).
+    pub fn avg_pool(&mut self, input: u32, k: u32, stride: u32, pad: u32) -> Result<u32> {
+        self.pool(LayerKind::AvgPool, input, k, stride, pad)
+    }
+
+    fn elementwise(&mut self, kind: LayerKind, input: u32, input2: u32, relu: bool) -> Result<u32> {
+        let s = self.shape(input)?;
+        let r = LayerRecord {
+            kind: kind as u32,
+            input2,
+            flags: if relu { FLAG_RELU } else { 0 },
+            out_c: s.c,
+            out_h: s.h,
+            out_w: s.w,
+            ..zeroed()
+        };
+        self.push(r, input, None, None)
+    }
+
+    /// Residual add `a + b`, optional fused ReLU.
+    pub fn add(&mut self, a: u32, b: u32, relu: bool) -> Result<u32> {
+        if self.shape(a)? != self.shape(b)? {
+            return Err(shape_err("add operands differ in shape", b as u64));
+        }
+        self.elementwise(LayerKind::Add, a, b, relu)
+    }
+
+    /// Stand-alone ReLU.
+    pub fn relu(&mut self, input: u32) -> Result<u32> {
+        self.elementwise(LayerKind::Relu, input, NONE, false)
+    }
+
+    /// Stand-alone sigmoid.
+    pub fn sigmoid(&mut self, input: u32) -> Result<u32> {
+        self.elementwise(LayerKind::Sigmoid, input, NONE, false)
+    }
+
+    /// Global average pool: `C x H x W -> C x 1 x 1`.
+    pub fn global_avg_pool(&mut self, input: u32) -> Result<u32> {
+        let s = self.shape(input)?;
+        let r = LayerRecord { kind: LayerKind::GlobalAvgPool as u32, out_c: s.c, out_h: 1, out_w: 1, ..zeroed() };
+        self.push(r, input, None, None)
+    }
+
+    /// Fully connected layer over the input flattened in CHW order;
+    /// weights `[out, in]` row-major, bias `[out]`.
+    pub fn linear(&mut self, input: u32, out: u32, weight: Vec<f32>, bias: Vec<f32>, relu: bool) -> Result<u32> {
+        let s = self.shape(input)?;
+        let n = s.len() as u32;
+        if weight.len() != (out as usize) * (n as usize) || bias.len() != out as usize {
+            return Err(shape_err("linear weight or bias length does not match out x in", weight.len() as u64));
+        }
+        let r = LayerRecord {
+            kind: LayerKind::Linear as u32,
+            flags: if relu { FLAG_RELU } else { 0 },
+            in_c: n,
+            in_h: 1,
+            in_w: 1,
+            out_c: out,
+            out_h: 1,
+            out_w: 1,
+            ..zeroed()
+        };
+        self.push(r, input, Some(weight), Some(bias))
+    }
+}
+
+impl GraphBuilder {
+    /// The project's compact retrieval feature: a fixed, non-negative
+    /// block-mean reduction of a (non-negative, post-ReLU) vector to `out`
+    /// values, written as a `Linear` layer whose row `j` averages inputs
+    /// `[j*n/out, (j+1)*n/out)`. Non-negativity is what chi-square needs.
+    pub fn block_mean(&mut self, input: u32, out: u32) -> Result<u32> {
+        let n = self.shape(input)?.len();
+        let out_us = out as usize;
+        if out == 0 || out_us > n {
+            return Err(shape_err("block mean needs 1..=input-length outputs", out as u64));
+        }
+        let mut w = alloc::vec![0f32; out_us * n];
+        for j in 0..out_us {
+            let (a, b) = (j * n / out_us, (j + 1) * n / out_us);
+            for i in a..b {
+                w[j * n + i] = 1.0 / (b - a) as f32;
+            }
+        }
+        self.linear(input, out, w, alloc::vec![0.0; out_us], false)
+    }
+}
+
+/// Dimension of the compact retrieval feature: 128 f16 values = 256 bytes.
+pub const COMPACT_FEATURE_DIM: u32 = 128;
+
+fn zeroed() -> LayerRecord {
+    bytemuck::Zeroable::zeroed()
+}
+
+/// Owned counterpart of [`ModelMeta`], for writers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedMeta {
+    /// Class names, output order.
+    pub classes: Vec<String>,
+    /// Per-class thresholds.
+    pub thresholds: Vec<f32>,
+    /// Input band names.
+    pub bands: Vec<String>,
+    /// Per-band mean.
+    pub mean: Vec<f32>,
+    /// Per-band std.
+    pub std: Vec<f32>,
+    /// Architecture name.
+    pub arch: String,
+    /// Training data.
+    pub training_data: String,
+    /// Epochs trained.
+    pub epochs: u32,
+    /// Preprocessing the weights expect.
+    pub preprocessing: String,
+    /// Named scores.
+    pub scores: Vec<(String, f32)>,
+}
+
+impl OwnedMeta {
+    /// Metadata for a model over the given channels of the project's 12-band
+    /// stack (indices into [`BAND_NAMES`]), 19 official classes, threshold 0.5.
+    pub fn bigearthnet(arch: &str, channels: &[usize]) -> Self {
+        OwnedMeta {
+            classes: CLASS_NAMES.iter().map(|c| c.to_string()).collect(),
+            thresholds: alloc::vec![0.5; CLASS_NAMES.len()],
+            bands: channels.iter().map(|&c| BAND_NAMES[c].to_string()).collect(),
+            mean: channels.iter().map(|&c| BAND_MEAN[c] as f32).collect(),
+            std: channels.iter().map(|&c| BAND_STD[c] as f32).collect(),
+            arch: arch.to_string(),
+            training_data: String::new(),
+            epochs: 0,
+            preprocessing: "bicubic (A=-0.75, half-pixel) upsampling of 20 m bands; (x-mean)/std".to_string(),
+            scores: Vec::new(),
+        }
+    }
+
+    /// Borrowed view (fails when a list exceeds the format's capacity).
+    pub fn as_meta(&self) -> Result<ModelMeta<'_>> {
+        fn hv<T: Clone, const N: usize>(v: impl Iterator<Item = T>) -> Result<heapless::Vec<T, N>> {
+            let mut out = heapless::Vec::new();
+            for x in v {
+                out.push(x).map_err(|_| FormatError::Meta { problem: "too many entries for the format's capacity" })?;
+            }
+            Ok(out)
+        }
+        Ok(ModelMeta {
+            classes: hv(self.classes.iter().map(|s| s.as_str()))?,
+            thresholds: hv(self.thresholds.iter().copied())?,
+            bands: hv(self.bands.iter().map(|s| s.as_str()))?,
+            mean: hv(self.mean.iter().copied())?,
+            std: hv(self.std.iter().copied())?,
+            provenance: Provenance {
+                arch: &self.arch,
+                training_data: &self.training_data,
+                epochs: self.epochs,
+                preprocessing: &self.preprocessing,
+                scores: hv(self.scores.iter().map(|(k, v)| (k.as_str(), *v)))?,
+            },
+        })
+    }
+
+    /// Owned copy of a parsed model's metadata.
+    pub fn from_meta(m: &ModelMeta<'_>) -> Self {
+        OwnedMeta {
+            classes: m.classes.iter().map(|s| s.to_string()).collect(),
+            thresholds: m.thresholds.to_vec(),
+            bands: m.bands.iter().map(|s| s.to_string()).collect(),
+            mean: m.mean.to_vec(),
+            std: m.std.to_vec(),
+            arch: m.provenance.arch.to_string(),
+            training_data: m.provenance.training_data.to_string(),
+            epochs: m.provenance.epochs,
+            preprocessing: m.provenance.preprocessing.to_string(),
+            scores: m.provenance.scores.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+}
+
+/// A complete model: graph, roles of its layers, metadata.
+#[derive(Debug, Clone)]
+pub struct ModelBuilder {
+    /// The layer graph.
+    pub graph: GraphBuilder,
+    /// Layer id of the class logits.
+    pub output: u32,
+    /// Layer id of the retrieval feature vector.
+    pub feature: u32,
+    /// Metadata.
+    pub meta: OwnedMeta,
+}
+
+impl ModelBuilder {
+    /// Serialise to the `.bemm` byte layout (SPEC.md) and validate the result.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let meta = self.meta.as_meta()?;
+        let meta_bytes = postcard::to_allocvec(&meta).map_err(|_| FormatError::Meta { problem: "cannot encode metadata" })?;
+        let layers_n = self.graph.layers.len();
+        let mut records: Vec<LayerRecord> = Vec::with_capacity(layers_n);
+        let mut tensors: Vec<TensorRecord> = Vec::new();
+        let mut datas: Vec<&[f32]> = Vec::new();
+        for spec in &self.graph.layers {
+            let mut r = spec.record;
+            let is_conv = r.kind == LayerKind::Conv as u32;
+            if let Some(w) = &spec.weight {
+                let dims = if is_conv { [r.out_c, r.in_c, r.kernel_h, r.kernel_w] } else { [r.out_c, r.in_c, 0, 0] };
+                r.weight = tensors.len() as u32;
+                tensors.push(TensorRecord { offset: 0, elements: w.len() as u64, dims, rank: if is_conv { 4 } else { 2 }, dtype: DTYPE_F16 });
+                datas.push(w);
+            }
+            if let Some(b) = &spec.bias {
+                r.bias = tensors.len() as u32;
+                tensors.push(TensorRecord { offset: 0, elements: b.len() as u64, dims: [r.out_c, 0, 0, 0], rank: 1, dtype: DTYPE_F16 });
+                datas.push(b);
+            }
+            records.push(r);
+        }
+        let meta_off = 64 + 64 * layers_n + 40 * tensors.len();
+        let mut off = (meta_off + meta_bytes.len()).div_ceil(64) * 64;
+        for t in tensors.iter_mut() {
+            t.offset = off as u64;
+            off = (off + t.elements as usize * 2).div_ceil(64) * 64;
+        }
+        let file_len = off + 8;
+        let s = self.graph.input;
+        let out_len = self.graph.shape(self.output)?.len() as u32;
+        let header = FileHeader {
+            magic: MAGIC,
+            version_major: VERSION_MAJOR,
+            version_minor: VERSION_MINOR,
+            header_size: 64,
+            num_layers: layers_n as u32,
+            num_tensors: tensors.len() as u32,
+            meta_len: meta_bytes.len() as u32,
+            input_c: s.c,
+            input_h: s.h,
+            input_w: s.w,
+            output_layer: self.output,
+            feature_layer: self.feature,
+            num_classes: out_len,
+            reserved: 0,
+            file_len: file_len as u64,
+        };
+        let mut out = Vec::with_capacity(file_len);
+        out.extend_from_slice(bytemuck::bytes_of(&header));
+        out.extend_from_slice(bytemuck::cast_slice(&records));
+        out.extend_from_slice(bytemuck::cast_slice(&tensors));
+        out.extend_from_slice(&meta_bytes);
+        for (t, d) in tensors.iter().zip(datas) {
+            out.resize(t.offset as usize, 0);
+            for v in d {
+                out.extend_from_slice(&f16::from_f32(*v).to_le_bytes());
+            }
+        }
+        out.resize(off, 0);
+        let sum = xxh64(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        // Validate through the one real parser; parse needs 2-byte alignment,
+        // which a fresh Vec<u8> from the global allocator has in practice, but
+        // copy into u64 storage to be certain.
+        let words: Vec<u64> = out.chunks(8).map(|c| {
+            let mut a = [0u8; 8];
+            a[..c.len()].copy_from_slice(c);
+            u64::from_le_bytes(a)
+        }).collect();
+        let aligned = &bytemuck::cast_slice::<u64, u8>(&words)[..out.len()];
+        ModelFile::parse(aligned)?;
+        Ok(out)
+    }
+}

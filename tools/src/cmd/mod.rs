@@ -1,0 +1,14 @@
+//! One module per `bemm` subcommand.
+
+pub mod demo;
+pub mod eval;
+pub mod export;
+pub mod features;
+pub mod import;
+pub mod info;
+pub mod ingest;
+pub mod predict;
+pub mod retrieval_eval;
+pub mod search;
+pub mod synth;
+pub mod train;

@@ -1,0 +1,6 @@
+//! Library behind the `bemm` command line: one module per subcommand under
+//! [`cmd`], shared terminal output helpers in [`report`].
+
+pub mod cli;
+pub mod cmd;
+pub mod report;
