@@ -159,6 +159,9 @@ impl<'a> FeatureArchive<'a> {
     }
     /// Vector `i` (D values), zero-copy.
     pub fn vector(&self, i: usize) -> Option<&'a [f16]> {
+        if i >= self.len() {
+            return None;
+        }
         let s = self.row_elems();
         self.rows.get(i * s..i * s + self.dim())
     }

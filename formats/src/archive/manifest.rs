@@ -78,7 +78,40 @@ impl Manifest {
         if m.version != 1 {
             return Err(format!("{}: field `version` is {}, expected 1", path.display(), m.version));
         }
+        m.check().map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(m)
+    }
+
+    /// Field checks that `load` applies after decoding (the same bounds as the
+    /// shard header, so sizes derived from the manifest cannot overflow, and
+    /// shard file names that cannot leave the archive directory).
+    pub fn check(&self) -> Result<(), String> {
+        if self.channels == 0 || self.channels > 16 {
+            return Err(format!("field `channels` is {}, expected 1..=16", self.channels));
+        }
+        if self.height == 0 || self.height > 4096 || self.width == 0 || self.width > 4096 {
+            return Err(format!("fields `height`, `width` are {}, {}, expected 1..=4096 each", self.height, self.width));
+        }
+        let c = self.channels as usize;
+        if self.bands.len() != c || self.mean.len() != c || self.std.len() != c {
+            return Err(format!(
+                "fields `bands`, `mean`, `std` have {}, {}, {} entries, expected `channels` = {c} each",
+                self.bands.len(),
+                self.mean.len(),
+                self.std.len()
+            ));
+        }
+        for (k, e) in self.shards.iter().enumerate() {
+            let plain = !e.file.is_empty()
+                && !e.file.contains(['/', '\\'])
+                && e.file != "."
+                && e.file != ".."
+                && !e.file.ends_with(".tmp");
+            if !plain {
+                return Err(format!("field `shards[{k}].file` is {:?}, expected a plain file name inside the archive directory, not ending in .tmp", e.file));
+            }
+        }
+        Ok(())
     }
 
     /// Write `DIR/manifest.json` atomically.
@@ -87,8 +120,8 @@ impl Manifest {
         write_atomic(&dir.join(MANIFEST_FILE), text.as_bytes())
     }
 
-    /// Total patches in finished shards.
+    /// Total patches in finished shards (saturating: a manifest is untrusted input).
     pub fn total(&self) -> u64 {
-        self.shards.iter().map(|s| s.count).sum()
+        self.shards.iter().fold(0u64, |t, s| t.saturating_add(s.count))
     }
 }

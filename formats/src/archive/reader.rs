@@ -79,6 +79,27 @@ impl PatchArchive {
                     manifest.width
                 )));
             }
+            // The normalisation is stored in each shard so a shard is
+            // self-describing; it must be the one the manifest declares.
+            for c in 0..h.channels as usize {
+                let name = manifest.bands[c].as_bytes();
+                let mut name8 = [0u8; 8];
+                name8[..name.len().min(8)].copy_from_slice(&name[..name.len().min(8)]);
+                // Relative tolerance: a hand-edited manifest may print fewer digits.
+                let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+                if h.band_names[c] != name8 || !close(h.mean[c], manifest.mean[c]) || !close(h.std[c], manifest.std[c]) {
+                    return Err(ArchiveError::Manifest(format!(
+                        "{}: channel {c} is {:?} normalised with mean {} std {}, the manifest says {:?} with mean {} std {}",
+                        path.display(),
+                        h.band_name(c),
+                        h.mean[c],
+                        h.std[c],
+                        manifest.bands[c],
+                        manifest.mean[c],
+                        manifest.std[c]
+                    )));
+                }
+            }
             starts.push(starts.last().copied().unwrap_or(0) + h.count as usize);
             shards.push(MappedShard { map, header: h });
         }
@@ -103,7 +124,8 @@ impl PatchArchive {
     }
     /// Elements of one patch tensor (`channels * height * width`).
     pub fn patch_len(&self) -> usize {
-        (self.manifest.channels * self.manifest.height * self.manifest.width) as usize
+        // Bounded by `Manifest::check` (16 x 4096 x 4096), so this cannot overflow.
+        self.manifest.channels as usize * self.manifest.height as usize * self.manifest.width as usize
     }
 
     fn locate(&self, i: usize) -> Option<(usize, usize)> {

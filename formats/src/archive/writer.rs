@@ -31,6 +31,9 @@ impl ShardWriter {
         if channels == 0 || channels > 16 || mean.len() != channels || std.len() != channels {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "1..=16 bands with one mean and std each"));
         }
+        if height == 0 || height > 4096 || width == 0 || width > 4096 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("patch size {height}x{width}: height and width must be in 1..=4096")));
+        }
         let mut header: ShardHeader = bytemuck::Zeroable::zeroed();
         header.magic = SHARD_MAGIC;
         header.version_major = SHARD_VERSION_MAJOR;

@@ -60,8 +60,9 @@ fn invalid(field: &'static str, value: u64, expected: &'static str) -> FormatErr
 
 impl<'a> ModelFile<'a> {
     /// Parse and validate a model file. `bytes` must start at the file's first
-    /// byte and be at least 2-byte aligned (64-byte aligned is best; memory
-    /// maps are page aligned). Trailing bytes after `file_len` are ignored.
+    /// byte and be 8-byte aligned (the tensor table holds `u64` fields; memory
+    /// maps are page aligned; a misaligned slice gives
+    /// [`FormatError::Misaligned`]). Trailing bytes after `file_len` are ignored.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let header: FileHeader = read(bytes, "model file header", 0)?;
         if header.magic != MAGIC {

@@ -6,7 +6,7 @@
 
 use super::layout::*;
 use super::meta::{ModelMeta, Provenance};
-use super::parse::{ModelFile, Shape};
+use super::parse::{ModelFile, Shape, MAX_KERNEL};
 use crate::bands::{BAND_MEAN, BAND_NAMES, BAND_STD};
 use crate::checksum::xxh64;
 use crate::error::{FormatError, Result};
@@ -70,7 +70,9 @@ impl GraphBuilder {
             record.in_h = s.h;
             record.in_w = s.w;
         }
-        if record.input2 == 0 {
+        // Only `Add` has a second operand; every other kind stores NONE there.
+        // (Testing for 0 instead would turn `add(x, 0)` into a one-input add.)
+        if record.kind != LayerKind::Add as u32 {
             record.input2 = NONE;
         }
         record.weight = NONE;
@@ -80,12 +82,16 @@ impl GraphBuilder {
     }
 
     fn window(s: Shape, k: u32, stride: u32, pad: u32) -> Result<(u32, u32)> {
-        let eh = s.h + 2 * pad;
-        let ew = s.w + 2 * pad;
-        if stride == 0 || k == 0 || eh < k || ew < k {
-            return Err(shape_err("kernel larger than the padded input, or zero kernel/stride", k as u64));
+        if k == 0 || k > MAX_KERNEL || stride == 0 || stride > MAX_KERNEL || pad > MAX_KERNEL {
+            return Err(shape_err("kernel, stride and padding must be in 1..=64 (padding 0..=64)", k as u64));
         }
-        Ok(((eh - k) / stride + 1, (ew - k) / stride + 1))
+        let eh = s.h as u64 + 2 * pad as u64;
+        let ew = s.w as u64 + 2 * pad as u64;
+        let k64 = k as u64;
+        if eh < k64 || ew < k64 {
+            return Err(shape_err("kernel larger than the padded input", k as u64));
+        }
+        Ok((((eh - k64) / stride as u64 + 1) as u32, ((ew - k64) / stride as u64 + 1) as u32))
     }
 
     /// Square `k x k` convolution, `out_c` filters, weights `[out_c, in_c, k, k]`
@@ -94,7 +100,7 @@ impl GraphBuilder {
     pub fn conv(&mut self, input: u32, out_c: u32, k: u32, stride: u32, pad: u32, weight: Vec<f32>, bias: Vec<f32>, relu: bool) -> Result<u32> {
         let s = self.shape(input)?;
         let (oh, ow) = Self::window(s, k, stride, pad)?;
-        if weight.len() != (out_c * s.c * k * k) as usize || bias.len() != out_c as usize {
+        if weight.len() as u64 != out_c as u64 * s.c as u64 * k as u64 * k as u64 || bias.len() != out_c as usize {
             return Err(shape_err("conv weight or bias length does not match out_c x in_c x k x k", weight.len() as u64));
         }
         let r = LayerRecord {
@@ -172,8 +178,8 @@ impl GraphBuilder {
     /// weights `[out, in]` row-major, bias `[out]`.
     pub fn linear(&mut self, input: u32, out: u32, weight: Vec<f32>, bias: Vec<f32>, relu: bool) -> Result<u32> {
         let s = self.shape(input)?;
-        let n = s.len() as u32;
-        if weight.len() != (out as usize) * (n as usize) || bias.len() != out as usize {
+        let n = u32::try_from(s.len()).map_err(|_| shape_err("linear input larger than 2^32 elements", s.len() as u64))?;
+        if weight.len() as u64 != out as u64 * n as u64 || bias.len() != out as usize {
             return Err(shape_err("linear weight or bias length does not match out x in", weight.len() as u64));
         }
         let r = LayerRecord {
