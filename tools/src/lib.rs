@@ -3,4 +3,6 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod ingest;
 pub mod report;
+pub mod synth;

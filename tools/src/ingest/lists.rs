@@ -1,0 +1,92 @@
+//! The official list files: train/validation/test splits and the seasonal
+//! snow and cloud/shadow exclusion lists.
+//!
+//! Split files (`train.csv`, `val.csv`, `test.csv`; no header) hold either
+//! `S2name,S1name` per line (BigEarthNet-MM) or one S2 name per line (the
+//! S2-only copies); exclusion lists hold one S2 name per line. Names are
+//! matched by S2 folder name; blank lines and surrounding spaces are ignored.
+
+use anyhow::{bail, Context, Result};
+use bemm_formats::archive::Split;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// First field of each non-empty line (the S2 name).
+pub fn read_names(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read list file", path.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let first = l.split(',').next().unwrap_or("").trim().trim_matches('"');
+            (!first.is_empty()).then(|| first.to_string())
+        })
+        .collect())
+}
+
+/// Split membership by S2 name.
+#[derive(Debug, Default, Clone)]
+pub struct Splits {
+    by_name: HashMap<String, Split>,
+}
+
+impl Splits {
+    /// Read `train.csv`, `val.csv` (or `validation.csv`) and `test.csv` from `dir`.
+    /// A name in two files is an error naming both.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let find = |names: &[&str]| -> Option<PathBuf> { names.iter().map(|n| dir.join(n)).find(|p| p.is_file()) };
+        let mut files = Vec::new();
+        for (split, names) in [
+            (Split::Train, &["train.csv"][..]),
+            (Split::Validation, &["val.csv", "validation.csv"][..]),
+            (Split::Test, &["test.csv"][..]),
+        ] {
+            match find(names) {
+                Some(p) => files.push((split, p)),
+                None => bail!("{}: no {} split file (looked for {})", dir.display(), split.name(), names.join(", ")),
+            }
+        }
+        let mut by_name = HashMap::new();
+        for (split, path) in files {
+            for name in read_names(&path)? {
+                if let Some(prev) = by_name.insert(name.clone(), split) {
+                    if prev != split {
+                        bail!("{}: patch {name} is also in the {} split", path.display(), prev.name());
+                    }
+                }
+            }
+        }
+        Ok(Splits { by_name })
+    }
+
+    /// The split of an S2 patch (`Unassigned` when in no file).
+    pub fn get(&self, s2: &str) -> Split {
+        self.by_name.get(s2).copied().unwrap_or(Split::Unassigned)
+    }
+
+    /// Names listed.
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Whether no name is listed.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
+/// A set of S2 names read from an exclusion list.
+pub fn read_set(path: &Path) -> Result<HashSet<String>> {
+    Ok(read_names(path)?.into_iter().collect())
+}
+
+/// The split assigned when no split files are given: XXH64 (seed 0) of the
+/// S2 name, modulo 100: 0-51 train, 52-75 validation, 76-99 test — close to
+/// the official 52/24/24 proportions, stable across runs and machines, and
+/// independent of which other patches are present.
+pub fn hashed_split(s2: &str) -> Split {
+    match bemm_formats::checksum::xxh64(s2.as_bytes()) % 100 {
+        0..=51 => Split::Train,
+        52..=75 => Split::Validation,
+        _ => Split::Test,
+    }
+}

@@ -1,0 +1,249 @@
+//! `bemm ingest`: BigEarthNet-MM folder trees (v1.0 with per-patch JSON, or
+//! v2.0 with `metadata.parquet`) to a patch archive.
+//!
+//! Pipeline: discover and sort the pairs ([`pairs`]), cut them into chunks of
+//! `shard_size`, and for each chunk without a finished shard ([`resume`])
+//! load batches of pairs in parallel (rayon) while the previous batch is
+//! written, so memory is bounded by two batches whatever the archive size.
+
+pub mod bicubic;
+pub mod geotiff;
+pub mod lists;
+pub mod pairs;
+pub mod problem;
+pub mod resume;
+pub mod stack;
+pub mod summary;
+pub mod v1;
+pub mod v2;
+
+use anyhow::{bail, Context as _, Result};
+use bemm_formats::bands::{BAND_MEAN, BAND_NAMES, BAND_STD, SIZE};
+use bemm_formats::archive::{PatchArchive, ShardWriter};
+use pairs::{Context, LoadedPair, PairJob};
+use problem::PairProblem;
+use rayon::prelude::*;
+use resume::{ArchiveState, ChunkStats, IngestSource};
+use stack::StackScratch;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use summary::Summary;
+
+/// Pairs loaded in parallel per batch; two batches are in memory at a time
+/// (~345 KiB per pair).
+const BATCH: usize = 128;
+/// Problems printed in full before only counting.
+const MAX_PRINTED: usize = 50;
+
+/// Which on-disk layout to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// BigEarthNet-S1/S2 v1.0: flat folders with JSON metadata.
+    V1,
+    /// BigEarthNet v2.0: two-level folders with parquet metadata.
+    V2,
+}
+
+/// Everything `bemm ingest` needs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// S2 root.
+    pub s2: PathBuf,
+    /// S1 root.
+    pub s1: PathBuf,
+    /// Output archive folder.
+    pub out: PathBuf,
+    /// v1: folder with train.csv, val.csv, test.csv.
+    pub splits: Option<PathBuf>,
+    /// v1: seasonal snow list.
+    pub snow: Option<PathBuf>,
+    /// v1: cloud/shadow list.
+    pub cloud: Option<PathBuf>,
+    /// v2: metadata.parquet.
+    pub metadata: Option<PathBuf>,
+    /// v2: metadata_for_patches_with_snow_cloud_or_shadow.parquet.
+    pub snow_cloud_metadata: Option<PathBuf>,
+    /// Force a layout (otherwise detected).
+    pub layout: Option<Layout>,
+    /// Keep excluded patches, flagged.
+    pub keep_excluded: bool,
+    /// Pairs per shard.
+    pub shard_size: usize,
+    /// Make the first input error fatal.
+    pub strict: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Stop after writing this many new shards (simulates an interrupt; for tests).
+    pub stop_after_shards: Option<usize>,
+}
+
+fn detect_layout(o: &Options) -> Layout {
+    if let Some(l) = o.layout {
+        return l;
+    }
+    if o.metadata.is_some() || v2::looks_like_v2(&o.s2) {
+        Layout::V2
+    } else {
+        Layout::V1
+    }
+}
+
+/// Jobs, worker context and a description of the options for the fingerprint.
+fn plan(o: &Options, layout: Layout) -> Result<(Vec<PairJob>, Context, String)> {
+    let mut ctx = Context {
+        s2_root: o.s2.clone(),
+        s1_root: o.s1.clone(),
+        splits: None,
+        snow: HashSet::new(),
+        cloud: HashSet::new(),
+        keep_excluded: o.keep_excluded,
+    };
+    for (what, p) in [("--s2", &o.s2), ("--s1", &o.s1)] {
+        if !p.is_dir() {
+            bail!("{what} {}: not a folder", p.display());
+        }
+    }
+    let jobs = match layout {
+        Layout::V1 => {
+            if let Some(d) = &o.splits {
+                ctx.splits = Some(lists::Splits::from_dir(d)?);
+            }
+            if let Some(f) = &o.snow {
+                ctx.snow = lists::read_set(f)?;
+            }
+            if let Some(f) = &o.cloud {
+                ctx.cloud = lists::read_set(f)?;
+            }
+            pairs::discover_v1(&o.s1).with_context(|| format!("{}: cannot list the S1 folders", o.s1.display()))?
+        }
+        Layout::V2 => {
+            let meta = match &o.metadata {
+                Some(m) => m.clone(),
+                None => {
+                    let guess = [o.s2.join("metadata.parquet"), o.s2.parent().map(|p| p.join("metadata.parquet")).unwrap_or_default()];
+                    guess.into_iter().find(|p| p.is_file()).with_context(|| {
+                        format!("{}: looks like BigEarthNet v2.0 but no metadata.parquet beside it; pass --metadata", o.s2.display())
+                    })?
+                }
+            };
+            let mut rows = v2::read_metadata(&meta)?;
+            if let Some(sc) = &o.snow_cloud_metadata {
+                rows.extend(v2::read_metadata(sc)?);
+            }
+            pairs::discover_v2(rows)
+        }
+    };
+    let desc = format!(
+        "layout={layout:?};splits={};snow={};cloud={};meta={:?};sc={:?};keep_excluded={}",
+        ctx.splits.as_ref().map_or(0, |s| s.len()),
+        ctx.snow.len(),
+        ctx.cloud.len(),
+        o.metadata,
+        o.snow_cloud_metadata,
+        o.keep_excluded
+    );
+    Ok((jobs, ctx, desc))
+}
+
+/// Run an ingest; returns the summary of the resulting archive.
+pub fn run(o: &Options) -> Result<Summary> {
+    if o.shard_size == 0 {
+        bail!("--shard-size must be at least 1");
+    }
+    let layout = detect_layout(o);
+    let (jobs, ctx, desc) = plan(o, layout)?;
+    let chunks: Vec<&[PairJob]> = jobs.chunks(o.shard_size).collect();
+    let fresh = IngestSource {
+        tool: "bemm ingest".into(),
+        layout: match layout {
+            Layout::V1 => "v1".into(),
+            Layout::V2 => "v2".into(),
+        },
+        s2: o.s2.display().to_string(),
+        s1: o.s1.display().to_string(),
+        fingerprint: resume::fingerprint(jobs.iter().map(|j| j.key.as_str()), &desc),
+        pairs: jobs.len() as u64,
+        chunks: chunks.len() as u64,
+        complete: chunks.is_empty(),
+        chunk_stats: Default::default(),
+    };
+    let mut state = ArchiveState::open(&o.out, o.shard_size as u64, fresh)?;
+    let todo: Vec<usize> = (0..chunks.len()).filter(|k| !state.is_done(*k as u64)).collect();
+    let todo_pairs: u64 = todo.iter().map(|k| chunks[*k].len() as u64).sum();
+    let pb = crate::report::progress(todo_pairs, "ingest");
+    if !o.progress {
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut printed = 0usize;
+    let mut new_shards = 0usize;
+    for &k in &todo {
+        if o.stop_after_shards.is_some_and(|n| new_shards >= n) {
+            pb.finish_and_clear();
+            eprintln!("stopped after {new_shards} new shard(s) as asked; re-run the same command to continue");
+            break;
+        }
+        let path = state.shard_path(k as u64);
+        let mut writer = ShardWriter::create(&path, &BAND_NAMES, &BAND_MEAN, &BAND_STD, SIZE as u32, SIZE as u32)
+            .with_context(|| format!("{}: cannot create shard", path.display()))?;
+        let mut stats = ChunkStats::default();
+        let mut write = |batch: Vec<Result<LoadedPair, PairProblem>>| -> Result<()> {
+            for r in batch {
+                stats.read += 1;
+                match r {
+                    Ok(p) => {
+                        writer.push(&p.record, &p.tensor).with_context(|| format!("{}: cannot write shard", path.display()))?;
+                        stats.written += 1;
+                    }
+                    Err(p) => {
+                        if o.strict && p.reason.is_error() {
+                            bail!("{p} (--strict)");
+                        }
+                        if p.reason.is_error() {
+                            if printed < MAX_PRINTED {
+                                pb.suspend(|| eprintln!("skipped: {p}"));
+                            } else if printed == MAX_PRINTED {
+                                pb.suspend(|| eprintln!("skipped: ... (further problems only counted)"));
+                            }
+                            printed += 1;
+                        }
+                        *stats.skipped.entry(p.reason.key().to_string()).or_default() += 1;
+                    }
+                }
+                pb.inc(1);
+            }
+            Ok(())
+        };
+        let load = |batch: &[PairJob]| -> Vec<Result<LoadedPair, PairProblem>> {
+            batch.par_iter().map_init(StackScratch::default, |s, j| pairs::load(j, &ctx, s)).collect()
+        };
+        // Write batch b while loading batch b+1.
+        let mut pending: Option<Vec<_>> = None;
+        let mut result: Result<()> = Ok(());
+        for batch in chunks[k].chunks(BATCH) {
+            let prev = pending.take();
+            let (w, loaded) = rayon::join(|| prev.map_or(Ok(()), &mut write), || load(batch));
+            if let Err(e) = w {
+                result = Err(e);
+                break;
+            }
+            pending = Some(loaded);
+        }
+        if result.is_ok() {
+            if let Some(last) = pending.take() {
+                result = write(last);
+            }
+        }
+        if let Err(e) = result {
+            drop(writer);
+            let _ = std::fs::remove_file(bemm_formats::fsutil::temp_path(&path));
+            return Err(e);
+        }
+        let (count, bytes) = writer.finish().with_context(|| format!("{}: cannot finish shard", path.display()))?;
+        state.finish_chunk(k as u64, count, bytes, stats)?;
+        new_shards += 1;
+    }
+    pb.finish_and_clear();
+    let archive = PatchArchive::open(&o.out).with_context(|| format!("{}: cannot reopen the archive", o.out.display()))?;
+    Ok(Summary::of(&archive))
+}
+
