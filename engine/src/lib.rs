@@ -1,12 +1,47 @@
-//! bemm-engine: no_std fp16 ResNet/VGG inference (being built).
+//! bemm-engine: `no_std` fp16 ResNet/VGG inference over `.bemm` model files.
+//!
+//! ```text
+//! bytes ──ModelFile::parse──> Model (plan once) ──infer(input f16 CHW, scratch)──> probs, features
+//! ```
+//!
+//! Layering (one concept per module):
+//! - [`model`]: the public API ([`Model`], [`Precision`]); [`owned`] (std):
+//!   [`OwnedModel`] over a memory map, multi-threaded batches;
+//! - [`graph`]: the interpreter; [`planner`]: static activation memory plan;
+//! - layers: [`conv`] (implicit im2col / pointwise GEMM), [`linear`],
+//!   [`pool`], [`elementwise`]; [`act`]: activation layouts;
+//! - [`gemm`]: the packed GEMM driver; [`kernels`]: micro-kernels per ISA
+//!   (scalar, AVX2, AVX-512, AVX512-BF16) in one registry, f16 widening.
+//!
+//! Features: `alloc` (architectures in [`arch`]), `std` (memory maps,
+//! threads, run-time CPU detection), `capi` (reserved for the C ABI).
 #![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
-/// Architectures as functions over a weight source (needs `alloc`).
+pub mod act;
 #[cfg(feature = "alloc")]
 pub mod arch;
-
-/// The paper's multi-label metrics (scikit-learn-exact, no allocation).
+pub mod conv;
+pub mod elementwise;
+pub mod error;
+pub mod gemm;
+mod graph;
+pub mod kernels;
+pub mod linear;
 pub mod metrics;
+pub mod model;
+#[cfg(feature = "std")]
+pub mod owned;
+pub mod planner;
+pub mod pool;
+pub mod retrieval;
+
+pub use error::EngineError;
+pub use kernels::Isa;
+pub use model::{Model, Precision};
+#[cfg(feature = "std")]
+pub use owned::OwnedModel;

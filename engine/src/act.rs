@@ -1,0 +1,113 @@
+//! Views of activations as planes `(channel, sample) -> H*W values`.
+//!
+//! Inside the engine every intermediate activation of a batch is stored
+//! channel-major, **`[C][batch][H*W]` ("CNHW") f32**, so that a convolution
+//! over the whole batch is one GEMM whose output rows are channels and whose
+//! columns run over (sample, pixel) contiguously. The graph input stays as
+//! the caller gave it: per sample CHW f16 (straight from a memory-mapped
+//! patch archive); it is read through the same [`Planes`] interface and
+//! widened where it is consumed, never copied or converted as a whole.
+
+use half::f16;
+
+/// An element type the kernels can read.
+pub trait Elem: Copy {
+    /// Widen to f32.
+    fn f32(self) -> f32;
+}
+impl Elem for f32 {
+    #[inline(always)]
+    fn f32(self) -> f32 {
+        self
+    }
+}
+impl Elem for f16 {
+    #[inline(always)]
+    fn f32(self) -> f32 {
+        self.to_f32()
+    }
+}
+
+/// A batch of activations addressed by `(channel, sample)` planes of `hw` values.
+pub trait Planes {
+    /// Element type.
+    type E: Elem;
+    /// The `h*w` values of channel `c` of sample `b`.
+    fn plane(&self, c: usize, b: usize) -> &[Self::E];
+}
+
+/// An engine-internal activation: `[C][batch][H*W]` f32.
+#[derive(Debug, Clone, Copy)]
+pub struct Cnhw<'t> {
+    /// `c * batch * hw` values.
+    pub data: &'t [f32],
+    /// Samples.
+    pub batch: usize,
+    /// Pixels per plane.
+    pub hw: usize,
+}
+
+impl Planes for Cnhw<'_> {
+    type E = f32;
+    #[inline(always)]
+    fn plane(&self, c: usize, b: usize) -> &[f32] {
+        let o = (c * self.batch + b) * self.hw;
+        &self.data[o..o + self.hw]
+    }
+}
+
+/// Where the samples of the graph input come from.
+pub trait InputBatch {
+    /// Number of samples.
+    fn len(&self) -> usize;
+    /// Sample `b`: `input_len` f16 values, CHW, normalised.
+    fn sample(&self, b: usize) -> &[f16];
+}
+
+/// `batch` samples stored back to back.
+#[derive(Debug, Clone, Copy)]
+pub struct Contiguous<'t> {
+    /// `batch * len` values.
+    pub data: &'t [f16],
+    /// Values per sample.
+    pub len: usize,
+}
+
+impl InputBatch for Contiguous<'_> {
+    fn len(&self) -> usize {
+        if self.len == 0 {
+            0
+        } else {
+            self.data.len() / self.len
+        }
+    }
+    fn sample(&self, b: usize) -> &[f16] {
+        &self.data[b * self.len..(b + 1) * self.len]
+    }
+}
+
+impl InputBatch for &[&[f16]] {
+    fn len(&self) -> usize {
+        <[&[f16]]>::len(self)
+    }
+    fn sample(&self, b: usize) -> &[f16] {
+        self[b]
+    }
+}
+
+/// The graph input as planes: sample-major CHW f16, one slice per sample.
+#[derive(Debug, Clone, Copy)]
+pub struct InputPlanes<'t, I: InputBatch> {
+    /// The samples.
+    pub input: &'t I,
+    /// Pixels per plane.
+    pub hw: usize,
+}
+
+impl<I: InputBatch> Planes for InputPlanes<'_, I> {
+    type E = f16;
+    #[inline(always)]
+    fn plane(&self, c: usize, b: usize) -> &[f16] {
+        &self.input.sample(b)[c * self.hw..(c + 1) * self.hw]
+    }
+}

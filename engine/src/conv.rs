@@ -1,0 +1,187 @@
+//! 2-D convolution (groups = 1) over a batch, as GEMM:
+//! `out[o][(b, y, x)] = sum_{c,ky,kx} W[o][c][ky][kx] * in[c][b][y*s-p+ky][x*s-p+kx] + bias[o]`.
+//!
+//! Weights are OIHW f16, exactly the `[M = out_c][K = in_c*kh*kw]` row-major
+//! A operand. The B operand is never materialised: [`Im2col`] packs the
+//! needed `K x N` block straight from the input planes, and [`Pointwise`]
+//! reads 1x1 stride-1 convolutions' input rows directly.
+
+use crate::act::{Cnhw, Elem, Planes};
+use crate::error::EngineError;
+use crate::gemm::{self, GemmSpec, PackB, WeightsF16};
+use crate::kernels::{Isa, MicroKernel};
+use bemm_formats::model::LayerRecord;
+use half::f16;
+
+/// How a convolution is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvAlgo {
+    /// Implicit im2col packing + packed GEMM; any kernel, stride, padding.
+    Im2colGemm,
+    /// 1x1, stride 1, no padding, over an engine activation: the input
+    /// planes already are the B matrix; packing is a plain copy.
+    Pointwise,
+}
+
+/// Geometry of one convolution or pooling window.
+#[derive(Debug, Clone, Copy)]
+pub struct Geometry {
+    /// Input channels.
+    pub c: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Padding on every side.
+    pub pad: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+}
+
+impl Geometry {
+    /// The geometry of a conv or pool record.
+    pub fn of(l: &LayerRecord) -> Self {
+        Geometry {
+            c: l.in_c as usize,
+            h: l.in_h as usize,
+            w: l.in_w as usize,
+            kh: l.kernel_h as usize,
+            kw: l.kernel_w as usize,
+            stride: l.stride as usize,
+            pad: l.pad as usize,
+            oh: l.out_h as usize,
+            ow: l.out_w as usize,
+        }
+    }
+}
+
+/// The implicit `K x N` im2col matrix of a batch: row `k = (c, ky, kx)`,
+/// column `n = (b, y, x)`; zero where the window leaves the input.
+pub struct Im2col<'p, P: Planes> {
+    /// Input planes.
+    pub src: &'p P,
+    /// Geometry.
+    pub g: Geometry,
+}
+
+impl<P: Planes> PackB for Im2col<'_, P> {
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        let g = self.g;
+        let ohw = g.oh * g.ow;
+        let khw = g.kh * g.kw;
+        let strips = nc.div_ceil(nr);
+        for kk in 0..kc {
+            let k = k0 + kk;
+            let (c, r) = (k / khw, k % khw);
+            let (ky, kx) = (r / g.kw, r % g.kw);
+            let (mut b, rem) = (n0 / ohw, n0 % ohw);
+            let (mut oy, mut ox) = (rem / g.ow, rem % g.ow);
+            let (mut strip, mut lane) = (0usize, 0usize);
+            let mut j = 0;
+            while j < nc {
+                let seg = (g.ow - ox).min(nc - j);
+                let plane = self.src.plane(c, b);
+                let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                let row_ok = iy >= 0 && (iy as usize) < g.h;
+                let row = if row_ok { &plane[iy as usize * g.w..iy as usize * g.w + g.w] } else { &plane[..0] };
+                for t in 0..seg {
+                    let ix = ((ox + t) * g.stride + kx) as isize - g.pad as isize;
+                    let v = if row_ok && ix >= 0 && (ix as usize) < g.w { row[ix as usize].f32() } else { 0.0 };
+                    dst[(strip * kc + kk) * nr + lane] = v;
+                    lane += 1;
+                    if lane == nr {
+                        lane = 0;
+                        strip += 1;
+                    }
+                }
+                j += seg;
+                ox += seg;
+                if ox == g.ow {
+                    ox = 0;
+                    oy += 1;
+                    if oy == g.oh {
+                        oy = 0;
+                        b += 1;
+                    }
+                }
+            }
+            // Zero the tail of the last strip so the kernel reads defined values.
+            while strip < strips {
+                dst[(strip * kc + kk) * nr + lane] = 0.0;
+                lane += 1;
+                if lane == nr {
+                    lane = 0;
+                    strip += 1;
+                }
+            }
+        }
+    }
+}
+
+/// A 1x1 stride-1 convolution's B operand: row `k` = channel `k`'s
+/// `[batch][H*W]` values, contiguous in a [`Cnhw`] activation.
+pub struct Pointwise<'t> {
+    /// `[K][N]` row-major.
+    pub data: &'t [f32],
+    /// Columns (batch * H * W).
+    pub n: usize,
+}
+
+impl PackB for Pointwise<'_> {
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        let strips = nc.div_ceil(nr);
+        for kk in 0..kc {
+            let row = &self.data[(k0 + kk) * self.n + n0..(k0 + kk) * self.n + n0 + nc];
+            for s in 0..strips {
+                let d = &mut dst[(s * kc + kk) * nr..(s * kc + kk) * nr + nr];
+                let lo = s * nr;
+                let take = nr.min(nc - lo);
+                d[..take].copy_from_slice(&row[lo..lo + take]);
+                d[take..].fill(0.0);
+            }
+        }
+    }
+}
+
+/// The algorithm [`conv`] uses for a layer whose input is an engine activation.
+pub fn algo(g: &Geometry) -> ConvAlgo {
+    if g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0 {
+        ConvAlgo::Pointwise
+    } else {
+        ConvAlgo::Im2colGemm
+    }
+}
+
+/// Convolution of layer `l` over `batch` samples read through `src`, into
+/// `out` (`[out_c][batch][oh*ow]` f32). `dense` is `src`'s backing storage
+/// when it is an engine activation (enables [`ConvAlgo::Pointwise`]).
+#[allow(clippy::too_many_arguments)]
+pub fn conv<P: Planes>(
+    kern: &MicroKernel,
+    isa: Isa,
+    l: &LayerRecord,
+    weight: &[f16],
+    bias: Option<&[f16]>,
+    src: &P,
+    dense: Option<Cnhw<'_>>,
+    batch: usize,
+    out: &mut [f32],
+    ws: &mut [f32],
+) -> Result<(), EngineError> {
+    let g = Geometry::of(l);
+    let n = batch * g.oh * g.ow;
+    let spec = GemmSpec { m: l.out_c as usize, n, k: g.c * g.kh * g.kw, ldc: n, relu: l.relu() };
+    let a = WeightsF16 { w: weight, bias };
+    match (algo(&g), dense) {
+        (ConvAlgo::Pointwise, Some(d)) => gemm::gemm(kern, isa, spec, a, &Pointwise { data: d.data, n }, out, ws),
+        _ => gemm::gemm(kern, isa, spec, a, &Im2col { src, g }, out, ws),
+    }
+}

@@ -1,0 +1,93 @@
+//! The engine's error type. Every failure of the public API is one of these;
+//! nothing on the inference path panics.
+
+use bemm_formats::FormatError;
+
+/// Why a model could not be loaded or an inference could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The model file is malformed (from `bemm_formats::model::ModelFile::parse`).
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// The input does not hold `batch * input_len` values.
+    #[error("input holds {found} f16 values, expected batch {batch} x {per_sample} per sample = {expected}")]
+    InputLength {
+        /// Values given.
+        found: usize,
+        /// Samples requested.
+        batch: usize,
+        /// Values per sample (C*H*W).
+        per_sample: usize,
+        /// `batch * per_sample`.
+        expected: usize,
+    },
+    /// One sample of a list of samples has the wrong length.
+    #[error("input sample {index} holds {found} f16 values, expected {expected} (C*H*W)")]
+    SampleLength {
+        /// Position in the list.
+        index: usize,
+        /// Values given.
+        found: usize,
+        /// C*H*W of the model input.
+        expected: usize,
+    },
+    /// The caller's scratch buffer is shorter than `scratch_len(batch)`.
+    #[error("scratch holds {found} f32 values, the model needs {needed} for batch {batch}")]
+    ScratchTooSmall {
+        /// Values given.
+        found: usize,
+        /// `Model::scratch_len(batch)`.
+        needed: usize,
+        /// Samples requested.
+        batch: usize,
+    },
+    /// An output buffer has the wrong length.
+    #[error("{what} buffer holds {found} f32 values, expected {expected}")]
+    OutputLength {
+        /// `probs` or `features`.
+        what: &'static str,
+        /// Values given.
+        found: usize,
+        /// Values required.
+        expected: usize,
+    },
+    /// `batch` was zero.
+    #[error("batch must hold at least one sample")]
+    EmptyBatch,
+    /// The batch is so large that the scratch size overflows `usize`.
+    #[error("batch {0} is too large: the scratch size overflows")]
+    BatchTooLarge(usize),
+    /// The graph has more layers than the planner's fixed capacity.
+    #[error("model has {layers} layers; the memory planner handles at most {max}")]
+    TooManyLayers {
+        /// Layers in the model.
+        layers: usize,
+        /// [`crate::planner::MAX_PLANNED_LAYERS`].
+        max: usize,
+    },
+    /// A requested kernel or instruction set is not available on this CPU.
+    #[error("{0} is not available on this CPU")]
+    Unsupported(&'static str),
+    /// An internal invariant did not hold (a bug in the engine, reported
+    /// instead of panicking).
+    #[error("internal engine error: {0}")]
+    Internal(&'static str),
+    /// Reading or mapping a model file failed.
+    #[cfg(feature = "std")]
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::string::String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Parsing a model file failed (with the file named).
+    #[cfg(feature = "std")]
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: std::string::String,
+        /// The cause.
+        source: FormatError,
+    },
+}

@@ -1,0 +1,126 @@
+//! Packed GEMM in the BLIS/matrixmultiply loop nest:
+//! `C[M,N] = A[M,K] * B[K,N] (+ bias[M]) (ReLU)`, where A is row-major f16
+//! (the model's weights as mapped, widened while packing), B is any
+//! [`PackB`] source (an im2col view, a dense matrix, a flattened
+//! activation), and C is row-major f32 with row stride `ldc`.
+//!
+//! Blocking: `NC` columns of B x `KC` depth are packed once into `NR`-wide
+//! strips (stays in L2), then `MC` rows of A x `KC` are packed into `MR`-tall
+//! strips (L2/L1), and the registered micro-kernel sweeps the tiles.
+//! Both packed panels live in the caller's workspace: no allocation.
+
+mod pack;
+
+pub use pack::pack_a;
+
+use crate::error::EngineError;
+use crate::kernels::{convert, Isa, MicroKernel, PackFormat, Tile};
+use half::f16;
+
+/// Rows of A per packed block (a multiple of every kernel's `MR`).
+pub const MC: usize = 96;
+/// Depth per packed block (even, for bf16 pairs).
+pub const KC: usize = 256;
+/// Columns of B per packed block (a multiple of every kernel's `NR`).
+pub const NC: usize = 512;
+/// f32 elements of workspace one GEMM call needs.
+pub const WORKSPACE_LEN: usize = MC * KC + KC * NC + KC + MC;
+
+/// A source of the B operand (`K x N`), packed on demand.
+pub trait PackB {
+    /// Pack rows `k0..k0+kc` and columns `n0..n0+nc` into `nr`-column strips:
+    /// strip `s` starts at `s * kc * nr`, element `(kk, j)` of a strip is at
+    /// `kk * nr + j`; columns past `nc` within the last strip are zero.
+    /// `dst` holds at least `ceil(nc / nr) * nr * kc` values.
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]);
+}
+
+/// The A operand: `m x k` row-major f16 weights and an optional f16 bias.
+#[derive(Debug, Clone, Copy)]
+pub struct WeightsF16<'w> {
+    /// `m * k` values, row-major.
+    pub w: &'w [f16],
+    /// `m` values, or `None` for zero bias.
+    pub bias: Option<&'w [f16]>,
+}
+
+/// Problem size and epilogue.
+#[derive(Debug, Clone, Copy)]
+pub struct GemmSpec {
+    /// Rows of A and C.
+    pub m: usize,
+    /// Columns of B and C.
+    pub n: usize,
+    /// Depth.
+    pub k: usize,
+    /// Row stride of C.
+    pub ldc: usize,
+    /// Apply ReLU after the bias.
+    pub relu: bool,
+}
+
+/// `C = A * B (+ bias) (ReLU)` with micro-kernel `kern`; `isa` drives the
+/// f16 widening while packing. `ws` needs [`WORKSPACE_LEN`] values.
+pub fn gemm(kern: &MicroKernel, isa: Isa, spec: GemmSpec, a: WeightsF16<'_>, b: &impl PackB, c: &mut [f32], ws: &mut [f32]) -> Result<(), EngineError> {
+    let GemmSpec { m, n, k, ldc, relu } = spec;
+    if m == 0 || n == 0 || k == 0 {
+        return Ok(());
+    }
+    let c_need = (m - 1).checked_mul(ldc).and_then(|x| x.checked_add(n));
+    if a.w.len() < m * k || a.bias.is_some_and(|b| b.len() < m) || c_need.is_none_or(|need| c.len() < need) || ldc < n || ws.len() < WORKSPACE_LEN {
+        return Err(EngineError::Internal("gemm operand sizes"));
+    }
+    if MC % kern.mr != 0 || NC % kern.nr != 0 {
+        return Err(EngineError::Internal("kernel tile does not divide the block sizes"));
+    }
+    let (apack, rest) = ws.split_at_mut(MC * KC);
+    let (bpack, rest) = rest.split_at_mut(KC * NC);
+    let (rowtmp, rest) = rest.split_at_mut(KC);
+    let biasbuf = &mut rest[..MC];
+    let pairs = kern.format == PackFormat::Bf16Pairs;
+    let (mr, nr) = (kern.mr, kern.nr);
+    let cptr = c.as_mut_ptr();
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            let (first, last) = (pc == 0, pc + kc == k);
+            b.pack(pc, kc, jc, nc, nr, bpack);
+            if pairs {
+                pack::to_pairs(bpack, kc, nc.div_ceil(nr), nr);
+            }
+            let depth = if pairs { kc.div_ceil(2) } else { kc };
+            for ic in (0..m).step_by(MC) {
+                let mc = MC.min(m - ic);
+                pack_a(isa, a.w, k, ic, mc, pc, kc, mr, pairs, apack, rowtmp);
+                let with_bias = last && a.bias.is_some();
+                if let (true, Some(bias)) = (last, a.bias) {
+                    convert::f16_to_f32(isa, &bias[ic..ic + mc], &mut biasbuf[..mc]);
+                }
+                for jr in (0..nc).step_by(nr) {
+                    let bstrip = bpack[(jr / nr) * depth * nr..].as_ptr();
+                    for ir in (0..mc).step_by(mr) {
+                        let tile = Tile {
+                            kc,
+                            a: apack[(ir / mr) * depth * mr..].as_ptr(),
+                            b: bstrip,
+                            // SAFETY: (ic+ir) < m and jc+jr < n, inside C as checked above.
+                            c: unsafe { cptr.add((ic + ir) * ldc + jc + jr) },
+                            ldc,
+                            rows: mr.min(mc - ir),
+                            cols: nr.min(nc - jr),
+                            accumulate: !first,
+                            bias: if with_bias { biasbuf[ir..].as_ptr() } else { core::ptr::null() },
+                            relu: last && relu,
+                        };
+                        // SAFETY: `kern` is available (Model selects only available
+                        // kernels); the panels hold `depth` steps of mr/nr values,
+                        // zero-padded; C holds rows x cols at the tile origin.
+                        unsafe { (kern.run)(&tile) };
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

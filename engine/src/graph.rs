@@ -1,0 +1,144 @@
+//! The graph interpreter: runs a parsed layer graph over a batch, layer by
+//! layer in file order, with every output at its planned place in the
+//! caller's scratch arena.
+
+use crate::act::{Cnhw, InputBatch, InputPlanes};
+use crate::conv::{self, Geometry};
+use crate::elementwise::{self, Unary};
+use crate::error::EngineError;
+use crate::gemm::WORKSPACE_LEN;
+use crate::kernels::{Isa, MicroKernel};
+use crate::linear;
+use crate::planner::Plan;
+use crate::pool::{self, PoolKind};
+use bemm_formats::model::{LayerKind, ModelFile, INPUT};
+use core::ops::Range;
+
+/// Everything one forward pass needs besides the buffers.
+pub(crate) struct Exec<'m, 'a> {
+    pub file: &'m ModelFile<'a>,
+    pub plan: &'m Plan,
+    pub kern: &'static MicroKernel,
+    pub isa: Isa,
+}
+
+/// Where a layer reads from.
+enum Src<'t> {
+    Input,
+    Arena(&'t [f32]),
+}
+
+/// Borrow the arena range `r` (disjoint from the output range `out`) from
+/// the pieces left and right of the output.
+fn resolve<'t>(left: &'t [f32], right: &'t [f32], out: &Range<usize>, r: Range<usize>) -> Result<&'t [f32], EngineError> {
+    if r.end <= out.start {
+        left.get(r).ok_or(EngineError::Internal("source range"))
+    } else if r.start >= out.end {
+        right.get(r.start - out.end..r.end - out.end).ok_or(EngineError::Internal("source range"))
+    } else {
+        Err(EngineError::Internal("planner placed a source over its consumer's output"))
+    }
+}
+
+/// Run `batch` samples. `probs` gets `[batch][num_classes]` sigmoid outputs,
+/// `features` (when non-empty) `[batch][feature_len]` CHW-flattened features.
+pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, scratch: &mut [f32], probs: &mut [f32], features: &mut [f32]) -> Result<(), EngineError> {
+    let file = ex.file;
+    let layers = file.layers();
+    let hdr = file.header();
+    let arena_len = ex.plan.arena_per_sample().checked_mul(batch).ok_or(EngineError::BatchTooLarge(batch))?;
+    let (arena, rest) = scratch.split_at_mut(arena_len.min(scratch.len()));
+    let ws = rest.get_mut(..WORKSPACE_LEN).ok_or(EngineError::Internal("workspace"))?;
+    let in_hw = hdr.input_h as usize * hdr.input_w as usize;
+
+
+    for (i, l) in layers.iter().enumerate() {
+        let kind = l.layer_kind().ok_or(EngineError::Internal("unknown layer kind"))?;
+        let out_r = ex.plan.range(i, batch).ok_or(EngineError::Internal("plan"))?;
+        let (left, tail) = arena.split_at_mut(out_r.start);
+        let (out, right) = tail.split_at_mut(out_r.len());
+        let (left, right) = (&*left, &*right);
+        let source = |id: u32| -> Result<(Src<'_>, usize), EngineError> {
+            if id == INPUT {
+                return Ok((Src::Input, in_hw));
+            }
+            let r = ex.plan.range(id as usize, batch).ok_or(EngineError::Internal("plan"))?;
+            let p = &layers[id as usize];
+            Ok((Src::Arena(resolve(left, right, &out_r, r)?), p.out_h as usize * p.out_w as usize))
+        };
+        let (s1, hw1) = source(l.input)?;
+        let out_hw = l.out_h as usize * l.out_w as usize;
+        let relu = l.relu();
+
+        // Monomorphise a layer over its source's plane type.
+        macro_rules! with_planes {
+            ($src:expr, $hw:expr, |$p:ident, $dense:ident| $body:expr) => {
+                match $src {
+                    Src::Input => {
+                        let $p = InputPlanes { input, hw: in_hw };
+                        let $dense: Option<Cnhw<'_>> = None;
+                        $body
+                    }
+                    Src::Arena(d) => {
+                        let $p = Cnhw { data: d, batch, hw: $hw };
+                        let $dense = Some($p);
+                        $body
+                    }
+                }
+            };
+        }
+
+        match kind {
+            LayerKind::Conv => {
+                let w = file.tensor(l.weight).ok_or(EngineError::Internal("conv weight"))?;
+                let b = file.tensor(l.bias);
+                with_planes!(s1, hw1, |p, dense| conv::conv(ex.kern, ex.isa, l, w, b, &p, dense, batch, out, ws))?;
+            }
+            LayerKind::Linear => {
+                let w = file.tensor(l.weight).ok_or(EngineError::Internal("linear weight"))?;
+                let b = file.tensor(l.bias);
+                let (oc, ic) = (l.out_c as usize, l.in_c as usize);
+                with_planes!(s1, hw1, |p, _d| linear::linear(ex.kern, ex.isa, w, b, oc, &p, hw1, ic, batch, relu, out, ws))?;
+            }
+            LayerKind::MaxPool | LayerKind::AvgPool => {
+                let pk = if kind == LayerKind::MaxPool { PoolKind::Max } else { PoolKind::Avg };
+                let g = Geometry::of(l);
+                with_planes!(s1, hw1, |p, _d| pool::pool(pk, &g, &p, batch, relu, out));
+            }
+            LayerKind::GlobalAvgPool => {
+                with_planes!(s1, hw1, |p, _d| pool::global_avg(&p, l.in_c as usize, hw1, batch, relu, out));
+            }
+            LayerKind::Relu | LayerKind::Sigmoid => {
+                let f = if kind == LayerKind::Relu { Unary::Relu } else { Unary::Sigmoid };
+                with_planes!(s1, hw1, |p, _d| elementwise::unary(f, &p, l.out_c as usize, out_hw, batch, relu, out));
+            }
+            LayerKind::Add => {
+                let (s2, hw2) = source(l.input2)?;
+                let c = l.out_c as usize;
+                with_planes!(s1, hw1, |a, _d| with_planes!(s2, hw2, |b, _e| elementwise::add(&a, &b, c, out_hw, batch, relu, out)));
+            }
+        }
+
+        if i == hdr.output_layer as usize {
+            let nc = hdr.num_classes as usize;
+            // The output layer has num_classes x 1 x 1 elements (validated), so
+            // its CNHW layout is [class][batch].
+            for b in 0..batch {
+                for j in 0..nc {
+                    probs[b * nc + j] = elementwise::sigmoid(out[j * batch + b]);
+                }
+            }
+        }
+        if i == hdr.feature_layer as usize && !features.is_empty() {
+            let (c, len) = (l.out_c as usize, l.out_len());
+            for b in 0..batch {
+                let dst = &mut features[b * len..(b + 1) * len];
+                for ch in 0..c {
+                    let o = (ch * batch + b) * out_hw;
+                    dst[ch * out_hw..(ch + 1) * out_hw].copy_from_slice(&out[o..o + out_hw]);
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! x86-64 AVX-512F 12x32 micro-kernel (24 zmm accumulators), masked edges.
+
+use super::Tile;
+use core::arch::x86_64::*;
+
+const MR: usize = 12;
+const NR: usize = 32;
+
+/// `C (+)= A * B` over one tile (see [`Tile`]).
+///
+/// # Safety
+/// AVX-512F must be available; `t.a` holds `kc * 12` and `t.b` `kc * 32`
+/// packed f32; C and bias as in [`Tile`].
+#[target_feature(enable = "avx512f")]
+pub unsafe fn kernel_12x32(t: &Tile) {
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let (mut a, mut b) = (t.a, t.b);
+    for _ in 0..t.kc {
+        // SAFETY: kc steps of 32 (B) and 12 (A) values lie inside the panels.
+        unsafe {
+            let b0 = _mm512_loadu_ps(b);
+            let b1 = _mm512_loadu_ps(b.add(16));
+            for (r, accr) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a.add(r));
+                accr[0] = _mm512_fmadd_ps(av, b0, accr[0]);
+                accr[1] = _mm512_fmadd_ps(av, b1, accr[1]);
+            }
+            a = a.add(MR);
+            b = b.add(NR);
+        }
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { store(t, &acc) };
+}
+
+/// Masked epilogue shared with the bf16 kernel: `rows x cols` of `acc` into C.
+///
+/// # Safety
+/// AVX-512F; C and bias as in [`Tile`], `t.cols <= 32`, `t.rows <= acc.len()`.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn store(t: &Tile, acc: &[[__m512; 2]]) {
+    let cols = t.cols as u32;
+    let m0: __mmask16 = if cols >= 16 { 0xFFFF } else { ((1u32 << cols) - 1) as u16 };
+    let m1: __mmask16 = if cols >= 32 { 0xFFFF } else if cols > 16 { ((1u32 << (cols - 16)) - 1) as u16 } else { 0 };
+    let zero = _mm512_setzero_ps();
+    for (r, accr) in acc.iter().enumerate().take(t.rows) {
+        // SAFETY: row r < rows; the masks keep accesses inside `cols`.
+        unsafe {
+            let c = t.c.add(r * t.ldc);
+            let (mut v0, mut v1) = (accr[0], accr[1]);
+            if t.accumulate {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c.add(16)));
+            }
+            if !t.bias.is_null() {
+                let bv = _mm512_set1_ps(*t.bias.add(r));
+                v0 = _mm512_add_ps(v0, bv);
+                v1 = _mm512_add_ps(v1, bv);
+            }
+            if t.relu {
+                v0 = _mm512_max_ps(v0, zero);
+                v1 = _mm512_max_ps(v1, zero);
+            }
+            _mm512_mask_storeu_ps(c, m0, v0);
+            _mm512_mask_storeu_ps(c.add(16), m1, v1);
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Compute kernels: GEMM micro-kernels and f16 widening, per instruction set.
+//!
+//! Every micro-kernel is registered once, in [`REGISTRY`]: its name, the
+//! instruction set it needs, its tile shape (`MR` rows x `NR` columns) and the
+//! packed operand format it expects. The GEMM driver (`crate::gemm`) is
+//! written once against that description, so adding a kernel is one file plus
+//! one registry line.
+//!
+//! Selection: under `std` the best kernel the running CPU supports is chosen
+//! at run time ([`Isa::detect`]); without `std` the choice follows the
+//! compile-time target features (`-C target-feature=+avx512f` etc.).
+
+/// Runtime feature test under `std`, compile-time without.
+#[cfg(feature = "std")]
+macro_rules! has {
+    ($f:tt) => {
+        std::arch::is_x86_feature_detected!($f)
+    };
+}
+#[cfg(not(feature = "std"))]
+macro_rules! has {
+    ($f:tt) => {
+        cfg!(target_feature = $f)
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use has;
+
+pub mod convert;
+pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512bf16;
+
+/// An instruction-set level a kernel needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Isa {
+    /// Portable Rust; the reference every SIMD path is tested against.
+    Scalar,
+    /// x86-64 AVX2 + FMA + F16C.
+    Avx2,
+    /// x86-64 AVX-512F (+ F16C-equivalent `vcvtph2ps` on zmm).
+    Avx512,
+    /// x86-64 AVX-512F + AVX512-BF16 (`vdpbf16ps`).
+    Avx512Bf16,
+}
+
+impl Isa {
+    /// Whether the running CPU (under `std`) or the compile-time target
+    /// features (without `std`) support this level.
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => has!("avx2") && has!("fma") && has!("f16c"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => has!("avx512f") && has!("f16c"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Bf16 => has!("avx512f") && has!("avx512bf16") && has!("f16c"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// Short lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+            Isa::Avx512Bf16 => "avx512-bf16",
+        }
+    }
+}
+
+
+/// How a kernel wants its operands packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackFormat {
+    /// One f32 per element: A as `[kc][MR]`, B as `[kc][NR]`.
+    F32,
+    /// Pairs of bf16 along K in one 4-byte slot: A as `[kc/2][MR][2]`,
+    /// B as `[kc/2][NR][2]` (K padded to even with zeros).
+    Bf16Pairs,
+}
+
+/// One output tile's work for a micro-kernel: `C[rows, cols] (+)= A_panel * B_panel`,
+/// then optionally `+ bias[row]` and ReLU.
+#[derive(Debug, Clone, Copy)]
+pub struct Tile {
+    /// Depth of this K block (elements, not pairs).
+    pub kc: usize,
+    /// Packed A panel (`MR` rows), format per [`PackFormat`].
+    pub a: *const f32,
+    /// Packed B panel (`NR` columns), format per [`PackFormat`].
+    pub b: *const f32,
+    /// Top-left of the C tile; rows are `ldc` f32 apart.
+    pub c: *mut f32,
+    /// Row stride of C in elements.
+    pub ldc: usize,
+    /// Valid rows of the tile (`1..=MR`).
+    pub rows: usize,
+    /// Valid columns of the tile (`1..=NR`).
+    pub cols: usize,
+    /// Add to C instead of overwriting it (not the first K block).
+    pub accumulate: bool,
+    /// Per-row bias (`rows` values) to add on the last K block, or null.
+    pub bias: *const f32,
+    /// Apply ReLU on the last K block.
+    pub relu: bool,
+}
+
+/// A registered GEMM micro-kernel.
+#[derive(Debug)]
+pub struct MicroKernel {
+    /// Name, for logs and benchmarks.
+    pub name: &'static str,
+    /// Instruction set it needs.
+    pub isa: Isa,
+    /// Tile rows.
+    pub mr: usize,
+    /// Tile columns.
+    pub nr: usize,
+    /// Operand packing it expects.
+    pub format: PackFormat,
+    /// Whether results equal the f32 reference up to summation order
+    /// (`false` for reduced-precision kernels such as bf16).
+    pub exact: bool,
+    /// The kernel. Safety: caller guarantees the ISA is available and the
+    /// tile's pointers cover `kc` x `MR`/`NR` packed values and `rows` x `cols` of C.
+    pub run: unsafe fn(&Tile),
+}
+
+/// Every micro-kernel, best first within each precision.
+pub static REGISTRY: &[MicroKernel] = &[
+    #[cfg(target_arch = "x86_64")]
+    MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32 },
+    #[cfg(target_arch = "x86_64")]
+    MicroKernel { name: "avx512-12x32", isa: Isa::Avx512, mr: 12, nr: 32, format: PackFormat::F32, exact: true, run: avx512::kernel_12x32 },
+    #[cfg(target_arch = "x86_64")]
+    MicroKernel { name: "avx2-6x16", isa: Isa::Avx2, mr: 6, nr: 16, format: PackFormat::F32, exact: true, run: avx2::kernel_6x16 },
+    MicroKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, format: PackFormat::F32, exact: true, run: scalar::kernel_4x8 },
+];
+
+/// The best available kernel; `exact` restricts to full-f32 kernels.
+pub fn best(exact: bool) -> &'static MicroKernel {
+    REGISTRY
+        .iter()
+        .find(|k| (k.exact || !exact) && k.isa.available())
+        .unwrap_or(&REGISTRY[REGISTRY.len() - 1])
+}
+
+/// The best available kernel of exactly this ISA, if any.
+pub fn for_isa(isa: Isa) -> Option<&'static MicroKernel> {
+    REGISTRY.iter().find(|k| k.isa == isa && k.isa.available())
+}
+
+/// The portable reference kernel.
+pub fn scalar() -> &'static MicroKernel {
+    &REGISTRY[REGISTRY.len() - 1]
+}
+
+/// Shared tile epilogue for kernels that stage their accumulators in a
+/// row-major `MR x NR` array: writes `rows x cols` of it into C.
+///
+/// # Safety
+/// `t.c` must be valid for `t.rows` rows of `t.cols` values `t.ldc` apart, and
+/// `t.bias` null or valid for `t.rows` values.
+#[inline(always)]
+pub(crate) unsafe fn store_tile<const NR: usize>(t: &Tile, acc: &[[f32; NR]]) {
+    for (r, row) in acc.iter().enumerate().take(t.rows) {
+        // SAFETY: r < rows, and the caller guarantees rows x cols of C.
+        let crow = unsafe { t.c.add(r * t.ldc) };
+        // SAFETY: bias covers `rows` values when non-null.
+        let bias = if t.bias.is_null() { 0.0 } else { unsafe { *t.bias.add(r) } };
+        for (j, &v) in row.iter().enumerate().take(t.cols) {
+            // SAFETY: j < cols.
+            let p = unsafe { crow.add(j) };
+            let mut x = v;
+            if t.accumulate {
+                // SAFETY: as above.
+                x += unsafe { *p };
+            }
+            x += bias;
+            if t.relu && x < 0.0 {
+                x = 0.0;
+            }
+            // SAFETY: as above.
+            unsafe { *p = x };
+        }
+    }
+}

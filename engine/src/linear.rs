@@ -1,0 +1,64 @@
+//! Fully connected layer over the input flattened per sample in CHW order,
+//! as a GEMM with `M = out`, `K = C*H*W`, `N = batch`: the output is the
+//! `[out][batch]` activation of an `out x 1 x 1` layer.
+
+use crate::act::{Elem, Planes};
+use crate::error::EngineError;
+use crate::gemm::{self, GemmSpec, PackB, WeightsF16};
+use crate::kernels::{Isa, MicroKernel};
+use half::f16;
+
+/// The flattened input: row `k = (c, p)` with `p < hw`, column `n` = sample.
+pub struct Flatten<'p, P: Planes> {
+    /// Input planes.
+    pub src: &'p P,
+    /// Pixels per plane.
+    pub hw: usize,
+}
+
+impl<P: Planes> PackB for Flatten<'_, P> {
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        let strips = nc.div_ceil(nr);
+        for s in 0..strips {
+            for j in 0..nr {
+                let n = s * nr + j;
+                if n >= nc {
+                    for kk in 0..kc {
+                        dst[(s * kc + kk) * nr + j] = 0.0;
+                    }
+                    continue;
+                }
+                let mut kk = 0;
+                while kk < kc {
+                    let (c, p) = ((k0 + kk) / self.hw, (k0 + kk) % self.hw);
+                    let plane = self.src.plane(c, n0 + n);
+                    let run = (self.hw - p).min(kc - kk);
+                    for (t, v) in plane[p..p + run].iter().enumerate() {
+                        dst[(s * kc + kk + t) * nr + j] = v.f32();
+                    }
+                    kk += run;
+                }
+            }
+        }
+    }
+}
+
+/// `out[o][b] = sum_k W[o][k] x_b[k] + bias[o]` (optional ReLU).
+#[allow(clippy::too_many_arguments)]
+pub fn linear<P: Planes>(
+    kern: &MicroKernel,
+    isa: Isa,
+    weight: &[f16],
+    bias: Option<&[f16]>,
+    out_features: usize,
+    src: &P,
+    hw: usize,
+    in_features: usize,
+    batch: usize,
+    relu: bool,
+    out: &mut [f32],
+    ws: &mut [f32],
+) -> Result<(), EngineError> {
+    let spec = GemmSpec { m: out_features, n: batch, k: in_features, ldc: batch, relu };
+    gemm::gemm(kern, isa, spec, WeightsF16 { w: weight, bias }, &Flatten { src, hw }, out, ws)
+}

@@ -1,0 +1,192 @@
+//! The public inference API.
+
+use crate::act::{Contiguous, InputBatch};
+use crate::error::EngineError;
+use crate::gemm::WORKSPACE_LEN;
+use crate::graph::{self, Exec};
+use crate::kernels::{self, Isa, MicroKernel};
+use crate::planner::Plan;
+use bemm_formats::model::{LayerKind, ModelFile, ModelMeta, Shape};
+use half::f16;
+
+/// Arithmetic used by the convolutions and linear layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f16 weights and activations widened to f32, f32 accumulation: the
+    /// reference path. Results differ from an f64 computation only by f32
+    /// rounding and summation order.
+    #[default]
+    Exact,
+    /// The fastest path the CPU offers: bf16 products with f32 accumulation
+    /// (AVX512-BF16 `vdpbf16ps`) where available, else the same as `Exact`.
+    /// Probabilities differ from `Exact` by about 1e-2.
+    Fast,
+}
+
+/// A loaded model: the validated, zero-copy view of a `.bemm` file plus its
+/// memory plan. Cheap to share between threads (`&Model` is `Sync`).
+#[derive(Debug, Clone)]
+pub struct Model<'a> {
+    file: ModelFile<'a>,
+    plan: Plan,
+    kern: &'static MicroKernel,
+    isa: Isa,
+    precision: Precision,
+}
+
+impl<'a> Model<'a> {
+    /// Parse and validate a model file (`bytes` at least 2-byte aligned; a
+    /// memory map or `include_bytes!` into an aligned static is best) and
+    /// plan its memory. Weights are used in place, never copied.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, EngineError> {
+        let file = ModelFile::parse(bytes)?;
+        let plan = Plan::new(file.layers())?;
+        let kern = kernels::best(true);
+        Ok(Model { file, plan, kern, isa: kern.isa, precision: Precision::Exact })
+    }
+
+    /// Select the arithmetic (see [`Precision`]).
+    pub fn with_precision(mut self, p: Precision) -> Self {
+        self.precision = p;
+        self.kern = kernels::best(p == Precision::Exact);
+        self.isa = self.kern.isa;
+        self
+    }
+
+    /// Force the kernels of one instruction set (tests, benchmarks).
+    /// Fails when the CPU lacks it.
+    pub fn with_isa(mut self, isa: Isa) -> Result<Self, EngineError> {
+        self.kern = kernels::for_isa(isa).ok_or(EngineError::Unsupported(isa.name()))?;
+        self.isa = isa;
+        self.precision = if self.kern.exact { Precision::Exact } else { Precision::Fast };
+        Ok(self)
+    }
+
+    /// The selected precision.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The GEMM micro-kernel in use.
+    pub fn kernel(&self) -> &'static MicroKernel {
+        self.kern
+    }
+
+    /// The parsed model file.
+    pub fn file(&self) -> &ModelFile<'a> {
+        &self.file
+    }
+
+    /// Class names, thresholds, bands, normalisation, provenance.
+    pub fn meta(&self) -> &ModelMeta<'a> {
+        self.file.meta()
+    }
+
+    /// Input shape of one sample (CHW).
+    pub fn input_shape(&self) -> Shape {
+        self.file.input_shape()
+    }
+
+    /// f16 values per input sample (C*H*W).
+    pub fn input_len(&self) -> usize {
+        self.file.input_shape().len()
+    }
+
+    /// Number of classes (probabilities per sample).
+    pub fn num_classes(&self) -> usize {
+        self.file.num_classes()
+    }
+
+    /// Values of the feature vector per sample.
+    pub fn feature_len(&self) -> usize {
+        self.file.feature_len()
+    }
+
+    /// f32 values of scratch memory [`Model::infer`] needs for `batch`
+    /// samples (saturates at `usize::MAX` for absurd batches). The
+    /// activations of all layers share one arena planned once per model
+    /// (offsets scale with the batch), plus a fixed GEMM packing workspace.
+    pub fn scratch_len(&self, batch: usize) -> usize {
+        self.plan.arena_per_sample().saturating_mul(batch).saturating_add(WORKSPACE_LEN)
+    }
+
+    /// Activation arena per sample if no buffer were reused (for reports).
+    pub fn unplanned_len(&self) -> usize {
+        self.plan.unplanned_per_sample()
+    }
+
+    /// Multiply-accumulate operations per sample (convolutions and linear layers).
+    pub fn macs_per_sample(&self) -> u64 {
+        self.file
+            .layers()
+            .iter()
+            .map(|l| match l.layer_kind() {
+                Some(LayerKind::Conv) => l.out_len() as u64 * (l.in_c as u64 * l.kernel_h as u64 * l.kernel_w as u64),
+                Some(LayerKind::Linear) => l.out_c as u64 * l.in_c as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Run `batch` samples stored back to back in `input`
+    /// (`batch * input_len()` f16, each CHW, normalised as the model's
+    /// metadata says). Writes `probs` (`batch * num_classes()` sigmoid
+    /// probabilities, sample-major) and, unless `features` is empty,
+    /// `features` (`batch * feature_len()` f32, sample-major, CHW-flattened).
+    /// `scratch` must hold at least `scratch_len(batch)` f32; its contents on
+    /// entry do not matter. Allocates nothing.
+    pub fn infer(&self, input: &[f16], batch: usize, scratch: &mut [f32], probs: &mut [f32], features: &mut [f32]) -> Result<(), EngineError> {
+        let per = self.input_len();
+        let expected = per.checked_mul(batch).ok_or(EngineError::BatchTooLarge(batch))?;
+        if input.len() != expected {
+            return Err(EngineError::InputLength { found: input.len(), batch, per_sample: per, expected });
+        }
+        self.run(&Contiguous { data: input, len: per }, batch, scratch, probs, features)
+    }
+
+    /// Like [`Model::infer`] over samples that are not contiguous (e.g.
+    /// patches picked from several shards of a memory-mapped archive); the
+    /// batch is `samples.len()`.
+    pub fn infer_samples(&self, samples: &[&[f16]], scratch: &mut [f32], probs: &mut [f32], features: &mut [f32]) -> Result<(), EngineError> {
+        let per = self.input_len();
+        if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != per) {
+            return Err(EngineError::SampleLength { index, found: s.len(), expected: per });
+        }
+        self.run(&samples, samples.len(), scratch, probs, features)
+    }
+
+    fn run<I: InputBatch>(&self, input: &I, batch: usize, scratch: &mut [f32], probs: &mut [f32], features: &mut [f32]) -> Result<(), EngineError> {
+        if batch == 0 {
+            return Err(EngineError::EmptyBatch);
+        }
+        let needed = self.plan.arena_per_sample().checked_mul(batch).and_then(|a| a.checked_add(WORKSPACE_LEN)).ok_or(EngineError::BatchTooLarge(batch))?;
+        if scratch.len() < needed {
+            return Err(EngineError::ScratchTooSmall { found: scratch.len(), needed, batch });
+        }
+        let np = self.num_classes() * batch;
+        if probs.len() != np {
+            return Err(EngineError::OutputLength { what: "probs", found: probs.len(), expected: np });
+        }
+        let nf = self.feature_len() * batch;
+        if !features.is_empty() && features.len() != nf {
+            return Err(EngineError::OutputLength { what: "features", found: features.len(), expected: nf });
+        }
+        let ex = Exec { file: &self.file, plan: &self.plan, kern: self.kern, isa: self.isa };
+        graph::run(&ex, input, batch, scratch, probs, features)
+    }
+
+    /// The predicted label set of one sample's probabilities as a bit mask
+    /// (bit `j` = class `j`), using the model file's per-class thresholds:
+    /// class `j` is predicted when `probs[j] >= threshold[j]`. Extra values
+    /// beyond `num_classes()` (or classes past 64) are ignored.
+    pub fn predicted(&self, probs: &[f32]) -> u64 {
+        self.meta()
+            .thresholds
+            .iter()
+            .zip(probs)
+            .take(64)
+            .enumerate()
+            .filter(|(_, (t, p))| **p >= **t)
+            .fold(0u64, |m, (j, _)| m | (1u64 << j))
+    }
+}

@@ -1,0 +1,73 @@
+//! Max, average and global average pooling over planes.
+//! Max pooling treats padding as -infinity; average pooling divides by the
+//! number of in-bounds elements of each window (PyTorch's
+//! `count_include_pad=False`).
+
+use crate::act::{Elem, Planes};
+use crate::conv::Geometry;
+
+/// Which window reduction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind {
+    /// Maximum; padding is -inf.
+    Max,
+    /// Mean over in-bounds elements.
+    Avg,
+}
+
+/// Pool `batch` samples of `src` (geometry `g`) into `out`
+/// (`[c][batch][oh*ow]` f32), with optional ReLU.
+pub fn pool<P: Planes>(kind: PoolKind, g: &Geometry, src: &P, batch: usize, relu: bool, out: &mut [f32]) {
+    let ohw = g.oh * g.ow;
+    for c in 0..g.c {
+        for b in 0..batch {
+            let plane = src.plane(c, b);
+            let o = &mut out[(c * batch + b) * ohw..(c * batch + b + 1) * ohw];
+            for oy in 0..g.oh {
+                let y0 = (oy * g.stride) as isize - g.pad as isize;
+                let ys = y0.max(0) as usize;
+                let ye = ((y0 + g.kh as isize).min(g.h as isize)).max(0) as usize;
+                for ox in 0..g.ow {
+                    let x0 = (ox * g.stride) as isize - g.pad as isize;
+                    let xs = x0.max(0) as usize;
+                    let xe = ((x0 + g.kw as isize).min(g.w as isize)).max(0) as usize;
+                    let mut v = match kind {
+                        PoolKind::Max => f32::NEG_INFINITY,
+                        PoolKind::Avg => 0.0,
+                    };
+                    for y in ys..ye {
+                        for x in &plane[y * g.w + xs..y * g.w + xe] {
+                            let x = x.f32();
+                            v = match kind {
+                                PoolKind::Max => if x > v || x.is_nan() { x } else { v },
+                                PoolKind::Avg => v + x,
+                            };
+                        }
+                    }
+                    if kind == PoolKind::Avg {
+                        let count = (ye.saturating_sub(ys) * xe.saturating_sub(xs)).max(1);
+                        v /= count as f32;
+                    }
+                    if relu && v < 0.0 {
+                        v = 0.0;
+                    }
+                    o[oy * g.ow + ox] = v;
+                }
+            }
+        }
+    }
+}
+
+/// Mean over each `hw`-pixel plane: `out[c][b]`, optional ReLU.
+pub fn global_avg<P: Planes>(src: &P, channels: usize, hw: usize, batch: usize, relu: bool, out: &mut [f32]) {
+    for c in 0..channels {
+        for b in 0..batch {
+            let s: f32 = src.plane(c, b).iter().map(|x| x.f32()).sum();
+            let mut v = s / hw as f32;
+            if relu && v < 0.0 {
+                v = 0.0;
+            }
+            out[c * batch + b] = v;
+        }
+    }
+}
