@@ -1,0 +1,30 @@
+//! Content-based retrieval over compact feature rows: distances (chi-square,
+//! squared L2, cosine; scalar reference and AVX2/F16C), exact top-k,
+//! multi-threaded exact search, a binary-code coarse pass with exact
+//! re-ranking, and the multi-label retrieval metrics.
+//!
+//! Feature rows are the feature archive's (`bemm_formats::features`): f16,
+//! row-major, `row_elems()` values per row with zero padding.
+//!
+//! Module map and feature flags:
+//! - [`distance`] (no_std, no alloc): [`Metric`], [`Kernel`], per-row distances;
+//! - [`topk`] (`alloc`): bounded k-smallest selection;
+//! - [`binary`] (`alloc`): sign codes, Hamming pre-selection, exact re-rank;
+//! - [`search`] (`std`): threads over rows, batched queries;
+//! - [`metrics`] (`std`): precision@k, recall@k, mAP@k, NDCG@k.
+
+pub mod distance;
+#[cfg(feature = "alloc")]
+pub mod topk;
+#[cfg(feature = "alloc")]
+pub mod binary;
+#[cfg(feature = "std")]
+pub mod search;
+#[cfg(feature = "std")]
+pub mod metrics;
+
+pub use distance::{distance_scalar, Kernel, Metric};
+#[cfg(feature = "alloc")]
+pub use topk::{Hit, TopK};
+#[cfg(feature = "std")]
+pub use search::{search, search_batch, search_naive, Database, Query, SearchError, SearchOptions};

@@ -1,0 +1,295 @@
+//! Exact multi-threaded k-nearest-neighbour search over feature rows.
+//!
+//! The rows are split into one contiguous range per thread; each thread
+//! walks its range in blocks of [`BLOCK_ROWS`] rows (256 KiB of 128-d f16
+//! rows, so a block stays in L2 while every query of a batch scans it),
+//! computes the block's distances with the SIMD [`Kernel`] and offers the
+//! ones that beat its current k-th distance to a per-query [`TopK`]. Thread
+//! results are merged at the end; the order is total (distance, then index),
+//! so results do not depend on the thread count.
+
+use super::distance::{Kernel, Metric};
+use super::topk::{Hit, TopK};
+use half::f16;
+
+/// Rows per block (see the module docs).
+pub const BLOCK_ROWS: usize = 1024;
+
+/// Rows to search: `len` rows of `stride` f16 values each (the feature
+/// archive layout), optionally restricted to rows where `allowed[i]` is true.
+#[derive(Debug, Clone, Copy)]
+pub struct Database<'a> {
+    rows: &'a [f16],
+    stride: usize,
+    len: usize,
+    allowed: Option<&'a [bool]>,
+}
+
+/// Why a search could not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SearchError {
+    /// The rows do not hold a whole number of `stride`-element rows.
+    #[error("feature rows: {len} values is not a multiple of the row stride {stride}")]
+    RaggedRows {
+        /// Values given.
+        len: usize,
+        /// Row stride.
+        stride: usize,
+    },
+    /// The filter does not have one entry per row.
+    #[error("row filter has {got} entries, expected one per row ({expected})")]
+    FilterLength {
+        /// Entries given.
+        got: usize,
+        /// Rows.
+        expected: usize,
+    },
+    /// A query is longer than a row.
+    #[error("query has {got} values, more than the row stride {stride}")]
+    QueryTooLong {
+        /// Query length.
+        got: usize,
+        /// Row stride.
+        stride: usize,
+    },
+}
+
+impl<'a> Database<'a> {
+    /// All `rows.len() / stride` rows.
+    pub fn new(rows: &'a [f16], stride: usize) -> Result<Self, SearchError> {
+        if stride == 0 || rows.len() % stride != 0 {
+            return Err(SearchError::RaggedRows { len: rows.len(), stride });
+        }
+        Ok(Database { rows, stride, len: rows.len() / stride, allowed: None })
+    }
+
+    /// The rows of a feature archive.
+    pub fn from_features(f: &bemm_formats::features::FeatureArchive<'a>) -> Self {
+        Database { rows: f.rows(), stride: f.row_elems(), len: f.len(), allowed: None }
+    }
+
+    /// Only rows `i` with `allowed[i]` can be returned.
+    pub fn with_filter(mut self, allowed: &'a [bool]) -> Result<Self, SearchError> {
+        if allowed.len() != self.len {
+            return Err(SearchError::FilterLength { got: allowed.len(), expected: self.len });
+        }
+        self.allowed = Some(allowed);
+        Ok(self)
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Elements per row.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Row `i` (all `stride` elements).
+    pub fn row(&self, i: usize) -> Option<&'a [f16]> {
+        self.rows.get(i * self.stride..(i + 1) * self.stride)
+    }
+}
+
+/// One query: a vector (f32, at most `stride` values; zero padding is
+/// implied) and optionally a row to leave out (the query's own row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// The query vector.
+    pub vector: Vec<f32>,
+    /// A row index never returned.
+    pub exclude: Option<u32>,
+}
+
+impl Query {
+    /// A query made from row `i` of `db`, leaving row `i` out of its results.
+    pub fn from_row(db: &Database<'_>, i: usize) -> Option<Query> {
+        let row = db.row(i)?;
+        Some(Query { vector: row.iter().map(|v| v.to_f32()).collect(), exclude: Some(i as u32) })
+    }
+}
+
+/// Search settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchOptions {
+    /// Distance.
+    pub metric: Metric,
+    /// Results per query.
+    pub k: usize,
+    /// Worker threads (0 = all available cores).
+    pub threads: usize,
+    /// Distance implementation.
+    pub kernel: Kernel,
+}
+
+impl SearchOptions {
+    /// `metric`, `k`, all cores, the fastest kernel.
+    pub fn new(metric: Metric, k: usize) -> Self {
+        SearchOptions { metric, k, threads: 0, kernel: Kernel::detect() }
+    }
+}
+
+fn thread_count(requested: usize, rows: usize) -> usize {
+    let t = if requested == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { requested };
+    t.clamp(1, rows.div_ceil(BLOCK_ROWS).max(1))
+}
+
+/// Scan rows `start..end` for every query; returns one [`TopK`] per query.
+fn scan(db: &Database<'_>, queries: &[Query], opt: &SearchOptions, start: usize, end: usize) -> Vec<TopK> {
+    let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(opt.k)).collect();
+    let mut buf = vec![0f32; BLOCK_ROWS];
+    let mut b0 = start;
+    while b0 < end {
+        let b1 = (b0 + BLOCK_ROWS).min(end);
+        let rows = &db.rows[b0 * db.stride..b1 * db.stride];
+        for (q, top) in queries.iter().zip(tops.iter_mut()) {
+            let n = opt.kernel.distances(opt.metric, &q.vector, rows, db.stride, &mut buf[..b1 - b0]);
+            let mut worst = top.worst();
+            for (j, &d) in buf[..n].iter().enumerate() {
+                // While the heap is not full (worst = +inf) everything enters, NaN included.
+                if d < worst || worst == f32::INFINITY {
+                    let i = b0 + j;
+                    if q.exclude == Some(i as u32) || db.allowed.is_some_and(|a| !a[i]) {
+                        continue;
+                    }
+                    top.push(i as u32, d);
+                    worst = top.worst();
+                }
+            }
+        }
+        b0 = b1;
+    }
+    tops
+}
+
+/// The k nearest rows of each query, closest first. Work is split over
+/// rows; every query of the batch is answered in one pass over memory.
+pub fn search_batch(db: &Database<'_>, queries: &[Query], opt: &SearchOptions) -> Result<Vec<Vec<Hit>>, SearchError> {
+    if let Some(q) = queries.iter().find(|q| q.vector.len() > db.stride) {
+        return Err(SearchError::QueryTooLong { got: q.vector.len(), stride: db.stride });
+    }
+    let threads = thread_count(opt.threads, db.len);
+    let tops = if threads == 1 {
+        scan(db, queries, opt, 0, db.len)
+    } else {
+        let per = db.len.div_ceil(threads);
+        let parts: Vec<Vec<TopK>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (a, b) = ((t * per).min(db.len), ((t + 1) * per).min(db.len));
+                    s.spawn(move || scan(db, queries, opt, a, b))
+                })
+                .collect();
+            // A scan never panics on valid input; if a worker did, re-raise it here.
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        });
+        let mut it = parts.into_iter();
+        let mut acc = it.next().unwrap_or_default();
+        for part in it {
+            for (a, p) in acc.iter_mut().zip(part) {
+                a.merge(p);
+            }
+        }
+        acc
+    };
+    Ok(tops.into_iter().map(TopK::into_sorted).collect())
+}
+
+/// The k nearest rows of one query, closest first.
+pub fn search(db: &Database<'_>, query: &Query, opt: &SearchOptions) -> Result<Vec<Hit>, SearchError> {
+    Ok(search_batch(db, core::slice::from_ref(query), opt)?.pop().unwrap_or_default())
+}
+
+/// The same search done the obvious way (scalar distances of every row,
+/// full sort): the reference the fast path is tested and benchmarked against.
+pub fn search_naive(db: &Database<'_>, query: &Query, metric: Metric, k: usize) -> Vec<Hit> {
+    let mut all: Vec<Hit> = (0..db.len)
+        .filter(|&i| query.exclude != Some(i as u32) && db.allowed.is_none_or(|a| a[i]))
+        .filter_map(|i| db.row(i).map(|r| Hit { index: i as u32, distance: super::distance::distance_scalar(metric, &query.vector, r) }))
+        .collect();
+    all.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.index.cmp(&b.index)));
+    all.truncate(k);
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, dim: usize, stride: usize, seed: u64) -> Vec<f16> {
+        let mut s = seed;
+        (0..n * stride)
+            .map(|i| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                if i % stride < dim { f16::from_f32(((s >> 40) % 1000) as f32 / 250.0) } else { f16::ZERO }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hand_made_nearest_neighbours() {
+        // 1-d points 0, 10, 3, 4, 20: neighbours of 3.5 by L2 are rows 2, 3, then 0.
+        let rows: Vec<f16> = [0.0f32, 10.0, 3.0, 4.0, 20.0].iter().flat_map(|&v| {
+            let mut r = vec![f16::ZERO; 32];
+            r[0] = f16::from_f32(v);
+            r
+        }).collect();
+        let db = Database::new(&rows, 32).unwrap();
+        let q = Query { vector: vec![3.5], exclude: None };
+        let hits = search(&db, &q, &SearchOptions::new(Metric::SquaredL2, 3)).unwrap();
+        let idx: Vec<u32> = hits.iter().map(|h| h.index).collect();
+        assert_eq!(idx, vec![2, 3, 0]);
+        assert_eq!(hits[0].distance, 0.25);
+        // Excluding row 2 and filtering out row 0.
+        let allowed = [false, true, true, true, true];
+        let db = db.with_filter(&allowed).unwrap();
+        let q = Query { vector: vec![3.5], exclude: Some(2) };
+        let idx: Vec<u32> = search(&db, &q, &SearchOptions::new(Metric::SquaredL2, 3)).unwrap().iter().map(|h| h.index).collect();
+        assert_eq!(idx, vec![3, 1, 4]);
+    }
+
+    #[test]
+    fn threaded_simd_search_equals_naive_scalar_search() {
+        let (n, dim, stride) = (5000, 128, 128);
+        let rows = data(n, dim, stride, 3);
+        let db = Database::new(&rows, stride).unwrap();
+        let queries: Vec<Query> = [17usize, 2500, 4999].iter().map(|&i| Query::from_row(&db, i).unwrap()).collect();
+        for metric in [Metric::ChiSquare, Metric::SquaredL2, Metric::Cosine] {
+            for threads in [1, 3] {
+                let opt = SearchOptions { metric, k: 25, threads, kernel: Kernel::detect() };
+                let got = search_batch(&db, &queries, &opt).unwrap();
+                for (q, hits) in queries.iter().zip(&got) {
+                    let want = search_naive(&db, q, metric, 25);
+                    assert_eq!(hits.len(), 25);
+                    assert!(hits.iter().all(|h| Some(h.index) != q.exclude));
+                    for (h, w) in hits.iter().zip(&want) {
+                        // Same neighbour, or an exchange of near-equal distances
+                        // (SIMD and scalar sum in different orders).
+                        assert!(h.index == w.index || (h.distance - w.distance).abs() <= 1e-5 * w.distance.max(1.0), "{metric:?} {h:?} vs {w:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let rows = vec![f16::ZERO; 33];
+        assert!(matches!(Database::new(&rows, 32), Err(SearchError::RaggedRows { .. })));
+        let rows = vec![f16::ZERO; 64];
+        let db = Database::new(&rows, 32).unwrap();
+        assert!(matches!(db.with_filter(&[true]), Err(SearchError::FilterLength { .. })));
+        let q = Query { vector: vec![0.0; 33], exclude: None };
+        assert!(matches!(search(&db, &q, &SearchOptions::new(Metric::ChiSquare, 1)), Err(SearchError::QueryTooLong { .. })));
+        // k larger than the database returns every row.
+        let q = Query { vector: vec![0.0; 32], exclude: None };
+        assert_eq!(search(&db, &q, &SearchOptions::new(Metric::ChiSquare, 10)).unwrap().len(), 2);
+    }
+}
