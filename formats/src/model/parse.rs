@@ -97,12 +97,14 @@ impl<'a> ModelFile<'a> {
         if header.num_layers == 0 || header.num_layers > MAX_LAYERS {
             return Err(invalid("num_layers", header.num_layers as u64, "1..=4096"));
         }
+        // Tables and metadata lie before the checksum, never over it.
+        let body = &file[..body_len];
         let layers_off = 64u64;
-        let layers: &[LayerRecord] = slice(file, "layer table", layers_off, header.num_layers as u64)?;
+        let layers: &[LayerRecord] = slice(body, "layer table", layers_off, header.num_layers as u64)?;
         let tensors_off = layers_off + 64 * header.num_layers as u64;
-        let tensors: &[TensorRecord] = slice(file, "tensor table", tensors_off, header.num_tensors as u64)?;
+        let tensors: &[TensorRecord] = slice(body, "tensor table", tensors_off, header.num_tensors as u64)?;
         let meta_off = tensors_off + 40 * header.num_tensors as u64;
-        let meta_bytes = region(file, "model metadata", meta_off, header.meta_len as u64)?;
+        let meta_bytes = region(body, "model metadata", meta_off, header.meta_len as u64)?;
         let payload_start = align_up(meta_off + header.meta_len as u64, 64)
             .ok_or(invalid("meta_len", header.meta_len as u64, "a length inside the file"))?;
         let (meta, rest) = postcard::take_from_bytes::<ModelMeta<'a>>(meta_bytes)
@@ -118,7 +120,7 @@ impl<'a> ModelFile<'a> {
     }
 
     fn validate_tensors(&self, payload_start: u64, payload_end: u64) -> Result<()> {
-        for (i, t) in self.tensors.iter().enumerate() {
+        for t in self.tensors {
             let what = "tensor record";
             if t.dtype != DTYPE_F16 {
                 return Err(FormatError::Invalid { what, field: "dtype", value: t.dtype as u64, expected: "1 (f16)" });
@@ -147,7 +149,6 @@ impl<'a> ModelFile<'a> {
             }
             let end = t.offset.checked_add(t.elements * 2);
             if t.offset < payload_start || end.is_none_or(|e| e > payload_end) {
-                let _ = i;
                 return Err(FormatError::Invalid {
                     what,
                     field: "offset",
