@@ -15,7 +15,8 @@ fn weights(t: f32) -> [f32; 4] {
     // |x| <= 1: ((A + 2)|x| - (A + 3))|x|^2 + 1; 1 < |x| < 2: ((A|x| - 5A)|x| + 8A)|x| - 4A
     let near = |x: f32| ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
     let far = |x: f32| ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A;
-    [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
+    let t2 = 1.0 - t;
+    [far(t + 1.0), near(t), near(t2), far(t2 + 1.0)]
 }
 
 /// Per output index: the four clamped source indices and their weights.
