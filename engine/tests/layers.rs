@@ -1,0 +1,133 @@
+//! Every layer type against the f64 reference on random shapes, strides and
+//! paddings, under every instruction set the CPU has (scalar, AVX2,
+//! AVX-512, AVX512-BF16), reading both the f16 graph input and f32
+//! intermediate activations, at batch sizes 1 to 3.
+
+mod common;
+
+use bemm_formats::model::GraphBuilder;
+use common::*;
+
+const INPUT: u32 = GraphBuilder::INPUT;
+
+/// A 1x1 conv + ReLU from the (at most 16-channel) input to `c` channels.
+fn widen(g: &mut GraphBuilder, c: u32, rng: &mut Rng) -> u32 {
+    let ic = g.shape(INPUT).unwrap().c;
+    g.conv(INPUT, c, 1, 1, 0, rng.vec((c * ic) as usize, 1.0), rng.vec(c as usize, 0.5), true).unwrap()
+}
+
+#[test]
+fn conv_random_shapes_strides_paddings() {
+    let mut rng = Rng(0x5eed);
+    for case in 0..40 {
+        let c = rng.u(1, 16);
+        let k = rng.u(1, 5);
+        let pad = rng.u(0, 2);
+        let stride = rng.u(1, 3);
+        let h = rng.u(k.saturating_sub(2 * pad).max(1), 13);
+        let out_c = rng.u(1, 40);
+        let mut g = GraphBuilder::new(c, h, h);
+        // Half the cases read the f16 input, half an f32 activation (after a ReLU).
+        let src = if case % 2 == 0 { INPUT } else { g.relu(INPUT).unwrap() };
+        let w = rng.vec((out_c * c * k * k) as usize, 0.5);
+        let conv = g.conv(src, out_c, k, stride, pad, w, rng.vec(out_c as usize, 0.5), case % 3 == 0).unwrap();
+        let bytes = with_head(g, conv, &mut rng);
+        check_model(&bytes, 1 + case as usize % 3, &mut rng, 1.0);
+    }
+}
+
+#[test]
+fn conv_large_k_and_n_cross_gemm_blocks() {
+    // K = 300*3*3 > KC, N = 2*30*30 > NC, M = 100 > MC: every block edge.
+    let mut rng = Rng(7);
+    let mut g = GraphBuilder::new(8, 30, 30);
+    let r = widen(&mut g, 300, &mut rng);
+    let conv = g.conv(r, 100, 3, 1, 1, rng.vec(100 * 300 * 9, 0.05), rng.vec(100, 0.5), true).unwrap();
+    let bytes = with_head(g, conv, &mut rng);
+    check_model(&bytes, 2, &mut rng, 1.0);
+}
+
+#[test]
+fn pointwise_conv_over_activation() {
+    let mut rng = Rng(11);
+    for (c, oc, hw) in [(7, 5, 3), (64, 33, 9), (260, 70, 5)] {
+        let mut g = GraphBuilder::new(5, hw, hw);
+        let r = widen(&mut g, c, &mut rng);
+        let conv = g.conv(r, oc, 1, 1, 0, rng.vec((oc * c) as usize, 0.3), rng.vec(oc as usize, 0.3), false).unwrap();
+        let bytes = with_head(g, conv, &mut rng);
+        check_model(&bytes, 3, &mut rng, 1.0);
+    }
+}
+
+#[test]
+fn pools_random_windows() {
+    let mut rng = Rng(21);
+    for case in 0..30 {
+        let c = rng.u(1, 9);
+        let k = rng.u(1, 4);
+        let pad = rng.u(0, k / 2);
+        let stride = rng.u(1, 3);
+        let h = rng.u(k.saturating_sub(2 * pad).max(1), 11);
+        let mut g = GraphBuilder::new(c, h, h + 1);
+        let src = if case % 2 == 0 { INPUT } else { g.conv(INPUT, c, 1, 1, 0, rng.vec((c * c) as usize, 1.0), rng.vec(c as usize, 0.1), false).unwrap() };
+        let p = if case % 4 < 2 { g.max_pool(src, k, stride, pad).unwrap() } else { g.avg_pool(src, k, stride, pad).unwrap() };
+        let bytes = with_head(g, p, &mut rng);
+        check_model(&bytes, 1 + case % 2, &mut rng, 1.0);
+    }
+}
+
+#[test]
+fn elementwise_and_global_pool() {
+    let mut rng = Rng(31);
+    for case in 0..6 {
+        let (c, h) = (rng.u(1, 8), rng.u(1, 9));
+        let mut g = GraphBuilder::new(c, h, h);
+        let a = g.conv(INPUT, c, 3, 1, 1, rng.vec((c * c * 9) as usize, 0.4), rng.vec(c as usize, 0.2), false).unwrap();
+        let layer = match case {
+            0 => g.add(a, INPUT, true).unwrap(),
+            1 => g.add(INPUT, a, false).unwrap(),
+            2 => g.relu(a).unwrap(),
+            3 => g.sigmoid(a).unwrap(),
+            4 => g.global_avg_pool(a).unwrap(),
+            _ => g.global_avg_pool(INPUT).unwrap(),
+        };
+        let bytes = with_head(g, layer, &mut rng);
+        check_model(&bytes, 2, &mut rng, 1.0);
+    }
+}
+
+#[test]
+fn linear_over_flattened_chw() {
+    let mut rng = Rng(41);
+    for (c, h, out) in [(3, 4, 7), (16, 3, 40), (600, 1, 33)] {
+        let mut g = GraphBuilder::new(c.min(16), h, h);
+        let r = widen(&mut g, c, &mut rng);
+        let n = (c * h * h) as usize;
+        let lin = g.linear(r, out, rng.vec(out as usize * n, 0.2), rng.vec(out as usize, 0.2), true).unwrap();
+        let lin2 = g.linear(r, out, rng.vec(out as usize * n, 0.2), rng.vec(out as usize, 0.2), false).unwrap();
+        let sum = g.add(lin, lin2, false).unwrap();
+        let bytes = with_head(g, sum, &mut rng);
+        check_model(&bytes, 3, &mut rng, 1.0);
+    }
+}
+
+#[test]
+fn simd_kernels_match_scalar_closely() {
+    // Exact kernels differ from the scalar one only by summation order.
+    let mut rng = Rng(51);
+    let mut g = GraphBuilder::new(12, 17, 17);
+    let a = g.conv(INPUT, 40, 3, 2, 1, rng.vec(40 * 12 * 9, 0.3), rng.vec(40, 0.3), true).unwrap();
+    let b = g.conv(a, 40, 3, 1, 1, rng.vec(40 * 40 * 9, 0.1), rng.vec(40, 0.3), true).unwrap();
+    let bytes = with_head(g, b, &mut rng);
+    let buf = Aligned::new(&bytes);
+    let m = bemm_engine::Model::from_bytes(buf.bytes()).unwrap();
+    let input = rng.input(2 * m.input_len());
+    let (_, want) = run(&m.clone().with_isa(bemm_engine::Isa::Scalar).unwrap(), &input, 2);
+    for isa in isas() {
+        let (_, got) = run(&m.clone().with_isa(isa).unwrap(), &input, 2);
+        let scale = want.iter().fold(1f32, |s, v| s.max(v.abs()));
+        let err = got.iter().zip(&want).fold(0f32, |e, (x, y)| e.max((x - y).abs())) / scale;
+        let limit = if isa == bemm_engine::Isa::Avx512Bf16 { 3e-2 } else { 1e-5 };
+        assert!(err <= limit, "{} vs scalar: {err:e}", isa.name());
+    }
+}

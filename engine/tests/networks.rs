@@ -1,0 +1,125 @@
+//! Whole networks (the real ResNet/VGG graphs from `bemm_engine::arch`, random
+//! weights) against the f64 reference interpreter, under every ISA; plus
+//! batch invariance and the threaded / non-contiguous entry points.
+
+mod common;
+
+use bemm_engine::arch::{self, Arch, RandomWeights};
+use bemm_engine::{Isa, Model, Precision};
+use common::*;
+use half::f16;
+
+fn model_bytes(a: Arch, size: usize, seed: u64) -> Vec<u8> {
+    let b = arch::build(a, 12, size, 19, &mut RandomWeights::new(seed), meta(12, 19)).unwrap();
+    b.to_bytes().unwrap()
+}
+
+#[test]
+fn resnet18_matches_reference() {
+    let errs = check_model(&model_bytes(Arch::ResNet18, 32, 1), 2, &mut Rng(3), 5.0);
+    eprintln!("resnet18 32x32: {errs:?}");
+}
+
+#[test]
+fn resnet50_bottleneck_matches_reference() {
+    let errs = check_model(&model_bytes(Arch::ResNet50, 32, 2), 1, &mut Rng(4), 5.0);
+    eprintln!("resnet50 32x32: {errs:?}");
+}
+
+#[test]
+fn vgg16_matches_reference() {
+    let errs = check_model(&model_bytes(Arch::Vgg16, 32, 3), 2, &mut Rng(5), 5.0);
+    eprintln!("vgg16 32x32: {errs:?}");
+}
+
+#[test]
+fn resnet18_full_size_matches_reference() {
+    // The one full-size forward: 12 x 120 x 120, batch 1.
+    let errs = check_model(&model_bytes(Arch::ResNet18, 120, 6), 1, &mut Rng(7), 5.0);
+    eprintln!("resnet18 120x120: {errs:?}");
+}
+
+#[test]
+fn batch_results_equal_single_results_and_entry_points_agree() {
+    let bytes = model_bytes(Arch::ResNet18, 40, 8);
+    let buf = Aligned::new(&bytes);
+    let m = Model::from_bytes(buf.bytes()).unwrap();
+    let n = m.input_len();
+    let input = Rng(9).input(5 * n);
+    let (p_all, f_all) = run(&m, &input, 5);
+    for b in 0..5 {
+        let (p, f) = run(&m, &input[b * n..(b + 1) * n], 1);
+        let nc = m.num_classes();
+        let fl = m.feature_len();
+        for (x, y) in p.iter().zip(&p_all[b * nc..(b + 1) * nc]) {
+            assert!((x - y).abs() <= 1e-6, "sample {b}: prob {x} alone vs {y} in batch");
+        }
+        for (x, y) in f.iter().zip(&f_all[b * fl..(b + 1) * fl]) {
+            assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "sample {b}: feature {x} alone vs {y} in batch");
+        }
+    }
+    // Non-contiguous samples (reversed order) give the same per-sample results.
+    let samples: Vec<&[f16]> = (0..5).rev().map(|b| &input[b * n..(b + 1) * n]).collect();
+    let mut scratch = vec![0f32; m.scratch_len(5)];
+    let mut probs = vec![0f32; 5 * 19];
+    let mut feats = vec![0f32; 5 * m.feature_len()];
+    m.infer_samples(&samples, &mut scratch, &mut probs, &mut feats).unwrap();
+    for b in 0..5 {
+        for j in 0..19 {
+            assert!((probs[b * 19 + j] - p_all[(4 - b) * 19 + j]).abs() <= 1e-6);
+        }
+    }
+    // Threads split the batch; results are identical to one thread.
+    for threads in [1, 2, 3, 8] {
+        let mut p = vec![0f32; 5 * 19];
+        let mut f = vec![0f32; 5 * m.feature_len()];
+        m.infer_parallel(&samples, threads, &mut p, &mut f).unwrap();
+        assert_eq!(p, probs, "{threads} threads");
+        assert_eq!(f, feats, "{threads} threads");
+        // Features are optional.
+        m.infer_parallel(&samples, threads, &mut p, &mut []).unwrap();
+        assert_eq!(p, probs);
+    }
+}
+
+#[test]
+fn predicted_uses_per_class_thresholds() {
+    let bytes = model_bytes(Arch::Tiny, 32, 10);
+    let buf = Aligned::new(&bytes);
+    let m = Model::from_bytes(buf.bytes()).unwrap();
+    let t: Vec<f32> = m.meta().thresholds.to_vec();
+    let mut probs: Vec<f32> = t.iter().map(|x| x - 0.01).collect();
+    assert_eq!(m.predicted(&probs), 0);
+    probs[0] = t[0];
+    probs[18] = 0.99;
+    assert_eq!(m.predicted(&probs), 1 | (1 << 18));
+}
+
+#[test]
+fn fast_precision_agrees_with_exact_on_decisions() {
+    let bytes = model_bytes(Arch::ResNet18, 48, 11);
+    let buf = Aligned::new(&bytes);
+    let exact = Model::from_bytes(buf.bytes()).unwrap();
+    let fast = exact.clone().with_precision(Precision::Fast);
+    eprintln!("fast kernel: {}", fast.kernel().name);
+    let n = exact.input_len();
+    let input = Rng(12).input(8 * n);
+    let (pe, _) = run(&exact, &input, 8);
+    let (pf, _) = run(&fast, &input, 8);
+    let max = pe.iter().zip(&pf).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(max < 0.05, "fast vs exact probabilities differ by {max}");
+    assert_eq!(exact.with_isa(Isa::Scalar).unwrap().precision(), Precision::Exact);
+}
+
+#[test]
+fn memory_plan_reuses_buffers() {
+    let bytes = model_bytes(Arch::ResNet50, 120, 13);
+    let buf = Aligned::new(&bytes);
+    let m = Model::from_bytes(buf.bytes()).unwrap();
+    // ResNet50 at 120x120 would need ~30 MiB per sample without reuse.
+    let planned = m.scratch_len(1) * 4;
+    let unplanned = m.unplanned_len() * 4;
+    eprintln!("resnet50 scratch at batch 1: {planned} bytes planned, {unplanned} without reuse");
+    assert!(planned * 4 < unplanned, "plan {planned} vs unplanned {unplanned}");
+    assert!(planned < 8 << 20);
+}
