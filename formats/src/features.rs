@@ -48,7 +48,8 @@ pub struct FeatureHeader {
     pub vectors_offset: u64,
     /// Offset of the record table: end of rows rounded up to 64.
     pub records_offset: u64,
-    /// XXH64 of the model file that produced the features (0 = unknown).
+    /// Stored checksum of the model file that produced the features
+    /// ([`crate::model::ModelFile::checksum`]; 0 = unknown).
     pub model_checksum: u64,
     /// What the features are, UTF-8, NUL-padded (e.g. `resnet50 feature layer 171`).
     pub description: [u8; 48],

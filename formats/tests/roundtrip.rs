@@ -27,6 +27,9 @@ fn model_round_trip_keeps_graph_weights_and_metadata() {
     assert_eq!(m.num_classes(), 19);
     assert_eq!(m.feature_len(), 4);
     assert_eq!(h.file_len as usize, bytes.len());
+    let n = bytes.len();
+    assert_eq!(m.checksum(), bemm_formats::checksum::xxh64(&bytes[..n - 8]));
+    assert_eq!(m.checksum().to_le_bytes(), bytes[n - 8..]);
 
     let kinds: Vec<LayerKind> = m.layers().iter().map(|l| l.layer_kind().unwrap()).collect();
     use LayerKind::*;

@@ -342,6 +342,12 @@ impl<'a> ModelFile<'a> {
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
+    /// The file's stored checksum: XXH64 (seed 0) of bytes `0..file_len-8`,
+    /// verified by `parse`. Identifies the model (e.g. in feature archives).
+    pub fn checksum(&self) -> u64 {
+        let n = self.bytes.len();
+        u64::from_le_bytes(self.bytes[n - 8..].try_into().unwrap_or([0; 8]))
+    }
     /// The input shape of one sample (CHW).
     pub fn input_shape(&self) -> Shape {
         Shape { c: self.header.input_c, h: self.header.input_h, w: self.header.input_w }
