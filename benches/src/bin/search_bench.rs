@@ -1,0 +1,261 @@
+//! Exact chi-square top-k search speed over compact features (128 f16 per
+//! row, 256 bytes) against its peers, in one run:
+//!
+//! - `bemm exact`: `retrieval::search` (AVX2/F16C kernel, threads over rows);
+//! - `bemm exact, batch B`: the same answering B queries per pass over memory;
+//! - `scalar kernel`: the same threaded top-k with the scalar kernel (the SIMD gain);
+//! - `naive`: scalar distances of every row then a full sort, one thread;
+//! - `binary+rerank`: 128-bit sign codes, Hamming top-C, exact re-rank (recall@k vs exact);
+//! - `numpy`: float32 vectorised chi-square + argpartition, when python3 and numpy exist.
+//!
+//! Usage: `search_bench [--sizes 10000,100000,590000] [--queries 40] [--threads 2] [--k 100] [--repeat 3] [--json]`.
+//! Features are random but shaped like pooled post-ReLU activations (non-negative,
+//! about a third exact zeros, long-tailed). Speed is printed, never asserted.
+
+use anyhow::{bail, Context, Result};
+use bemm_engine::retrieval::binary::{rerank, BinaryCodes};
+use bemm_engine::retrieval::{search, search_batch, search_naive, Database, Kernel, Metric, Query, SearchOptions};
+use half::f16;
+use std::io::Write;
+use std::time::Instant;
+
+const DIM: usize = 128;
+
+struct Opts {
+    sizes: Vec<usize>,
+    queries: usize,
+    threads: usize,
+    k: usize,
+    repeat: usize,
+    json: bool,
+}
+
+fn parse() -> Result<Opts> {
+    let mut o = Opts { sizes: vec![10_000, 100_000, 590_000], queries: 40, threads: 2, k: 100, repeat: 3, json: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut val = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--sizes" => o.sizes = val("--sizes")?.split(',').map(|s| s.trim().parse().context("--sizes: comma-separated row counts")).collect::<Result<_>>()?,
+            "--queries" => o.queries = val("--queries")?.parse().context("--queries: a count")?,
+            "--threads" => o.threads = val("--threads")?.parse().context("--threads: a count")?,
+            "--k" => o.k = val("--k")?.parse().context("--k: a count")?,
+            "--repeat" => o.repeat = val("--repeat")?.parse().context("--repeat: a count")?,
+            "--json" => o.json = true,
+            "-h" | "--help" => {
+                println!("search_bench [--sizes 10000,100000,590000] [--queries 40] [--threads 2] [--k 100] [--repeat 3] [--json]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    if o.queries == 0 || o.k == 0 {
+        bail!("--queries and --k must be at least 1");
+    }
+    Ok(o)
+}
+
+/// Deterministic non-negative, sparse-ish, long-tailed rows with a few
+/// hundred cluster centres so neighbours are meaningful.
+fn make_rows(n: usize, seed: u64) -> Vec<f16> {
+    let mut s = seed;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let centres: Vec<f32> = (0..256 * DIM).map(|_| { let u = next(); if u < 0.35 { 0.0 } else { (-(1.0 - u).ln() * 0.8) as f32 } }).collect();
+    let mut rows = Vec::with_capacity(n * DIM);
+    for _ in 0..n {
+        let c = (next() * 256.0) as usize % 256;
+        for j in 0..DIM {
+            let v = centres[c * DIM + j] * (0.6 + 0.8 * next() as f32) + if next() < 0.2 { (next() * 0.5) as f32 } else { 0.0 };
+            rows.push(f16::from_f32(v));
+        }
+    }
+    rows
+}
+
+struct Row {
+    size: usize,
+    method: String,
+    ms_per_query: f64,
+    queries_per_s: f64,
+    gb_per_s: f64,
+    recall: Option<f64>,
+}
+
+/// Best (smallest) wall time of `repeat` runs: the machine is shared, and
+/// the minimum is the least disturbed run.
+fn time<F: FnMut()>(repeat: usize, mut f: F) -> f64 {
+    (0..repeat.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn numpy_available() -> bool {
+    std::process::Command::new("python3").args(["-c", "import numpy"]).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+/// numpy peer: f32 matrix in memory (conversion from f16 not timed), chi-square
+/// with 0/0 -> 0, argpartition + sort of the top k. Returns seconds per query.
+fn numpy_peer(rows: &[f16], queries: &[usize], k: usize) -> Result<f64> {
+    let dir = std::env::temp_dir().join(format!("bemm-search-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let raw = dir.join("rows.f16");
+    let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_bits().to_le_bytes()).collect();
+    std::fs::write(&raw, &bytes)?;
+    let script = format!(
+        r#"
+import numpy as np, time, sys
+X = np.fromfile(r"{raw}", dtype="<f2").reshape(-1, {dim}).astype(np.float32)
+qs = [{qs}]
+def chi2(q):
+    s = X + q
+    d = X - q
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = d * d / s
+    t[s == 0] = 0
+    return t.sum(axis=1)
+chi2(X[qs[0]])
+t0 = time.perf_counter()
+for i in qs:
+    dist = chi2(X[i])
+    dist[i] = np.inf
+    top = np.argpartition(dist, {k})[:{k}]
+    top = top[np.argsort(dist[top], kind="stable")]
+print((time.perf_counter() - t0) / len(qs))
+"#,
+        raw = raw.display(),
+        dim = DIM,
+        qs = queries.iter().map(|q| q.to_string()).collect::<Vec<_>>().join(","),
+        k = k.min(rows.len() / DIM - 1)
+    );
+    let out = std::process::Command::new("python3").args(["-c", &script]).output().context("running python3")?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() {
+        bail!("numpy peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().context("numpy peer output")
+}
+
+fn main() -> Result<()> {
+    let o = parse()?;
+    let kernel = Kernel::detect();
+    let have_numpy = numpy_available();
+    let mut results: Vec<Row> = Vec::new();
+    eprintln!("kernel {}, {} threads, k = {}, dim = {DIM} f16 (256 B/row){}", kernel.name(), o.threads, o.k, if have_numpy { ", numpy peer on" } else { ", numpy not found: peer skipped" });
+    for &n in &o.sizes {
+        if n < 2 {
+            bail!("--sizes: each size must be at least 2 rows");
+        }
+        eprint!("{n} rows: generating...");
+        let _ = std::io::stderr().flush();
+        let rows = make_rows(n, 0x5eed ^ n as u64);
+        let db = Database::new(&rows, DIM)?;
+        let nq = o.queries.min(n);
+        let qidx: Vec<usize> = (0..nq).map(|i| (i * 7919 + 13) % n).collect();
+        let queries: Vec<Query> = qidx.iter().filter_map(|&i| Query::from_row(&db, i)).collect();
+        let bytes = (n * DIM * 2) as f64;
+        let mut push = |method: String, secs_per_q: f64, bytes_per_q: f64, recall: Option<f64>| {
+            results.push(Row { size: n, method, ms_per_query: secs_per_q * 1e3, queries_per_s: 1.0 / secs_per_q, gb_per_s: bytes_per_q / secs_per_q / 1e9, recall });
+        };
+        let opt = SearchOptions { metric: Metric::ChiSquare, k: o.k, threads: o.threads, kernel };
+        eprint!(" exact...");
+        let _ = search(&db, &queries[0], &opt)?; // warm the pages
+        let mut exact: Vec<Vec<u32>> = Vec::new();
+        let t = time(o.repeat, || {
+            exact.clear();
+            for q in &queries {
+                exact.push(search(&db, q, &opt).map(|h| h.iter().map(|h| h.index).collect()).unwrap_or_default());
+            }
+        });
+        push(format!("bemm exact ({}, {} thr)", kernel.name(), o.threads), t / nq as f64, bytes, None);
+        let batch = 16.min(nq);
+        let t = time(o.repeat, || {
+            for chunk in queries.chunks(batch) {
+                let _ = search_batch(&db, chunk, &opt);
+            }
+        });
+        push(format!("bemm exact, batch {batch}"), t / nq as f64, bytes / batch as f64, None);
+        let t1 = SearchOptions { threads: 1, ..opt };
+        let t = time(o.repeat, || {
+            for q in &queries {
+                let _ = search(&db, q, &t1);
+            }
+        });
+        push(format!("bemm exact ({}, 1 thr)", kernel.name()), t / nq as f64, bytes, None);
+        eprint!(" scalar...");
+        let sq = SearchOptions { kernel: Kernel::Scalar, ..opt };
+        let few = nq.min(if n > 200_000 { 5 } else { 10 });
+        let t = time(o.repeat, || {
+            for q in &queries[..few] {
+                let _ = search(&db, q, &sq);
+            }
+        });
+        push(format!("scalar kernel, same top-k ({} thr)", o.threads), t / few as f64, bytes, None);
+        eprint!(" naive...");
+        let mut naive_same = true;
+        let t = time(1, || {
+            for (q, e) in queries[..few].iter().zip(&exact) {
+                let got: Vec<u32> = search_naive(&db, q, Metric::ChiSquare, o.k).iter().map(|h| h.index).collect();
+                naive_same &= overlap(&got, e) >= 0.99;
+            }
+        });
+        push("naive scalar + full sort (1 thr)".into(), t / few as f64, bytes, Some(if naive_same { 1.0 } else { 0.0 }));
+        eprint!(" binary...");
+        let codes = BinaryCodes::build(&rows, DIM, DIM);
+        for factor in [10usize, 30] {
+            let cands = (o.k * factor).min(n - 1);
+            let mut recall = 0.0;
+            let t = time(1, || {
+                for (q, e) in queries.iter().zip(&exact) {
+                    let code = codes.encode(&q.vector);
+                    let c = codes.candidates(&code, cands, q.exclude, None);
+                    let hits = rerank(kernel, Metric::ChiSquare, &q.vector, &rows, DIM, &c, o.k);
+                    recall += overlap(&hits.iter().map(|h| h.index).collect::<Vec<_>>(), e);
+                }
+            });
+            let bpq = (n * codes.bytes_per_row() + cands * DIM * 2) as f64;
+            push(format!("binary codes top-{cands} + exact rerank (1 thr)"), t / nq as f64, bpq, Some(recall / nq as f64));
+        }
+        if have_numpy {
+            eprint!(" numpy...");
+            match numpy_peer(&rows, &qidx[..few], o.k) {
+                Ok(s) => push("numpy f32 (vectorised)".into(), s, bytes, None),
+                Err(e) => eprintln!("\n{e:#}"),
+            }
+        }
+        eprintln!(" done");
+    }
+    if o.json {
+        let v: Vec<serde_json::Value> = results
+            .iter()
+            .map(|r| serde_json::json!({"rows": r.size, "method": r.method, "ms_per_query": r.ms_per_query, "queries_per_s": r.queries_per_s, "gb_per_s": r.gb_per_s, "recall_vs_exact": r.recall}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{:>8}  {:<48} {:>10} {:>10} {:>8} {:>8}", "rows", "method", "ms/query", "queries/s", "GB/s", "recall");
+        for r in &results {
+            let rec = r.recall.map_or(String::from("-"), |x| format!("{x:.3}"));
+            println!("{:>8}  {:<48} {:>10.3} {:>10.1} {:>8.2} {:>8}", r.size, r.method, r.ms_per_query, r.queries_per_s, r.gb_per_s, rec);
+        }
+        println!("GB/s = feature bytes the method reads per query / time per query (batch: bytes / batch size).");
+        println!("recall = fraction of the exact top-{} found (naive: 1 = same neighbours as bemm exact).", o.k);
+    }
+    Ok(())
+}
+
+/// Fraction of `truth` present in `got`.
+fn overlap(got: &[u32], truth: &[u32]) -> f64 {
+    if truth.is_empty() {
+        return 1.0;
+    }
+    let set: std::collections::HashSet<u32> = got.iter().copied().collect();
+    truth.iter().filter(|t| set.contains(t)).count() as f64 / truth.len() as f64
+}
