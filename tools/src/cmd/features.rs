@@ -1,10 +1,58 @@
-//! `bemm features` (not implemented yet).
+//! `bemm features`: run a model over (a split of) a patch archive and write
+//! the feature layer's vectors (f16) with the patches' records as a feature
+//! archive for retrieval.
+
+use crate::cmd::predict::{summary, RunArgs, Runner};
+use anyhow::Context;
+use bemm_formats::archive::PatchRecord;
+use bemm_formats::f16;
+use bemm_formats::features::encode_features;
+use bemm_formats::fsutil::write_atomic;
+use std::path::PathBuf;
 
 /// Arguments of `bemm features`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Model file (`.bemm`).
+    pub model: PathBuf,
+    /// Patch archive folder.
+    pub archive: PathBuf,
+    /// Only this split (`train`, `validation`, `test`, `unassigned`); default: every patch.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Output feature archive (`.bemf`).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Run `bemm features`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`bemm features` is not implemented yet")
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let runner = Runner::open(&a.model, &a.archive, a.split.as_deref(), a.run.fast)?;
+    let m = runner.model.model();
+    let dim = m.feature_len();
+    let mut vectors: Vec<f16> = Vec::with_capacity(runner.indices.len() * dim);
+    let mut records: Vec<PatchRecord> = Vec::with_capacity(runner.indices.len());
+    let (patches, secs) = runner.run(&a.run, true, |idx, _, feats| {
+        vectors.extend(feats.iter().map(|&v| f16::from_f32(v)));
+        for &i in idx {
+            records.push(*runner.archive.record(i).with_context(|| format!("record {i} is missing"))?);
+        }
+        Ok(())
+    })?;
+    let file = m.file();
+    let bytes = file.bytes();
+    // The file's own trailing XXH64 identifies the model.
+    let checksum = u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().context("model file shorter than its checksum")?);
+    let mut desc = format!("{} feature layer {}", m.meta().provenance.arch, file.header().feature_layer);
+    while desc.len() > 48 {
+        desc.pop();
+    }
+    let out = encode_features(dim as u32, &vectors, &records, &desc, checksum).context("cannot encode the feature archive")?;
+    write_atomic(&a.out, &out).with_context(|| format!("{}: cannot write the feature archive", a.out.display()))?;
+    summary(a.json, "features", &runner, patches, secs, &a.out)
 }

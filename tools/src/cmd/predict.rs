@@ -1,10 +1,197 @@
-//! `bemm predict` (not implemented yet).
+//! `bemm predict`: run a model over (a split of) a patch archive and write
+//! one CSV row per patch: S2 name, 19 probabilities, predicted labels.
+//! Also home of the batch runner `bemm features` shares.
+
+use crate::report::{progress, table};
+use anyhow::{bail, Context};
+use bemm_engine::{OwnedModel, Precision};
+use bemm_formats::archive::{PatchArchive, Split};
+use bemm_formats::f16;
+use bemm_formats::fsutil::write_atomic;
+use bemm_formats::labels::CLASS_NAMES;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Arguments of `bemm predict`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Model file (`.bemm`).
+    pub model: PathBuf,
+    /// Patch archive folder.
+    pub archive: PathBuf,
+    /// Only this split (`train`, `validation`, `test`, `unassigned`); default: every patch.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Output CSV.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options shared by the commands that run the engine over an archive.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Patches per thread per engine call.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Use the fast reduced-precision path (bf16 products where the CPU has them).
+    #[arg(long)]
+    pub fast: bool,
+}
+
+/// A model and an archive checked against each other.
+pub(crate) struct Runner {
+    pub model: OwnedModel,
+    pub archive: PatchArchive,
+    /// Offset (f16 values) of the model's first band inside a patch.
+    first: usize,
+    /// Archive indices to run, in archive order.
+    pub indices: Vec<usize>,
+}
+
+impl Runner {
+    /// Open both and check that the model's input bands are a contiguous run
+    /// of the archive's, with the same size and normalisation.
+    pub fn open(model: &Path, archive: &Path, split: Option<&str>, fast: bool) -> anyhow::Result<Self> {
+        let model = OwnedModel::open(model)?.with_precision(if fast { Precision::Fast } else { Precision::Exact });
+        let arch = PatchArchive::open(archive).with_context(|| format!("{}: cannot open the patch archive", archive.display()))?;
+        let (m, man) = (model.model(), arch.manifest());
+        let shape = m.input_shape();
+        if (shape.h, shape.w) != (man.height, man.width) {
+            bail!("the model expects {}x{} pixels, the archive {} holds {}x{}", shape.h, shape.w, archive.display(), man.height, man.width);
+        }
+        let bands = &m.meta().bands;
+        let first = man
+            .bands
+            .windows(bands.len())
+            .position(|w| w.iter().zip(bands.iter()).all(|(a, b)| a == b))
+            .with_context(|| format!("the model's input bands {:?} are not a contiguous run of the archive's bands {:?}", bands.as_slice(), man.bands))?;
+        for (j, b) in bands.iter().enumerate() {
+            let (mm, ms) = (m.meta().mean[j] as f64, m.meta().std[j] as f64);
+            let (am, asd) = (man.mean[first + j], man.std[first + j]);
+            if (mm - am).abs() > 1e-4 * am.abs().max(1.0) || (ms - asd).abs() > 1e-4 * asd.abs().max(1.0) {
+                bail!("band {b}: the model expects normalisation mean {mm} std {ms}, the archive used mean {am} std {asd}");
+            }
+        }
+        let split = match split {
+            None | Some("all") => None,
+            Some(s) => Some(Split::parse(s).with_context(|| format!("--split {s}: expected train, validation, test, unassigned or all"))?),
+        };
+        let indices = arch.indices(split);
+        let hw = (shape.h * shape.w) as usize;
+        Ok(Runner { model, archive: arch, first: first * hw, indices })
+    }
+
+    /// The model's input view of archive patch `i` (no copy).
+    fn sample(&self, i: usize) -> anyhow::Result<&[f16]> {
+        let p = self.archive.patch(i).with_context(|| format!("patch {i} is missing from the archive"))?;
+        let n = self.model.model().input_len();
+        p.get(self.first..self.first + n).with_context(|| format!("patch {i} is shorter than the model input"))
+    }
+
+    /// Run every selected patch; `sink(indices, probs, features)` gets each
+    /// chunk in order. Returns (patches, seconds).
+    pub fn run(&self, ra: &RunArgs, want_features: bool, mut sink: impl FnMut(&[usize], &[f32], &[f32]) -> anyhow::Result<()>) -> anyhow::Result<(usize, f64)> {
+        let m = self.model.model();
+        let threads = ra.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+        let chunk = ra.batch.max(1) * threads;
+        let pb = progress(self.indices.len() as u64, "inference");
+        let start = Instant::now();
+        let (nc, nf) = (m.num_classes(), m.feature_len());
+        for idx in self.indices.chunks(chunk) {
+            let samples = idx.iter().map(|&i| self.sample(i)).collect::<anyhow::Result<Vec<_>>>()?;
+            let mut probs = vec![0f32; idx.len() * nc];
+            let mut feats = if want_features { vec![0f32; idx.len() * nf] } else { Vec::new() };
+            m.infer_parallel(&samples, threads, &mut probs, &mut feats)?;
+            sink(idx, &probs, &feats)?;
+            pb.inc(idx.len() as u64);
+        }
+        pb.finish_and_clear();
+        Ok((self.indices.len(), start.elapsed().as_secs_f64()))
+    }
+}
+
+/// Quote a CSV field per RFC 4180 when it holds a comma, quote or newline.
+pub(crate) fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Print the run summary as a table or JSON.
+pub(crate) fn summary(json: bool, what: &str, runner: &Runner, patches: usize, secs: f64, out: &Path) -> anyhow::Result<()> {
+    let m = runner.model.model();
+    let rate = patches as f64 / secs.max(1e-9);
+    if json {
+        let v = serde_json::json!({
+            "command": what, "patches": patches, "seconds": secs, "patches_per_second": rate,
+            "kernel": m.kernel().name, "out": out.display().to_string(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let rows = vec![
+            vec!["patches".to_string(), "seconds".into(), "patches/s".into(), "kernel".into(), "output".into()],
+            vec![patches.to_string(), format!("{secs:.2}"), format!("{rate:.1}"), m.kernel().name.to_string(), out.display().to_string()],
+        ];
+        print!("{}", table(&rows));
+    }
+    Ok(())
+}
 
 /// Run `bemm predict`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`bemm predict` is not implemented yet")
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let runner = Runner::open(&a.model, &a.archive, a.split.as_deref(), a.run.fast)?;
+    let m = runner.model.model();
+    // Columns in the official class order, mapped by name from the model's order.
+    let classes = &m.meta().classes;
+    let cols: Vec<usize> = CLASS_NAMES
+        .iter()
+        .map(|name| classes.iter().position(|c| c == name).with_context(|| format!("{}: the model has no output for class {name:?}", a.model.display())))
+        .collect::<anyhow::Result<_>>()?;
+    let mut csv = String::from("name");
+    for name in CLASS_NAMES.iter() {
+        csv.push(',');
+        csv.push_str(&csv_field(name));
+    }
+    csv.push_str(",predicted\n");
+    let nc = m.num_classes();
+    let (patches, secs) = runner.run(&a.run, false, |idx, probs, _| {
+        for (k, &i) in idx.iter().enumerate() {
+            let p = &probs[k * nc..(k + 1) * nc];
+            let rec = runner.archive.record(i).with_context(|| format!("record {i} is missing"))?;
+            csv.push_str(&csv_field(rec.s2()));
+            for &c in &cols {
+                csv.push_str(&format!(",{:.6}", p[c]));
+            }
+            let mask = m.predicted(p);
+            let labels: Vec<&str> = cols.iter().enumerate().filter(|(_, &c)| mask >> c & 1 == 1).map(|(j, _)| CLASS_NAMES[j]).collect();
+            csv.push(',');
+            csv.push_str(&csv_field(&labels.join(";")));
+            csv.push('\n');
+        }
+        Ok(())
+    })?;
+    write_atomic(&a.out, csv.as_bytes()).with_context(|| format!("{}: cannot write the predictions", a.out.display()))?;
+    summary(a.json, "predict", &runner, patches, secs, &a.out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_per_rfc4180() {
+        assert_eq!(csv_field("Arable land"), "Arable land");
+        assert_eq!(csv_field("Moors, heathland"), "\"Moors, heathland\"");
+        assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
+    }
 }
