@@ -65,6 +65,11 @@ fn draw_labels(rng: &mut Rng) -> (Vec<usize>, Vec<ClassLook>) {
     (clc, looks)
 }
 
+/// The CLC labels pair `index` of a twin with seed `seed` gets (cheap: no pixels).
+pub fn labels_of(seed: u64, index: u64) -> Vec<usize> {
+    draw_labels(&mut Rng::new(seed, index)).0
+}
+
 /// Smooth random field in [-1, 1] (bilinear value noise on a `cells` grid).
 fn value_noise(rng: &mut Rng, cells: usize) -> Vec<f32> {
     let g = cells + 1;
