@@ -1,0 +1,565 @@
+//! [`SafetensorsSource`]: a [`WeightSource`] over a PyTorch/timm state dict
+//! saved as safetensors.
+//!
+//! Every float tensor (F32, F16, BF16, F64) is decoded to f32 when the file
+//! is opened. The architecture builder then asks for tensors by torchvision
+//! name; each request checks the shape and marks the tensor used, and
+//! [`SafetensorsSource::finish`] names every tensor that was never asked for
+//! (an architecture mismatch is an error, not a silent partial load).
+//!
+//! Two requests are rewritten on the way:
+//! * the stem (the first convolution asked for: `conv1` or `features.0`)
+//!   gets its input channels permuted from the source's band order into
+//!   ours, narrowed to the requested subset, or widened from ImageNet RGB
+//!   (see [`SourceOptions::source_bands`]);
+//! * the classifier (`fc`, `classifier.6`) gets its rows permuted from the
+//!   source's class order into the official one, or is freshly initialised
+//!   for training ([`Head::Fresh`]).
+//!
+//! VGG: torchvision's `vgg*_bn` keeps an adaptive 7x7 average pool before
+//! `classifier.0` (25088 inputs); on our 120 px input the map is 512x3x3, so
+//! the pool (a fixed linear map 3x3 -> 7x7) is folded into `classifier.0`'s
+//! weights, giving the 4608-input layer our graph has. timm's VGG names
+//! (`pre_logits.fc1` a 7x7 conv, `pre_logits.fc2` a 1x1 conv, `head.fc`) are
+//! read as `classifier.0/3/6` the same way.
+
+use super::ImportError;
+use bemm_engine::arch::{BatchNorm, RandomWeights, WeightSource};
+use bemm_formats::bands::BAND_NAMES;
+use half::{bf16, f16};
+use safetensors::{Dtype, SafeTensors};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// What to do with the source's classifier layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Head {
+    /// Import it, rows permuted from this class order into the official one.
+    Import(super::ClassOrder),
+    /// Do not read it (e.g. ImageNet's 1000 classes): fresh random weights
+    /// from this seed, for training to start from.
+    Fresh(u64),
+}
+
+/// How to read a source file.
+#[derive(Debug, Clone)]
+pub struct SourceOptions {
+    /// Name prefix of the model's tensors in the file (e.g. `model.`,
+    /// `module.`); `None` detects it from where `conv1.weight` or
+    /// `features.0.weight` sits.
+    pub prefix: Option<String>,
+    /// The bands of the stem's input channels, in the source's order (our
+    /// canonical names). `None`: our 12-band order for a 12-channel stem,
+    /// ImageNet RGB (`B04, B03, B02`) for a 3-channel stem, and the target
+    /// bands themselves when the channel counts match.
+    pub source_bands: Option<Vec<String>>,
+    /// Our channels (indices into `BAND_NAMES`) the imported model reads.
+    pub target_channels: Vec<usize>,
+    /// The classifier.
+    pub head: Head,
+    /// Batch-norm epsilon the source was trained with (PyTorch: 1e-5).
+    pub bn_eps: f32,
+}
+
+impl SourceOptions {
+    /// All 12 bands in our order, official classes, prefix detected.
+    pub fn new(target_channels: Vec<usize>) -> Self {
+        SourceOptions {
+            prefix: None,
+            source_bands: None,
+            target_channels,
+            head: Head::Import(super::ClassOrder::Official),
+            bn_eps: 1e-5,
+        }
+    }
+}
+
+/// One decoded tensor: row-major f32 values and their shape.
+#[derive(Debug, Clone)]
+struct Tensor {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+/// A [`WeightSource`] over a safetensors file (see the module docs).
+#[derive(Debug)]
+pub struct SafetensorsSource {
+    path: PathBuf,
+    prefix: String,
+    tensors: BTreeMap<String, Tensor>,
+    /// Names (without prefix) of non-float tensors (e.g. `num_batches_tracked`).
+    non_float: BTreeMap<String, Dtype>,
+    used: BTreeSet<String>,
+    opts: SourceOptions,
+    convs_seen: usize,
+    stem_bands: Vec<String>,
+    widened: bool,
+}
+
+const SKIPPED_SUFFIX: &str = "num_batches_tracked";
+
+impl SafetensorsSource {
+    /// Read and decode `path`.
+    pub fn open(path: &Path, opts: SourceOptions) -> Result<Self, ImportError> {
+        let bytes = std::fs::read(path).map_err(|e| ImportError::Io { path: path.to_path_buf(), source: e })?;
+        Self::from_bytes(path, &bytes, opts)
+    }
+
+    /// Decode a safetensors file held in memory; `path` names it in errors.
+    pub fn from_bytes(path: &Path, bytes: &[u8], opts: SourceOptions) -> Result<Self, ImportError> {
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| ImportError::Safetensors { path: path.to_path_buf(), problem: e.to_string() })?;
+        let names = st.names();
+        let prefix = match &opts.prefix {
+            Some(p) => p.clone(),
+            None => detect_prefix(&names),
+        };
+        let mut tensors = BTreeMap::new();
+        let mut non_float = BTreeMap::new();
+        for (name, view) in st.iter() {
+            let Some(short) = name.strip_prefix(prefix.as_str()) else { continue };
+            let raw = view.data();
+            let data: Vec<f32> = match view.dtype() {
+                Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                Dtype::F16 => raw.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+                Dtype::BF16 => raw.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+                Dtype::F64 => raw
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+                    .collect(),
+                other => {
+                    non_float.insert(short.to_string(), other);
+                    continue;
+                }
+            };
+            tensors.insert(short.to_string(), Tensor { shape: view.shape().to_vec(), data });
+        }
+        if tensors.is_empty() {
+            return Err(ImportError::Safetensors {
+                path: path.to_path_buf(),
+                problem: format!("no float tensors under the prefix `{prefix}` ({} tensors in the file)", names.len()),
+            });
+        }
+        Ok(SafetensorsSource {
+            path: path.to_path_buf(),
+            prefix,
+            tensors,
+            non_float,
+            used: BTreeSet::new(),
+            opts,
+            convs_seen: 0,
+            stem_bands: Vec::new(),
+            widened: false,
+        })
+    }
+
+    /// The name prefix in use (detected or given).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The source's stem bands as resolved by the build (empty before).
+    pub fn stem_bands(&self) -> &[String] {
+        &self.stem_bands
+    }
+
+    /// Whether the stem was widened from fewer (RGB) bands.
+    pub fn widened(&self) -> bool {
+        self.widened
+    }
+
+    /// Full names of float tensors the build never asked for.
+    pub fn unused(&self) -> Vec<String> {
+        self.tensors.keys().filter(|k| !self.used.contains(*k)).map(|k| format!("{}{k}", self.prefix)).collect()
+    }
+
+    /// Fail if any tensor of the file (under the prefix) was not used: the
+    /// weights belong to another architecture or naming scheme.
+    pub fn finish(&self) -> Result<(), ImportError> {
+        let mut unknown = self.unused();
+        unknown.extend(
+            self.non_float
+                .keys()
+                .filter(|k| !k.ends_with(SKIPPED_SUFFIX) && !self.used.contains(*k))
+                .map(|k| format!("{}{k}", self.prefix)),
+        );
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(ImportError::Unknown { path: self.path.clone(), names: unknown })
+        }
+    }
+
+    fn full(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// Take tensor `name`, whose shape must satisfy `ok` (described by `expected`).
+    fn take_if(&mut self, name: &str, expected: &str, ok: impl Fn(&[usize]) -> bool) -> Result<Tensor, ImportError> {
+        let Some(t) = self.tensors.get(name) else {
+            if let Some(d) = self.non_float.get(name) {
+                return Err(ImportError::Dtype { path: self.path.clone(), name: self.full(name), dtype: format!("{d:?}") });
+            }
+            return Err(ImportError::Missing { path: self.path.clone(), name: self.full(name) });
+        };
+        if !ok(&t.shape) {
+            return Err(ImportError::Shape {
+                path: self.path.clone(),
+                name: self.full(name),
+                expected: expected.to_string(),
+                found: t.shape.clone(),
+            });
+        }
+        self.used.insert(name.to_string());
+        Ok(t.clone())
+    }
+
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>, ImportError> {
+        let expected = format!("{shape:?}");
+        Ok(self.take_if(name, &expected, |s| s == shape)?.data)
+    }
+
+    fn optional_bias(&mut self, name: &str, n: usize) -> Result<Option<Vec<f32>>, ImportError> {
+        let b = format!("{name}.bias");
+        if self.has(&b) {
+            Ok(Some(self.take(&b, &[n])?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The stem: read `[out, src_c, k, k]` and map its input channels.
+    fn stem(&mut self, name: &str, out: usize, k: usize) -> Result<Vec<f32>, ImportError> {
+        let wname = format!("{name}.weight");
+        let expected = format!("[{out}, <bands>, {k}, {k}]");
+        let t = self.take_if(&wname, &expected, |s| s.len() == 4 && s[0] == out && s[2] == k && s[3] == k)?;
+        let src_c = t.shape[1];
+        let target: Vec<&str> = self.opts.target_channels.iter().map(|&c| BAND_NAMES[c]).collect();
+        let src_bands: Vec<String> = match &self.opts.source_bands {
+            Some(b) => b.clone(),
+            None if src_c == BAND_NAMES.len() => BAND_NAMES.iter().map(|s| s.to_string()).collect(),
+            None if src_c == 3 => ["B04", "B03", "B02"].iter().map(|s| s.to_string()).collect(),
+            None if src_c == target.len() => target.iter().map(|s| s.to_string()).collect(),
+            None => {
+                return Err(ImportError::Bands {
+                    problem: format!(
+                        "{}: the stem `{}` has {src_c} input channels; name them with --band-order",
+                        self.path.display(),
+                        self.full(&wname)
+                    ),
+                })
+            }
+        };
+        if src_bands.len() != src_c {
+            return Err(ImportError::Bands {
+                problem: format!(
+                    "the band order names {} bands but the stem `{}` has {src_c} input channels",
+                    src_bands.len(),
+                    self.full(&wname)
+                ),
+            });
+        }
+        let widen = src_c == 3;
+        let (w, widened) = map_stem_channels(&t.data, out, k * k, &src_bands, &target, widen)?;
+        self.stem_bands = src_bands;
+        self.widened = widened;
+        Ok(w)
+    }
+
+    /// Classifier rows `[classes, inp]` in the official class order.
+    fn head(&mut self, name: &str, out: usize, inp: usize) -> Result<(Vec<f32>, Vec<f32>), ImportError> {
+        let order = match &self.opts.head {
+            Head::Fresh(seed) => {
+                let mut r = RandomWeights::new(*seed);
+                let Ok(wb) = r.linear(name, out, inp);
+                // Mark the source's head as deliberately skipped.
+                for s in [".weight", ".bias"] {
+                    for alias in linear_aliases(name) {
+                        self.used.insert(format!("{alias}{s}"));
+                    }
+                }
+                return Ok(wb);
+            }
+            Head::Import(order) => order.clone(),
+        };
+        let rows = order.rows_for_official()?;
+        let n_src = order.names().len();
+        let (w, b) = self.linear_raw(name, n_src, inp)?;
+        if out != rows.len() {
+            return Err(ImportError::ClassOrder { problem: format!("the model has {out} outputs but the class order maps {} classes", rows.len()) });
+        }
+        let mut pw = Vec::with_capacity(out * inp);
+        let mut pb = Vec::with_capacity(out);
+        for &r in &rows {
+            pw.extend_from_slice(&w[r * inp..(r + 1) * inp]);
+            pb.push(b[r]);
+        }
+        Ok((pw, pb))
+    }
+
+    /// A linear layer by torchvision name (or its timm alias), folding an
+    /// adaptive average pool into `classifier.0` when the input sizes differ.
+    fn linear_raw(&mut self, name: &str, out: usize, inp: usize) -> Result<(Vec<f32>, Vec<f32>), ImportError> {
+        let aliases = linear_aliases(name);
+        let base = aliases.iter().find(|a| self.has(&format!("{a}.weight"))).copied().unwrap_or(name);
+        let wname = format!("{base}.weight");
+        let expected = format!("[{out}, {inp}]");
+        let may_fold = name == "classifier.0";
+        let t = self.take_if(&wname, &expected, |s| {
+            let flat: usize = s[1..].iter().product();
+            s.len() >= 2 && s[0] == out && s[2..].iter().all(|&d| d >= 1) && (flat == inp || (may_fold && pool_fold_dims(inp, flat).is_some()))
+                && (s.len() == 2 || s[2..].iter().product::<usize>() == 1 || may_fold)
+        })?;
+        let flat: usize = t.shape[1..].iter().product();
+        let w = if flat == inp {
+            t.data
+        } else {
+            let Some((c, s, p)) = pool_fold_dims(inp, flat) else {
+                return Err(ImportError::Shape { path: self.path.clone(), name: self.full(&wname), expected, found: t.shape });
+            };
+            fold_adaptive_pool(&t.data, out, c, s, p)
+        };
+        let b = self.take(&format!("{base}.bias"), &[out])?;
+        Ok((w, b))
+    }
+}
+
+/// timm names of the torchvision VGG classifier layers.
+fn linear_aliases(name: &str) -> Vec<&str> {
+    match name {
+        "classifier.0" => vec!["classifier.0", "pre_logits.fc1"],
+        "classifier.3" => vec!["classifier.3", "pre_logits.fc2"],
+        "classifier.6" => vec!["classifier.6", "head.fc"],
+        other => vec![other],
+    }
+}
+
+/// Prefix before `conv1.weight` / `features.0.weight` (shortest such), or "".
+fn detect_prefix(names: &[&str]) -> String {
+    let mut best: Option<&str> = None;
+    for n in names {
+        for anchor in ["conv1.weight", "features.0.weight"] {
+            if let Some(p) = n.strip_suffix(anchor) {
+                if (p.is_empty() || p.ends_with('.')) && best.is_none_or(|b| p.len() < b.len()) {
+                    best = Some(p);
+                }
+            }
+        }
+    }
+    best.unwrap_or("").to_string()
+}
+
+/// `(channels, our side, source side)` when a layer taking `inp = c*s*s`
+/// values can be fed from a source layer taking `src = c*p*p` (p != s).
+fn pool_fold_dims(inp: usize, src: usize) -> Option<(usize, usize, usize)> {
+    for s in 1..=16usize {
+        if inp % (s * s) != 0 {
+            continue;
+        }
+        let c = inp / (s * s);
+        if c == 0 || src % c != 0 {
+            continue;
+        }
+        let pp = src / c;
+        let p = (pp as f64).sqrt().round() as usize;
+        if p * p == pp && p != s && p > 0 {
+            return Some((c, s, p));
+        }
+    }
+    None
+}
+
+/// Averaging matrix of PyTorch's `adaptive_avg_pool` from `s` to `p`:
+/// `a[q][i]` = weight of input `i` in output `q` (bins `[floor(q*s/p), ceil((q+1)*s/p))`).
+fn adaptive_pool_matrix(s: usize, p: usize) -> Vec<Vec<f32>> {
+    (0..p)
+        .map(|q| {
+            let start = q * s / p;
+            let end = ((q + 1) * s).div_ceil(p);
+            let n = (end - start) as f32;
+            (0..s).map(|i| if i >= start && i < end { 1.0 / n } else { 0.0 }).collect()
+        })
+        .collect()
+}
+
+/// Fold `adaptive_avg_pool(s -> p)` into the weights `[out, c, p, p]` of the
+/// layer after it: the result `[out, c, s, s]` applied to the unpooled map
+/// gives the same outputs.
+pub fn fold_adaptive_pool(w: &[f32], out: usize, c: usize, s: usize, p: usize) -> Vec<f32> {
+    let a = adaptive_pool_matrix(s, p);
+    let mut r = vec![0.0f32; out * c * s * s];
+    for o in 0..out {
+        for ch in 0..c {
+            let src = &w[(o * c + ch) * p * p..(o * c + ch + 1) * p * p];
+            let dst = &mut r[(o * c + ch) * s * s..(o * c + ch + 1) * s * s];
+            for (y, ay) in a.iter().enumerate() {
+                for (x, ax) in a.iter().enumerate() {
+                    let v = src[y * p + x];
+                    if v == 0.0 {
+                        continue;
+                    }
+                    for i in 0..s {
+                        if ay[i] == 0.0 {
+                            continue;
+                        }
+                        for j in 0..s {
+                            dst[i * s + j] += v * ay[i] * ax[j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    r
+}
+
+/// Map the stem's input channels `[out, src_c, kk]` from `src` bands to
+/// `target` bands. A target band present in the source takes its channel;
+/// when `widen` (an RGB source), a missing band takes the mean of the
+/// source channels and every channel is scaled by `src_c / target_c` (timm's
+/// `adapt_input_conv` rule: the response to an input equal in every band
+/// keeps its size). Returns
+/// the weights and whether any band was synthesised.
+pub fn map_stem_channels(w: &[f32], out: usize, kk: usize, src: &[String], target: &[&str], widen: bool) -> Result<(Vec<f32>, bool), ImportError> {
+    let src_c = src.len();
+    let mut pick = Vec::with_capacity(target.len());
+    let mut widened = false;
+    for t in target {
+        match src.iter().position(|s| s == t) {
+            Some(i) => pick.push(Some(i)),
+            None if widen => {
+                widened = true;
+                pick.push(None);
+            }
+            None => {
+                return Err(ImportError::Bands {
+                    problem: format!("band {t} is not among the source's bands [{}]", src.join(", ")),
+                })
+            }
+        }
+    }
+    let scale = if widen { src_c as f32 / target.len() as f32 } else { 1.0 };
+    let mut r = Vec::with_capacity(out * target.len() * kk);
+    for o in 0..out {
+        let block = &w[o * src_c * kk..(o + 1) * src_c * kk];
+        for p in &pick {
+            match p {
+                Some(i) => r.extend(block[i * kk..(i + 1) * kk].iter().map(|v| v * scale)),
+                None => r.extend((0..kk).map(|j| {
+                    let m = (0..src_c).map(|i| block[i * kk + j]).sum::<f32>() / src_c as f32;
+                    m * scale
+                })),
+            }
+        }
+    }
+    Ok((r, widened))
+}
+
+impl WeightSource for SafetensorsSource {
+    type Error = ImportError;
+
+    fn conv(&mut self, name: &str, out_c: usize, in_c: usize, k: usize) -> Result<(Vec<f32>, Option<Vec<f32>>), ImportError> {
+        let first = self.convs_seen == 0;
+        self.convs_seen += 1;
+        let w = if first {
+            let w = self.stem(name, out_c, k)?;
+            if w.len() != out_c * in_c * k * k {
+                return Err(ImportError::Bands {
+                    problem: format!("the stem maps to {} channels but the model reads {in_c}", w.len() / (out_c * k * k)),
+                });
+            }
+            w
+        } else {
+            self.take(&format!("{name}.weight"), &[out_c, in_c, k, k])?
+        };
+        let b = self.optional_bias(name, out_c)?;
+        Ok((w, b))
+    }
+
+    fn batch_norm(&mut self, name: &str, c: usize) -> Result<BatchNorm, ImportError> {
+        let bn = BatchNorm {
+            gamma: self.take(&format!("{name}.weight"), &[c])?,
+            beta: self.take(&format!("{name}.bias"), &[c])?,
+            mean: self.take(&format!("{name}.running_mean"), &[c])?,
+            var: self.take(&format!("{name}.running_var"), &[c])?,
+            eps: self.opts.bn_eps,
+        };
+        if bn.var.iter().any(|v| *v < 0.0 || !v.is_finite()) {
+            return Err(ImportError::Shape {
+                path: self.path.clone(),
+                name: self.full(&format!("{name}.running_var")),
+                expected: "finite, non-negative variances".into(),
+                found: vec![c],
+            });
+        }
+        Ok(bn)
+    }
+
+    fn linear(&mut self, name: &str, out: usize, inp: usize) -> Result<(Vec<f32>, Vec<f32>), ImportError> {
+        if name == "fc" || name == "classifier.6" {
+            self.head(name, out, inp)
+        } else {
+            self.linear_raw(name, out, inp)
+        }
+    }
+
+    fn vgg_batch_norm(&self) -> bool {
+        self.has("features.1.running_mean")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folded_adaptive_pool_equals_pool_then_linear() {
+        // 2 channels, 3x3 map pooled adaptively to 7x7, then a linear with 2 outputs.
+        let (c, s, p, out) = (2usize, 3usize, 7usize, 2usize);
+        let x: Vec<f32> = (0..c * s * s).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w: Vec<f32> = (0..out * c * p * p).map(|i| (i as f32 * 0.11).cos()).collect();
+        let a = adaptive_pool_matrix(s, p);
+        let mut pooled = vec![0.0f32; c * p * p];
+        for ch in 0..c {
+            for y in 0..p {
+                for z in 0..p {
+                    for i in 0..s {
+                        for j in 0..s {
+                            pooled[ch * p * p + y * p + z] += a[y][i] * a[z][j] * x[ch * s * s + i * s + j];
+                        }
+                    }
+                }
+            }
+        }
+        // PyTorch's bins for 3 -> 7: rows 0,1 <- 0; 2 <- mean(0,1); 3 <- 1; 4 <- mean(1,2); 5,6 <- 2.
+        assert_eq!(a[2], [0.5, 0.5, 0.0]);
+        assert_eq!(a[6], [0.0, 0.0, 1.0]);
+        let folded = fold_adaptive_pool(&w, out, c, s, p);
+        for o in 0..out {
+            let direct: f32 = (0..c * p * p).map(|i| w[o * c * p * p + i] * pooled[i]).sum();
+            let via: f32 = (0..c * s * s).map(|i| folded[o * c * s * s + i] * x[i]).sum();
+            assert!((direct - via).abs() < 1e-4, "{direct} vs {via}");
+        }
+        assert_eq!(pool_fold_dims(4608, 25088), Some((512, 3, 7)));
+        assert_eq!(pool_fold_dims(4608, 4608), None);
+    }
+
+    #[test]
+    fn stem_channels_are_permuted_narrowed_and_widened_by_name() {
+        let src: Vec<String> = ["B04", "B03", "B02"].iter().map(|s| s.to_string()).collect();
+        // 1 output, 1x1 kernel: weights R=3, G=6, B=9.
+        let w = [3.0f32, 6.0, 9.0];
+        let (r, widened) = map_stem_channels(&w, 1, 1, &src, &["B02", "B03"], true).expect("narrow");
+        assert!(!widened);
+        assert_eq!(r, [9.0 * 1.5, 6.0 * 1.5]);
+        let (r, widened) = map_stem_channels(&w, 1, 1, &src, &["VV", "B02", "B03", "B04"], true).expect("widen");
+        assert!(widened);
+        assert_eq!(r, [6.0 * 0.75, 9.0 * 0.75, 6.0 * 0.75, 3.0 * 0.75]);
+        let e = map_stem_channels(&w, 1, 1, &src, &["VV"], false).unwrap_err().to_string();
+        assert!(e.contains("VV") && e.contains("B04, B03, B02"), "{e}");
+    }
+}
