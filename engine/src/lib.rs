@@ -23,6 +23,8 @@
 extern crate alloc;
 
 pub mod act;
+#[cfg(feature = "capi")]
+pub mod capi;
 #[cfg(feature = "alloc")]
 pub mod arch;
 pub mod conv;
