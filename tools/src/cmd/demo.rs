@@ -1,10 +1,50 @@
-//! `bemm demo` (not implemented yet).
+//! `bemm demo`: the main job, from nothing to a trained, exported, evaluated
+//! and searchable model, with a report. The pipeline lives in [`crate::demo`].
+
+use std::path::PathBuf;
 
 /// Arguments of `bemm demo`.
-#[derive(clap::Args, Debug)]
-pub struct Args {}
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Output folder for everything the demo makes (data, archive, run, model, report).
+    #[arg(long, default_value = "demo-out")]
+    pub out: PathBuf,
+    /// Synthetic pairs to generate (ignored with --s1/--s2).
+    #[arg(long, default_value_t = 1500)]
+    pub pairs: u64,
+    /// Architecture to train (tiny, resnet18/34/50/101/152, vgg16/19).
+    #[arg(long, default_value = "tiny")]
+    pub arch: String,
+    /// Training epochs.
+    #[arg(long, default_value_t = 6)]
+    pub epochs: usize,
+    /// Training batch size.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Training device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Seed of the synthetic data and the training run.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Real BigEarthNet-S1 folder: skip synth and ingest the real archive (with --s2).
+    #[arg(long, requires = "s2")]
+    pub s1: Option<PathBuf>,
+    /// Real BigEarthNet-S2 folder (with --s1).
+    #[arg(long, requires = "s1")]
+    pub s2: Option<PathBuf>,
+    /// Folder with the official train.csv/val.csv/test.csv (v1.0 real archive).
+    #[arg(long)]
+    pub splits: Option<PathBuf>,
+    /// v2.0 metadata.parquet (real archive, v2.0 layout).
+    #[arg(long)]
+    pub metadata: Option<PathBuf>,
+    /// Results listed for the example query.
+    #[arg(long, default_value_t = 8)]
+    pub k: usize,
+}
 
 /// Run `bemm demo`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`bemm demo` is not implemented yet")
+pub fn run(a: Args) -> anyhow::Result<()> {
+    crate::demo::run(&a)
 }
