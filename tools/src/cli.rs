@@ -27,6 +27,8 @@ pub enum Command {
     Train(crate::cmd::train::Args),
     /// Export a trained run to the engine's model file.
     Export(crate::cmd::export::Args),
+    /// Late fusion: mean of an S1 model's and an S2 model's predicted probabilities.
+    Fuse(crate::cmd::fuse::Args),
     /// Import PyTorch/timm safetensors weights into a model file.
     Import(crate::cmd::import::Args),
     /// Classify the patches of an archive with a model file.
@@ -52,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(a) => info::run(a),
         Command::Train(a) => train::run(a),
         Command::Export(a) => export::run(a),
+        Command::Fuse(a) => fuse::run(a),
         Command::Import(a) => import::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Features(a) => features::run(a),

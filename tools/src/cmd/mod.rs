@@ -4,6 +4,7 @@ pub mod demo;
 pub mod eval;
 pub mod export;
 pub mod features;
+pub mod fuse;
 pub mod import;
 pub mod info;
 pub mod ingest;
