@@ -1,7 +1,7 @@
 //! One synthetic pair: labels, a region map, and the rasters at native
 //! resolution (S2 uint16 reflectance, S1 float32 dB).
 
-use super::classes::{ClassLook, Texture, CLOUD_S2, DROPPED_LOOK, LABEL_COUNT_WEIGHTS, LOOKS, SNOW_S2};
+use super::classes::{s2_signature, ClassLook, Texture, CLOUD_S2, DROPPED_LOOK, LABEL_COUNT_WEIGHTS, LOOKS, SNOW_S2};
 use super::rng::Rng;
 use bemm_formats::bands::{Resolution, BAND_NAMES, BAND_RESOLUTION, CHANNELS, PIXELS, SIZE};
 use bemm_formats::labels::{CLC_TO_CLASS, NUM_CLASSES, NUM_CLC};
@@ -149,6 +149,7 @@ pub fn generate(seed: u64, index: u64) -> Scene {
         _ => Cover::Clear,
     };
     let map = regions(&mut rng, looks.len());
+    let sigs: Vec<[f32; 10]> = looks.iter().map(s2_signature).collect();
     let illum = rng.range(0.9, 1.1);
     let s1_offset = rng.normal() * 0.5;
     let salt = rng.next_u64();
@@ -171,14 +172,14 @@ pub fn generate(seed: u64, index: u64) -> Scene {
                 _ => None,
             };
             for (b, band) in s2_full.iter_mut().enumerate() {
-                let mut v = look.s2[b] * illum * (1.0 + t2) * (1.0 + 0.03 * rng.normal());
+                let mut v = sigs[l][b] * illum * (1.0 + t2) * (1.0 + 0.02 * rng.normal());
                 if let Some((sig, a)) = cover_sig {
                     v = v * (1.0 - a) + sig[b] * a;
                 }
                 band[i] = v;
             }
             for (p, band) in s1.iter_mut().enumerate() {
-                band[i] = look.s1[p] + s1_offset + t1 + rng.normal();
+                band[i] = look.s1[p] + s1_offset + t1 + 0.8 * rng.normal();
             }
         }
     }
