@@ -46,7 +46,7 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Urban fabric
     ClassLook { weight: 75., s2: URBAN_S2, s2_texture: (Texture::Blocks(6.), 0.15), s1: [-6., -13.], s1_texture: (Texture::Smooth, 0.) },
     // Industrial or commercial units: urban in S2, much brighter and speckled in S1
-    ClassLook { weight: 12., s2: URBAN_S2, s2_texture: (Texture::Blocks(6.), 0.15), s1: [-1., -8.], s1_texture: (Texture::Speckle, 3.) },
+    ClassLook { weight: 12., s2: URBAN_S2, s2_texture: (Texture::Blocks(6.), 0.15), s1: [0., -6.], s1_texture: (Texture::Speckle, 3.) },
     // Arable land
     ClassLook { weight: 197., s2: [600., 900., 900., 3000., 1300., 2400., 2800., 3100., 2600., 1600.], s2_texture: (Texture::Stripes(10., 0.3), 0.2), s1: [-10., -17.], s1_texture: (Texture::Smooth, 0.) },
     // Permanent crops
@@ -62,9 +62,9 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Broad-leaved forest
     ClassLook { weight: 151., s2: [300., 550., 300., 4200., 800., 3200., 3900., 4300., 1900., 900.], s2_texture: (Texture::Smooth, 0.), s1: [-8., -14.], s1_texture: (Texture::Smooth, 0.) },
     // Coniferous forest
-    ClassLook { weight: 212., s2: CONIFER_S2, s2_texture: (Texture::Speckle, 0.08), s1: [-7., -12.5], s1_texture: (Texture::Smooth, 0.) },
+    ClassLook { weight: 212., s2: CONIFER_S2, s2_texture: (Texture::Speckle, 0.08), s1: [-5., -10.], s1_texture: (Texture::Smooth, 0.) },
     // Mixed forest: coniferous in S2, darker in S1
-    ClassLook { weight: 217., s2: CONIFER_S2, s2_texture: (Texture::Speckle, 0.08), s1: [-11., -17.5], s1_texture: (Texture::Smooth, 0.) },
+    ClassLook { weight: 217., s2: CONIFER_S2, s2_texture: (Texture::Speckle, 0.08), s1: [-12., -19.5], s1_texture: (Texture::Smooth, 0.) },
     // Natural grassland and sparsely vegetated areas
     ClassLook { weight: 13., s2: [800., 1100., 1300., 2300., 1600., 1900., 2100., 2300., 3300., 2600.], s2_texture: (Texture::Smooth, 0.), s1: [-13., -21.], s1_texture: (Texture::Smooth, 0.) },
     // Moors, heathland and sclerophyllous vegetation
@@ -78,9 +78,9 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Coastal wetlands: inland wetlands in S2, darker and striped in S1
     ClassLook { weight: 2., s2: WETLAND_S2, s2_texture: (Texture::Blocks(8.), 0.15), s1: [-18., -26.], s1_texture: (Texture::Stripes(6., 0.5), 2.) },
     // Inland waters
-    ClassLook { weight: 68., s2: WATER_S2, s2_texture: (Texture::Smooth, 0.), s1: [-21., -28.], s1_texture: (Texture::Smooth, 0.) },
+    ClassLook { weight: 68., s2: WATER_S2, s2_texture: (Texture::Smooth, 0.), s1: [-22., -29.], s1_texture: (Texture::Smooth, 0.) },
     // Marine waters: inland waters in S2, wind-roughened (brighter, waves) in S1
-    ClassLook { weight: 82., s2: WATER_S2, s2_texture: (Texture::Smooth, 0.), s1: [-14., -22.], s1_texture: (Texture::Stripes(7., 2.1), 2.5) },
+    ClassLook { weight: 82., s2: WATER_S2, s2_texture: (Texture::Smooth, 0.), s1: [-12., -19.], s1_texture: (Texture::Stripes(7., 2.1), 2.5) },
 ];
 
 /// Relative frequency of 1..=12 labels per pair (index 0 = one label).
@@ -97,7 +97,7 @@ pub const SNOW_S2: [f32; 10] = [8500., 8400., 8300., 7600., 8000., 7800., 7700.,
 pub const CLOUD_S2: [f32; 10] = [6500., 6400., 6500., 6800., 6600., 6700., 6800., 6800., 5200., 4000.];
 
 /// The S2 signature actually drawn for a look: its hand-set reflectances plus
-/// a fingerprint of up to +-0.5 band standard deviations per band, derived
+/// a fingerprint of up to +-1.2 band standard deviations per band, derived
 /// from the reflectances themselves (so S2 twins stay identical). It spreads
 /// the similar vegetation classes apart enough for a small CNN to learn them
 /// from a thousand pairs, while a patch-mean rule still confuses mixtures.
@@ -109,7 +109,7 @@ pub fn s2_signature(look: &ClassLook) -> [f32; 10] {
     let mut out = look.s2;
     for (b, std) in stds.enumerate() {
         let code = ((h >> (3 * b)) & 7) as f32; // 0..7
-        let step = (code - 3.5) / 7.0; // -0.5 ..= 0.5
+        let step = (code - 3.5) / 3.5 * 1.2; // -1.2 ..= 1.2
         out[b] = (out[b] + step * std).max(60.0);
     }
     out
