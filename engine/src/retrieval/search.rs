@@ -136,9 +136,15 @@ impl SearchOptions {
     }
 }
 
-fn thread_count(requested: usize, rows: usize) -> usize {
+/// Fewest rows worth a thread of their own (8 MiB of 128-d f16 rows): below
+/// this, spawning and joining a thread costs more than scanning the rows.
+pub const MIN_ROWS_PER_THREAD: usize = 32 * 1024;
+
+fn thread_count(requested: usize, rows: usize, queries: usize) -> usize {
     let t = if requested == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { requested };
-    t.clamp(1, rows.div_ceil(BLOCK_ROWS).max(1))
+    // Work is rows x queries: a batch of queries makes a small database worth splitting.
+    let work = rows.saturating_mul(queries.max(1));
+    t.clamp(1, work.div_ceil(MIN_ROWS_PER_THREAD).clamp(1, rows.div_ceil(BLOCK_ROWS).max(1)))
 }
 
 /// Scan rows `start..end` for every query; returns one [`TopK`] per query.
@@ -175,7 +181,7 @@ pub fn search_batch(db: &Database<'_>, queries: &[Query], opt: &SearchOptions) -
     if let Some(q) = queries.iter().find(|q| q.vector.len() > db.stride) {
         return Err(SearchError::QueryTooLong { got: q.vector.len(), stride: db.stride });
     }
-    let threads = thread_count(opt.threads, db.len);
+    let threads = thread_count(opt.threads, db.len, queries.len());
     let tops = if threads == 1 {
         scan(db, queries, opt, 0, db.len)
     } else {
@@ -260,7 +266,9 @@ mod tests {
         let (n, dim, stride) = (5000, 128, 128);
         let rows = data(n, dim, stride, 3);
         let db = Database::new(&rows, stride).unwrap();
-        let queries: Vec<Query> = [17usize, 2500, 4999].iter().map(|&i| Query::from_row(&db, i).unwrap()).collect();
+        // 20 queries x 5000 rows is enough work to be split over 3 threads.
+        let queries: Vec<Query> = (0..20).map(|j| Query::from_row(&db, (j * 263 + 17) % n).unwrap()).collect();
+        assert_eq!(thread_count(3, n, queries.len()), 3);
         for metric in [Metric::ChiSquare, Metric::SquaredL2, Metric::Cosine] {
             for threads in [1, 3] {
                 let opt = SearchOptions { metric, k: 25, threads, kernel: Kernel::detect() };
@@ -277,6 +285,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn small_work_stays_on_one_thread() {
+        assert_eq!(thread_count(2, 10_000, 1), 1);
+        assert_eq!(thread_count(2, 590_000, 1), 2);
+        assert_eq!(thread_count(8, 100_000, 1), 4);
+        assert_eq!(thread_count(2, 10_000, 64), 2);
+        assert_eq!(thread_count(4, 10, 1000), 1);
     }
 
     #[test]
