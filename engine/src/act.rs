@@ -8,23 +8,34 @@
 //! patch archive); it is read through the same [`Planes`] interface and
 //! widened where it is consumed, never copied or converted as a whole.
 
+use crate::kernels::{convert, Isa};
 use half::f16;
 
 /// An element type the kernels can read.
 pub trait Elem: Copy {
     /// Widen to f32.
     fn f32(self) -> f32;
+    /// Widen a run (`dst.len()` values) with the best instructions of `isa`.
+    fn widen(isa: Isa, src: &[Self], dst: &mut [f32]);
 }
 impl Elem for f32 {
     #[inline(always)]
     fn f32(self) -> f32 {
         self
     }
+    #[inline(always)]
+    fn widen(_: Isa, src: &[f32], dst: &mut [f32]) {
+        dst.copy_from_slice(&src[..dst.len()]);
+    }
 }
 impl Elem for f16 {
     #[inline(always)]
     fn f32(self) -> f32 {
-        self.to_f32()
+        convert::f16_bits_to_f32(self.to_bits())
+    }
+    #[inline(always)]
+    fn widen(isa: Isa, src: &[f16], dst: &mut [f32]) {
+        convert::f16_to_f32(isa, src, dst);
     }
 }
 

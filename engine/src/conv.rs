@@ -70,56 +70,75 @@ pub struct Im2col<'p, P: Planes> {
     pub src: &'p P,
     /// Geometry.
     pub g: Geometry,
+    /// Instruction set for widening f16 input runs.
+    pub isa: Isa,
 }
 
 impl<P: Planes> PackB for Im2col<'_, P> {
+    // Strip by strip, row by row: each (strip, k) writes `nr` contiguous
+    // values, made of a few runs along output rows; within a run the valid
+    // input pixels are found arithmetically and, at stride 1, widened as one
+    // contiguous slice (F16C for the f16 graph input).
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
         let g = self.g;
         let ohw = g.oh * g.ow;
         let khw = g.kh * g.kw;
-        let strips = nc.div_ceil(nr);
-        for kk in 0..kc {
-            let k = k0 + kk;
-            let (c, r) = (k / khw, k % khw);
-            let (ky, kx) = (r / g.kw, r % g.kw);
-            let (mut b, rem) = (n0 / ohw, n0 % ohw);
-            let (mut oy, mut ox) = (rem / g.ow, rem % g.ow);
-            let (mut strip, mut lane) = (0usize, 0usize);
-            let mut j = 0;
-            while j < nc {
-                let seg = (g.ow - ox).min(nc - j);
-                let plane = self.src.plane(c, b);
-                let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                let row_ok = iy >= 0 && (iy as usize) < g.h;
-                let row = if row_ok { &plane[iy as usize * g.w..iy as usize * g.w + g.w] } else { &plane[..0] };
-                for t in 0..seg {
-                    let ix = ((ox + t) * g.stride + kx) as isize - g.pad as isize;
-                    let v = if row_ok && ix >= 0 && (ix as usize) < g.w { row[ix as usize].f32() } else { 0.0 };
-                    dst[(strip * kc + kk) * nr + lane] = v;
-                    lane += 1;
-                    if lane == nr {
-                        lane = 0;
-                        strip += 1;
+        let (s, w) = (g.stride, g.w as isize);
+        for strip in 0..nc.div_ceil(nr) {
+            let cols = nr.min(nc - strip * nr);
+            let first = n0 + strip * nr;
+            let (b0, rem) = (first / ohw, first % ohw);
+            let (oy0, ox0) = (rem / g.ow, rem % g.ow);
+            let (mut c, mut ky, mut kx) = (k0 / khw, (k0 % khw) / g.kw, k0 % g.kw);
+            for kk in 0..kc {
+                let d = &mut dst[(strip * kc + kk) * nr..(strip * kc + kk + 1) * nr];
+                d[cols..].fill(0.0);
+                let (mut b, mut oy, mut ox) = (b0, oy0, ox0);
+                let mut j = 0;
+                while j < cols {
+                    let seg = (g.ow - ox).min(cols - j);
+                    let out = &mut d[j..j + seg];
+                    let iy = (oy * s + ky) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        out.fill(0.0);
+                    } else {
+                        let row = &self.src.plane(c, b)[iy as usize * g.w..(iy as usize + 1) * g.w];
+                        // Input column of output column ox + t is base + t*s.
+                        let base = (ox * s + kx) as isize - g.pad as isize;
+                        let lo = if base >= 0 { 0 } else { ((-base) as usize).div_ceil(s) }.min(seg);
+                        let hi = if base >= w { 0 } else { ((w - base) as usize).div_ceil(s) }.clamp(lo, seg);
+                        out[..lo].fill(0.0);
+                        out[hi..].fill(0.0);
+                        if hi > lo {
+                            let ix0 = (base + (lo * s) as isize) as usize;
+                            if s == 1 {
+                                P::E::widen(self.isa, &row[ix0..ix0 + (hi - lo)], &mut out[lo..hi]);
+                            } else {
+                                for (t, o) in out[lo..hi].iter_mut().enumerate() {
+                                    *o = row[ix0 + t * s].f32();
+                                }
+                            }
+                        }
+                    }
+                    j += seg;
+                    ox += seg;
+                    if ox == g.ow {
+                        ox = 0;
+                        oy += 1;
+                        if oy == g.oh {
+                            oy = 0;
+                            b += 1;
+                        }
                     }
                 }
-                j += seg;
-                ox += seg;
-                if ox == g.ow {
-                    ox = 0;
-                    oy += 1;
-                    if oy == g.oh {
-                        oy = 0;
-                        b += 1;
+                kx += 1;
+                if kx == g.kw {
+                    kx = 0;
+                    ky += 1;
+                    if ky == g.kh {
+                        ky = 0;
+                        c += 1;
                     }
-                }
-            }
-            // Zero the tail of the last strip so the kernel reads defined values.
-            while strip < strips {
-                dst[(strip * kc + kk) * nr + lane] = 0.0;
-                lane += 1;
-                if lane == nr {
-                    lane = 0;
-                    strip += 1;
                 }
             }
         }
@@ -182,6 +201,6 @@ pub fn conv<P: Planes>(
     let a = WeightsF16 { w: weight, bias };
     match (algo(&g), dense) {
         (ConvAlgo::Pointwise, Some(d)) => gemm::gemm(kern, isa, spec, a, &Pointwise { data: d.data, n }, out, ws),
-        _ => gemm::gemm(kern, isa, spec, a, &Im2col { src, g }, out, ws),
+        _ => gemm::gemm(kern, isa, spec, a, &Im2col { src, g, isa }, out, ws),
     }
 }

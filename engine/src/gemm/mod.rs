@@ -22,7 +22,7 @@ pub const MC: usize = 96;
 /// Depth per packed block (even, for bf16 pairs).
 pub const KC: usize = 256;
 /// Columns of B per packed block (a multiple of every kernel's `NR`).
-pub const NC: usize = 512;
+pub const NC: usize = 2048;
 /// f32 elements of workspace one GEMM call needs.
 pub const WORKSPACE_LEN: usize = MC * KC + KC * NC + KC + MC;
 

@@ -30,15 +30,18 @@ pub unsafe fn kernel_12x32(t: &Tile) {
         }
     }
     // SAFETY: forwarded from the caller.
-    unsafe { store(t, &acc) };
+    unsafe { store(t, acc) };
 }
 
 /// Masked epilogue shared with the bf16 kernel: `rows x cols` of `acc` into C.
 ///
 /// # Safety
-/// AVX-512F; C and bias as in [`Tile`], `t.cols <= 32`, `t.rows <= acc.len()`.
+/// AVX-512F; C and bias as in [`Tile`], `t.cols <= 32`, `t.rows <= 12`.
+// `acc` by value: a reference would make the kernel keep its accumulators
+// in memory, storing them on every K step (measured: 2x slower).
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn store(t: &Tile, acc: &[[__m512; 2]]) {
+#[inline]
+pub(crate) unsafe fn store(t: &Tile, acc: [[__m512; 2]; MR]) {
     let cols = t.cols as u32;
     let m0: __mmask16 = if cols >= 16 { 0xFFFF } else { ((1u32 << cols) - 1) as u16 };
     let m1: __mmask16 = if cols >= 32 { 0xFFFF } else if cols > 16 { ((1u32 << (cols - 16)) - 1) as u16 } else { 0 };

@@ -34,5 +34,5 @@ pub unsafe fn kernel_12x32(t: &Tile) {
         }
     }
     // SAFETY: forwarded from the caller.
-    unsafe { super::avx512::store(t, &acc) };
+    unsafe { super::avx512::store(t, acc) };
 }

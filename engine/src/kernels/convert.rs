@@ -21,7 +21,7 @@ pub fn f16_to_f32(isa: Isa, src: &[f16], dst: &mut [f32]) {
     }
     let _ = isa;
     for (d, s) in dst.iter_mut().zip(src) {
-        *d = s.to_f32();
+        *d = f16_bits_to_f32(s.to_bits());
     }
 }
 
@@ -40,8 +40,27 @@ unsafe fn f16_to_f32_f16c(src: &[f16], dst: &mut [f32]) {
         i += 8;
     }
     for j in i..n {
-        dst[j] = src[j].to_f32();
+        dst[j] = f16_bits_to_f32(src[j].to_bits());
     }
+}
+
+/// Exact f16 -> f32 from the bits, inlined (no call, no CPU detection):
+/// used where values are gathered one by one (strided windows).
+#[inline(always)]
+pub fn f16_bits_to_f32(h: u16) -> f32 {
+    let h = h as u32;
+    let sign = (h & 0x8000) << 16;
+    let exp = (h >> 10) & 0x1F;
+    let man = h & 0x3FF;
+    let bits = if exp == 0 {
+        // Zero or subnormal: man * 2^-24, exact in f32.
+        return f32::from_bits(sign | (man as f32 * (1.0 / 16_777_216.0)).to_bits());
+    } else if exp == 31 {
+        sign | 0x7F80_0000 | (man << 13)
+    } else {
+        sign | ((exp + 112) << 23) | (man << 13)
+    };
+    f32::from_bits(bits)
 }
 
 /// Round an f32 to bf16 bits (round to nearest even; NaN stays NaN).
@@ -59,4 +78,41 @@ pub fn f32_to_bf16_bits(x: f32) -> u16 {
 #[inline(always)]
 pub fn bf16_pair(lo: f32, hi: f32) -> f32 {
     f32::from_bits(f32_to_bf16_bits(lo) as u32 | ((f32_to_bf16_bits(hi) as u32) << 16))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_bits_widening_is_exact_for_every_value() {
+        for h in 0..=u16::MAX {
+            let want = f16::from_bits(h).to_f32();
+            let got = f16_bits_to_f32(h);
+            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{h:#06x}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn simd_widening_matches_scalar() {
+        let src: std::vec::Vec<f16> = (0..=u16::MAX).step_by(7).map(f16::from_bits).collect();
+        let mut a = std::vec![0f32; src.len()];
+        let mut b = std::vec![0f32; src.len()];
+        f16_to_f32(Isa::Scalar, &src, &mut a);
+        for isa in [Isa::Avx2, Isa::Avx512] {
+            if isa.available() {
+                f16_to_f32(isa, &src, &mut b);
+                assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())));
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_rounding_is_nearest_even() {
+        assert_eq!(f32_to_bf16_bits(1.0), 0x3F80);
+        // 1 + 2^-8 is halfway between two bf16 values: ties to even (1.0).
+        assert_eq!(f32_to_bf16_bits(1.0 + 1.0 / 256.0), 0x3F80);
+        assert_eq!(f32_to_bf16_bits(1.0 + 3.0 / 256.0), 0x3F82);
+        assert!(f32::from_bits((f32_to_bf16_bits(f32::NAN) as u32) << 16).is_nan());
+    }
 }

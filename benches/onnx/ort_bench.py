@@ -1,0 +1,65 @@
+"""ONNX Runtime side of the benchmark: batch-1 latency (1 and 2 threads) and
+batch-16 throughput (1 and 2 threads), CPU execution provider, all graph
+optimisations on, median of repeated runs. Also checks that ONNX Runtime and
+bemm compute the same probabilities on one input (written by engine_bench
+as raw f16). Writes a JSON file for engine_bench to print beside its own.
+
+Usage: python ort_bench.py MODEL.onnx OUT.json [SECONDS [PROBE.bin]]
+"""
+import json
+import sys
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+
+def session(path, threads):
+    o = ort.SessionOptions()
+    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    o.intra_op_num_threads = threads
+    o.inter_op_num_threads = 1
+    o.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+
+
+def median_time(f, budget):
+    f()
+    v, start = [], time.perf_counter()
+    while len(v) < 3 or (time.perf_counter() - start < budget and len(v) < 1000):
+        t = time.perf_counter()
+        f()
+        v.append(time.perf_counter() - t)
+    v.sort()
+    return v[len(v) // 2]
+
+
+def main():
+    path, out = sys.argv[1], sys.argv[2]
+    budget = float(sys.argv[3]) if len(sys.argv) > 3 else 3.0
+    rng = np.random.default_rng(7)
+    res = {"version": ort.__version__}
+    if len(sys.argv) > 4:
+        # Parity: the same f16 input through ORT must give bemm's probabilities.
+        s = session(path, 1)
+        shape = s.get_inputs()[0].shape
+        n = int(np.prod(shape[1:]))
+        raw = open(sys.argv[4], "rb").read()
+        x = np.frombuffer(raw, dtype="<f2", count=n).astype(np.float32).reshape(1, *shape[1:])
+        want = np.frombuffer(raw, dtype="<f4", offset=2 * n)
+        got = s.run(["probs"], {"input": x})[0][0]
+        res["parity_max_abs_diff"] = float(np.abs(got - want).max())
+        print(f"parity: max |p_ort - p_bemm| = {res['parity_max_abs_diff']:.2e}", file=sys.stderr)
+    for threads in (1, 2):
+        s = session(path, threads)
+        shape = s.get_inputs()[0].shape
+        x1 = rng.uniform(-2, 2, size=(1, *shape[1:])).astype(np.float16).astype(np.float32)
+        x16 = rng.uniform(-2, 2, size=(16, *shape[1:])).astype(np.float16).astype(np.float32)
+        res[f"latency_b1_t{threads}"] = median_time(lambda: s.run(["probs"], {"input": x1}), budget)
+        res[f"throughput_b16_t{threads}"] = 16 / median_time(lambda: s.run(["probs"], {"input": x16}), budget)
+        print(f"ORT {threads} thread(s): batch-1 {res[f'latency_b1_t{threads}']*1e3:.2f} ms, batch-16 {res[f'throughput_b16_t{threads}']:.1f} patches/s", file=sys.stderr)
+    json.dump(res, open(out, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+//! The engine side of the ONNX Runtime comparison (`benches/onnx/run.sh`).
+//!
+//! `engine_bench make-model --arch resnet50 --out M.bemm` writes a model with
+//! random weights (the same `bemm_engine::arch` graph the trainer exports);
+//! `engine_bench run --model M.bemm --ort ORT.json` measures the engine
+//! (exact and fast paths), the machine's f32 FMA peak and the peak heap, and
+//! prints one table side by side with ONNX Runtime's figures from the JSON
+//! that `ort_bench.py` wrote in the same run.
+
+use anyhow::{bail, Context};
+use bemm_engine::arch::{self, Arch, RandomWeights};
+use bemm_engine::{Model, OwnedModel, Precision};
+use bemm_formats::f16;
+use bemm_formats::model::OwnedMeta;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// Counts live heap bytes and their high-water mark.
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only adds counters.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("make-model") => {
+            let a = arg(&args, "--arch").unwrap_or_else(|| "resnet50".into());
+            let arch = Arch::parse(&a).with_context(|| format!("unknown --arch {a}"))?;
+            let out = arg(&args, "--out").context("--out FILE")?;
+            let size: usize = arg(&args, "--size").map(|s| s.parse()).transpose()?.unwrap_or(120);
+            let meta = OwnedMeta::bigearthnet(arch.name(), &(0..12).collect::<Vec<_>>());
+            let b = arch::build(arch, 12, size, 19, &mut RandomWeights::new(42), meta).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            bemm_formats::fsutil::write_atomic(std::path::Path::new(&out), &b.to_bytes()?)?;
+            println!("wrote {out}");
+            Ok(())
+        }
+        Some("run") => run(&args),
+        Some("probe") => {
+            // One input and bemm's probabilities, for ort_bench.py's parity check.
+            let m = OwnedModel::open(std::path::Path::new(&arg(&args, "--model").context("--model FILE")?))?;
+            let m = m.model();
+            let x = input(m.input_len(), 99);
+            let mut scratch = vec![0f32; m.scratch_len(1)];
+            let mut probs = vec![0f32; m.num_classes()];
+            m.infer(&x, 1, &mut scratch, &mut probs, &mut [])?;
+            let mut out: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+            out.extend(probs.iter().flat_map(|v| v.to_le_bytes()));
+            std::fs::write(arg(&args, "--out").context("--out FILE")?, out)?;
+            Ok(())
+        }
+        _ => bail!("usage: engine_bench make-model --arch resnet50 --out M.bemm | run --model M.bemm [--ort ORT.json] [--seconds S]"),
+    }
+}
+
+/// Random normalised input: `n` f16 values in [-2, 2).
+fn input(n: usize, seed: u64) -> Vec<f16> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            f16::from_f32(((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0)
+        })
+        .collect()
+}
+
+/// Median seconds of `f` over repeated runs lasting about `budget` seconds.
+fn time(budget: f64, mut f: impl FnMut()) -> f64 {
+    f(); // warm-up
+    let mut v = Vec::new();
+    let start = Instant::now();
+    while v.len() < 3 || (start.elapsed().as_secs_f64() < budget && v.len() < 1000) {
+        let t = Instant::now();
+        f();
+        v.push(t.elapsed().as_secs_f64());
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Batch-1 latency (s) on one thread, the caller's scratch.
+fn latency(m: &Model<'_>, x: &[f16], budget: f64) -> f64 {
+    let mut scratch = vec![0f32; m.scratch_len(1)];
+    let mut probs = vec![0f32; m.num_classes()];
+    let mut feats = vec![0f32; m.feature_len()];
+    time(budget, || m.infer(&x[..m.input_len()], 1, &mut scratch, &mut probs, &mut feats).expect("infer"))
+}
+
+/// Patches/s at `batch` over `threads` threads (each thread a share of the batch).
+fn throughput(m: &Model<'_>, x: &[f16], batch: usize, threads: usize, budget: f64) -> f64 {
+    let n = m.input_len();
+    let samples: Vec<&[f16]> = (0..batch).map(|b| &x[b * n..(b + 1) * n]).collect();
+    let mut probs = vec![0f32; batch * m.num_classes()];
+    let mut feats = vec![0f32; batch * m.feature_len()];
+    batch as f64 / time(budget, || m.infer_parallel(&samples, threads, &mut probs, &mut feats).expect("infer"))
+}
+
+/// Measured f32 FMA peak (GFLOP/s) on `threads` threads.
+fn fma_peak(threads: usize) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            let iters = 20_000_000u64;
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    // SAFETY: AVX-512F checked above.
+                    s.spawn(move || std::hint::black_box(unsafe { fma_loop_avx512(iters) }));
+                }
+            });
+            // 12 independent chains x 16 lanes x 2 flops per iteration per thread.
+            return (iters * 12 * 16 * 2 * threads as u64) as f64 / start.elapsed().as_secs_f64() / 1e9;
+        }
+    }
+    let _ = threads;
+    f64::NAN
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop_avx512(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_set1_ps(0.0); 12];
+    let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = _mm512_fmadd_ps(*x, a, b);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for x in acc {
+        s = _mm512_add_ps(s, x);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
+fn run(args: &[String]) -> anyhow::Result<()> {
+    let path = arg(args, "--model").context("--model FILE")?;
+    let budget: f64 = arg(args, "--seconds").map(|s| s.parse()).transpose()?.unwrap_or(3.0);
+    let ort: Option<serde_json::Value> = match arg(args, "--ort") {
+        Some(p) => Some(serde_json::from_str(&std::fs::read_to_string(&p).with_context(|| format!("{p}: cannot read"))?)?),
+        None => None,
+    };
+    let owned = OwnedModel::open(std::path::Path::new(&path))?;
+    let exact = owned.model().clone();
+    let fast = exact.clone().with_precision(Precision::Fast);
+    let x = input(16 * exact.input_len(), 7);
+    let flops = 2.0 * exact.macs_per_sample() as f64;
+
+    // Peak heap of one batch-1 inference: scratch + outputs (the mapped model is not heap).
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    {
+        let mut scratch = vec![0f32; exact.scratch_len(1)];
+        let mut probs = vec![0f32; exact.num_classes()];
+        let mut feats = vec![0f32; exact.feature_len()];
+        exact.infer(&x[..exact.input_len()], 1, &mut scratch, &mut probs, &mut feats)?;
+    }
+    let heap = PEAK.load(Ordering::Relaxed) - base;
+
+    // Decision agreement of the fast path with the exact one on 16 inputs.
+    let n = exact.input_len();
+    let samples: Vec<&[f16]> = (0..16).map(|b| &x[b * n..(b + 1) * n]).collect();
+    let (mut pe, mut pf) = (vec![0f32; 16 * 19], vec![0f32; 16 * 19]);
+    exact.infer_parallel(&samples, 2, &mut pe, &mut [])?;
+    fast.infer_parallel(&samples, 2, &mut pf, &mut [])?;
+    let agree = (0..16).map(|b| 19 - (exact.predicted(&pe[b * 19..(b + 1) * 19]) ^ fast.predicted(&pf[b * 19..(b + 1) * 19])).count_ones() as usize).sum::<usize>();
+    let max_dp = pe.iter().zip(&pf).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+
+    eprintln!("measuring: exact kernel {}, fast kernel {}", exact.kernel().name, fast.kernel().name);
+    let lat = [latency(&exact, &x, budget), latency(&fast, &x, budget)];
+    let thr1 = [throughput(&exact, &x, 16, 1, budget), throughput(&fast, &x, 16, 1, budget)];
+    let thr2 = [throughput(&exact, &x, 16, 2, budget), throughput(&fast, &x, 16, 2, budget)];
+    let peak = [fma_peak(1), fma_peak(2)];
+
+    let o = |k: &str| ort.as_ref().and_then(|v| v[k].as_f64());
+    let ms = |s: f64| format!("{:.2} ms", s * 1e3);
+    let ps = |p: f64| format!("{p:.1}/s");
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    };
+    let rows: Vec<[String; 6]> = vec![
+        ["measure".into(), "bemm exact".into(), "bemm fast".into(), "ONNX Runtime".into(), "exact/ORT".into(), "fast/ORT".into()],
+        row_lat("batch-1 latency, 1 thread", lat, o("latency_b1_t1"), ms),
+        row_lat("batch-1 latency, 2 threads", lat, o("latency_b1_t2"), ms),
+        row_thr("batch-16 throughput, 1 thread", thr1, o("throughput_b16_t1"), ps, ratio),
+        row_thr("batch-16 throughput, 2 threads", thr2, o("throughput_b16_t2"), ps, ratio),
+    ];
+    println!("ResNet50-like model {path}: {:.2} GFLOP per patch, {}x{}x{} input", flops / 1e9, exact.input_shape().c, exact.input_shape().h, exact.input_shape().w);
+    print!("{}", table(&rows));
+    println!(
+        "bemm GFLOP/s (batch 16, 1 thread): exact {:.0}, fast {:.0}; measured f32 FMA peak {:.0} (1 thread), {:.0} (2 threads): exact at {:.0}% of peak",
+        thr1[0] * flops / 1e9,
+        thr1[1] * flops / 1e9,
+        peak[0],
+        peak[1],
+        100.0 * thr1[0] * flops / 1e9 / peak[0]
+    );
+    if let Some(g) = o("throughput_b16_t1") {
+        println!("ONNX Runtime GFLOP/s (batch 16, 1 thread): {:.0} ({:.0}% of peak), version {}", g * flops / 1e9, 100.0 * g * flops / 1e9 / peak[0], ort.as_ref().map(|v| v["version"].to_string()).unwrap_or_default());
+    }
+    println!("bemm peak heap at batch 1 (scratch + outputs; mapped model excluded): {:.2} MiB", heap as f64 / (1 << 20) as f64);
+    println!("fast vs exact: {agree} of {} label decisions agree, max |dp| = {max_dp:.4} (16 random inputs)", 16 * 19);
+    Ok(())
+}
+
+fn row_lat(name: &str, v: [f64; 2], ort: Option<f64>, f: impl Fn(f64) -> String) -> [String; 6] {
+    // Latency: ratio is ORT / bemm so that > 1 means bemm is faster, like throughput.
+    let r = |a: f64| ort.map(|o| format!("{:.2}x", o / a)).unwrap_or("-".into());
+    [name.into(), f(v[0]), f(v[1]), ort.map(&f).unwrap_or("-".into()), r(v[0]), r(v[1])]
+}
+
+fn row_thr(name: &str, v: [f64; 2], ort: Option<f64>, f: impl Fn(f64) -> String, ratio: impl Fn(Option<f64>, Option<f64>) -> String) -> [String; 6] {
+    [name.into(), f(v[0]), f(v[1]), ort.map(&f).unwrap_or("-".into()), ratio(Some(v[0]), ort), ratio(Some(v[1]), ort)]
+}
+
+fn table(rows: &[[String; 6]]) -> String {
+    let mut w = [0usize; 6];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.len());
+        }
+    }
+    let mut s = String::new();
+    for (n, r) in rows.iter().enumerate() {
+        let cells: Vec<String> = r.iter().enumerate().map(|(i, c)| if i == 0 { format!("{c:<0$}", w[i]) } else { format!("{c:>0$}", w[i]) }).collect();
+        s.push_str(cells.join("  ").trim_end());
+        s.push('\n');
+        if n == 0 {
+            s.push_str(&w.iter().map(|k| "-".repeat(*k)).collect::<Vec<_>>().join("  "));
+            s.push('\n');
+        }
+    }
+    s
+}
