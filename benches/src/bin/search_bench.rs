@@ -14,6 +14,7 @@
 
 use anyhow::{bail, Context, Result};
 use bemm_engine::retrieval::binary::{rerank, BinaryCodes};
+use bemm_engine::retrieval::search::thread_count;
 use bemm_engine::retrieval::{search, search_batch, search_naive, Database, Kernel, Metric, Query, SearchOptions};
 use half::f16;
 use std::io::Write;
@@ -175,14 +176,14 @@ fn main() -> Result<()> {
                 exact.push(search(&db, q, &opt).map(|h| h.iter().map(|h| h.index).collect()).unwrap_or_default());
             }
         });
-        push(format!("bemm exact ({}, {} thr)", kernel.name(), o.threads), t / nq as f64, bytes, None);
+        push(format!("bemm exact ({}, {} thr)", kernel.name(), thread_count(o.threads, n, 1)), t / nq as f64, bytes, None);
         let batch = 16.min(nq);
         let t = time(o.repeat, || {
             for chunk in queries.chunks(batch) {
                 let _ = search_batch(&db, chunk, &opt);
             }
         });
-        push(format!("bemm exact, batch {batch}"), t / nq as f64, bytes / batch as f64, None);
+        push(format!("bemm exact, batch {batch} ({} thr)", thread_count(o.threads, n, batch)), t / nq as f64, bytes / batch as f64, None);
         let t1 = SearchOptions { threads: 1, ..opt };
         let t = time(o.repeat, || {
             for q in &queries {
@@ -198,7 +199,7 @@ fn main() -> Result<()> {
                 let _ = search(&db, q, &sq);
             }
         });
-        push(format!("scalar kernel, same top-k ({} thr)", o.threads), t / few as f64, bytes, None);
+        push(format!("scalar kernel, same top-k ({} thr)", thread_count(o.threads, n, 1)), t / few as f64, bytes, None);
         eprint!(" naive...");
         let mut naive_same = true;
         let t = time(1, || {

@@ -140,7 +140,9 @@ impl SearchOptions {
 /// this, spawning and joining a thread costs more than scanning the rows.
 pub const MIN_ROWS_PER_THREAD: usize = 32 * 1024;
 
-fn thread_count(requested: usize, rows: usize, queries: usize) -> usize {
+/// Threads a search of `queries` queries over `rows` rows uses when asked
+/// for `requested` (0 = all cores).
+pub fn thread_count(requested: usize, rows: usize, queries: usize) -> usize {
     let t = if requested == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { requested };
     // Work is rows x queries: a batch of queries makes a small database worth splitting.
     let work = rows.saturating_mul(queries.max(1));
