@@ -82,7 +82,10 @@ def convert(path, out):
         nodes,
         "bemm",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", c, h, w])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, None), helper.make_tensor_value_info("features", TensorProto.FLOAT, None)],
+        [
+            helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", layers[out_layer][7] * layers[out_layer][8] * layers[out_layer][9]]),
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", layers[feat_layer][7] * layers[feat_layer][8] * layers[feat_layer][9]]),
+        ],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -46,10 +46,12 @@ def main():
         n = int(np.prod(shape[1:]))
         raw = open(sys.argv[4], "rb").read()
         x = np.frombuffer(raw, dtype="<f2", count=n).astype(np.float32).reshape(1, *shape[1:])
-        want = np.frombuffer(raw, dtype="<f4", offset=2 * n)
-        got = s.run(["probs"], {"input": x})[0][0]
-        res["parity_max_abs_diff"] = float(np.abs(got - want).max())
-        print(f"parity: max |p_ort - p_bemm| = {res['parity_max_abs_diff']:.2e}", file=sys.stderr)
+        got, feats = s.run(["probs", "features"], {"input": x})
+        want = np.frombuffer(raw, dtype="<f4", offset=2 * n, count=got.shape[1])
+        want_f = np.frombuffer(raw, dtype="<f4", offset=2 * n + 4 * got.shape[1])
+        res["parity_max_abs_diff"] = float(np.abs(got[0] - want).max())
+        res["parity_feature_rel_diff"] = float(np.abs(feats[0] - want_f).max() / max(np.abs(want_f).max(), 1e-30))
+        print(f"parity: max |p_ort - p_bemm| = {res['parity_max_abs_diff']:.2e}, features {res['parity_feature_rel_diff']:.2e}", file=sys.stderr)
     for threads in (1, 2):
         s = session(path, threads)
         shape = s.get_inputs()[0].shape

@@ -68,9 +68,11 @@ fn main() -> anyhow::Result<()> {
             let x = input(m.input_len(), 99);
             let mut scratch = vec![0f32; m.scratch_len(1)];
             let mut probs = vec![0f32; m.num_classes()];
-            m.infer(&x, 1, &mut scratch, &mut probs, &mut [])?;
+            let mut feats = vec![0f32; m.feature_len()];
+            m.infer(&x, 1, &mut scratch, &mut probs, &mut feats)?;
             let mut out: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
             out.extend(probs.iter().flat_map(|v| v.to_le_bytes()));
+            out.extend(feats.iter().flat_map(|v| v.to_le_bytes()));
             std::fs::write(arg(&args, "--out").context("--out FILE")?, out)?;
             Ok(())
         }
@@ -193,6 +195,12 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     fast.infer_parallel(&samples, 2, &mut pf, &mut [])?;
     let agree = (0..16).map(|b| 19 - (exact.predicted(&pe[b * 19..(b + 1) * 19]) ^ fast.predicted(&pf[b * 19..(b + 1) * 19])).count_ones() as usize).sum::<usize>();
     let max_dp = pe.iter().zip(&pf).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    // Features are not saturated like random-weight probabilities: compare them too.
+    let (mut fe, mut ff) = (vec![0f32; 16 * exact.feature_len()], vec![0f32; 16 * exact.feature_len()]);
+    exact.infer_parallel(&samples, 2, &mut pe, &mut fe)?;
+    fast.infer_parallel(&samples, 2, &mut pf, &mut ff)?;
+    let fscale = fe.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
+    let max_df = fe.iter().zip(&ff).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / fscale;
 
     eprintln!("measuring: exact kernel {}, fast kernel {}", exact.kernel().name, fast.kernel().name);
     let lat = [latency(&exact, &x, budget), latency(&fast, &x, budget)];
@@ -227,8 +235,11 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     if let Some(g) = o("throughput_b16_t1") {
         println!("ONNX Runtime GFLOP/s (batch 16, 1 thread): {:.0} ({:.0}% of peak), version {}", g * flops / 1e9, 100.0 * g * flops / 1e9 / peak[0], ort.as_ref().map(|v| v["version"].to_string()).unwrap_or_default());
     }
+    if let (Some(d), Some(f)) = (o("parity_max_abs_diff"), o("parity_feature_rel_diff")) {
+        println!("parity with ORT on one input (same graph, same weights): max |dp| = {d:.1e}, max feature difference {f:.1e} of the largest feature");
+    }
     println!("bemm peak heap at batch 1 (scratch + outputs; mapped model excluded): {:.2} MiB", heap as f64 / (1 << 20) as f64);
-    println!("fast vs exact: {agree} of {} label decisions agree, max |dp| = {max_dp:.4} (16 random inputs)", 16 * 19);
+    println!("fast vs exact: {agree} of {} label decisions agree, max |dp| = {max_dp:.4}, max feature difference {max_df:.1e} of the largest feature (16 random inputs)", 16 * 19);
     Ok(())
 }
 
