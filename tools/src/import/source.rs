@@ -39,6 +39,10 @@ pub enum Head {
     /// Do not read it (e.g. ImageNet's 1000 classes): fresh random weights
     /// from this seed, for training to start from.
     Fresh(u64),
+    /// For training (`bemm train --init`): import when the source's
+    /// classifier has one row per class of this order, else start fresh
+    /// from the seed.
+    ImportOrFresh(super::ClassOrder, u64),
 }
 
 /// How to read a source file.
@@ -272,6 +276,11 @@ impl SafetensorsSource {
 
     /// Classifier rows `[classes, inp]` in the official class order.
     fn head(&mut self, name: &str, out: usize, inp: usize) -> Result<(Vec<f32>, Vec<f32>), ImportError> {
+        if let Head::ImportOrFresh(order, seed) = &self.opts.head {
+            let rows = order.names().len();
+            let fits = linear_aliases(name).iter().any(|a| self.tensors.get(&format!("{a}.weight")).is_some_and(|t| t.shape == [rows, inp]));
+            self.opts.head = if fits { Head::Import(order.clone()) } else { Head::Fresh(*seed) };
+        }
         let order = match &self.opts.head {
             Head::Fresh(seed) => {
                 let mut r = RandomWeights::new(*seed);
@@ -285,6 +294,7 @@ impl SafetensorsSource {
                 return Ok(wb);
             }
             Head::Import(order) => order.clone(),
+            Head::ImportOrFresh(order, _) => order.clone(),
         };
         let rows = order.rows_for_official()?;
         let n_src = order.names().len();
@@ -546,6 +556,51 @@ mod tests {
         }
         assert_eq!(pool_fold_dims(4608, 25088), Some((512, 3, 7)));
         assert_eq!(pool_fold_dims(4608, 4608), None);
+    }
+
+    fn st_bytes(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+        let bufs: Vec<Vec<u8>> = tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+            .iter()
+            .zip(&bufs)
+            .map(|((n, s, _), b)| (n.to_string(), safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).expect("view")))
+            .collect();
+        safetensors::serialize(views, None).expect("serialize")
+    }
+
+    #[test]
+    fn timm_vgg_head_names_are_read_as_torchvision_classifier_layers() {
+        let (c, out) = (2usize, 3usize);
+        let fc1: Vec<f32> = (0..out * c * 49).map(|i| i as f32).collect();
+        let bytes = st_bytes(&[
+            ("pre_logits.fc1.weight", vec![out, c, 7, 7], fc1.clone()),
+            ("pre_logits.fc1.bias", vec![out], vec![1.0; out]),
+            ("pre_logits.fc2.weight", vec![out, out, 1, 1], vec![0.5; out * out]),
+            ("pre_logits.fc2.bias", vec![out], vec![0.0; out]),
+            ("head.fc.weight", vec![19, out], (0..19 * out).map(|i| i as f32).collect()),
+            ("head.fc.bias", vec![19], (0..19).map(|i| i as f32).collect()),
+        ]);
+        let mut src = SafetensorsSource::from_bytes(Path::new("timm.safetensors"), &bytes, SourceOptions::new(vec![0])).expect("open");
+        let (w, b) = src.linear("classifier.0", out, c * 9).expect("fc1 folded");
+        assert_eq!((w.len(), b), (out * c * 9, vec![1.0; out]));
+        assert_eq!(w, fold_adaptive_pool(&fc1, out, c, 3, 7));
+        let (w, _) = src.linear("classifier.3", out, out).expect("fc2 as linear");
+        assert_eq!(w, vec![0.5; out * out]);
+        let (_, b) = src.linear("classifier.6", 19, out).expect("head");
+        assert_eq!(b, (0..19).map(|i| i as f32).collect::<Vec<_>>());
+        src.finish().expect("all used");
+    }
+
+    #[test]
+    fn import_or_fresh_skips_an_imagenet_head() {
+        let bytes = st_bytes(&[("fc.weight", vec![1000, 4], vec![1.0; 4000]), ("fc.bias", vec![1000], vec![0.0; 1000])]);
+        let mut opts = SourceOptions::new(vec![0]);
+        opts.head = Head::ImportOrFresh(crate::import::ClassOrder::Official, 5);
+        let mut src = SafetensorsSource::from_bytes(Path::new("in1k.safetensors"), &bytes, opts).expect("open");
+        let (w, _) = src.linear("fc", 19, 4).expect("fresh head");
+        assert_eq!(w.len(), 19 * 4);
+        assert!(w.iter().all(|v| *v != 1.0));
+        src.finish().expect("the skipped head counts as used");
     }
 
     #[test]
