@@ -175,8 +175,7 @@ pub fn run(o: &Options) -> Result<Summary> {
         pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let mut printed = 0usize;
-    let mut new_shards = 0usize;
-    for &k in &todo {
+    for (new_shards, &k) in todo.iter().enumerate() {
         if o.stop_after_shards.is_some_and(|n| new_shards >= n) {
             pb.finish_and_clear();
             eprintln!("stopped after {new_shards} new shard(s) as asked; re-run the same command to continue");
@@ -240,7 +239,6 @@ pub fn run(o: &Options) -> Result<Summary> {
         }
         let (count, bytes) = writer.finish().with_context(|| format!("{}: cannot finish shard", path.display()))?;
         state.finish_chunk(k as u64, count, bytes, stats)?;
-        new_shards += 1;
     }
     pb.finish_and_clear();
     let archive = PatchArchive::open(&o.out).with_context(|| format!("{}: cannot reopen the archive", o.out.display()))?;
