@@ -88,7 +88,7 @@ pub fn line_chart_svg(title: &str, x_label: &str, y_label: &str, series: &[(&str
     let sy = |y: f64| mt + ph - (y - ya) / (yb - ya) * ph;
 
     let mut s = String::new();
-    let _ = write!(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" {FONT}>\n");
+    let _ = writeln!(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" {FONT}>");
     let _ = writeln!(s, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
     let _ = writeln!(s, "<text x=\"{:.1}\" y=\"28\" font-size=\"18\" font-weight=\"bold\" text-anchor=\"middle\">{}</text>", ml + pw / 2.0, esc(title));
     // grid and ticks
@@ -158,7 +158,7 @@ pub fn bar_chart_svg(title: &str, labels: &[&str], values: &[f64], value_label: 
     let decimals = if step >= 1.0 { 1 } else { 3 };
 
     let mut s = String::new();
-    let _ = write!(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" {FONT}>\n");
+    let _ = writeln!(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" {FONT}>");
     let _ = writeln!(s, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
     let _ = writeln!(s, "<text x=\"{:.1}\" y=\"30\" font-size=\"18\" font-weight=\"bold\" text-anchor=\"middle\">{}</text>", w / 2.0, esc(title));
     for &t in &ticks {

@@ -57,7 +57,7 @@ pub enum SearchError {
 impl<'a> Database<'a> {
     /// All `rows.len() / stride` rows.
     pub fn new(rows: &'a [f16], stride: usize) -> Result<Self, SearchError> {
-        if stride == 0 || rows.len() % stride != 0 {
+        if stride == 0 || rows.len().checked_rem(stride) != Some(0) {
             return Err(SearchError::RaggedRows { len: rows.len(), stride });
         }
         Ok(Database { rows, stride, len: rows.len() / stride, allowed: None })
