@@ -71,6 +71,10 @@ impl Planes for Cnhw<'_> {
 pub trait InputBatch {
     /// Number of samples.
     fn len(&self) -> usize;
+    /// Whether there is no sample.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Sample `b`: `input_len` f16 values, CHW, normalised.
     fn sample(&self, b: usize) -> &[f16];
 }
@@ -86,11 +90,7 @@ pub struct Contiguous<'t> {
 
 impl InputBatch for Contiguous<'_> {
     fn len(&self) -> usize {
-        if self.len == 0 {
-            0
-        } else {
-            self.data.len() / self.len
-        }
+        self.data.len().checked_div(self.len).unwrap_or(0)
     }
     fn sample(&self, b: usize) -> &[f16] {
         &self.data[b * self.len..(b + 1) * self.len]

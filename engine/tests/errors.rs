@@ -4,7 +4,6 @@
 //! structure validation is what stands between the bytes and the engine).
 
 #[path = "../../formats/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod corpus;
 mod common;
 

@@ -5,7 +5,7 @@
 //! activation), and C is row-major f32 with row stride `ldc`.
 //!
 //! Blocking: `NC` columns of B x `KC` depth are packed once into `NR`-wide
-//! strips (stays in L2), then `MC` rows of A x `KC` are packed into `MR`-tall
+//! strips (each strip stays in L1/L2 while the `MC` rows sweep it), then `MC` rows of A x `KC` are packed into `MR`-tall
 //! strips (L2/L1), and the registered micro-kernel sweeps the tiles.
 //! Both packed panels live in the caller's workspace: no allocation.
 
@@ -70,7 +70,7 @@ pub fn gemm(kern: &MicroKernel, isa: Isa, spec: GemmSpec, a: WeightsF16<'_>, b: 
     if a.w.len() < m * k || a.bias.is_some_and(|b| b.len() < m) || c_need.is_none_or(|need| c.len() < need) || ldc < n || ws.len() < WORKSPACE_LEN {
         return Err(EngineError::Internal("gemm operand sizes"));
     }
-    if MC % kern.mr != 0 || NC % kern.nr != 0 {
+    if !MC.is_multiple_of(kern.mr) || !NC.is_multiple_of(kern.nr) {
         return Err(EngineError::Internal("kernel tile does not divide the block sizes"));
     }
     let (apack, rest) = ws.split_at_mut(MC * KC);
