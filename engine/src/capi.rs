@@ -181,7 +181,7 @@ pub unsafe extern "C" fn bemm_model_open(storage: *mut u8, storage_len: usize, b
     if storage.is_null() || bytes.is_null() || out.is_null() {
         return fail(BEMM_ERR_NULL, format_args!("bemm_model_open: storage, bytes and out must not be null"));
     }
-    if storage_len < bemm_model_storage_size() || (storage as usize) % bemm_model_storage_align() != 0 {
+    if storage_len < bemm_model_storage_size() || !storage.cast::<BemmModel>().is_aligned() {
         return fail(
             BEMM_ERR_STORAGE,
             format_args!(
@@ -320,7 +320,7 @@ unsafe fn run(
     if batch == 0 {
         return Err(fail(BEMM_ERR_BATCH, format_args!("{what}: batch must be at least 1")));
     }
-    if (input as usize) % 2 != 0 || (scratch as usize) % 4 != 0 || (probs as usize) % 4 != 0 || (features as usize) % 4 != 0 {
+    if !input.is_aligned() || !scratch.is_aligned() || !probs.is_aligned() || !features.is_aligned() {
         return Err(fail(BEMM_ERR_INPUT, format_args!("{what}: input must be 2-byte and float buffers 4-byte aligned")));
     }
     let Some(n_in) = m.input_len().checked_mul(batch) else {

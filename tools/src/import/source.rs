@@ -367,11 +367,11 @@ fn detect_prefix(names: &[&str]) -> String {
 /// values can be fed from a source layer taking `src = c*p*p` (p != s).
 fn pool_fold_dims(inp: usize, src: usize) -> Option<(usize, usize, usize)> {
     for s in 1..=16usize {
-        if inp % (s * s) != 0 {
+        if (inp / (s * s)) * s * s != inp {
             continue;
         }
         let c = inp / (s * s);
-        if c == 0 || src % c != 0 {
+        if c == 0 || (src / c) * c != src {
             continue;
         }
         let pp = src / c;
