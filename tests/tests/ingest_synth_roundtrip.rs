@@ -208,3 +208,22 @@ fn bicubic_matches_pytorch_reference_values() {
         }
     }
 }
+
+#[test]
+fn output_does_not_depend_on_the_thread_count() {
+    let twin = Twin::new(20, 13);
+    let (one, many) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (out, threads) in [(&one, "1"), (&many, "3")] {
+        let mut args: Vec<String> = ["ingest", "--json", "--shard-size", "6", "--threads", threads].map(String::from).to_vec();
+        for (flag, p) in [("--s2", twin.s2()), ("--s1", twin.s1()), ("--splits", twin.root().to_path_buf()), ("--out", out.path().to_path_buf())] {
+            args.push(flag.into());
+            args.push(p.display().to_string());
+        }
+        bemm_tools::cli::run_args(args).unwrap();
+    }
+    let files: Vec<_> = std::fs::read_dir(one.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(files.len() >= 4);
+    for f in files {
+        assert!(std::fs::read(one.path().join(&f)).unwrap() == std::fs::read(many.path().join(&f)).unwrap(), "{f:?} differs");
+    }
+}

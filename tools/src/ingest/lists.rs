@@ -90,3 +90,22 @@ pub fn hashed_split(s2: &str) -> Split {
         _ => Split::Test,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_split_file_formats_and_conflicts() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("train.csv"), "S2A_a_1_2,S1A_x_1_2\n\nS2A_b_1_3,S1A_x_1_3\n").unwrap();
+        std::fs::write(d.path().join("val.csv"), " S2A_c_1_4 \r\n").unwrap();
+        std::fs::write(d.path().join("test.csv"), "").unwrap();
+        let s = Splits::from_dir(d.path()).unwrap();
+        assert_eq!((s.get("S2A_a_1_2"), s.get("S2A_b_1_3"), s.get("S2A_c_1_4")), (Split::Train, Split::Train, Split::Validation));
+        assert_eq!(s.get("S2A_zzz"), Split::Unassigned);
+        std::fs::write(d.path().join("test.csv"), "S2A_a_1_2\n").unwrap();
+        let e = Splits::from_dir(d.path()).unwrap_err().to_string();
+        assert!(e.contains("test.csv") && e.contains("S2A_a_1_2") && e.contains("train"), "{e}");
+    }
+}
