@@ -23,6 +23,7 @@ use half::f16;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+#[derive(Debug, Clone)]
 enum Stored {
     Conv { w: Vec<f32>, dims: [usize; 4], bias: Option<Vec<f32>> },
     Bn(BatchNorm),
@@ -34,6 +35,7 @@ fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
 }
 
 /// The weights of a burn network by torchvision name.
+#[derive(Debug, Clone)]
 pub struct BurnWeights {
     layers: HashMap<String, Stored>,
 }
@@ -70,7 +72,27 @@ impl BurnWeights {
         });
         BurnWeights { layers }
     }
+
+    /// Drain `src` (e.g. the importer's safetensors source) for the layers of
+    /// `arch`, by name and shape, into a backend-independent map: the initial
+    /// weights of a run (`TrainConfig::init_weights`).
+    pub fn from_source<S: WeightSource>(arch: Arch, in_c: usize, size: usize, classes: usize, src: &mut S) -> Result<Self, TrainError>
+    where
+        S::Error: std::fmt::Display,
+    {
+        let device = Default::default();
+        let mut net = Net::<CpuBackend>::new(arch, in_c, size, classes, 0, &device);
+        load_weights(&mut net, src, &device)?;
+        Ok(BurnWeights::new(&net))
+    }
 }
+
+/// The CPU backend used for export and weight conversion.
+#[cfg(feature = "flex")]
+pub type CpuBackend = burn::backend::Flex;
+/// The CPU backend used for export and weight conversion.
+#[cfg(all(not(feature = "flex"), feature = "ndarray"))]
+pub type CpuBackend = burn::backend::NdArray;
 
 impl WeightSource for BurnWeights {
     type Error = String;
@@ -284,10 +306,7 @@ pub fn resolve_checkpoint(source: &Path) -> PathBuf {
 
 /// Export a checkpoint to a verified `.bemm` file.
 pub fn export(opts: &ExportOptions) -> Result<ExportReport, TrainError> {
-    #[cfg(feature = "flex")]
-    type Cpu = burn::backend::Flex;
-    #[cfg(all(not(feature = "flex"), feature = "ndarray"))]
-    type Cpu = burn::backend::NdArray;
+    type Cpu = CpuBackend;
     let device = Default::default();
     let ck_path = resolve_checkpoint(&opts.source);
     let ck = checkpoint::read(&ck_path)?;

@@ -21,7 +21,8 @@ use bemm_formats::archive::{PatchArchive, Split};
 use bemm_formats::bands::BAND_NAMES;
 use bemm_formats::labels::CLASS_NAMES;
 use burn::module::{AutodiffModule, Module};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, GradientsParams, MultiGradientsParams, Optimizer};
+use burn::prelude::DeviceOps;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::activation::{log_sigmoid, sigmoid};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -66,8 +67,17 @@ pub struct TrainConfig {
     pub workers: usize,
     /// Start from this bemm checkpoint's weights (fine-tuning).
     pub init: Option<PathBuf>,
+    /// Start from these weights (e.g. a PyTorch state dict drained through
+    /// the importer's `WeightSource` with `BurnWeights::from_source`), with
+    /// `init_label` naming them in the run's settings.
+    pub init_weights: Option<crate::export::BurnWeights>,
+    /// Where `init_weights` came from.
+    pub init_label: Option<String>,
     /// Require an existing checkpoint to resume from.
     pub resume: bool,
+    /// CPU only: split each batch into this many shards trained as if on
+    /// separate devices (exercises the multi-device path; 1 = off).
+    pub cpu_shards: usize,
     /// Use at most this many training patches (first ones of the split).
     pub train_limit: Option<usize>,
     /// Use at most this many validation patches.
@@ -92,7 +102,10 @@ impl TrainConfig {
             device: DeviceSpec::Cpu,
             workers: 2,
             init: None,
+            init_weights: None,
+            init_label: None,
             resume: false,
+            cpu_shards: 1,
             train_limit: None,
             val_limit: None,
         }
@@ -143,7 +156,7 @@ pub fn train(cfg: &TrainConfig, obs: &mut dyn Observer) -> Result<TrainSummary, 
 
 #[cfg(feature = "flex")]
 fn cpu_flex(cfg: &TrainConfig, archive: &PatchArchive, obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
-    run::<burn::backend::Autodiff<burn::backend::Flex>>(cfg, archive, Default::default(), obs)
+    run::<burn::backend::Autodiff<burn::backend::Flex>>(cfg, archive, vec![Default::default(); cfg.cpu_shards.max(1)], obs)
 }
 #[cfg(not(feature = "flex"))]
 fn cpu_flex(_: &TrainConfig, _: &PatchArchive, _: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
@@ -152,7 +165,7 @@ fn cpu_flex(_: &TrainConfig, _: &PatchArchive, _: &mut dyn Observer) -> Result<T
 
 #[cfg(feature = "ndarray")]
 fn cpu_ndarray(cfg: &TrainConfig, archive: &PatchArchive, obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
-    run::<burn::backend::Autodiff<burn::backend::NdArray>>(cfg, archive, Default::default(), obs)
+    run::<burn::backend::Autodiff<burn::backend::NdArray>>(cfg, archive, vec![Default::default(); cfg.cpu_shards.max(1)], obs)
 }
 #[cfg(not(feature = "ndarray"))]
 fn cpu_ndarray(_: &TrainConfig, _: &PatchArchive, _: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
@@ -161,11 +174,8 @@ fn cpu_ndarray(_: &TrainConfig, _: &PatchArchive, _: &mut dyn Observer) -> Resul
 
 #[cfg(feature = "cuda")]
 fn cuda(cfg: &TrainConfig, archive: &PatchArchive, ids: &[usize], obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
-    if ids.len() > 1 {
-        obs.note(&format!("training on cuda:{} only: multi-GPU data parallelism is not wired up yet (see trainer/ARCHITECTURE.md)", ids[0]));
-    }
-    let device = burn::backend::cuda::CudaDevice { index: ids[0] };
-    run::<burn::backend::Autodiff<burn::backend::Cuda>>(cfg, archive, device, obs)
+    let devices = ids.iter().map(|&index| burn::backend::cuda::CudaDevice { index }).collect();
+    run::<burn::backend::Autodiff<burn::backend::Cuda>>(cfg, archive, devices, obs)
 }
 #[cfg(not(feature = "cuda"))]
 fn cuda(_: &TrainConfig, _: &PatchArchive, _: &[usize], _: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
@@ -208,7 +218,8 @@ pub(crate) fn load_model<B: Backend>(net: Net<B>, bytes: Vec<u8>, device: &B::De
     Ok(net.load_record(record))
 }
 
-fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, device: B::Device, obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
+fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, devices: Vec<B::Device>, obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
+    let device = devices.first().cloned().ok_or_else(|| TrainError::Device("no device given".into()))?;
     let size = check_archive(archive)?;
     if cfg.batch_size == 0 || cfg.epochs == 0 || !(cfg.lr > 0.0) {
         return Err(TrainError::Config(format!("batch size {}, epochs {}, lr {}: all must be positive", cfg.batch_size, cfg.epochs, cfg.lr)));
@@ -235,7 +246,7 @@ fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, device: B:
         archive: cfg.archive.display().to_string(),
         train_patches: train_idx.len(),
         val_patches: val_idx.len(),
-        init: cfg.init.as_ref().map(|p| p.display().to_string()),
+        init: cfg.init.as_ref().map(|p| p.display().to_string()).or_else(|| cfg.init_label.clone()),
     };
 
     let mut net = Net::<B>::new(cfg.arch, channels.len(), size, classes, cfg.seed, &device);
@@ -286,6 +297,9 @@ fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, device: B:
             }
             net = load_model(net, ck.model, &device, init)?;
             obs.note(&format!("initial weights from {} (epoch {})", init.display(), ck.state.epochs_done));
+        } else if let Some(w) = &cfg.init_weights {
+            crate::export::load_weights(&mut net, &mut w.clone(), &device)?;
+            obs.note(&format!("initial weights from {}", cfg.init_label.as_deref().unwrap_or("the given weight source")));
         }
         state = RunState { settings, epochs: cfg.epochs, epochs_done: 0, best: None, stopped_early: false, history: Vec::new() };
         resumed_after = None;
@@ -315,18 +329,45 @@ fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, device: B:
         plan.stream(cfg.workers, 2, |b, batch| {
             let Some(m) = model.take() else { return false };
             let n = batch.n;
-            let x = Tensor::<B, 4>::from_data(TensorData::new(batch.x, [n, c, side, side]), &device);
-            let y = Tensor::<B, 2>::from_data(TensorData::new(batch.y.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [n, classes]), &device);
             let mut drop_rng = SplitMix64::derive(cfg.seed ^ DROPOUT_STREAM, epoch as u64, b as u64);
-            let logits = m.forward(x, Some(&mut drop_rng));
-            let loss = bce_with_logits(logits, y);
-            let detached = loss.clone().inner() * (n as f32);
-            loss_sum = Some(match loss_sum.take() {
-                Some(s) => s + detached,
-                None => detached,
-            });
-            let grads = GradientsParams::from_grads(loss.backward(), &m);
-            model = Some(optim.step(cfg.lr, m, grads));
+            let y32: Vec<f32> = batch.y.iter().map(|&v| v as f32).collect();
+            if devices.len() == 1 {
+                let x = Tensor::<B, 4>::from_data(TensorData::new(batch.x, [n, c, side, side]), &device);
+                let y = Tensor::<B, 2>::from_data(TensorData::new(y32, [n, classes]), &device);
+                let loss = bce_with_logits(m.forward(x, Some(&mut drop_rng)), y);
+                let detached = loss.clone().inner() * (n as f32);
+                loss_sum = Some(match loss_sum.take() {
+                    Some(s) => s + detached,
+                    None => detached,
+                });
+                let grads = GradientsParams::from_grads(loss.backward(), &m);
+                model = Some(optim.step(cfg.lr, m, grads));
+            } else {
+                // Data parallel: shard the batch over the devices, one model
+                // copy per device, and let burn's `step_multi` accumulate the
+                // per-device gradients. Each shard's loss is weighted by its
+                // share of the batch, so the sum is the full batch's mean.
+                let per = c * side * side;
+                let shards = devices.len().min(n);
+                let mut multi = MultiGradientsParams::default();
+                let mut lo = 0usize;
+                for (k, dev) in devices.iter().take(shards).enumerate() {
+                    let hi = n * (k + 1) / shards;
+                    let ns = hi - lo;
+                    let mk = if k == 0 { m.clone() } else { m.clone().fork(dev) };
+                    let x = Tensor::<B, 4>::from_data(TensorData::new(batch.x[lo * per..hi * per].to_vec(), [ns, c, side, side]), dev);
+                    let y = Tensor::<B, 2>::from_data(TensorData::new(y32[lo * classes..hi * classes].to_vec(), [ns, classes]), dev);
+                    let loss = bce_with_logits(mk.forward(x, Some(&mut drop_rng)), y) * (ns as f32 / n as f32);
+                    let detached = loss.clone().inner().to_device(&device) * (n as f32);
+                    loss_sum = Some(match loss_sum.take() {
+                        Some(s) => s + detached,
+                        None => detached,
+                    });
+                    multi.grads.push((GradientsParams::from_grads(loss.backward(), &mk), dev.to_id()));
+                    lo = hi;
+                }
+                model = Some(optim.step_multi(cfg.lr, m, multi));
+            }
             seen += n;
             batches += 1;
             // Reading the loss synchronises the device: do it every few batches only.

@@ -43,9 +43,15 @@ pub struct Args {
     /// Stop after N epochs without a better validation F2.
     #[arg(long, value_name = "N")]
     pub early_stopping: Option<usize>,
-    /// Start from the weights of a bemm checkpoint (fine-tuning).
+    /// Start from existing weights (fine-tuning, transfer learning): a bemm
+    /// checkpoint (`.ckpt`) or a PyTorch/timm state dict (`.safetensors`,
+    /// torchvision names, read by the importer of `bemm import`).
     #[arg(long, value_name = "WEIGHTS")]
     pub init: Option<PathBuf>,
+    /// With a `.safetensors` --init: do not import its classifier (e.g.
+    /// ImageNet's 1000 classes); start the 19-class head from random weights.
+    #[arg(long)]
+    pub fresh_head: bool,
     /// The paper's protocol: batch 500 (256 for ResNet-152), 100 epochs, lr 1e-3.
     #[arg(long)]
     pub paper: bool,
@@ -90,7 +96,20 @@ pub fn config(a: &Args) -> anyhow::Result<TrainConfig> {
     cfg.early_stopping = a.early_stopping;
     cfg.device = DeviceSpec::parse(&a.device)?;
     cfg.workers = a.workers.max(1);
-    cfg.init = a.init.clone();
+    match &a.init {
+        Some(p) if p.extension().is_some_and(|e| e == "safetensors") => {
+            let mut opts = crate::import::SourceOptions::new(bands.channels());
+            if a.fresh_head {
+                opts.head = crate::import::Head::Fresh(a.seed);
+            }
+            let mut src = crate::import::SafetensorsSource::open(p, opts).with_context(|| format!("--init {}", p.display()))?;
+            let w = bemm_trainer::export::BurnWeights::from_source(arch, bands.channels().len(), bemm_formats::bands::SIZE, bemm_formats::labels::NUM_CLASSES, &mut src)
+                .with_context(|| format!("--init {}", p.display()))?;
+            cfg.init_weights = Some(w);
+            cfg.init_label = Some(p.display().to_string());
+        }
+        other => cfg.init = other.clone(),
+    }
     cfg.resume = a.resume;
     cfg.train_limit = a.limit_train;
     cfg.val_limit = a.limit_val;
