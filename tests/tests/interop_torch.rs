@@ -33,9 +33,21 @@ fn f32s(st: &SafeTensors<'_>, name: &str) -> (Vec<usize>, Vec<f32>) {
     (t.shape().to_vec(), t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
-/// Import fixture `name` with its config and compare with PyTorch; returns
-/// (max abs probability error, max error in logit space).
-fn parity(name: &str, arch: &str) -> (f32, f32) {
+/// Max abs differences of one fixture's probabilities.
+#[derive(Debug)]
+struct Parity {
+    /// bemm vs PyTorch (f32 weights, batch norm unfolded).
+    torch: f32,
+    /// The same in logit space.
+    torch_logit: f32,
+    /// bemm vs PyTorch running the weights a model file holds (BN folded, f16).
+    folded: f32,
+    /// That PyTorch run vs the f32 one: the error fp16 storage costs anyone.
+    storage: f32,
+}
+
+/// Import fixture `name` with its config and compare with PyTorch.
+fn parity(name: &str, arch: &str) -> Parity {
     let dir = tempfile::tempdir().expect("tempdir");
     let weights = dir.path().join(format!("{name}.safetensors"));
     let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(fixture(&format!("{name}.safetensors.gz"))).expect("fixture"));
@@ -83,39 +95,48 @@ fn parity(name: &str, arch: &str) -> (f32, f32) {
     assert!(model.meta().provenance.preprocessing.contains(&recorded), "{}", model.meta().provenance.preprocessing);
     let (shape, torch_probs) = f32s(&io, "probs");
     assert_eq!(shape, [n, 19]);
+    let (_, folded_probs) = f32s(&io, "probs_fp16_folded");
     let mut scratch = vec![0f32; model.scratch_len(n)];
     let mut probs = vec![0f32; n * model.num_classes()];
     model.infer(&input, n, &mut scratch, &mut probs, &mut []).expect("infer");
-    let (mut max_p, mut max_l) = (0f32, 0f32);
+    let mut r = Parity { torch: 0.0, torch_logit: 0.0, folded: 0.0, storage: 0.0 };
     let logit = |p: f32| (p / (1.0 - p)).ln();
     for s in 0..n {
         for (i, class) in CLASS_NAMES.iter().enumerate() {
             let row = src_classes.iter().position(|c| c == class).expect("class in source");
-            let (ours, theirs) = (probs[s * 19 + i], torch_probs[s * 19 + row]);
-            max_p = max_p.max((ours - theirs).abs());
-            max_l = max_l.max((logit(ours) - logit(theirs)).abs());
+            let (ours, theirs, folded) = (probs[s * 19 + i], torch_probs[s * 19 + row], folded_probs[s * 19 + row]);
+            r.torch = r.torch.max((ours - theirs).abs());
+            r.torch_logit = r.torch_logit.max((logit(ours) - logit(theirs)).abs());
+            r.folded = r.folded.max((ours - folded).abs());
+            r.storage = r.storage.max((folded - theirs).abs());
         }
     }
-    println!("{name}: {n} inputs, max |p_bemm - p_torch| = {max_p:.2e}, max logit error = {max_l:.2e}");
-    (max_p, max_l)
+    println!(
+        "{name}: {n} inputs, max |p_bemm - p_torch| = {:.2e} (logit {:.2e}); vs PyTorch with fp16 folded weights {:.2e}; \
+         fp16 storage error of PyTorch itself {:.2e}",
+        r.torch, r.torch_logit, r.folded, r.storage
+    );
+    r
 }
 
-// Tolerances: the model file stores BN-folded weights in f16. PyTorch run
-// with its own BN-folded weights rounded to f16 differs from its f32 outputs
-// by 7.9e-4 (ResNet-18) and 6.8e-3 (VGG-16-BN, 16 layers deep) in
-// probability on these fixtures; the engine's errors are 7.9e-4 and 7.0e-3,
-// i.e. all of it is the f16 weight rounding. The bounds leave ~40% headroom.
+/// The engine must compute what PyTorch computes from the same (folded,
+/// f16) weights up to f32 summation order (measured: 1.8e-5 ResNet-18,
+/// 1.2e-4 VGG-16-BN; the bound allows other SIMD summation orders), and be
+/// within fp16 tolerance of the f32 PyTorch model (fp16 storage alone costs
+/// 7.9e-4 and 6.8e-3 here).
+fn assert_parity(r: &Parity) {
+    assert!(r.folded < 5e-4, "{r:?}");
+    assert!(r.torch < 1e-2, "{r:?}");
+}
 
 #[test]
 fn imported_torchvision_resnet18_matches_pytorch_with_permuted_bands_and_classes() {
-    let (p, l) = parity("resnet18", "resnet18");
-    assert!(p < 1.5e-3 && l < 1e-2, "probability error {p}, logit error {l}");
+    assert_parity(&parity("resnet18", "resnet18"));
 }
 
 #[test]
 fn imported_torchvision_vgg16_bn_matches_pytorch_under_a_model_prefix() {
-    let (p, l) = parity("vgg16_bn", "vgg16");
-    assert!(p < 1e-2 && l < 5e-2, "probability error {p}, logit error {l}");
+    assert_parity(&parity("vgg16_bn", "vgg16"));
 }
 
 /// Random tiny-network weights recorded under their torchvision names, as a
