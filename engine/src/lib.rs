@@ -14,7 +14,8 @@
 //!   (scalar, AVX2, AVX-512, AVX512-BF16) in one registry, f16 widening.
 //!
 //! Features: `alloc` (architectures in [`arch`]), `std` (memory maps,
-//! threads, run-time CPU detection), `capi` (reserved for the C ABI).
+//! threads, run-time CPU detection), `capi` (the C ABI in `capi`, declared in
+//! `engine/include/bemm.h`).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
