@@ -13,8 +13,21 @@ pub struct Twin {
 impl Twin {
     pub fn new(pairs: u64, seed: u64) -> Twin {
         let dir = tempfile::tempdir().unwrap();
-        bemm_tools::cli::run_args(["synth", "--pairs", &pairs.to_string(), "--seed", &seed.to_string(), "--json", "--out"].map(String::from).into_iter().chain([dir.path().display().to_string()]))
-            .expect("synth");
+        bemm_tools::cli::run_args(
+            [
+                "synth",
+                "--pairs",
+                &pairs.to_string(),
+                "--seed",
+                &seed.to_string(),
+                "--json",
+                "--out",
+            ]
+            .map(String::from)
+            .into_iter()
+            .chain([dir.path().display().to_string()]),
+        )
+        .expect("synth");
         Twin { dir }
     }
     pub fn root(&self) -> &Path {
@@ -47,7 +60,12 @@ impl Twin {
     }
     /// Lines of a list file.
     pub fn list(&self, name: &str) -> Vec<String> {
-        std::fs::read_to_string(self.root().join(name)).unwrap().lines().filter(|l| !l.is_empty()).map(String::from).collect()
+        std::fs::read_to_string(self.root().join(name))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
     }
     /// (S2, S1) names of the pairs in train.csv.
     pub fn train_pairs(&self) -> Vec<(String, String)> {
@@ -68,5 +86,8 @@ pub fn ingest(o: &Options) -> bemm_tools::ingest::summary::Summary {
 
 /// Skipped count of a reason key in a summary.
 pub fn skipped(s: &bemm_tools::ingest::summary::Summary, key: &str) -> u64 {
-    s.ingest.as_ref().and_then(|i| i.skipped.get(key).copied()).unwrap_or(0)
+    s.ingest
+        .as_ref()
+        .and_then(|i| i.skipped.get(key).copied())
+        .unwrap_or(0)
 }

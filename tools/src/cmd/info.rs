@@ -20,7 +20,8 @@ pub struct Args {
 
 /// Run `bemm info`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let archive = PatchArchive::open(&a.archive).with_context(|| format!("{}: cannot open the patch archive", a.archive.display()))?;
+    let archive = PatchArchive::open(&a.archive)
+        .with_context(|| format!("{}: cannot open the patch archive", a.archive.display()))?;
     if a.verify {
         archive.verify()?;
     }

@@ -33,10 +33,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             vec!["test.csv".into(), s.test.to_string()],
             vec!["seasonal snow list".into(), s.seasonal_snow.to_string()],
             vec!["cloud/shadow list".into(), s.cloud_or_shadow.to_string()],
-            vec!["no 19-class target list".into(), s.no_19_class_targets.to_string()],
+            vec![
+                "no 19-class target list".into(),
+                s.no_19_class_targets.to_string(),
+            ],
         ];
         print!("{}", crate::report::table(&rows));
-        println!("S2: {}\nS1: {}", a.out.join(crate::synth::S2_DIR).display(), a.out.join(crate::synth::S1_DIR).display());
+        println!(
+            "S2: {}\nS1: {}",
+            a.out.join(crate::synth::S2_DIR).display(),
+            a.out.join(crate::synth::S1_DIR).display()
+        );
     }
     Ok(())
 }

@@ -62,7 +62,10 @@ impl SkipReason {
 
     /// Whether this is an input error (as opposed to a documented drop).
     pub fn is_error(self) -> bool {
-        !matches!(self, SkipReason::NoClassLabel | SkipReason::ExcludedSnow | SkipReason::ExcludedCloud)
+        !matches!(
+            self,
+            SkipReason::NoClassLabel | SkipReason::ExcludedSnow | SkipReason::ExcludedCloud
+        )
     }
 }
 
@@ -81,15 +84,31 @@ pub struct PairProblem {
 
 impl PairProblem {
     /// A problem with `file` inside `folder`.
-    pub fn new(reason: SkipReason, folder: impl Into<PathBuf>, file: Option<String>, detail: impl Into<String>) -> Self {
-        PairProblem { reason, folder: folder.into(), file, detail: detail.into() }
+    pub fn new(
+        reason: SkipReason,
+        folder: impl Into<PathBuf>,
+        file: Option<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        PairProblem {
+            reason,
+            folder: folder.into(),
+            file,
+            detail: detail.into(),
+        }
     }
 }
 
 impl fmt::Display for PairProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.file {
-            Some(file) => write!(f, "{}: file {}: {}", self.folder.display(), file, self.detail),
+            Some(file) => write!(
+                f,
+                "{}: file {}: {}",
+                self.folder.display(),
+                file,
+                self.detail
+            ),
             None => write!(f, "{}: {}", self.folder.display(), self.detail),
         }
     }

@@ -5,7 +5,9 @@
 use super::bicubic::Bicubic;
 use super::geotiff::{read_s1_band, read_s2_band, BandError};
 use super::problem::{PairProblem, SkipReason};
-use bemm_formats::bands::{Resolution, BAND_MEAN, BAND_NAMES, BAND_RESOLUTION, BAND_STD, CHANNELS, PATCH_LEN, PIXELS, SIZE};
+use bemm_formats::bands::{
+    Resolution, BAND_MEAN, BAND_NAMES, BAND_RESOLUTION, BAND_STD, CHANNELS, PATCH_LEN, PIXELS, SIZE,
+};
 use half::f16;
 use std::path::Path;
 
@@ -19,7 +21,11 @@ pub struct StackScratch {
 impl Default for StackScratch {
     fn default() -> Self {
         let side = Resolution::S2TwentyMetre.side();
-        StackScratch { bicubic: Bicubic::new(side, side, SIZE, SIZE), raw: Vec::with_capacity(PIXELS), up: vec![0.0; PIXELS] }
+        StackScratch {
+            bicubic: Bicubic::new(side, side, SIZE, SIZE),
+            raw: Vec::with_capacity(PIXELS),
+            up: vec![0.0; PIXELS],
+        }
     }
 }
 
@@ -60,11 +66,13 @@ pub fn build_stack(
         scratch.raw.clear();
         match res {
             Resolution::S1 => {
-                let v = read_s1_band(&path, res.side()).map_err(|e| band_problem(folder, file, e))?;
+                let v =
+                    read_s1_band(&path, res.side()).map_err(|e| band_problem(folder, file, e))?;
                 scratch.raw.extend_from_slice(&v);
             }
             _ => {
-                let v = read_s2_band(&path, res.side()).map_err(|e| band_problem(folder, file, e))?;
+                let v =
+                    read_s2_band(&path, res.side()).map_err(|e| band_problem(folder, file, e))?;
                 scratch.raw.extend(v.iter().map(|&x| x as f32));
             }
         }

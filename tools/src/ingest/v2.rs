@@ -38,7 +38,10 @@ const OPTIONAL: [&str; 2] = ["contains_seasonal_snow", "contains_cloud_or_shadow
 fn as_str<'a>(f: &'a Field, path: &Path, row: usize, col: &str) -> Result<&'a str> {
     match f {
         Field::Str(s) => Ok(s),
-        other => bail!("{}: row {row}, column `{col}`: expected a string, found {other}", path.display()),
+        other => bail!(
+            "{}: row {row}, column `{col}`: expected a string, found {other}",
+            path.display()
+        ),
     }
 }
 
@@ -54,25 +57,36 @@ fn as_bool(f: &Field) -> bool {
 /// Read every row of a v2 metadata parquet file (`metadata.parquet` or
 /// `metadata_for_patches_with_snow_cloud_or_shadow.parquet`).
 pub fn read_metadata(path: &Path) -> Result<Vec<V2Row>> {
-    let file = std::fs::File::open(path).with_context(|| format!("{}: cannot open metadata", path.display()))?;
-    let reader = SerializedFileReader::new(file).with_context(|| format!("{}: not a parquet file", path.display()))?;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("{}: cannot open metadata", path.display()))?;
+    let reader = SerializedFileReader::new(file)
+        .with_context(|| format!("{}: not a parquet file", path.display()))?;
     let schema = reader.metadata().file_metadata().schema();
     let fields = schema.get_fields();
     let has = |n: &str| fields.iter().any(|f| f.name() == n);
     for n in NEEDED {
         if !has(n) {
             let found: Vec<&str> = fields.iter().map(|f| f.name()).collect();
-            bail!("{}: no column `{n}` (found: {})", path.display(), found.join(", "));
+            bail!(
+                "{}: no column `{n}` (found: {})",
+                path.display(),
+                found.join(", ")
+            );
         }
     }
     // Project onto the columns we use: the record API then skips the rest.
-    let proj_fields: Vec<_> =
-        fields.iter().filter(|f| NEEDED.contains(&f.name()) || OPTIONAL.contains(&f.name())).cloned().collect::<Vec<Arc<_>>>();
+    let proj_fields: Vec<_> = fields
+        .iter()
+        .filter(|f| NEEDED.contains(&f.name()) || OPTIONAL.contains(&f.name()))
+        .cloned()
+        .collect::<Vec<Arc<_>>>();
     let proj = parquet::schema::types::Type::group_type_builder(schema.name())
         .with_fields(proj_fields)
         .build()
         .with_context(|| format!("{}: cannot project the schema", path.display()))?;
-    let rows = reader.get_row_iter(Some(proj)).with_context(|| format!("{}: cannot read rows", path.display()))?;
+    let rows = reader
+        .get_row_iter(Some(proj))
+        .with_context(|| format!("{}: cannot read rows", path.display()))?;
     let mut out = Vec::with_capacity(reader.metadata().file_metadata().num_rows().max(0) as usize);
     for (i, row) in rows.enumerate() {
         let row = row.with_context(|| format!("{}: row {i} is unreadable", path.display()))?;
@@ -92,7 +106,10 @@ pub fn read_metadata(path: &Path) -> Result<Vec<V2Row>> {
                 "split" => {
                     let s = as_str(field, path, i, name)?;
                     r.split = Split::parse(s).with_context(|| {
-                        format!("{}: row {i}, column `split`: {s:?} is not train, validation or test", path.display())
+                        format!(
+                            "{}: row {i}, column `split`: {s:?} is not train, validation or test",
+                            path.display()
+                        )
                     })?;
                 }
                 "labels" => match field {
@@ -101,12 +118,17 @@ pub fn read_metadata(path: &Path) -> Result<Vec<V2Row>> {
                             let l = as_str(e, path, i, name)?;
                             match class_index(l) {
                                 Some(c) => r.labels19 |= 1 << c,
-                                None if r.unknown_label.is_none() => r.unknown_label = Some(l.to_string()),
+                                None if r.unknown_label.is_none() => {
+                                    r.unknown_label = Some(l.to_string())
+                                }
                                 None => {}
                             }
                         }
                     }
-                    other => bail!("{}: row {i}, column `labels`: expected a list of names, found {other}", path.display()),
+                    other => bail!(
+                        "{}: row {i}, column `labels`: expected a list of names, found {other}",
+                        path.display()
+                    ),
                 },
                 "contains_seasonal_snow" => r.snow = as_bool(field),
                 "contains_cloud_or_shadow" => r.cloud = as_bool(field),
@@ -153,13 +175,17 @@ pub fn s1_folder(root: &Path, s1_name: &str) -> PathBuf {
 /// Whether `s2_root` looks like a v2 tree: a child folder that itself holds
 /// a folder named `<child>_<a>_<b>`.
 pub fn looks_like_v2(s2_root: &Path) -> bool {
-    let Ok(rd) = std::fs::read_dir(s2_root) else { return false };
+    let Ok(rd) = std::fs::read_dir(s2_root) else {
+        return false;
+    };
     for e in rd.flatten().take(16) {
         let p = e.path();
         if !p.is_dir() {
             continue;
         }
-        let Some(prod) = p.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+        let Some(prod) = p.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+            continue;
+        };
         if let Ok(inner) = std::fs::read_dir(&p) {
             for f in inner.flatten().take(4) {
                 if let Some(n) = f.file_name().to_str() {
@@ -178,7 +204,13 @@ mod tests {
     use super::*;
     #[test]
     fn product_folders() {
-        assert_eq!(s2_product("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_75_43"), "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP");
-        assert_eq!(s1_product("S1A_IW_GRDH_1SDV_20170613T165043_33UUP_70_48"), "S1A_IW_GRDH_1SDV_20170613T165043");
+        assert_eq!(
+            s2_product("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_75_43"),
+            "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
+        );
+        assert_eq!(
+            s1_product("S1A_IW_GRDH_1SDV_20170613T165043_33UUP_70_48"),
+            "S1A_IW_GRDH_1SDV_20170613T165043"
+        );
     }
 }

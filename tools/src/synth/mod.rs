@@ -48,7 +48,13 @@ pub fn pair_names(i: u64) -> (String, String, usize, u32, u32) {
     let j = i / ACQUISITIONS.len() as u64;
     let (row, col) = ((j / 100) as u32, (j % 100) as u32);
     let (s2sat, s2t, s1sat, s1t, _) = ACQUISITIONS[a];
-    (format!("{s2sat}_MSIL2A_{s2t}_{row}_{col}"), format!("{s1sat}_IW_GRDH_1SDV_{s1t}_{}_{row}_{col}", TILES[a]), a, row, col)
+    (
+        format!("{s2sat}_MSIL2A_{s2t}_{row}_{col}"),
+        format!("{s1sat}_IW_GRDH_1SDV_{s1t}_{}_{row}_{col}", TILES[a]),
+        a,
+        row,
+        col,
+    )
 }
 
 /// What one pair contributed to the list files.
@@ -68,24 +74,53 @@ fn write_pair(out: &Path, seed: u64, i: u64) -> Result<Listed> {
     let uly = 5_900_000.0 - row as f64 * 1200.0;
     let s2dir = out.join(S2_DIR).join(&s2);
     let s1dir = out.join(S1_DIR).join(&s1);
-    std::fs::create_dir_all(&s2dir).with_context(|| format!("{}: cannot create", s2dir.display()))?;
-    std::fs::create_dir_all(&s1dir).with_context(|| format!("{}: cannot create", s1dir.display()))?;
+    std::fs::create_dir_all(&s2dir)
+        .with_context(|| format!("{}: cannot create", s2dir.display()))?;
+    std::fs::create_dir_all(&s1dir)
+        .with_context(|| format!("{}: cannot create", s1dir.display()))?;
     for (band, side, data) in &scene.s2 {
-        let geo = Geo { ulx, uly, pixel: 1200.0 / *side as f64, epsg };
-        let bytes = u16_tiff(*side as u32, data, geo).with_context(|| format!("{s2}: cannot encode {band}"))?;
+        let geo = Geo {
+            ulx,
+            uly,
+            pixel: 1200.0 / *side as f64,
+            epsg,
+        };
+        let bytes = u16_tiff(*side as u32, data, geo)
+            .with_context(|| format!("{s2}: cannot encode {band}"))?;
         std::fs::write(s2dir.join(format!("{s2}_{band}.tif")), bytes)?;
     }
     for (band, data) in ["VV", "VH"].iter().zip(&scene.s1) {
-        let bytes = f32_tiff(120, data, Geo { ulx, uly, pixel: 10.0, epsg }).with_context(|| format!("{s1}: cannot encode {band}"))?;
+        let bytes = f32_tiff(
+            120,
+            data,
+            Geo {
+                ulx,
+                uly,
+                pixel: 10.0,
+                epsg,
+            },
+        )
+        .with_context(|| format!("{s1}: cannot encode {band}"))?;
         std::fs::write(s1dir.join(format!("{s1}_{band}.tif")), bytes)?;
     }
     let labels: Vec<&str> = scene.clc.iter().map(|&c| CLC_NAMES[c]).collect();
     let coords = json!({ "ulx": ulx, "uly": uly, "lrx": ulx + 1200.0, "lry": uly - 1200.0 });
-    let projection = format!("PROJCS[\"WGS 84 / UTM zone {}N\",GEOGCS[\"WGS 84\"],AUTHORITY[\"EPSG\",\"{epsg}\"]]", epsg - 32600);
+    let projection = format!(
+        "PROJCS[\"WGS 84 / UTM zone {}N\",GEOGCS[\"WGS 84\"],AUTHORITY[\"EPSG\",\"{epsg}\"]]",
+        epsg - 32600
+    );
     // Product times are `YYYYMMDDTHHMMSS`, some with a five-digit time (leading zero dropped).
     let date = |t: &str| {
         let time = format!("{:0>6}", &t[9..]);
-        format!("{}-{}-{} {}:{}:{}", &t[0..4], &t[4..6], &t[6..8], &time[0..2], &time[2..4], &time[4..6])
+        format!(
+            "{}-{}-{} {}:{}:{}",
+            &t[0..4],
+            &t[4..6],
+            &t[6..8],
+            &time[0..2],
+            &time[2..4],
+            &time[4..6]
+        )
     };
     let s2meta = json!({
         "labels": labels, "coordinates": coords, "projection": projection,
@@ -97,8 +132,14 @@ fn write_pair(out: &Path, seed: u64, i: u64) -> Result<Listed> {
         "corresponding_s2_patch": s2, "scene_source": format!("S1A_IW_GRDH_1SDV_{s1t}"),
         "acquisition_time": date(s1t),
     });
-    std::fs::write(s2dir.join(format!("{s2}_labels_metadata.json")), serde_json::to_vec_pretty(&s2meta)?)?;
-    std::fs::write(s1dir.join(format!("{s1}_labels_metadata.json")), serde_json::to_vec_pretty(&s1meta)?)?;
+    std::fs::write(
+        s2dir.join(format!("{s2}_labels_metadata.json")),
+        serde_json::to_vec_pretty(&s2meta)?,
+    )?;
+    std::fs::write(
+        s1dir.join(format!("{s1}_labels_metadata.json")),
+        serde_json::to_vec_pretty(&s1meta)?,
+    )?;
     let mask: u64 = scene.clc.iter().map(|&c| 1u64 << c).sum();
     let no_target = clc_mask_to_classes(mask) == 0;
     let split = if no_target || scene.cover != Cover::Clear {
@@ -111,7 +152,13 @@ fn write_pair(out: &Path, seed: u64, i: u64) -> Result<Listed> {
             _ => "test",
         })
     };
-    Ok(Listed { s2, s1, split, cover: scene.cover, no_target })
+    Ok(Listed {
+        s2,
+        s1,
+        split,
+        cover: scene.cover,
+        no_target,
+    })
 }
 
 /// Counts of a written twin.
@@ -151,9 +198,20 @@ pub fn write_twin(out: &Path, pairs: u64, seed: u64, progress: bool) -> Result<S
         })
         .collect::<Result<_>>()?;
     pb.finish_and_clear();
-    let mut s = SynthSummary { pairs, out: out.to_path_buf(), ..Default::default() };
+    let mut s = SynthSummary {
+        pairs,
+        out: out.to_path_buf(),
+        ..Default::default()
+    };
     let mut files: [(&str, String); 6] = Default::default();
-    let names = ["train.csv", "val.csv", "test.csv", "patches_with_seasonal_snow.csv", "patches_with_cloud_and_shadow.csv", "patches_with_no_19_class_targets.csv"];
+    let names = [
+        "train.csv",
+        "val.csv",
+        "test.csv",
+        "patches_with_seasonal_snow.csv",
+        "patches_with_cloud_and_shadow.csv",
+        "patches_with_no_19_class_targets.csv",
+    ];
     for (f, n) in files.iter_mut().zip(names) {
         f.0 = n;
     }
@@ -190,7 +248,8 @@ pub fn write_twin(out: &Path, pairs: u64, seed: u64, progress: bool) -> Result<S
         }
     }
     for (name, text) in &files {
-        bemm_formats::fsutil::write_atomic(&out.join(name), text.as_bytes()).with_context(|| format!("{}: cannot write {name}", out.display()))?;
+        bemm_formats::fsutil::write_atomic(&out.join(name), text.as_bytes())
+            .with_context(|| format!("{}: cannot write {name}", out.display()))?;
     }
     Ok(s)
 }
