@@ -592,6 +592,16 @@ mod tests {
     }
 
     #[test]
+    fn the_name_prefix_is_detected_from_the_stem() {
+        let names = ["model.vision_encoder.layer1.0.conv1.weight", "model.vision_encoder.conv1.weight", "loss.pos_weight"];
+        assert_eq!(detect_prefix(&names), "model.vision_encoder.");
+        assert_eq!(detect_prefix(&["module.features.0.weight", "module.features.1.running_mean"]), "module.");
+        assert_eq!(detect_prefix(&["conv1.weight", "layer1.0.conv1.weight"]), "");
+        // `xconv1.weight` is not a module boundary.
+        assert_eq!(detect_prefix(&["xconv1.weight"]), "");
+    }
+
+    #[test]
     fn import_or_fresh_skips_an_imagenet_head() {
         let bytes = st_bytes(&[("fc.weight", vec![1000, 4], vec![1.0; 4000]), ("fc.bias", vec![1000], vec![0.0; 1000])]);
         let mut opts = SourceOptions::new(vec![0]);
