@@ -97,3 +97,21 @@ fn resealed_flips_never_panic() {
     // Flipped weights legitimately load (other numbers, same structure).
     eprintln!("{accepted} of {total} resealed flips loaded and ran");
 }
+
+#[test]
+fn open_names_the_file_on_io_and_format_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.bemm");
+    let e = bemm_engine::OwnedModel::open(&missing).unwrap_err().to_string();
+    assert!(e.contains("missing.bemm"), "{e}");
+    let bad = dir.path().join("bad.bemm");
+    let mut b = model();
+    b[100] ^= 1;
+    std::fs::write(&bad, &b).unwrap();
+    let e = bemm_engine::OwnedModel::open(&bad).unwrap_err().to_string();
+    assert!(e.contains("bad.bemm") && e.contains("checksum"), "{e}");
+    let good = dir.path().join("good.bemm");
+    std::fs::write(&good, model()).unwrap();
+    let m = bemm_engine::OwnedModel::open(&good).unwrap();
+    assert_eq!(m.model().num_classes(), 19);
+}

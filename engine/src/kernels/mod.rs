@@ -12,12 +12,14 @@
 
 /// Runtime feature test under `std`, compile-time without.
 #[cfg(feature = "std")]
+#[allow(unused_macros)]
 macro_rules! has {
     ($f:tt) => {
         std::arch::is_x86_feature_detected!($f)
     };
 }
 #[cfg(not(feature = "std"))]
+#[allow(unused_macros)]
 macro_rules! has {
     ($f:tt) => {
         cfg!(target_feature = $f)
