@@ -27,18 +27,17 @@ pub struct Aligned<T: ?Sized>(pub T);
 /// The embedded model file (see `build.rs`).
 pub static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.bemm")));
 
-/// Everything the inference needs between calls, in static memory.
-struct State {
-    model: Option<Model<'static>>,
-    scratch: [f32; SCRATCH_LEN],
-}
+/// A static touched only while [`BUSY`] is held.
+struct Guarded<T>(UnsafeCell<T>);
+// SAFETY: both statics of this type are only accessed inside `with_state`,
+// which holds `BUSY` (acquired by compare_exchange), so accesses never overlap.
+unsafe impl<T> Sync for Guarded<T> {}
 
-struct StateCell(UnsafeCell<State>);
-// SAFETY: `STATE` is only accessed inside `with_state`, which holds `BUSY`
-// (acquired by compare_exchange), so no two accesses overlap.
-unsafe impl Sync for StateCell {}
-
-static STATE: StateCell = StateCell(UnsafeCell::new(State { model: None, scratch: [0.0; SCRATCH_LEN] }));
+/// The scratch arena: all zeros, so it lands in `.bss` (RAM, no flash copy).
+static SCRATCH: Guarded<[f32; SCRATCH_LEN]> = Guarded(UnsafeCell::new([0.0; SCRATCH_LEN]));
+/// The parsed, planned model (parsed on first use; the checksum pass over
+/// the weights happens once).
+static LOADED: Guarded<Option<Model<'static>>> = Guarded(UnsafeCell::new(None));
 static BUSY: AtomicBool = AtomicBool::new(false);
 
 /// Why a classification did not run.
@@ -50,12 +49,12 @@ pub enum FirmwareError {
     Engine(EngineError),
 }
 
-fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Result<R, FirmwareError> {
+fn with_state<R>(f: impl FnOnce(&mut Option<Model<'static>>, &mut [f32]) -> R) -> Result<R, FirmwareError> {
     if BUSY.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
         return Err(FirmwareError::Busy);
     }
-    // SAFETY: BUSY is held, so this is the only reference to the state.
-    let r = f(unsafe { &mut *STATE.0.get() });
+    // SAFETY: BUSY is held, so these are the only references to the statics.
+    let r = f(unsafe { &mut *LOADED.0.get() }, unsafe { &mut *SCRATCH.0.get() });
     BUSY.store(false, Ordering::Release);
     Ok(r)
 }
@@ -64,12 +63,12 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Result<R, FirmwareError> {
 /// model's metadata says): writes the sigmoid probabilities and returns the
 /// predicted classes as a bit mask (bit `j` = class `j`).
 pub fn classify(patch: &[f16], probs: &mut [f32; NUM_CLASSES]) -> Result<u64, FirmwareError> {
-    with_state(|s| {
-        let model = match &s.model {
+    with_state(|loaded, scratch| {
+        let model = match loaded {
             Some(m) => m,
-            None => s.model.insert(Model::from_bytes(&MODEL.0).map_err(FirmwareError::Engine)?),
+            None => loaded.insert(Model::from_bytes(&MODEL.0).map_err(FirmwareError::Engine)?),
         };
-        model.infer(patch, 1, &mut s.scratch, probs, &mut []).map_err(FirmwareError::Engine)?;
+        model.infer(patch, 1, scratch, probs, &mut []).map_err(FirmwareError::Engine)?;
         Ok(model.predicted(probs))
     })?
 }
