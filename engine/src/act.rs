@@ -40,7 +40,7 @@ impl Elem for f16 {
 }
 
 /// A batch of activations addressed by `(channel, sample)` planes of `hw` values.
-pub trait Planes {
+pub trait Planes: Sync {
     /// Element type.
     type E: Elem;
     /// The `h*w` values of channel `c` of sample `b`.
@@ -68,7 +68,7 @@ impl Planes for Cnhw<'_> {
 }
 
 /// Where the samples of the graph input come from.
-pub trait InputBatch {
+pub trait InputBatch: Sync {
     /// Number of samples.
     fn len(&self) -> usize;
     /// Whether there is no sample.

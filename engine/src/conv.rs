@@ -8,7 +8,7 @@
 
 use crate::act::{Cnhw, Elem, Planes};
 use crate::error::EngineError;
-use crate::gemm::{self, GemmSpec, PackB, WeightsF16};
+use crate::gemm::{self, Fork, GemmSpec, PackB, WeightsF16};
 use crate::kernels::{Isa, MicroKernel};
 use bemm_formats::model::LayerRecord;
 use half::f16;
@@ -194,13 +194,14 @@ pub fn conv<P: Planes>(
     batch: usize,
     out: &mut [f32],
     ws: &mut [f32],
+    fork: Option<&dyn Fork>,
 ) -> Result<(), EngineError> {
     let g = Geometry::of(l);
     let n = batch * g.oh * g.ow;
     let spec = GemmSpec { m: l.out_c as usize, n, k: g.c * g.kh * g.kw, ldc: n, relu: l.relu() };
     let a = WeightsF16 { w: weight, bias };
     match (algo(&g), dense) {
-        (ConvAlgo::Pointwise, Some(d)) => gemm::gemm(kern, isa, spec, a, &Pointwise { data: d.data, n }, out, ws),
-        _ => gemm::gemm(kern, isa, spec, a, &Im2col { src, g, isa }, out, ws),
+        (ConvAlgo::Pointwise, Some(d)) => gemm::gemm_split(kern, isa, spec, a, &Pointwise { data: d.data, n }, out, ws, fork),
+        _ => gemm::gemm_split(kern, isa, spec, a, &Im2col { src, g, isa }, out, ws, fork),
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::act::{Elem, Planes};
 use crate::error::EngineError;
-use crate::gemm::{self, GemmSpec, PackB, WeightsF16};
+use crate::gemm::{self, Fork, GemmSpec, PackB, WeightsF16};
 use crate::kernels::{Isa, MicroKernel};
 use half::f16;
 
@@ -58,7 +58,8 @@ pub fn linear<P: Planes>(
     relu: bool,
     out: &mut [f32],
     ws: &mut [f32],
+    fork: Option<&dyn Fork>,
 ) -> Result<(), EngineError> {
     let spec = GemmSpec { m: out_features, n: batch, k: in_features, ldc: batch, relu };
-    gemm::gemm(kern, isa, spec, WeightsF16 { w: weight, bias }, &Flatten { src, hw }, out, ws)
+    gemm::gemm_split(kern, isa, spec, WeightsF16 { w: weight, bias }, &Flatten { src, hw }, out, ws, fork)
 }

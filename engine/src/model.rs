@@ -141,7 +141,7 @@ impl<'a> Model<'a> {
         if input.len() != expected {
             return Err(EngineError::InputLength { found: input.len(), batch, per_sample: per, expected });
         }
-        self.run(&Contiguous { data: input, len: per }, batch, scratch, probs, features)
+        self.run(&Contiguous { data: input, len: per }, batch, scratch, probs, features, None)
     }
 
     /// Like [`Model::infer`] over samples that are not contiguous (e.g.
@@ -152,14 +152,31 @@ impl<'a> Model<'a> {
         if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != per) {
             return Err(EngineError::SampleLength { index, found: s.len(), expected: per });
         }
-        self.run(&samples, samples.len(), scratch, probs, features)
+        self.run(&samples, samples.len(), scratch, probs, features, None)
     }
 
-    fn run<I: InputBatch>(&self, input: &I, batch: usize, scratch: &mut [f32], probs: &mut [f32], features: &mut [f32]) -> Result<(), EngineError> {
+    /// [`Model::infer_samples`] with every convolution and linear layer split
+    /// over `fork` (for one or few samples on several threads); `scratch`
+    /// needs `scratch_len(batch) + (fork.ways() - 1) * gemm::WORKSPACE_LEN`.
+    pub fn infer_samples_forked(&self, samples: &[&[f16]], scratch: &mut [f32], probs: &mut [f32], features: &mut [f32], fork: &dyn crate::gemm::Fork) -> Result<(), EngineError> {
+        let per = self.input_len();
+        if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != per) {
+            return Err(EngineError::SampleLength { index, found: s.len(), expected: per });
+        }
+        self.run(&samples, samples.len(), scratch, probs, features, Some(fork))
+    }
+
+    fn run<I: InputBatch>(&self, input: &I, batch: usize, scratch: &mut [f32], probs: &mut [f32], features: &mut [f32], fork: Option<&dyn crate::gemm::Fork>) -> Result<(), EngineError> {
         if batch == 0 {
             return Err(EngineError::EmptyBatch);
         }
-        let needed = self.plan.arena_per_sample().checked_mul(batch).and_then(|a| a.checked_add(WORKSPACE_LEN)).ok_or(EngineError::BatchTooLarge(batch))?;
+        let ways = fork.map_or(1, |f| f.ways()).max(1);
+        let needed = self
+            .plan
+            .arena_per_sample()
+            .checked_mul(batch)
+            .and_then(|a| a.checked_add(ways.checked_mul(WORKSPACE_LEN)?))
+            .ok_or(EngineError::BatchTooLarge(batch))?;
         if scratch.len() < needed {
             return Err(EngineError::ScratchTooSmall { found: scratch.len(), needed, batch });
         }
@@ -171,7 +188,7 @@ impl<'a> Model<'a> {
         if !features.is_empty() && features.len() != nf {
             return Err(EngineError::OutputLength { what: "features", found: features.len(), expected: nf });
         }
-        let ex = Exec { file: &self.file, plan: &self.plan, kern: self.kern, isa: self.isa };
+        let ex = Exec { file: &self.file, plan: &self.plan, kern: self.kern, isa: self.isa, fork };
         graph::run(&ex, input, batch, scratch, probs, features)
     }
 

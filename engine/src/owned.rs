@@ -45,10 +45,29 @@ impl OwnedModel {
     }
 }
 
+/// Splits each GEMM over scoped OS threads (the caller's thread runs part 0).
+struct ScopedThreads(usize);
+
+impl crate::gemm::Fork for ScopedThreads {
+    fn ways(&self) -> usize {
+        self.0
+    }
+    fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
+        std::thread::scope(|s| {
+            for i in 1..n {
+                s.spawn(move || f(i));
+            }
+            f(0);
+        });
+    }
+}
+
 impl Model<'_> {
-    /// Run `samples` on up to `threads` threads (each takes a contiguous
-    /// share of the batch and its own scratch, allocated here). Outputs as in
-    /// [`Model::infer`]; `features` may be empty.
+    /// Run `samples` on up to `threads` threads. With at least as many
+    /// samples as threads, each thread takes a contiguous share of the batch
+    /// and its own scratch (allocated here); with fewer (e.g. one patch on
+    /// two threads), every convolution and linear layer is split by output
+    /// channels instead. Outputs as in [`Model::infer`]; `features` may be empty.
     pub fn infer_parallel(&self, samples: &[&[f16]], threads: usize, probs: &mut [f32], features: &mut [f32]) -> Result<(), EngineError> {
         let batch = samples.len();
         if batch == 0 {
@@ -60,6 +79,11 @@ impl Model<'_> {
         }
         if !features.is_empty() && features.len() != batch * nf {
             return Err(EngineError::OutputLength { what: "features", found: features.len(), expected: batch * nf });
+        }
+        if threads > batch && threads > 1 {
+            let fork = ScopedThreads(threads);
+            let mut scratch = vec![0f32; self.scratch_len(batch) + (threads - 1) * crate::gemm::WORKSPACE_LEN];
+            return self.infer_samples_forked(samples, &mut scratch, probs, features, &fork);
         }
         let threads = threads.clamp(1, batch);
         let per = batch.div_ceil(threads);

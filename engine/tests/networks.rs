@@ -76,6 +76,11 @@ fn batch_results_equal_single_results_and_entry_points_agree() {
         m.infer_parallel(&samples, threads, &mut p, &mut f).unwrap();
         assert_eq!(p, probs, "{threads} threads");
         assert_eq!(f, feats, "{threads} threads");
+        // One sample on several threads splits every layer by output channels.
+        let (mut p1, mut f1) = (vec![0f32; 19], vec![0f32; m.feature_len()]);
+        m.infer_parallel(&samples[..1], threads, &mut p1, &mut f1).unwrap();
+        assert_eq!(p1, probs[..19], "1 sample on {threads} threads");
+        assert_eq!(f1, feats[..m.feature_len()], "1 sample on {threads} threads");
         // Features are optional.
         m.infer_parallel(&samples, threads, &mut p, &mut []).unwrap();
         assert_eq!(p, probs);

@@ -35,6 +35,61 @@ pub trait PackB {
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]);
 }
 
+/// Runs `f(0)`, ..., `f(n-1)`, possibly concurrently: how a GEMM is split
+/// across threads. The engine itself has no threads (`no_std`); `std`
+/// provides one over `std::thread::scope`.
+pub trait Fork: Sync {
+    /// How many parts to split into.
+    fn ways(&self) -> usize;
+    /// Run every part; returns when all are done.
+    fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync));
+}
+
+/// [`gemm`] with the rows of C split over `fork` (each part packs its own
+/// A rows and the whole B). `ws` holds `ways * WORKSPACE_LEN` values.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_split(kern: &MicroKernel, isa: Isa, spec: GemmSpec, a: WeightsF16<'_>, b: &(impl PackB + Sync), c: &mut [f32], ws: &mut [f32], fork: Option<&dyn Fork>) -> Result<(), EngineError> {
+    let ways = fork.map_or(1, |f| f.ways()).min(spec.m.div_ceil(kern.mr)).max(1);
+    let (Some(fork), true) = (fork, ways > 1) else {
+        return gemm(kern, isa, spec, a, b, c, ws);
+    };
+    let c_need = (spec.m - 1).checked_mul(spec.ldc).and_then(|x| x.checked_add(spec.n));
+    if a.w.len() < spec.m * spec.k || a.bias.is_some_and(|b| b.len() < spec.m) || c_need.is_none_or(|need| c.len() < need) || ws.len() < ways * WORKSPACE_LEN {
+        return Err(EngineError::Internal("gemm operand sizes"));
+    }
+    // Rows per part, a multiple of MR so no part wastes a partial strip early.
+    let rows = spec.m.div_ceil(ways).div_ceil(kern.mr) * kern.mr;
+    let (cptr, clen) = (c.as_mut_ptr() as usize, c.len());
+    let wptr = ws.as_mut_ptr() as usize;
+    let errors = core::sync::atomic::AtomicBool::new(false);
+    fork.run(ways, &|t| {
+        let r0 = (t * rows).min(spec.m);
+        let r1 = ((t + 1) * rows).min(spec.m);
+        if r0 >= r1 {
+            return;
+        }
+        let (c0, c1) = (r0 * spec.ldc, (r1 * spec.ldc).min(clen));
+        // SAFETY: parts own disjoint row ranges of C ([r0*ldc, r1*ldc)) and
+        // disjoint workspace chunks, both inside the buffers checked above;
+        // `fork.run` returns only after every part is done, while `c` and
+        // `ws` are still mutably borrowed by this call.
+        let (cpart, wpart) = unsafe {
+            (
+                core::slice::from_raw_parts_mut((cptr as *mut f32).add(c0), c1 - c0),
+                core::slice::from_raw_parts_mut((wptr as *mut f32).add(t * WORKSPACE_LEN), WORKSPACE_LEN),
+            )
+        };
+        let part = WeightsF16 { w: &a.w[r0 * spec.k..r1 * spec.k], bias: a.bias.map(|b| &b[r0..r1]) };
+        if gemm(kern, isa, GemmSpec { m: r1 - r0, ..spec }, part, b, cpart, wpart).is_err() {
+            errors.store(true, core::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    if errors.load(core::sync::atomic::Ordering::Relaxed) {
+        return Err(EngineError::Internal("gemm part failed"));
+    }
+    Ok(())
+}
+
 /// The A operand: `m x k` row-major f16 weights and an optional f16 bias.
 #[derive(Debug, Clone, Copy)]
 pub struct WeightsF16<'w> {
