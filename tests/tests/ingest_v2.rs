@@ -318,3 +318,57 @@ fn v2_ingest_of_the_real_sample_patch() {
         }
     }
 }
+
+#[test]
+fn v2_snow_cloud_metadata_is_excluded_or_kept_flagged() {
+    let Some(dir) = sample() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (meta, sc) = (
+        tmp.path().join("metadata.parquet"),
+        tmp.path().join("snow_cloud.parquet"),
+    );
+    let labels = ["Pastures"];
+    write_metadata(
+        &meta,
+        &[(
+            "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_97_97",
+            &labels,
+            "test",
+            S1_PATCH,
+            false,
+            false,
+        )],
+    );
+    write_metadata(&sc, &[(S2_PATCH, &labels, "train", S1_PATCH, true, false)]);
+    for keep in [false, true] {
+        let out = tmp.path().join(format!("archive-{keep}"));
+        let o = Options {
+            s2: dir.join("BigEarthNet-S2"),
+            s1: dir.join("BigEarthNet-S1"),
+            out: out.clone(),
+            splits: None,
+            snow: None,
+            cloud: None,
+            metadata: Some(meta.clone()),
+            snow_cloud_metadata: Some(sc.clone()),
+            layout: None,
+            keep_excluded: keep,
+            shard_size: 8192,
+            strict: false,
+            progress: false,
+            stop_after_shards: None,
+        };
+        let s = bemm_tools::ingest::run(&o).unwrap();
+        let i = s.ingest.unwrap();
+        assert_eq!(i.read, 2);
+        assert_eq!(i.skipped.get("missing_file"), Some(&1));
+        let a = PatchArchive::open(&out).unwrap();
+        if keep {
+            let r = a.record(0).unwrap();
+            assert_eq!((r.s2(), r.snow(), r.cloud()), (S2_PATCH, true, false));
+        } else {
+            assert_eq!(a.len(), 0);
+            assert_eq!(i.skipped.get("excluded_seasonal_snow"), Some(&1));
+        }
+    }
+}
