@@ -79,10 +79,16 @@ impl core::fmt::Write for Trunc<'_> {
 
 fn fail(code: i32, msg: core::fmt::Arguments<'_>) -> i32 {
     LAST_CODE.store(code, Ordering::Release);
-    if LOCK.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+    if LOCK
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+    {
         // SAFETY: LOCK is held (see `MsgBuf`).
         let slot = unsafe { &mut *LAST_MSG.0.get() };
-        let mut w = Trunc { buf: &mut slot.0, len: 0 };
+        let mut w = Trunc {
+            buf: &mut slot.0,
+            len: 0,
+        };
         let _ = w.write_fmt(msg);
         slot.1 = w.len;
         LOCK.store(false, Ordering::Release);
@@ -142,7 +148,10 @@ pub unsafe extern "C" fn bemm_last_error_message(buf: *mut c_char, len: usize) -
     }
     // SAFETY: caller promises `len` writable bytes at `buf`; u8 has alignment 1.
     let out = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-    if LOCK.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+    if LOCK
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
         out[0] = 0;
         return 0;
     }
@@ -177,9 +186,18 @@ pub extern "C" fn bemm_model_storage_align() -> usize {
 /// `storage` must point at `storage_len` writable bytes and `bytes` at `len`
 /// readable bytes, both outliving the handle; `out` must be writable.
 #[no_mangle]
-pub unsafe extern "C" fn bemm_model_open(storage: *mut u8, storage_len: usize, bytes: *const u8, len: usize, out: *mut *mut BemmModel) -> i32 {
+pub unsafe extern "C" fn bemm_model_open(
+    storage: *mut u8,
+    storage_len: usize,
+    bytes: *const u8,
+    len: usize,
+    out: *mut *mut BemmModel,
+) -> i32 {
     if storage.is_null() || bytes.is_null() || out.is_null() {
-        return fail(BEMM_ERR_NULL, format_args!("bemm_model_open: storage, bytes and out must not be null"));
+        return fail(
+            BEMM_ERR_NULL,
+            format_args!("bemm_model_open: storage, bytes and out must not be null"),
+        );
     }
     if storage_len < bemm_model_storage_size() || !storage.cast::<BemmModel>().is_aligned() {
         return fail(
@@ -274,7 +292,11 @@ pub unsafe extern "C" fn bemm_model_info(
 /// # Safety
 /// `model` must be a live handle and `out` writable.
 #[no_mangle]
-pub unsafe extern "C" fn bemm_scratch_len(model: *const BemmModel, batch: usize, out: *mut usize) -> i32 {
+pub unsafe extern "C" fn bemm_scratch_len(
+    model: *const BemmModel,
+    batch: usize,
+    out: *mut usize,
+) -> i32 {
     // SAFETY: forwarded caller contract.
     let m = match unsafe { model_ref(model, "bemm_scratch_len") } {
         Ok(m) => m,
@@ -284,11 +306,17 @@ pub unsafe extern "C" fn bemm_scratch_len(model: *const BemmModel, batch: usize,
         return fail(BEMM_ERR_NULL, format_args!("bemm_scratch_len: out is null"));
     }
     if batch == 0 {
-        return fail(BEMM_ERR_BATCH, format_args!("bemm_scratch_len: batch must be at least 1"));
+        return fail(
+            BEMM_ERR_BATCH,
+            format_args!("bemm_scratch_len: batch must be at least 1"),
+        );
     }
     let n = m.scratch_len(batch);
     if n == usize::MAX {
-        return fail(BEMM_ERR_BATCH, format_args!("bemm_scratch_len: batch {batch} overflows the scratch size"));
+        return fail(
+            BEMM_ERR_BATCH,
+            format_args!("bemm_scratch_len: batch {batch} overflows the scratch size"),
+        );
     }
     // SAFETY: non-null, caller promises writable.
     unsafe { out.write_unaligned(n) };
@@ -315,16 +343,29 @@ unsafe fn run(
     // SAFETY: forwarded caller contract.
     let m: &'static BemmModel = unsafe { model_ref(model, what)? };
     if input.is_null() || scratch.is_null() || probs.is_null() {
-        return Err(fail(BEMM_ERR_NULL, format_args!("{what}: input, scratch and probs must not be null")));
+        return Err(fail(
+            BEMM_ERR_NULL,
+            format_args!("{what}: input, scratch and probs must not be null"),
+        ));
     }
     if batch == 0 {
-        return Err(fail(BEMM_ERR_BATCH, format_args!("{what}: batch must be at least 1")));
+        return Err(fail(
+            BEMM_ERR_BATCH,
+            format_args!("{what}: batch must be at least 1"),
+        ));
     }
-    if !input.is_aligned() || !scratch.is_aligned() || !probs.is_aligned() || !features.is_aligned() {
-        return Err(fail(BEMM_ERR_INPUT, format_args!("{what}: input must be 2-byte and float buffers 4-byte aligned")));
+    if !input.is_aligned() || !scratch.is_aligned() || !probs.is_aligned() || !features.is_aligned()
+    {
+        return Err(fail(
+            BEMM_ERR_INPUT,
+            format_args!("{what}: input must be 2-byte and float buffers 4-byte aligned"),
+        ));
     }
     let Some(n_in) = m.input_len().checked_mul(batch) else {
-        return Err(fail(BEMM_ERR_BATCH, format_args!("{what}: batch {batch} overflows the input size")));
+        return Err(fail(
+            BEMM_ERR_BATCH,
+            format_args!("{what}: batch {batch} overflows the input size"),
+        ));
     };
     // SAFETY: the caller promises `batch * input_len` readable values at
     // `input` (the documented contract), aligned as checked; f16 is a
@@ -340,7 +381,8 @@ unsafe fn run(
         // SAFETY: as above.
         unsafe { core::slice::from_raw_parts_mut(features, features_len) }
     };
-    m.infer(input, batch, scratch, probs, features).map_err(engine_fail)?;
+    m.infer(input, batch, scratch, probs, features)
+        .map_err(engine_fail)?;
     Ok(m)
 }
 
@@ -366,7 +408,20 @@ pub unsafe extern "C" fn bemm_predict(
     labels: *mut u64,
 ) -> i32 {
     // SAFETY: forwarded caller contract.
-    let m = match unsafe { run("bemm_predict", model, input, batch, scratch, scratch_len, probs, probs_len, core::ptr::null_mut(), 0) } {
+    let m = match unsafe {
+        run(
+            "bemm_predict",
+            model,
+            input,
+            batch,
+            scratch,
+            scratch_len,
+            probs,
+            probs_len,
+            core::ptr::null_mut(),
+            0,
+        )
+    } {
         Ok(m) => m,
         Err(c) => return c,
     };
@@ -402,10 +457,26 @@ pub unsafe extern "C" fn bemm_extract_features(
     features_len: usize,
 ) -> i32 {
     if features.is_null() {
-        return fail(BEMM_ERR_NULL, format_args!("bemm_extract_features: features must not be null"));
+        return fail(
+            BEMM_ERR_NULL,
+            format_args!("bemm_extract_features: features must not be null"),
+        );
     }
     // SAFETY: forwarded caller contract.
-    match unsafe { run("bemm_extract_features", model, input, batch, scratch, scratch_len, probs, probs_len, features, features_len) } {
+    match unsafe {
+        run(
+            "bemm_extract_features",
+            model,
+            input,
+            batch,
+            scratch,
+            scratch_len,
+            probs,
+            probs_len,
+            features,
+            features_len,
+        )
+    } {
         Ok(_) => BEMM_OK,
         Err(c) => c,
     }
@@ -419,11 +490,17 @@ pub unsafe extern "C" fn bemm_extract_features(
 #[no_mangle]
 pub unsafe extern "C" fn bemm_f32_to_f16(src: *const f32, dst: *mut u16, n: usize) -> i32 {
     if src.is_null() || dst.is_null() {
-        return fail(BEMM_ERR_NULL, format_args!("bemm_f32_to_f16: src and dst must not be null"));
+        return fail(
+            BEMM_ERR_NULL,
+            format_args!("bemm_f32_to_f16: src and dst must not be null"),
+        );
     }
     for i in 0..n {
         // SAFETY: caller promises `n` elements at each pointer.
-        unsafe { dst.add(i).write_unaligned(f16::from_f32(src.add(i).read_unaligned()).to_bits()) };
+        unsafe {
+            dst.add(i)
+                .write_unaligned(f16::from_f32(src.add(i).read_unaligned()).to_bits())
+        };
     }
     BEMM_OK
 }
@@ -437,42 +514,130 @@ mod tests {
     #[test]
     fn open_predict_and_errors_through_the_c_abi() {
         let meta = OwnedMeta::bigearthnet("tiny", &[0, 1, 2]);
-        let bytes = build(Arch::Tiny, 3, 32, 19, &mut RandomWeights::new(3), meta).expect("build").to_bytes().expect("bytes");
+        let bytes = build(Arch::Tiny, 3, 32, 19, &mut RandomWeights::new(3), meta)
+            .expect("build")
+            .to_bytes()
+            .expect("bytes");
         let mut words = std::vec![0u64; bytes.len().div_ceil(8)];
         bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
         let mut storage = std::vec![0u64; bemm_model_storage_size().div_ceil(8)];
         let mut h: *mut BemmModel = core::ptr::null_mut();
         // SAFETY: buffers live for the whole test.
         unsafe {
-            let rc = bemm_model_open(storage.as_mut_ptr().cast(), 8, words.as_ptr().cast(), bytes.len(), &mut h);
+            let rc = bemm_model_open(
+                storage.as_mut_ptr().cast(),
+                8,
+                words.as_ptr().cast(),
+                bytes.len(),
+                &mut h,
+            );
             assert_eq!(rc, BEMM_ERR_STORAGE);
             assert_eq!(bemm_last_error(), BEMM_ERR_STORAGE);
-            let rc = bemm_model_open(storage.as_mut_ptr().cast(), storage.len() * 8, words.as_ptr().cast(), bytes.len() - 8, &mut h);
+            let rc = bemm_model_open(
+                storage.as_mut_ptr().cast(),
+                storage.len() * 8,
+                words.as_ptr().cast(),
+                bytes.len() - 8,
+                &mut h,
+            );
             assert_eq!(rc, BEMM_ERR_MODEL);
             let mut msg = [0 as c_char; 64];
             let n = bemm_last_error_message(msg.as_mut_ptr(), msg.len());
             assert!(n > 0 && n < 64);
-            assert_eq!(bemm_model_open(storage.as_mut_ptr().cast(), storage.len() * 8, words.as_ptr().cast(), bytes.len(), &mut h), BEMM_OK);
+            assert_eq!(
+                bemm_model_open(
+                    storage.as_mut_ptr().cast(),
+                    storage.len() * 8,
+                    words.as_ptr().cast(),
+                    bytes.len(),
+                    &mut h
+                ),
+                BEMM_OK
+            );
             let (mut il, mut nc, mut fl) = (0usize, 0usize, 0usize);
-            assert_eq!(bemm_model_info(h, &mut il, &mut nc, &mut fl, core::ptr::null_mut(), core::ptr::null_mut(), core::ptr::null_mut()), BEMM_OK);
+            assert_eq!(
+                bemm_model_info(
+                    h,
+                    &mut il,
+                    &mut nc,
+                    &mut fl,
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut()
+                ),
+                BEMM_OK
+            );
             assert_eq!((il, nc), (3 * 32 * 32, 19));
             let mut sl = 0usize;
             assert_eq!(bemm_scratch_len(h, 2, &mut sl), BEMM_OK);
-            let input: std::vec::Vec<u16> = (0..2 * il).map(|i| f16::from_f32(((i % 7) as f32 - 3.0) / 3.0).to_bits()).collect();
+            let input: std::vec::Vec<u16> = (0..2 * il)
+                .map(|i| f16::from_f32(((i % 7) as f32 - 3.0) / 3.0).to_bits())
+                .collect();
             let mut scratch = std::vec![0f32; sl];
             let mut probs = std::vec![0f32; 2 * nc];
             let mut feats = std::vec![0f32; 2 * fl];
             let mut labels = [0u64; 2];
-            assert_eq!(bemm_predict(h, input.as_ptr(), 2, scratch.as_mut_ptr(), sl - 1, probs.as_mut_ptr(), probs.len(), labels.as_mut_ptr()), BEMM_ERR_SCRATCH);
-            assert_eq!(bemm_predict(h, input.as_ptr(), 2, scratch.as_mut_ptr(), sl, probs.as_mut_ptr(), probs.len(), labels.as_mut_ptr()), BEMM_OK);
+            assert_eq!(
+                bemm_predict(
+                    h,
+                    input.as_ptr(),
+                    2,
+                    scratch.as_mut_ptr(),
+                    sl - 1,
+                    probs.as_mut_ptr(),
+                    probs.len(),
+                    labels.as_mut_ptr()
+                ),
+                BEMM_ERR_SCRATCH
+            );
+            assert_eq!(
+                bemm_predict(
+                    h,
+                    input.as_ptr(),
+                    2,
+                    scratch.as_mut_ptr(),
+                    sl,
+                    probs.as_mut_ptr(),
+                    probs.len(),
+                    labels.as_mut_ptr()
+                ),
+                BEMM_OK
+            );
             let m = &*h;
             let input16: std::vec::Vec<f16> = input.iter().map(|b| f16::from_bits(*b)).collect();
             let mut want = std::vec![0f32; 2 * nc];
-            m.infer(&input16, 2, &mut scratch, &mut want, &mut []).expect("infer");
+            m.infer(&input16, 2, &mut scratch, &mut want, &mut [])
+                .expect("infer");
             assert_eq!(probs, want);
             assert_eq!(labels[1], m.predicted(&want[nc..]));
-            assert_eq!(bemm_extract_features(h, input.as_ptr(), 2, scratch.as_mut_ptr(), sl, probs.as_mut_ptr(), probs.len(), feats.as_mut_ptr(), feats.len() - 1), BEMM_ERR_OUTPUT);
-            assert_eq!(bemm_extract_features(h, input.as_ptr(), 2, scratch.as_mut_ptr(), sl, probs.as_mut_ptr(), probs.len(), feats.as_mut_ptr(), feats.len()), BEMM_OK);
+            assert_eq!(
+                bemm_extract_features(
+                    h,
+                    input.as_ptr(),
+                    2,
+                    scratch.as_mut_ptr(),
+                    sl,
+                    probs.as_mut_ptr(),
+                    probs.len(),
+                    feats.as_mut_ptr(),
+                    feats.len() - 1
+                ),
+                BEMM_ERR_OUTPUT
+            );
+            assert_eq!(
+                bemm_extract_features(
+                    h,
+                    input.as_ptr(),
+                    2,
+                    scratch.as_mut_ptr(),
+                    sl,
+                    probs.as_mut_ptr(),
+                    probs.len(),
+                    feats.as_mut_ptr(),
+                    feats.len()
+                ),
+                BEMM_OK
+            );
             assert!(feats.iter().any(|v| *v != 0.0));
             bemm_model_close(h);
         }

@@ -22,17 +22,25 @@ fn main() {
         }
         Err(_) => {
             let channels: Vec<usize> = (0..12).collect();
-            build(Arch::Tiny, 12, 120, 19, &mut RandomWeights::new(2024), OwnedMeta::bigearthnet("tiny", &channels))
-                .expect("build the tiny model")
-                .to_bytes()
-                .expect("encode the tiny model")
+            build(
+                Arch::Tiny,
+                12,
+                120,
+                19,
+                &mut RandomWeights::new(2024),
+                OwnedMeta::bigearthnet("tiny", &channels),
+            )
+            .expect("build the tiny model")
+            .to_bytes()
+            .expect("encode the tiny model")
         }
     };
     // Parse from u64 storage (the engine wants aligned bytes).
     let mut words = vec![0u64; bytes.len().div_ceil(8)];
     bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
     let aligned = &bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()];
-    let model = Model::from_bytes(aligned).unwrap_or_else(|e| panic!("the model to embed is invalid: {e}"));
+    let model =
+        Model::from_bytes(aligned).unwrap_or_else(|e| panic!("the model to embed is invalid: {e}"));
     std::fs::write(out.join("model.bemm"), &bytes).expect("write model");
     std::fs::write(
         out.join("model_consts.rs"),

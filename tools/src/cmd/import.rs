@@ -48,14 +48,22 @@ pub struct Args {
 
 fn floats(opt: &str, s: &str) -> anyhow::Result<Vec<f32>> {
     s.split(',')
-        .map(|v| v.trim().parse::<f32>().with_context(|| format!("{opt}: `{v}` is not a number")))
+        .map(|v| {
+            v.trim()
+                .parse::<f32>()
+                .with_context(|| format!("{opt}: `{v}` is not a number"))
+        })
         .collect()
 }
 
 /// Run `bemm import`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let arch = Arch::parse(&args.arch).with_context(|| {
-        format!("--arch: unknown architecture `{}` (expected one of {})", args.arch, Arch::ALL.map(|a| a.name()).join(", "))
+        format!(
+            "--arch: unknown architecture `{}` (expected one of {})",
+            args.arch,
+            Arch::ALL.map(|a| a.name()).join(", ")
+        )
     })?;
     let bands = BandSet::parse(&args.bands)?;
     let mut config = match &args.config {
@@ -81,8 +89,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.preprocessing = Some(p.clone());
     }
     let (model, summary) = import::import(&args.weights, arch, bands, &config)?;
-    let bytes = model.to_bytes().with_context(|| format!("encoding the model for {}", args.out.display()))?;
-    bemm_formats::fsutil::write_atomic(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
+    let bytes = model
+        .to_bytes()
+        .with_context(|| format!("encoding the model for {}", args.out.display()))?;
+    bemm_formats::fsutil::write_atomic(&args.out, &bytes)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     if args.json {
         let j = serde_json::json!({
             "out": args.out,
@@ -105,9 +116,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             vec!["arch".into(), arch.name().into()],
             vec!["size".into(), format!("{:.1} MB", bytes.len() as f64 / 1e6)],
             vec!["bands (ours)".into(), model.meta.bands.join(",")],
-            vec!["source bands".into(), summary.source_bands.join(",") + if summary.widened { " (widened)" } else { "" }],
+            vec![
+                "source bands".into(),
+                summary.source_bands.join(",") + if summary.widened { " (widened)" } else { "" },
+            ],
             vec!["source classes".into(), summary.class_order.clone()],
-            vec!["tensor prefix".into(), if summary.prefix.is_empty() { "(none)".into() } else { summary.prefix.clone() }],
+            vec![
+                "tensor prefix".into(),
+                if summary.prefix.is_empty() {
+                    "(none)".into()
+                } else {
+                    summary.prefix.clone()
+                },
+            ],
         ];
         print!("{}", crate::report::table(&rows));
     }

@@ -118,7 +118,12 @@ pub enum ImportError {
 }
 
 fn preview(names: &[String]) -> String {
-    let mut s = names.iter().take(8).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let mut s = names
+        .iter()
+        .take(8)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > 8 {
         s.push_str(&format!(", ... ({} more)", names.len() - 8));
     }
@@ -140,7 +145,12 @@ pub struct ImportSummary {
 
 /// Import `weights` as `arch` reading our `bands`, described by `config`.
 /// Returns the model (metadata filled in) and a summary.
-pub fn import(weights: &Path, arch: Arch, bands: BandSet, config: &ImportConfig) -> Result<(ModelBuilder, ImportSummary), ImportError> {
+pub fn import(
+    weights: &Path,
+    arch: Arch,
+    bands: BandSet,
+    config: &ImportConfig,
+) -> Result<(ModelBuilder, ImportSummary), ImportError> {
     let channels = bands.channels();
     let class_order = config.class_order()?;
     let opts = SourceOptions {
@@ -152,7 +162,15 @@ pub fn import(weights: &Path, arch: Arch, bands: BandSet, config: &ImportConfig)
     };
     let mut src = SafetensorsSource::open(weights, opts)?;
     let meta = OwnedMeta::bigearthnet(arch.name(), &channels);
-    let mut model = build(arch, channels.len(), bemm_formats::bands::SIZE, NUM_CLASSES, &mut src, meta).map_err(|e| match e {
+    let mut model = build(
+        arch,
+        channels.len(),
+        bemm_formats::bands::SIZE,
+        NUM_CLASSES,
+        &mut src,
+        meta,
+    )
+    .map_err(|e| match e {
         ArchError::Source(e) => e,
         ArchError::Format(f) => ImportError::Model(f.to_string()),
     })?;
@@ -171,14 +189,32 @@ pub fn import(weights: &Path, arch: Arch, bands: BandSet, config: &ImportConfig)
 /// the normalisation the source was trained with (mapped to our order; ours
 /// where the config gives none), and a preprocessing text naming the
 /// source's own band order, class order and resampling.
-pub fn meta_for(weights: &Path, arch: Arch, channels: &[usize], config: &ImportConfig, s: &ImportSummary) -> Result<OwnedMeta, ImportError> {
+pub fn meta_for(
+    weights: &Path,
+    arch: Arch,
+    channels: &[usize],
+    config: &ImportConfig,
+    s: &ImportSummary,
+) -> Result<OwnedMeta, ImportError> {
     let mut meta = OwnedMeta::bigearthnet(arch.name(), channels);
     if let (Some(mean), Some(std)) = (&config.mean, &config.std) {
-        let src_bands = if s.source_bands.is_empty() { channels.iter().map(|&c| BAND_NAMES[c].to_string()).collect() } else { s.source_bands.clone() };
+        let src_bands = if s.source_bands.is_empty() {
+            channels
+                .iter()
+                .map(|&c| BAND_NAMES[c].to_string())
+                .collect()
+        } else {
+            s.source_bands.clone()
+        };
         if mean.len() != src_bands.len() || std.len() != src_bands.len() {
             return Err(ImportError::Option {
                 option: "--mean/--std",
-                problem: format!("{} means and {} stds given for {} source bands", mean.len(), std.len(), src_bands.len()),
+                problem: format!(
+                    "{} means and {} stds given for {} source bands",
+                    mean.len(),
+                    std.len(),
+                    src_bands.len()
+                ),
             });
         }
         for (k, &c) in channels.iter().enumerate() {
@@ -187,21 +223,40 @@ pub fn meta_for(weights: &Path, arch: Arch, channels: &[usize], config: &ImportC
                 None => (BAND_MEAN[c] as f32, BAND_STD[c] as f32),
             };
             if !(sd > 0.0 && sd.is_finite() && m.is_finite()) {
-                return Err(ImportError::Option { option: "--mean/--std", problem: format!("band {}: mean {m}, std {sd} (std must be > 0)", BAND_NAMES[c]) });
+                return Err(ImportError::Option {
+                    option: "--mean/--std",
+                    problem: format!(
+                        "band {}: mean {m}, std {sd} (std must be > 0)",
+                        BAND_NAMES[c]
+                    ),
+                });
             }
             meta.mean[k] = m;
             meta.std[k] = sd;
         }
     } else if config.mean.is_some() || config.std.is_some() {
-        return Err(ImportError::Option { option: "--mean/--std", problem: "give both or neither".into() });
+        return Err(ImportError::Option {
+            option: "--mean/--std",
+            problem: "give both or neither".into(),
+        });
     }
-    let file = weights.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-    meta.training_data = config.training_data.clone().unwrap_or_else(|| format!("imported from {file}"));
+    let file = weights
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    meta.training_data = config
+        .training_data
+        .clone()
+        .unwrap_or_else(|| format!("imported from {file}"));
     let pre = config.preprocessing.clone().unwrap_or_else(|| "(x-mean)/std with the mean/std recorded here; resampling of 20 m bands unknown (bicubic assumed)".into());
     meta.preprocessing = format!(
         "{pre}. Imported from {file}: source band order [{}]{}, source class order {}",
         s.source_bands.join(","),
-        if s.widened { " (stem widened from RGB, x3/N)" } else { "" },
+        if s.widened {
+            " (stem widened from RGB, x3/N)"
+        } else {
+            ""
+        },
         s.class_order
     );
     Ok(meta)
