@@ -59,21 +59,10 @@ fn main() -> Result<()> {
         pool.install(|| read_all(&files));
         floor.push(t.elapsed().as_secs_f64());
         let out = tmp.path().join(format!("archive{r}"));
+        // keep_excluded: every pair is decoded and written.
         let o = Options {
-            s2: twin.join(bemm_tools::synth::S2_DIR),
-            s1: twin.join(bemm_tools::synth::S1_DIR),
-            out: out.clone(),
-            splits: Some(twin.clone()),
-            snow: Some(twin.join("patches_with_seasonal_snow.csv")),
-            cloud: Some(twin.join("patches_with_cloud_and_shadow.csv")),
-            metadata: None,
-            snow_cloud_metadata: None,
-            layout: None,
-            keep_excluded: true, // every pair is decoded and written
-            shard_size: 8192,
-            strict: false,
-            progress: false,
-            stop_after_shards: None,
+            keep_excluded: true,
+            ..Options::for_twin(&twin, out.clone())
         };
         let t = Instant::now();
         let s = pool.install(|| ingest::run(&o))?;

@@ -41,22 +41,7 @@ impl Twin {
     }
     /// Ingest options with the official lists and splits of the twin.
     pub fn options(&self, out: &Path) -> Options {
-        Options {
-            s2: self.s2(),
-            s1: self.s1(),
-            out: out.to_path_buf(),
-            splits: Some(self.root().to_path_buf()),
-            snow: Some(self.root().join("patches_with_seasonal_snow.csv")),
-            cloud: Some(self.root().join("patches_with_cloud_and_shadow.csv")),
-            metadata: None,
-            snow_cloud_metadata: None,
-            layout: None,
-            keep_excluded: false,
-            shard_size: 8192,
-            strict: false,
-            progress: false,
-            stop_after_shards: None,
-        }
+        Options::for_twin(self.root(), out)
     }
     /// Lines of a list file.
     pub fn list(&self, name: &str) -> Vec<String> {

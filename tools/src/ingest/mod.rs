@@ -77,6 +77,44 @@ pub struct Options {
     pub stop_after_shards: Option<usize>,
 }
 
+impl Options {
+    /// Defaults for `--s2 S2 --s1 S1 --out OUT` and nothing else: detected
+    /// layout, hashed splits, no exclusion lists, shards of 8192, lenient.
+    pub fn new(s2: impl Into<PathBuf>, s1: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
+        Options {
+            s2: s2.into(),
+            s1: s1.into(),
+            out: out.into(),
+            splits: None,
+            snow: None,
+            cloud: None,
+            metadata: None,
+            snow_cloud_metadata: None,
+            layout: None,
+            keep_excluded: false,
+            shard_size: 8192,
+            strict: false,
+            progress: false,
+            stop_after_shards: None,
+        }
+    }
+
+    /// Options for a twin written by `bemm synth` into `twin`: its folders,
+    /// split files and exclusion lists.
+    pub fn for_twin(twin: &std::path::Path, out: impl Into<PathBuf>) -> Self {
+        Options {
+            splits: Some(twin.to_path_buf()),
+            snow: Some(twin.join("patches_with_seasonal_snow.csv")),
+            cloud: Some(twin.join("patches_with_cloud_and_shadow.csv")),
+            ..Options::new(
+                twin.join(crate::synth::S2_DIR),
+                twin.join(crate::synth::S1_DIR),
+                out,
+            )
+        }
+    }
+}
+
 fn detect_layout(o: &Options) -> Layout {
     if let Some(l) = o.layout {
         return l;
