@@ -173,9 +173,7 @@ fn s1_metadata_without_partner_field() {
 #[test]
 fn odd_and_extra_metadata_fields_are_tolerated() {
     let (twin, s2dir, s1dir, s2, s1) = setup();
-    let meta = format!(
-        r#"{{"Labels": ["pastures", "Mixed forest"], "weird field": [1, {{"x": null}}], "coordinates": "n/a"}}"#
-    );
+    let meta = r#"{"Labels": ["pastures", "Mixed forest"], "weird field": [1, {"x": null}], "coordinates": "n/a"}"#;
     std::fs::write(s2dir.join(format!("{s2}_labels_metadata.json")), meta).unwrap();
     let s1meta = format!(r#"{{"Corresponding-S2-Patch": " {s2} ", "acquisition_time": 17}}"#);
     std::fs::write(s1dir.join(format!("{s1}_labels_metadata.json")), s1meta).unwrap();

@@ -143,8 +143,11 @@ fn real_v2_band_files_read_with_their_sizes_and_types() {
     assert!(v2::looks_like_v2(&dir.join("BigEarthNet-S2")));
 }
 
-/// Write a v2-style metadata parquet: (patch_id, labels, split, s1_name, snow, cloud) rows.
-fn write_metadata(path: &Path, rows: &[(&str, &[&str], &str, &str, bool, bool)]) {
+/// One metadata row: (patch_id, labels, split, s1_name, snow, cloud).
+type Row<'a> = (&'a str, &'a [&'a str], &'a str, &'a str, bool, bool);
+
+/// Write a v2-style metadata parquet.
+fn write_metadata(path: &Path, rows: &[Row]) {
     let schema = Arc::new(
         parquet::schema::parser::parse_message_type(
             "message schema { required binary patch_id (UTF8); repeated binary labels (UTF8); required binary split (UTF8);
