@@ -49,7 +49,7 @@ fn synth_ingest_train_export_predict() {
     let channels: Vec<usize> = (0..12).collect();
     let scores = engine_scores(&bytes, &a, &test, &channels).expect("engine scores");
     let dev = Default::default();
-    let (_, net) = load_net::<burn::backend::Flex>(&run.join("best.ckpt"), &dev).expect("best checkpoint");
+    let (_, net) = load_net::<bemm_trainer::export::CpuBackend>(&run.join("best.ckpt"), &dev).expect("best checkpoint");
     let agree = compare_with_engine(&net, &bytes, &a, &test, &channels, &dev).expect("compare");
     println!(
         "train_pipeline: test sample F2 {:.4} (class-based {:.4}, HL {:.4}); engine vs burn {:.3} % of {} decisions, max |dp| {:.5}; data {:.0} s, train {:.0} s, total {:.0} s",
@@ -70,6 +70,6 @@ fn synth_ingest_train_export_predict() {
     }
 }
 
-const EPOCHS: &str = "14";
+const EPOCHS: &str = "10";
 const BATCH: &str = "8";
 const LR: &str = "1e-2";
