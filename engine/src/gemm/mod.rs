@@ -147,7 +147,7 @@ pub fn gemm(kern: &MicroKernel, isa: Isa, spec: GemmSpec, a: WeightsF16<'_>, b: 
             let depth = if pairs { kc.div_ceil(2) } else { kc };
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
-                pack_a(isa, a.w, k, ic, mc, pc, kc, mr, pairs, apack, rowtmp);
+                pack_a(isa, a.w, k, ic, mc, pc, kc, mr, kern.format, apack, rowtmp);
                 let with_bias = last && a.bias.is_some();
                 if let (true, Some(bias)) = (last, a.bias) {
                     convert::f16_to_f32(isa, &bias[ic..ic + mc], &mut biasbuf[..mc]);

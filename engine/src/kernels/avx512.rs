@@ -6,27 +6,30 @@ use core::arch::x86_64::*;
 const MR: usize = 12;
 const NR: usize = 32;
 
-/// `C (+)= A * B` over one tile (see [`Tile`]).
+/// `C (+)= A * B` over one tile (see [`Tile`]); A is packed row-major
+/// ([`super::PackFormat::F32RowsA`]: row `r` of the strip at `t.a + r * kc`).
 ///
 /// # Safety
-/// AVX-512F must be available; `t.a` holds `kc * 12` and `t.b` `kc * 32`
+/// AVX-512F must be available; `t.a` holds `12 * kc` and `t.b` `kc * 32`
 /// packed f32; C and bias as in [`Tile`].
 #[target_feature(enable = "avx512f")]
 pub unsafe fn kernel_12x32(t: &Tile) {
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    let (mut a, mut b) = (t.a, t.b);
-    for _ in 0..t.kc {
-        // SAFETY: kc steps of 32 (B) and 12 (A) values lie inside the panels.
+    let b = t.b;
+    // Twelve row pointers plus one shared offset: each broadcast is a
+    // `[row + 4k]` memory operand folded into the FMA.
+    // SAFETY: rows r < 12 start inside the 12 * kc panel.
+    let rows: [*const f32; MR] = core::array::from_fn(|r| unsafe { t.a.add(r * t.kc) });
+    for k in 0..t.kc {
+        // SAFETY: k < kc: inside every row of A and the kc * 32 B panel.
         unsafe {
-            let b0 = _mm512_loadu_ps(b);
-            let b1 = _mm512_loadu_ps(b.add(16));
+            let b0 = _mm512_loadu_ps(b.add(k * NR));
+            let b1 = _mm512_loadu_ps(b.add(k * NR + 16));
             for (r, accr) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*a.add(r));
+                let av = _mm512_set1_ps(*rows[r].add(k));
                 accr[0] = _mm512_fmadd_ps(av, b0, accr[0]);
                 accr[1] = _mm512_fmadd_ps(av, b1, accr[1]);
             }
-            a = a.add(MR);
-            b = b.add(NR);
         }
     }
     // SAFETY: forwarded from the caller.

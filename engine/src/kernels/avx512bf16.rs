@@ -10,7 +10,8 @@ const MR: usize = 12;
 const NR: usize = 32;
 
 /// `C (+)= A * B` over one tile with bf16 pair-packed panels
-/// (A `[kc/2][12]` and B `[kc/2][32]` slots of two bf16 each).
+/// (A row-major `[12][ceil(kc/2)]` and B `[ceil(kc/2)][32]` slots of two
+/// bf16 each).
 ///
 /// # Safety
 /// AVX-512F and AVX512-BF16 must be available; panels hold `ceil(kc/2)`
@@ -18,19 +19,20 @@ const NR: usize = 32;
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub unsafe fn kernel_12x32(t: &Tile) {
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    let (mut a, mut b) = (t.a, t.b);
-    for _ in 0..t.kc.div_ceil(2) {
-        // SAFETY: ceil(kc/2) pair-slots of 32 (B) and 12 (A) lie inside the panels.
+    let depth = t.kc.div_ceil(2);
+    let b = t.b;
+    // SAFETY: rows r < 12 start inside the 12 * depth panel.
+    let rows: [*const f32; MR] = core::array::from_fn(|r| unsafe { t.a.add(r * depth) });
+    for d in 0..depth {
+        // SAFETY: d < depth: inside every row of A and the depth * 32 B panel.
         unsafe {
-            let b0: __m512bh = core::mem::transmute(_mm512_loadu_ps(b));
-            let b1: __m512bh = core::mem::transmute(_mm512_loadu_ps(b.add(16)));
+            let b0: __m512bh = core::mem::transmute(_mm512_loadu_ps(b.add(d * NR)));
+            let b1: __m512bh = core::mem::transmute(_mm512_loadu_ps(b.add(d * NR + 16)));
             for (r, accr) in acc.iter_mut().enumerate() {
-                let av: __m512bh = core::mem::transmute(_mm512_set1_ps(*a.add(r)));
+                let av: __m512bh = core::mem::transmute(_mm512_set1_ps(*rows[r].add(d)));
                 accr[0] = _mm512_dpbf16_ps(accr[0], av, b0);
                 accr[1] = _mm512_dpbf16_ps(accr[1], av, b1);
             }
-            a = a.add(MR);
-            b = b.add(NR);
         }
     }
     // SAFETY: forwarded from the caller.

@@ -84,8 +84,13 @@ impl Isa {
 pub enum PackFormat {
     /// One f32 per element: A as `[kc][MR]`, B as `[kc][NR]`.
     F32,
-    /// Pairs of bf16 along K in one 4-byte slot: A as `[kc/2][MR][2]`,
-    /// B as `[kc/2][NR][2]` (K padded to even with zeros).
+    /// One f32 per element, A strips row-major: `[MR][kc]` (each weight row
+    /// widened as one contiguous F16C run, no transpose while packing),
+    /// B as `[kc][NR]`.
+    F32RowsA,
+    /// Pairs of bf16 along K in one 4-byte slot: A strips row-major as
+    /// `[MR][ceil(kc/2)][2]`, B as `[ceil(kc/2)][NR][2]` (K padded to even
+    /// with zeros).
     Bf16Pairs,
 }
 
@@ -141,7 +146,7 @@ pub static REGISTRY: &[MicroKernel] = &[
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32 },
     #[cfg(target_arch = "x86_64")]
-    MicroKernel { name: "avx512-12x32", isa: Isa::Avx512, mr: 12, nr: 32, format: PackFormat::F32, exact: true, run: avx512::kernel_12x32 },
+    MicroKernel { name: "avx512-12x32", isa: Isa::Avx512, mr: 12, nr: 32, format: PackFormat::F32RowsA, exact: true, run: avx512::kernel_12x32 },
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx2-6x16", isa: Isa::Avx2, mr: 6, nr: 16, format: PackFormat::F32, exact: true, run: avx2::kernel_6x16 },
     MicroKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, format: PackFormat::F32, exact: true, run: scalar::kernel_4x8 },
