@@ -17,18 +17,23 @@ pub trait Elem: Copy {
     fn f32(self) -> f32;
     /// Widen a run (`dst.len()` values) with the best instructions of `isa`.
     fn widen(isa: Isa, src: &[Self], dst: &mut [f32]);
+    /// Whether strided gathers should widen a contiguous span first (a
+    /// per-element decode costs more than widening the skipped values).
+    const WIDEN_FIRST: bool;
 }
 impl Elem for f32 {
+    const WIDEN_FIRST: bool = false;
     #[inline(always)]
     fn f32(self) -> f32 {
         self
     }
     #[inline(always)]
     fn widen(_: Isa, src: &[f32], dst: &mut [f32]) {
-        dst.copy_from_slice(&src[..dst.len()]);
+        copy_run(&src[..dst.len()], dst);
     }
 }
 impl Elem for f16 {
+    const WIDEN_FIRST: bool = true;
     #[inline(always)]
     fn f32(self) -> f32 {
         convert::f16_bits_to_f32(self.to_bits())
@@ -120,5 +125,22 @@ impl<I: InputBatch> Planes for InputPlanes<'_, I> {
     #[inline(always)]
     fn plane(&self, c: usize, b: usize) -> &[f16] {
         &self.input.sample(b)[c * self.hw..(c + 1) * self.hw]
+    }
+}
+
+/// `dst.copy_from_slice(src)` for the short runs packing copies (one output
+/// row of a small feature map, one 32-column strip): fixed 8-value chunks
+/// compile to vector moves, where a variable-length copy is a `memmove`
+/// call costing more than the copy itself (measured in the im2col profile).
+#[inline(always)]
+pub fn copy_run(src: &[f32], dst: &mut [f32]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let v: [f32; 8] = [s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]];
+        d.copy_from_slice(&v);
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
     }
 }

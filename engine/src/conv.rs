@@ -63,6 +63,10 @@ impl Geometry {
     }
 }
 
+/// Longest input span (values) a strided run widens at once: a 32-column
+/// strip at stride 2 spans 63 values.
+const STRIDED_SPAN: usize = 128;
+
 /// The implicit `K x N` im2col matrix of a batch: row `k = (c, ky, kx)`,
 /// column `n = (b, y, x)`; zero where the window leaves the input.
 pub struct Im2col<'p, P: Planes> {
@@ -113,6 +117,15 @@ impl<P: Planes> PackB for Im2col<'_, P> {
                             let ix0 = (base + (lo * s) as isize) as usize;
                             if s == 1 {
                                 P::E::widen(self.isa, &row[ix0..ix0 + (hi - lo)], &mut out[lo..hi]);
+                            } else if P::E::WIDEN_FIRST && (hi - lo - 1) * s < STRIDED_SPAN {
+                                // Widen the whole span once (F16C), then pick
+                                // every s-th value: no per-element f16 decode.
+                                let span = (hi - lo - 1) * s + 1;
+                                let mut tmp = [0f32; STRIDED_SPAN];
+                                P::E::widen(self.isa, &row[ix0..ix0 + span], &mut tmp[..span]);
+                                for (t, o) in out[lo..hi].iter_mut().enumerate() {
+                                    *o = tmp[t * s];
+                                }
                             } else {
                                 for (t, o) in out[lo..hi].iter_mut().enumerate() {
                                     *o = row[ix0 + t * s].f32();
@@ -163,7 +176,7 @@ impl PackB for Pointwise<'_> {
                 let d = &mut dst[(s * kc + kk) * nr..(s * kc + kk) * nr + nr];
                 let lo = s * nr;
                 let take = nr.min(nc - lo);
-                d[..take].copy_from_slice(&row[lo..lo + take]);
+                crate::act::copy_run(&row[lo..lo + take], &mut d[..take]);
                 d[take..].fill(0.0);
             }
         }
