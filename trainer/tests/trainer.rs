@@ -177,7 +177,7 @@ fn interrupted_run_resumes_to_the_same_weights() {
     let (_, mut na) = bemm_trainer::checkpoint::load_net::<B>(&straight.join("last.ckpt"), &dev).expect("load");
     let (_, mut nb) = bemm_trainer::checkpoint::load_net::<B>(&split.join("last.ckpt"), &dev).expect("load");
     let (wa, wb) = (all_weights(&mut na), all_weights(&mut nb));
-    assert_eq!(wa.len(), 16, "6 convs/linear + 5 BN layers, with BN stats");
+    assert_eq!(wa.len(), 11, "5 convs + 5 BN layers (with running stats) + fc");
     assert!(wa == wb, "weights differ after resume");
     for f in ["metrics.csv", "metrics.jsonl", "loss.svg", "scores.svg", "best.ckpt"] {
         assert!(split.join(f).exists(), "{f} missing");

@@ -120,22 +120,27 @@ pub fn config(a: &Args) -> anyhow::Result<TrainConfig> {
 struct Bars {
     bar: Option<ProgressBar>,
     quiet: bool,
+    label: String,
 }
 
 impl Observer for Bars {
     fn epoch_start(&mut self, epoch: usize, epochs: usize, _batches: usize, patches: usize) {
-        let pb = progress(patches as u64, &format!("epoch {epoch}/{epochs}"));
+        self.label = format!("epoch {epoch}/{epochs}");
+        let pb = progress(patches as u64, &self.label);
+        if self.quiet {
+            pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
         self.bar = Some(pb);
     }
     fn batch(&mut self, done: usize, loss: f64) {
         if let Some(pb) = &self.bar {
             pb.set_position(done as u64);
-            pb.set_message(format!("loss {loss:.4}"));
+            pb.set_message(format!("{} loss {loss:.4}", self.label));
         }
     }
     fn validating(&mut self, patches: usize) {
         if let Some(pb) = &self.bar {
-            pb.set_message(format!("validating {patches}"));
+            pb.set_message(format!("{} validating {patches}", self.label));
         }
     }
     fn epoch_end(&mut self, l: &EpochLog, best: bool) {
@@ -166,7 +171,7 @@ impl Observer for Bars {
 /// Run `bemm train`.
 pub fn run(a: Args) -> anyhow::Result<()> {
     let cfg = config(&a)?;
-    let mut obs = Bars { bar: None, quiet: a.json };
+    let mut obs = Bars { bar: None, quiet: a.json, label: String::new() };
     let s = bemm_trainer::train(&cfg, &mut obs).with_context(|| format!("training {} on {}", cfg.arch.name(), cfg.archive.display()))?;
     if a.json {
         println!(
