@@ -189,6 +189,37 @@ impl PackB for Pointwise<'_> {
             }
         }
     }
+
+    // Both rows of a pair are read straight from the activation: no f32
+    // panel and no in-place conversion pass (the default's two passes).
+    fn pack_pairs(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        let strips = nc.div_ceil(nr);
+        let depth = kc.div_ceil(2);
+        for d in 0..depth {
+            let k = k0 + 2 * d;
+            let lo_row = &self.data[k * self.n + n0..k * self.n + n0 + nc];
+            let hi_row = (2 * d + 1 < kc).then(|| &self.data[(k + 1) * self.n + n0..(k + 1) * self.n + n0 + nc]);
+            for s in 0..strips {
+                let o = &mut dst[(s * depth + d) * nr..(s * depth + d + 1) * nr];
+                let j0 = s * nr;
+                let take = nr.min(nc - j0);
+                let lo = &lo_row[j0..j0 + take];
+                match hi_row {
+                    Some(h) => {
+                        for ((o, l), h) in o[..take].iter_mut().zip(lo).zip(&h[j0..j0 + take]) {
+                            *o = crate::kernels::convert::bf16_pair(*l, *h);
+                        }
+                    }
+                    None => {
+                        for (o, l) in o[..take].iter_mut().zip(lo) {
+                            *o = crate::kernels::convert::bf16_pair(*l, 0.0);
+                        }
+                    }
+                }
+                o[take..].fill(0.0);
+            }
+        }
+    }
 }
 
 /// The algorithm [`conv`] uses for a layer whose input is an engine activation.

@@ -33,6 +33,16 @@ pub trait PackB {
     /// `kk * nr + j`; columns past `nc` within the last strip are zero.
     /// `dst` holds at least `ceil(nc / nr) * nr * kc` values.
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]);
+
+    /// [`PackB::pack`] rounded to bf16 pairs along K: strip `s` starts at
+    /// `s * ceil(kc/2) * nr`, slot `(d, j)` at `d * nr + j` holds rows
+    /// `2d` (low half) and `2d+1` (high half, zero past `kc`). The default
+    /// packs f32 and converts in place; sources that read rows directly
+    /// override it to skip that second pass.
+    fn pack_pairs(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        self.pack(k0, kc, n0, nc, nr, dst);
+        pack::to_pairs(dst, kc, nc.div_ceil(nr), nr);
+    }
 }
 
 /// Runs `f(0)`, ..., `f(n-1)`, possibly concurrently: how a GEMM is split
@@ -140,9 +150,10 @@ pub fn gemm(kern: &MicroKernel, isa: Isa, spec: GemmSpec, a: WeightsF16<'_>, b: 
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
             let (first, last) = (pc == 0, pc + kc == k);
-            b.pack(pc, kc, jc, nc, nr, bpack);
             if pairs {
-                pack::to_pairs(bpack, kc, nc.div_ceil(nr), nr);
+                b.pack_pairs(pc, kc, jc, nc, nr, bpack);
+            } else {
+                b.pack(pc, kc, jc, nc, nr, bpack);
             }
             let depth = if pairs { kc.div_ceil(2) } else { kc };
             for ic in (0..m).step_by(MC) {
