@@ -144,3 +144,17 @@ pub fn copy_run(src: &[f32], dst: &mut [f32]) {
         *d = *s;
     }
 }
+
+/// `dst.fill(0.0)` for the short runs packing zeroes (padding borders of
+/// one output row, the tail of a strip): like [`copy_run`], fixed chunks
+/// instead of a `memset` call per border value.
+#[inline(always)]
+pub fn zero_run(dst: &mut [f32]) {
+    let mut d = dst.chunks_exact_mut(8);
+    for d in &mut d {
+        d.copy_from_slice(&[0.0; 8]);
+    }
+    for v in d.into_remainder() {
+        *v = 0.0;
+    }
+}

@@ -96,7 +96,7 @@ impl<P: Planes> PackB for Im2col<'_, P> {
             let (mut c, mut ky, mut kx) = (k0 / khw, (k0 % khw) / g.kw, k0 % g.kw);
             for kk in 0..kc {
                 let d = &mut dst[(strip * kc + kk) * nr..(strip * kc + kk + 1) * nr];
-                d[cols..].fill(0.0);
+                crate::act::zero_run(&mut d[cols..]);
                 let (mut b, mut oy, mut ox) = (b0, oy0, ox0);
                 let mut j = 0;
                 while j < cols {
@@ -104,7 +104,7 @@ impl<P: Planes> PackB for Im2col<'_, P> {
                     let out = &mut d[j..j + seg];
                     let iy = (oy * s + ky) as isize - g.pad as isize;
                     if iy < 0 || iy >= g.h as isize {
-                        out.fill(0.0);
+                        crate::act::zero_run(out);
                     } else {
                         let row = &self.src.plane(c, b)[iy as usize * g.w..(iy as usize + 1) * g.w];
                         // Input column of output column ox + t is base + t*s.
@@ -119,8 +119,8 @@ impl<P: Planes> PackB for Im2col<'_, P> {
                             let lo = if base >= 0 { 0 } else { ((-base) as usize).div_ceil(s) }.min(seg);
                             (lo, if base >= w { 0 } else { ((w - base) as usize).div_ceil(s) }.clamp(lo, seg))
                         };
-                        out[..lo].fill(0.0);
-                        out[hi..].fill(0.0);
+                        crate::act::zero_run(&mut out[..lo]);
+                        crate::act::zero_run(&mut out[hi..]);
                         if hi > lo {
                             let ix0 = (base + (lo * s) as isize) as usize;
                             if s == 1 {
@@ -185,7 +185,7 @@ impl PackB for Pointwise<'_> {
                 let lo = s * nr;
                 let take = nr.min(nc - lo);
                 crate::act::copy_run(&row[lo..lo + take], &mut d[..take]);
-                d[take..].fill(0.0);
+                crate::act::zero_run(&mut d[take..]);
             }
         }
     }
@@ -216,7 +216,7 @@ impl PackB for Pointwise<'_> {
                         }
                     }
                 }
-                o[take..].fill(0.0);
+                crate::act::zero_run(&mut o[take..]);
             }
         }
     }
