@@ -104,3 +104,66 @@ pub fn to_pairs(panel: &mut [f32], kc: usize, strips: usize, nr: usize) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv::Pointwise;
+    use crate::gemm::PackB;
+    use std::vec::Vec;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 8) as f32 / (1u32 << 24) as f32 * 4.0 - 2.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn row_major_a_strips_hold_the_same_matrix() {
+        // Odd kc and a partial last strip: every edge of the three formats.
+        let (m, k, mr, kc, k0): (usize, usize, usize, usize, usize) = (29, 41, 12, 37, 3);
+        let w: Vec<f16> = values(m * k, 1).into_iter().map(f16::from_f32).collect();
+        let depth = kc.div_ceil(2);
+        let strips = m.div_ceil(mr);
+        let (mut t, mut r, mut p) = (vec![0f32; strips * mr * kc], vec![0f32; strips * mr * kc], vec![0f32; strips * mr * depth]);
+        let mut tmp = vec![0f32; kc];
+        pack_a(Isa::Scalar, &w, k, 0, m, k0, kc, mr, PackFormat::F32, &mut t, &mut tmp);
+        pack_a(Isa::Scalar, &w, k, 0, m, k0, kc, mr, PackFormat::F32RowsA, &mut r, &mut tmp);
+        pack_a(Isa::Scalar, &w, k, 0, m, k0, kc, mr, PackFormat::Bf16Pairs, &mut p, &mut tmp);
+        for s in 0..strips {
+            for row in 0..mr {
+                for d in 0..kc {
+                    let want = if s * mr + row < m { w[(s * mr + row) * k + k0 + d].to_f32() } else { 0.0 };
+                    assert_eq!(t[(s * kc + d) * mr + row], want);
+                    assert_eq!(r[s * mr * kc + row * kc + d], want);
+                    let slot = p[s * mr * depth + row * depth + d / 2].to_bits();
+                    let half = if d % 2 == 0 { slot & 0xFFFF } else { slot >> 16 };
+                    assert_eq!(half as u16, convert::f32_to_bf16_bits(want));
+                }
+                if kc % 2 == 1 {
+                    assert_eq!(p[s * mr * depth + row * depth + depth - 1].to_bits() >> 16, 0, "odd K pads with zero");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pointwise_pair_packing_equals_pack_then_round() {
+        let (k, n) = (13, 77);
+        let data = values(k * n, 2);
+        let b = Pointwise { data: &data, n };
+        for (k0, kc, n0, nc, nr) in [(0usize, 13usize, 0usize, 77usize, 32usize), (2, 7, 5, 70, 32), (1, 4, 9, 33, 16)] {
+            let len = nc.div_ceil(nr) * nr * kc;
+            let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+            b.pack(k0, kc, n0, nc, nr, &mut want);
+            to_pairs(&mut want, kc, nc.div_ceil(nr), nr);
+            b.pack_pairs(k0, kc, n0, nc, nr, &mut got);
+            let used = nc.div_ceil(nr) * nr * kc.div_ceil(2);
+            assert!(want[..used].iter().zip(&got[..used]).all(|(a, b)| a.to_bits() == b.to_bits()), "k0 {k0} kc {kc} n0 {n0} nc {nc}");
+        }
+    }
+}
