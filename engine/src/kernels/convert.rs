@@ -68,13 +68,13 @@ unsafe fn f16_to_f32_avx512(src: &[f16], dst: &mut [f32]) {
     }
     if i < n {
         let mut h = [0u16; 16];
-        let mut f = [0f32; 16];
         for (d, s) in h.iter_mut().zip(&src[i..]) {
             *d = s.to_bits();
         }
-        // SAFETY: both stack blocks hold 16 values.
-        unsafe { _mm512_storeu_ps(f.as_mut_ptr(), _mm512_cvtph_ps(_mm256_loadu_si256(h.as_ptr() as *const __m256i))) };
-        dst[i..].copy_from_slice(&f[..n - i]);
+        let mask: __mmask16 = ((1u32 << (n - i)) - 1) as u16;
+        // SAFETY: the stack block holds 16 values; the mask limits the
+        // store to the n - i < 16 values left in `dst`.
+        unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add(i), mask, _mm512_cvtph_ps(_mm256_loadu_si256(h.as_ptr() as *const __m256i))) };
     }
 }
 
