@@ -134,6 +134,8 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             &a.device,
             &"--seed",
             &a.seed.to_string(),
+            &"--lr",
+            &a.learning_rate().to_string(),
         ]),
     )?;
     steps.run("export", os(&[&"export", &l.run, &"--out", &l.model, &"--archive", &l.archive, &"--test"]))?;

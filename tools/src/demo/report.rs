@@ -65,9 +65,9 @@ impl Report {
         let source = if a.s1.is_some() { "the real BigEarthNet archive".to_string() } else { format!("a synthetic twin of {} pairs (seed {})", a.pairs, a.seed) };
         let _ = writeln!(
             s,
-            "Model `{}` trained for {} epochs on {} (device `{}`), exported to fp16 and run by the bemm engine. \
-             Whole pipeline: {:.0} s.\n",
-            a.arch, a.epochs, source, a.device, total
+            "Model `{}` trained for {} epochs (Adam, lr {}, batch {}) on {} (device `{}`), exported to fp16 and run by \
+             the bemm engine. Whole pipeline: {:.0} s.\n",
+            a.arch, a.epochs, a.learning_rate(), a.batch_size, source, a.device, total
         );
         let _ = writeln!(s, "## Data\n\n| split | patches |\n|---|---:|");
         for (sp, n) in &self.splits {
