@@ -111,6 +111,9 @@ pub struct BatchNorm {
     pub eps: f32,
 }
 
+/// Convolution weights `[out_c, in_c, k, k]` (OIHW) and an optional bias.
+pub type ConvWeights = (Vec<f32>, Option<Vec<f32>>);
+
 /// Where [`build`] gets its tensors, by torchvision parameter name.
 pub trait WeightSource {
     /// Error type of the source (e.g. a missing tensor).
@@ -118,7 +121,7 @@ pub trait WeightSource {
 
     /// Convolution `name` (e.g. `layer1.0.conv1`, `features.0`): weights
     /// `[out_c, in_c, k, k]` row-major (OIHW) and the bias if the layer has one.
-    fn conv(&mut self, name: &str, out_c: usize, in_c: usize, k: usize) -> Result<(Vec<f32>, Option<Vec<f32>>), Self::Error>;
+    fn conv(&mut self, name: &str, out_c: usize, in_c: usize, k: usize) -> Result<ConvWeights, Self::Error>;
 
     /// Batch norm `name` (e.g. `bn1`, `layer1.0.downsample.1`, `features.1`) over `c` channels.
     fn batch_norm(&mut self, name: &str, c: usize) -> Result<BatchNorm, Self::Error>;
@@ -163,7 +166,7 @@ impl<E> From<FormatError> for ArchError<E> {
 /// `w' = w * g / sqrt(var + eps)`, `b' = (b - mean) * g / sqrt(var + eps) + beta`.
 pub fn fold_batch_norm(weight: &mut [f32], bias: Option<Vec<f32>>, bn: &BatchNorm) -> Vec<f32> {
     let c = bn.gamma.len();
-    let per = if c == 0 { 0 } else { weight.len() / c };
+    let per = weight.len().checked_div(c).unwrap_or(0);
     let mut out = bias.unwrap_or_else(|| alloc::vec![0.0; c]);
     for o in 0..c {
         let scale = bn.gamma[o] / sqrt_f32(bn.var[o] + bn.eps);
