@@ -311,6 +311,12 @@ pub fn per_class_chart(m: &Metrics, title: &str) -> String {
 /// Run `bemm eval`.
 pub fn run(a: Args) -> anyhow::Result<()> {
     let ev = evaluate(&a.truth, &a.predictions, a.threshold, a.split.as_deref())?;
+    print_report(&a, &ev)
+}
+
+/// Write the `--chart` and print `ev` (computed by [`evaluate`] from `a`) as
+/// `bemm eval` does: tables, or JSON with `--json`.
+pub fn print_report(a: &Args, ev: &Evaluation) -> anyhow::Result<()> {
     let m = &ev.metrics;
     if let Some(path) = &a.chart {
         let title = format!("Per-class F2, {} patches (macro F2 {:.2} %)", ev.patches, 100.0 * m.macro_f2);

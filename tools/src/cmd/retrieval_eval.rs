@@ -153,6 +153,12 @@ fn scores_json(v: &[(usize, QueryScores)]) -> serde_json::Value {
 /// Run `bemm retrieval-eval`.
 pub fn run(a: Args) -> anyhow::Result<()> {
     let r = evaluate(&a)?;
+    print_report(&a, &r)
+}
+
+/// Print `r` (computed by [`evaluate`] from `a`) as `bemm retrieval-eval` does:
+/// a table, or JSON with `--json`.
+pub fn print_report(a: &Args, r: &RetrievalReport) -> anyhow::Result<()> {
     let metric = parse_metric(&a.metric)?;
     if a.json {
         let mut v = serde_json::json!({

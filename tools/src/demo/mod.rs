@@ -10,6 +10,7 @@ mod thumbnails;
 
 use crate::cli::run_args;
 use crate::cmd::demo::Args;
+use crate::cmd::{eval, retrieval_eval};
 use anyhow::Context;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -79,6 +80,19 @@ impl Steps {
         self.timings.push((name.to_string(), t.elapsed().as_secs_f64()));
         Ok(())
     }
+
+    /// Like [`Steps::run`], for a subcommand whose result the demo keeps:
+    /// `args` (without the subcommand name) are parsed into its `Args`, and
+    /// `f` computes, prints and returns the result.
+    fn run_kept<A: clap::Args, T>(&mut self, name: &str, args: Vec<OsString>, f: impl FnOnce(A) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        self.n += 1;
+        let shown: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        eprintln!("\n== [{}/{}] {name}: bemm {name} {}", self.n, self.total, shown.join(" "));
+        let t = Instant::now();
+        let out = report::parse_args::<A>(&shown).and_then(f).with_context(|| format!("demo step `{name}` failed"))?;
+        self.timings.push((name.to_string(), t.elapsed().as_secs_f64()));
+        Ok(out)
+    }
 }
 
 /// Run the whole pipeline and write the report.
@@ -140,15 +154,29 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     )?;
     steps.run("export", os(&[&"export", &l.run, &"--out", &l.model, &"--archive", &l.archive, &"--test"]))?;
     steps.run("predict", os(&[&"predict", &l.model, &l.archive, &"--split", &"test", &"--out", &l.predictions, &"--threads", &threads]))?;
-    steps.run("eval", os(&[&"eval", &"--truth", &l.archive, &"--predictions", &l.predictions, &"--chart", &l.chart]))?;
+    // eval and retrieval-eval run in-process so their figures go straight
+    // into the report instead of being computed a second time.
+    let test = steps.run_kept(
+        "eval",
+        os(&[&"--truth", &l.archive, &"--split", &"test", &"--predictions", &l.predictions, &"--chart", &l.chart]),
+        |args: eval::Args| {
+            let ev = eval::evaluate(&args.truth, &args.predictions, args.threshold, args.split.as_deref())?;
+            eval::print_report(&args, &ev)?;
+            Ok(ev.metrics)
+        },
+    )?;
     steps.run("features", os(&[&"features", &l.model, &l.archive, &"--out", &l.features]))?;
-    steps.run("retrieval-eval", os(&[&"retrieval-eval", &l.features, &"--queries", &"test", &"--k", &"10,100"]))?;
+    let retrieval = steps.run_kept("retrieval-eval", os(&[&l.features, &"--queries", &"test", &"--k", &"10,100"]), |args: retrieval_eval::Args| {
+        let r = retrieval_eval::evaluate(&args)?;
+        retrieval_eval::print_report(&args, &r)?;
+        Ok(r)
+    })?;
 
     // The example query: the first test patch, searched over the whole archive.
     let n = steps.n + 1;
     eprintln!("\n== [{n}/{}] example query", steps.total);
     let t = Instant::now();
-    let report = Report::gather(&l, a)?;
+    let report = Report::gather(&l, a, test, retrieval)?;
     thumbnails::contact_sheet(&l.archive, &report.query, &l.query_png)?;
     steps.timings.push(("example query".into(), t.elapsed().as_secs_f64()));
     let total = t0.elapsed().as_secs_f64();

@@ -3,7 +3,8 @@
 use super::Layout;
 use crate::cmd::demo::Args;
 use crate::cmd::search::{label_names, SearchOutput};
-use crate::cmd::{eval, retrieval_eval, search};
+use crate::cmd::retrieval_eval::RetrievalReport;
+use crate::cmd::search;
 use anyhow::Context;
 use bemm_engine::metrics::Metrics;
 use bemm_engine::retrieval::metrics::QueryScores;
@@ -19,7 +20,7 @@ struct Wrap<T: clap::Args> {
     inner: T,
 }
 
-fn parse<T: clap::Args>(args: &[String]) -> anyhow::Result<T> {
+pub(super) fn parse_args<T: clap::Args>(args: &[String]) -> anyhow::Result<T> {
     let v = std::iter::once("bemm".to_string()).chain(args.iter().cloned());
     Ok(Wrap::<T>::try_parse_from(v).map_err(|e| anyhow::anyhow!("{e}"))?.inner)
 }
@@ -39,20 +40,19 @@ pub struct Report {
 }
 
 impl Report {
-    /// Compute the figures from the files the pipeline wrote.
-    pub fn gather(l: &Layout, a: &Args) -> anyhow::Result<Report> {
+    /// Complete the figures of the pipeline's test metrics and retrieval
+    /// evaluation with the split counts and the example query.
+    pub fn gather(l: &Layout, a: &Args, test: Metrics, r: RetrievalReport) -> anyhow::Result<Report> {
         let arch = PatchArchive::open(&l.archive).with_context(|| format!("{}: cannot open the archive", l.archive.display()))?;
         let splits = Split::ALL.iter().map(|&s| (s, arch.indices(Some(s)).len())).filter(|(_, n)| *n > 0).collect();
-        let test = eval::evaluate(&l.archive, &l.predictions, 0.5, Some("test"))?.metrics;
         let feats = l.features.display().to_string();
-        let r = retrieval_eval::evaluate(&parse(&[feats.clone(), "--queries".into(), "test".into(), "--k".into(), "10,100".into()])?)?;
         let first_test = arch
             .indices(Some(Split::Test))
             .first()
             .and_then(|&i| arch.record(i))
             .map(|r| r.s2().to_string())
             .context("the archive has no test patch to use as the example query")?;
-        let query = search::execute(&parse(&[feats, "--query".into(), first_test, "--k".into(), a.k.to_string()])?)?;
+        let query = search::execute(&parse_args(&[feats, "--query".into(), first_test, "--k".into(), a.k.to_string()])?)?;
         Ok(Report { splits, test, retrieval: r.exact, queries: r.queries, query })
     }
 
