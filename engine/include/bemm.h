@@ -5,7 +5,8 @@
  * (which must stay valid until bemm_model_close), scratch, inputs and
  * outputs. Every function that can fail returns a status code: BEMM_OK (0)
  * or a negative BEMM_ERR_*; bemm_last_error / bemm_last_error_message give
- * the last failure's code and a detailed message (process-wide).
+ * the last failure's code and a detailed message (per thread when the
+ * library is built with Rust's std, process-wide in no_std builds).
  *
  * Inputs are f16 bit patterns (uint16_t), CHW per sample, samples back to
  * back, normalised as the model's metadata says ((x - mean) / std per band;

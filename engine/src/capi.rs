@@ -5,8 +5,8 @@
 //! [`bemm_model_storage_align`]), the model bytes (which must outlive the
 //! handle), scratch, inputs and outputs. Every function returns a status
 //! code (`BEMM_OK` = 0, failures negative); the last failure's code and a
-//! detailed message are kept in a fixed process-wide buffer
-//! ([`bemm_last_error`], [`bemm_last_error_message`]). Inputs are f16 bit
+//! detailed message are kept in a fixed buffer, per thread with `std` and
+//! process-wide without it ([`bemm_last_error`], [`bemm_last_error_message`]). Inputs are f16 bit
 //! patterns (`uint16_t`), CHW, normalised as the model's metadata says.
 //!
 //! `engine/include/bemm.h` is hand-written; `tests/tests/interop_capi.rs`
@@ -19,7 +19,6 @@ use crate::error::EngineError;
 use crate::model::Model;
 use core::ffi::c_char;
 use core::fmt::Write as _;
-use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use half::f16;
 
 /// Success.
@@ -48,16 +47,8 @@ pub type BemmModel = Model<'static>;
 
 const MSG_LEN: usize = 256;
 
-/// The last failure: code plus message, process-wide. Writers and readers
-/// take `LOCK` with a compare-exchange and skip (writer) or report the code
-/// only (reader) when it is held, so nothing blocks or races.
-static LAST_CODE: AtomicI32 = AtomicI32::new(BEMM_OK);
-static LOCK: AtomicBool = AtomicBool::new(false);
-struct MsgBuf(core::cell::UnsafeCell<([u8; MSG_LEN], usize)>);
-// SAFETY: the buffer is only touched while `LOCK` is held (acquired by
-// compare_exchange, released with Release ordering), so accesses never overlap.
-unsafe impl Sync for MsgBuf {}
-static LAST_MSG: MsgBuf = MsgBuf(core::cell::UnsafeCell::new(([0; MSG_LEN], 0)));
+/// A failure record: code, message bytes, message length.
+type Record = (i32, [u8; MSG_LEN], usize);
 
 struct Trunc<'a> {
     buf: &'a mut [u8; MSG_LEN],
@@ -77,22 +68,63 @@ impl core::fmt::Write for Trunc<'_> {
     }
 }
 
-fn fail(code: i32, msg: core::fmt::Arguments<'_>) -> i32 {
-    LAST_CODE.store(code, Ordering::Release);
-    if LOCK
-        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_ok()
-    {
-        // SAFETY: LOCK is held (see `MsgBuf`).
-        let slot = unsafe { &mut *LAST_MSG.0.get() };
-        let mut w = Trunc {
-            buf: &mut slot.0,
-            len: 0,
-        };
-        let _ = w.write_fmt(msg);
-        slot.1 = w.len;
-        LOCK.store(false, Ordering::Release);
+fn record(slot: &mut Record, code: i32, msg: core::fmt::Arguments<'_>) {
+    let mut w = Trunc { buf: &mut slot.1, len: 0 };
+    let _ = w.write_fmt(msg);
+    slot.2 = w.len;
+    slot.0 = code;
+}
+
+fn copy_message(slot: &Record, out: &mut [u8]) -> usize {
+    let n = slot.2.min(out.len() - 1);
+    out[..n].copy_from_slice(&slot.1[..n]);
+    out[n] = 0;
+    n
+}
+
+// With `std` the last failure is kept per thread (like `errno`), so threads
+// that each drive their own handle never read one another's errors.
+#[cfg(feature = "std")]
+mod last {
+    use super::{Record, BEMM_OK, MSG_LEN};
+    use core::cell::RefCell;
+
+    std::thread_local! {
+        static LAST: RefCell<Record> = const { RefCell::new((BEMM_OK, [0; MSG_LEN], 0)) };
     }
+
+    pub fn with<R>(f: impl FnOnce(&mut Record) -> R) -> Option<R> {
+        LAST.try_with(|c| c.try_borrow_mut().ok().map(|mut r| f(&mut r))).ok().flatten()
+    }
+}
+
+// Without `std` (firmware, usually one thread) there are no thread locals:
+// one process-wide record. Writers and readers take `LOCK` with a
+// compare-exchange and skip (writer) or report nothing (reader) when it is
+// held, so nothing blocks or races.
+#[cfg(not(feature = "std"))]
+mod last {
+    use super::{Record, BEMM_OK, MSG_LEN};
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    static LOCK: AtomicBool = AtomicBool::new(false);
+    struct Slot(core::cell::UnsafeCell<Record>);
+    // SAFETY: the record is only touched while `LOCK` is held (acquired by
+    // compare_exchange, released with Release ordering), so accesses never overlap.
+    unsafe impl Sync for Slot {}
+    static LAST: Slot = Slot(core::cell::UnsafeCell::new((BEMM_OK, [0; MSG_LEN], 0)));
+
+    pub fn with<R>(f: impl FnOnce(&mut Record) -> R) -> Option<R> {
+        LOCK.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).ok()?;
+        // SAFETY: LOCK is held (see `Slot`).
+        let r = f(unsafe { &mut *LAST.0.get() });
+        LOCK.store(false, Ordering::Release);
+        Some(r)
+    }
+}
+
+fn fail(code: i32, msg: core::fmt::Arguments<'_>) -> i32 {
+    last::with(|slot| record(slot, code, msg));
     code
 }
 
@@ -129,15 +161,17 @@ pub extern "C" fn bemm_status_name(code: i32) -> *const c_char {
     s.as_ptr().cast()
 }
 
-/// Code of the last failure of any call (`BEMM_OK` if none yet).
+/// Code of the last failure (`BEMM_OK` if none yet): of this thread's
+/// calls when built with `std`, of any call without it.
 #[no_mangle]
 pub extern "C" fn bemm_last_error() -> i32 {
-    LAST_CODE.load(Ordering::Acquire)
+    last::with(|slot| slot.0).unwrap_or(BEMM_OK)
 }
 
-/// Copy the last failure's message, NUL-terminated and truncated to
-/// `len - 1` bytes, into `buf`. Returns the message length without the NUL
-/// (0 when there is none, `buf` is null or `len` is 0).
+/// Copy the last failure's message (same scope as [`bemm_last_error`]),
+/// NUL-terminated and truncated to `len - 1` bytes, into `buf`. Returns the
+/// message length without the NUL (0 when there is none, `buf` is null or
+/// `len` is 0).
 ///
 /// # Safety
 /// `buf` must be null or point at `len` writable bytes.
@@ -148,20 +182,8 @@ pub unsafe extern "C" fn bemm_last_error_message(buf: *mut c_char, len: usize) -
     }
     // SAFETY: caller promises `len` writable bytes at `buf`; u8 has alignment 1.
     let out = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-    if LOCK
-        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
-        out[0] = 0;
-        return 0;
-    }
-    // SAFETY: LOCK is held (see `MsgBuf`).
-    let slot = unsafe { &*LAST_MSG.0.get() };
-    let n = slot.1.min(len - 1);
-    out[..n].copy_from_slice(&slot.0[..n]);
-    out[n] = 0;
-    LOCK.store(false, Ordering::Release);
-    n
+    out[0] = 0;
+    last::with(|slot| copy_message(slot, out)).unwrap_or(0)
 }
 
 /// Bytes of storage a model handle needs.
@@ -641,5 +663,39 @@ mod tests {
             assert!(feats.iter().any(|v| *v != 0.0));
             bemm_model_close(h);
         }
+    }
+
+    #[test]
+    fn last_error_is_per_thread() {
+        let storage_ok = [0u64; 4];
+        // SAFETY: null pointers are the case under test; nothing is dereferenced.
+        let rc = unsafe { bemm_model_open(core::ptr::null_mut(), 0, storage_ok.as_ptr().cast(), 8, core::ptr::null_mut()) };
+        assert_eq!(rc, BEMM_ERR_NULL);
+        assert_eq!(bemm_last_error(), BEMM_ERR_NULL);
+        // Another thread's failure neither shows here nor sees ours.
+        let other = std::thread::spawn(|| {
+            let before = bemm_last_error();
+            let mut buf = [0 as c_char; 8];
+            let mut h: *mut BemmModel = core::ptr::null_mut();
+            let mut store = [0u64; 1];
+            let bytes = [0u8; 16];
+            // SAFETY: a 0-byte storage area behind a valid pointer: rejected before use.
+            let rc = unsafe { bemm_model_open(store.as_mut_ptr().cast(), 0, bytes.as_ptr(), bytes.len(), &mut h) };
+            // SAFETY: buf holds 8 writable bytes.
+            let n = unsafe { bemm_last_error_message(buf.as_mut_ptr(), buf.len()) };
+            (before, rc, bemm_last_error(), n)
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(other.0, BEMM_OK);
+        assert_eq!(other.1, BEMM_ERR_STORAGE);
+        assert_eq!(other.2, BEMM_ERR_STORAGE);
+        assert_eq!(other.3, 7, "message truncated to the 8-byte buffer");
+        assert_eq!(bemm_last_error(), BEMM_ERR_NULL);
+        let mut msg = [0 as c_char; 128];
+        // SAFETY: msg holds 128 writable bytes.
+        let n = unsafe { bemm_last_error_message(msg.as_mut_ptr(), msg.len()) };
+        let text: std::string::String = msg[..n].iter().map(|&c| c as u8 as char).collect();
+        assert!(text.contains("must not be null"), "{text}");
     }
 }

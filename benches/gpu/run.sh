@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# burn-cuda (the bemm trainer's models) vs PyTorch: training throughput of
+# ResNet50 (12 bands, 19 classes, 120x120) at batch 256 on one GPU, f32 and
+# mixed precision, then `bemm demo --device cuda` as an end-to-end check of
+# the real training and export path. Prints one table; see benches/README.md.
+#
+# Env: ARCH (resnet50), BATCH (256), STEPS (20 timed steps), BENCH_OUT
+#      (target/bench-gpu), PYTHON (a python3 with torch + torchvision),
+#      TRAIN_BENCH / BEMM (prebuilt binaries with the `cuda` feature; built
+#      with cargo when unset), SKIP_DEMO=1 to leave out the end-to-end run.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${BENCH_OUT:-target/bench-gpu}
+ARCH=${ARCH:-resnet50}; BATCH=${BATCH:-256}; STEPS=${STEPS:-20}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+if [ -z "${TRAIN_BENCH:-}" ] || [ -z "${BEMM:-}" ]; then
+    cargo build --release -p bemm-benches --features cuda --bin train_bench || exit 1
+    cargo build --release -p bemm-tools --features cuda --bin bemm || exit 1
+    TRAIN_BENCH=${TRAIN_BENCH:-target/release/train_bench}; BEMM=${BEMM:-target/release/bemm}
+fi
+# cudarc loads the driver and NVRTC at run time: make a toolkit's or a pip
+# wheel's libnvrtc findable if the loader does not already see one.
+if ! ldconfig -p 2>/dev/null | grep -q libnvrtc; then
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $("$PY" -c 'import nvidia, os; [print(os.path.join(p, q, "lib")) for p in nvidia.__path__ for q in os.listdir(p)]' 2>/dev/null); do
+        ls "$d"/libnvrtc.so* >/dev/null 2>&1 && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
+    done
+fi
+R="$OUT/results.jsonl"; : > "$R"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$OUT/gpu.txt"
+echo "== PyTorch"
+PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-240}" "$PY" benches/gpu/torch_train_bench.py --arch "$ARCH" --batch "$BATCH" --steps "$STEPS" | tee -a "$R"
+for p in ${BURN_PRECISIONS:-f32 bf16}; do
+    echo "== burn-cuda $p"
+    timeout "${BURN_TIMEOUT:-240}" "$TRAIN_BENCH" --device cuda --arch "$ARCH" --batch "$BATCH" --precision "$p" --steps "$STEPS" --json | tee -a "$R"
+    rc=${PIPESTATUS[0]}; [ "$rc" = 0 ] || echo "burn-cuda $p: exit status $rc"
+done
+echo
+"$PY" benches/gpu/compare.py "$R" | tee "$OUT/table.txt"
+if [ -z "${SKIP_DEMO:-}" ]; then
+    echo "== bemm demo --device cuda (synth -> ingest -> train -> export with engine check -> eval)"
+    rm -rf "$OUT/demo"
+    timeout "${DEMO_TIMEOUT:-300}" "$BEMM" demo --out "$OUT/demo" --device cuda --arch "${DEMO_ARCH:-resnet18}" \
+        --pairs "${DEMO_PAIRS:-2000}" --epochs "${DEMO_EPOCHS:-3}" --batch-size "${DEMO_BATCH:-64}"
+    echo "bemm demo exit status $?"
+fi

@@ -1,0 +1,182 @@
+//! Training throughput of the bemm trainer's burn models, for the side-by-side
+//! run against PyTorch in `benches/gpu/run.sh`.
+//!
+//! One "step" is what `bemm train` does per batch: forward, BCE with logits,
+//! backward, Adam update. The batch (`[B, 12, 120, 120]` inputs, `[B, 19]`
+//! multi-hot targets) is made once and kept on the device, as the PyTorch
+//! side does, so the figure is the model's step rate, not the data loader's
+//! (`bemm train` reports its own end-to-end patches/s).
+//!
+//! ```text
+//! train_bench [--device cpu|cuda[:N]] [--arch resnet50] [--batch 256]
+//!             [--precision f32|bf16|f16] [--warmup 3] [--steps 20]
+//!             [--max-seconds 120] [--json]
+//! ```
+//! burn has no autocast: `bf16`/`f16` run the whole backend (weights,
+//! activations, Adam moments) in that type, which is the closest burn gets
+//! to PyTorch's mixed precision.
+
+use anyhow::{bail, Context, Result};
+use bemm_engine::arch::Arch;
+use bemm_formats::bands::{CHANNELS, SIZE};
+use bemm_formats::labels::NUM_CLASSES;
+use bemm_trainer::model::Net;
+use bemm_trainer::train::bce_with_logits;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Tensor, TensorData};
+use std::time::Instant;
+
+struct Opts {
+    device: String,
+    arch: Arch,
+    batch: usize,
+    precision: String,
+    warmup: usize,
+    steps: usize,
+    max_seconds: f64,
+    json: bool,
+}
+
+fn parse() -> Result<Opts> {
+    let mut o = Opts { device: "cpu".into(), arch: Arch::ResNet50, batch: 256, precision: "f32".into(), warmup: 3, steps: 20, max_seconds: 120.0, json: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--device" => o.device = val()?,
+            "--arch" => {
+                let v = val()?;
+                o.arch = Arch::parse(&v).with_context(|| format!("--arch {v}: unknown architecture"))?;
+            }
+            "--batch" => o.batch = val()?.parse().context("--batch: expected a count")?,
+            "--precision" => o.precision = val()?,
+            "--warmup" => o.warmup = val()?.parse().context("--warmup: expected a count")?,
+            "--steps" => o.steps = val()?.parse().context("--steps: expected a count")?,
+            "--max-seconds" => o.max_seconds = val()?.parse().context("--max-seconds: expected seconds")?,
+            "--json" => o.json = true,
+            _ => bail!("unknown argument {a} (see the doc comment of benches/src/bin/train_bench.rs)"),
+        }
+    }
+    if o.batch == 0 || o.steps == 0 {
+        bail!("--batch and --steps must be at least 1");
+    }
+    Ok(o)
+}
+
+/// What one configuration measured.
+struct Measured {
+    first_step_s: f64,
+    steps: usize,
+    seconds: f64,
+    final_loss: f32,
+}
+
+fn bench<B: AutodiffBackend>(o: &Opts, dev: &B::Device) -> Measured {
+    let (c, side, k) = (CHANNELS, SIZE, NUM_CLASSES);
+    let mut net = Net::<B>::new(o.arch, c, side, k, 1, dev);
+    let mut opt = AdamConfig::new().init::<B, Net<B>>();
+    // Deterministic pseudo-random inputs in [-2, 2) and ~30 % positive labels.
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let x: Vec<f32> = (0..o.batch * c * side * side).map(|_| (next() >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0).collect();
+    let y: Vec<f32> = (0..o.batch * k).map(|_| ((next() % 10) < 3) as u8 as f32).collect();
+    let xt = Tensor::<B, 4>::from_data(TensorData::new(x, [o.batch, c, side, side]), dev);
+    let yt = Tensor::<B, 2>::from_data(TensorData::new(y, [o.batch, k]), dev);
+    let mut step = |net: Net<B>| -> (Net<B>, Tensor<B, 1>) {
+        let loss = bce_with_logits(net.forward(xt.clone(), None), yt.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        (opt.step(1e-3, net, grads), loss)
+    };
+    // First step alone: kernel compilation and autotuning land here.
+    let t = Instant::now();
+    let (n, _) = step(net);
+    net = n;
+    let _ = B::sync(dev);
+    let first_step_s = t.elapsed().as_secs_f64();
+    for _ in 1..o.warmup {
+        net = step(net).0;
+    }
+    let _ = B::sync(dev);
+    let t = Instant::now();
+    let mut done = 0;
+    let mut last = None;
+    while done < o.steps {
+        let (n, loss) = step(net);
+        net = n;
+        last = Some(loss);
+        done += 1;
+        // Sync every few steps so the time budget is checked against real work
+        // while the device still has a queue to overlap with.
+        if done % 5 == 0 {
+            let _ = B::sync(dev);
+            if t.elapsed().as_secs_f64() > o.max_seconds {
+                break;
+            }
+        }
+    }
+    let final_loss = last.map(|l| l.into_data().convert::<f32>().to_vec::<f32>().ok().and_then(|v| v.first().copied()).unwrap_or(f32::NAN)).unwrap_or(f32::NAN);
+    let _ = B::sync(dev);
+    Measured { first_step_s, steps: done, seconds: t.elapsed().as_secs_f64(), final_loss }
+}
+
+fn run(o: &Opts) -> Result<Measured> {
+    match o.device.as_str() {
+        "cpu" | "flex" => match o.precision.as_str() {
+            "f32" => Ok(bench::<burn::backend::Autodiff<burn::backend::Flex>>(o, &Default::default())),
+            p => bail!("--precision {p}: the CPU backend benchmarks f32 only"),
+        },
+        d if d == "cuda" || d.starts_with("cuda:") => cuda(o, d),
+        d => bail!("--device {d}: expected cpu, cuda or cuda:N"),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda(o: &Opts, d: &str) -> Result<Measured> {
+    use bemm_trainer::device::{probe_cuda, DeviceSpec};
+    use burn::backend::{cuda::CudaDevice, Autodiff, Cuda};
+    let index = match DeviceSpec::parse(d)? {
+        DeviceSpec::Cuda(ids) => ids.first().copied().unwrap_or(0),
+        _ => 0,
+    };
+    probe_cuda(&[index])?;
+    let dev = CudaDevice { index };
+    match o.precision.as_str() {
+        "f32" => Ok(bench::<Autodiff<Cuda<f32>>>(o, &dev)),
+        "bf16" => Ok(bench::<Autodiff<Cuda<half::bf16>>>(o, &dev)),
+        "f16" => Ok(bench::<Autodiff<Cuda<half::f16>>>(o, &dev)),
+        p => bail!("--precision {p}: expected f32, bf16 or f16"),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda(_: &Opts, d: &str) -> Result<Measured> {
+    bail!("--device {d}: this build has no CUDA support (build with `--features cuda`)")
+}
+
+fn main() -> Result<()> {
+    let o = parse()?;
+    let m = run(&o)?;
+    let rate = (m.steps * o.batch) as f64 / m.seconds.max(1e-12);
+    let step_ms = m.seconds / m.steps.max(1) as f64 * 1e3;
+    if o.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "system": "burn", "device": o.device, "arch": o.arch.name(), "batch": o.batch,
+                "precision": o.precision, "steps": m.steps, "seconds": m.seconds,
+                "step_ms": step_ms, "patches_per_s": rate, "first_step_s": m.first_step_s,
+                "final_loss": m.final_loss,
+            })
+        );
+    } else {
+        println!("system  device  arch       batch  precision  step ms  patches/s  first step s  loss");
+        println!("burn    {:7} {:10} {:5}  {:9}  {:7.1}  {:9.1}  {:12.1}  {:.4}", o.device, o.arch.name(), o.batch, o.precision, step_ms, rate, m.first_step_s, m.final_loss);
+    }
+    Ok(())
+}
