@@ -94,15 +94,22 @@ fn bench<B: AutodiffBackend>(o: &Opts, dev: &B::Device) -> Measured {
         (opt.step(1e-3, net, grads), loss)
     };
     // First step alone: kernel compilation and autotuning land here.
+    eprintln!("{} batch {} on {} ({}): model ready, first step...", o.arch.name(), o.batch, o.device, o.precision);
     let t = Instant::now();
     let (n, _) = step(net);
     net = n;
     let _ = B::sync(dev);
     let first_step_s = t.elapsed().as_secs_f64();
-    for _ in 1..o.warmup {
+    // Warm-up steps are timed one by one on stderr: on a GPU backend this is
+    // where kernel compilation and autotuning show, and a run stopped by a
+    // timeout still says how far it got.
+    eprintln!("step 1 (first): {first_step_s:.2} s");
+    for i in 1..o.warmup {
+        let t = Instant::now();
         net = step(net).0;
+        let _ = B::sync(dev);
+        eprintln!("step {} (warm-up): {:.2} s", i + 1, t.elapsed().as_secs_f64());
     }
-    let _ = B::sync(dev);
     let t = Instant::now();
     let mut done = 0;
     let mut last = None;
