@@ -61,6 +61,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some("run") => run(&args),
+        Some("quick") => quick(&args),
         Some("probe") => {
             // One input and bemm's probabilities, for ort_bench.py's parity check.
             let m = OwnedModel::open(std::path::Path::new(&arg(&args, "--model").context("--model FILE")?))?;
@@ -76,7 +77,7 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(arg(&args, "--out").context("--out FILE")?, out)?;
             Ok(())
         }
-        _ => bail!("usage: engine_bench make-model --arch resnet50 --out M.bemm | run --model M.bemm [--ort ORT.json] [--seconds S]"),
+        _ => bail!("usage: engine_bench make-model --arch resnet50 --out M.bemm | run --model M.bemm [--ort ORT.json] [--seconds S] | quick --model M.bemm [--seconds S] [--only exact|fast] [--what throughput|latency]"),
     }
 }
 
@@ -186,6 +187,33 @@ unsafe fn fma_loop_avx512(iters: u64) -> f32 {
         s = _mm512_add_ps(s, x);
     }
     _mm512_reduce_add_ps(s)
+}
+
+/// `quick`: the two figures a kernel change moves (batch-16 patches per
+/// CPU-second and batch-1 latency, one thread), for iterating on the engine
+/// without the Python side; `--only exact|fast` measures one path (for a
+/// profiler).
+fn quick(args: &[String]) -> anyhow::Result<()> {
+    let path = arg(args, "--model").context("--model FILE")?;
+    let budget: f64 = arg(args, "--seconds").map(|s| s.parse()).transpose()?.unwrap_or(3.0);
+    let only = arg(args, "--only");
+    // `--what throughput|latency` for profiling one of the two.
+    let what = arg(args, "--what");
+    let (only_throughput, only_latency) = (what.as_deref() == Some("throughput"), what.as_deref() == Some("latency"));
+    let owned = OwnedModel::open(std::path::Path::new(&path))?;
+    let exact = owned.model().clone();
+    let x = input(16 * exact.input_len(), 7);
+    let flops = 2.0 * exact.macs_per_sample() as f64;
+    for (name, p) in [("exact", Precision::Exact), ("fast", Precision::Fast)] {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let m = exact.clone().with_precision(p);
+        let thr = if only_latency { f64::NAN } else { cpu_throughput(&m, &x, budget) };
+        let lat = if only_throughput { f64::NAN } else { latency(&m, &x, budget) };
+        println!("{name:5} ({}): batch 16 {thr:6.1} patches/cpu-s ({:5.1} GFLOP/s), batch-1 latency {:6.2} ms", m.kernel().name, thr * flops / 1e9, lat * 1e3);
+    }
+    Ok(())
 }
 
 fn run(args: &[String]) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 //! the feature layer's vectors (f16) with the patches' records as a feature
 //! archive for retrieval.
 
-use crate::cmd::predict::{summary, RunArgs, Runner};
+use crate::cmd::predict::{summary, RunArgs, Runner, Source};
 use anyhow::Context;
 use bemm_formats::archive::PatchRecord;
 use bemm_formats::f16;
@@ -13,13 +13,8 @@ use std::path::PathBuf;
 /// Arguments of `bemm features`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Model file (`.bemm`).
-    pub model: PathBuf,
-    /// Patch archive folder.
-    pub archive: PathBuf,
-    /// Only this split (`train`, `validation`, `test`, `unassigned`); default: every patch.
-    #[arg(long)]
-    pub split: Option<String>,
+    #[command(flatten)]
+    pub source: Source,
     /// Output feature archive (`.bemf`).
     #[arg(long)]
     pub out: PathBuf,
@@ -32,7 +27,7 @@ pub struct Args {
 
 /// Run `bemm features`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let runner = Runner::open(&a.model, &a.archive, a.split.as_deref(), a.run.fast)?;
+    let runner = Runner::open(&a.source.model, &a.source.archive, a.source.split.as_deref(), a.run.fast)?;
     let m = runner.model.model();
     let dim = m.feature_len();
     let mut vectors: Vec<f16> = Vec::with_capacity(runner.indices.len() * dim);

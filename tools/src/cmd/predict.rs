@@ -15,13 +15,8 @@ use std::time::Instant;
 /// Arguments of `bemm predict`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Model file (`.bemm`).
-    pub model: PathBuf,
-    /// Patch archive folder.
-    pub archive: PathBuf,
-    /// Only this split (`train`, `validation`, `test`, `unassigned`); default: every patch.
-    #[arg(long)]
-    pub split: Option<String>,
+    #[command(flatten)]
+    pub source: Source,
     /// Output CSV.
     #[arg(long)]
     pub out: PathBuf,
@@ -30,6 +25,19 @@ pub struct Args {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What the commands that run a model over an archive read (`predict`,
+/// `features`): `MODEL ARCHIVE [--split NAME]`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Source {
+    /// Model file (`.bemm`).
+    pub model: PathBuf,
+    /// Patch archive folder.
+    pub archive: PathBuf,
+    /// Only this split (`train`, `validation`, `test`, `unassigned`); default: every patch.
+    #[arg(long)]
+    pub split: Option<String>,
 }
 
 /// Options shared by the commands that run the engine over an archive.
@@ -149,13 +157,13 @@ pub(crate) fn summary(json: bool, what: &str, runner: &Runner, patches: usize, s
 
 /// Run `bemm predict`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let runner = Runner::open(&a.model, &a.archive, a.split.as_deref(), a.run.fast)?;
+    let runner = Runner::open(&a.source.model, &a.source.archive, a.source.split.as_deref(), a.run.fast)?;
     let m = runner.model.model();
     // Columns in the official class order, mapped by name from the model's order.
     let classes = &m.meta().classes;
     let cols: Vec<usize> = CLASS_NAMES
         .iter()
-        .map(|name| classes.iter().position(|c| c == name).with_context(|| format!("{}: the model has no output for class {name:?}", a.model.display())))
+        .map(|name| classes.iter().position(|c| c == name).with_context(|| format!("{}: the model has no output for class {name:?}", a.source.model.display())))
         .collect::<anyhow::Result<_>>()?;
     let mut csv = String::from("name");
     for name in CLASS_NAMES.iter() {
