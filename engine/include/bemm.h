@@ -40,7 +40,8 @@ typedef struct bemm_model bemm_model;
 
 /* Static name of a status code, e.g. "BEMM_ERR_MODEL". */
 const char *bemm_status_name(int32_t code);
-/* Code of the last failure of any call (BEMM_OK if none yet). */
+/* Code of the last failure (BEMM_OK if none yet): this thread's calls when
+ * the library is built with std, any call's in no_std builds. */
 int32_t bemm_last_error(void);
 /* Copy the last failure's message (NUL-terminated, truncated to len - 1);
  * returns its length without the NUL. */
@@ -55,6 +56,12 @@ size_t bemm_model_storage_align(void);
 int32_t bemm_model_open(uint8_t *storage, size_t storage_len, const uint8_t *bytes, size_t len, bemm_model **out);
 /* Release a handle (null is ignored). */
 void bemm_model_close(bemm_model *model);
+
+/* Use GEMM panels of kc depth (even, 2..4096) and nc columns (a multiple of
+ * 32, 32..65536): smaller panels shrink the fixed part of the scratch (64 x 64:
+ * 40 KB instead of 2.2 MB) for firmware with little RAM; ask bemm_scratch_len
+ * again afterwards. BEMM_ERR_INPUT for invalid sizes. */
+int32_t bemm_model_set_gemm_blocks(bemm_model *model, size_t kc, size_t nc);
 
 /* Sizes: f16 values per input sample (C*H*W), classes, feature values per
  * sample, input channels, height, width. Null out pointers are skipped. */

@@ -271,6 +271,30 @@ unsafe fn model_ref<'a>(model: *const BemmModel, what: &str) -> Result<&'a BemmM
     Ok(unsafe { &*model })
 }
 
+/// Use GEMM panels of `kc` depth and `nc` columns (`kc` even, 2..=4096;
+/// `nc` a multiple of 32, 32..=65536): smaller panels shrink the fixed part
+/// of the scratch (64 x 64: 40 KB instead of 2.2 MB) for firmware with
+/// little RAM. Ask [`bemm_scratch_len`] again afterwards.
+///
+/// # Safety
+/// `model` must be null or a live handle not used by another thread during
+/// this call.
+#[no_mangle]
+pub unsafe extern "C" fn bemm_model_set_gemm_blocks(model: *mut BemmModel, kc: usize, nc: usize) -> i32 {
+    if model.is_null() {
+        return fail(BEMM_ERR_NULL, format_args!("bemm_model_set_gemm_blocks: model is null"));
+    }
+    // SAFETY: non-null live handle, exclusively ours for this call (contract).
+    let m = unsafe { &mut *model };
+    match m.clone().with_gemm_blocks(kc, nc) {
+        Ok(updated) => {
+            *m = updated;
+            BEMM_OK
+        }
+        Err(e) => fail(BEMM_ERR_INPUT, format_args!("bemm_model_set_gemm_blocks: {e}")),
+    }
+}
+
 /// Write the model's sizes: f16 values per input sample (C*H*W), classes,
 /// feature values per sample, input channels, height, width. Any out
 /// pointer may be null.
@@ -661,6 +685,23 @@ mod tests {
                 BEMM_OK
             );
             assert!(feats.iter().any(|v| *v != 0.0));
+            // Small GEMM panels: less scratch, the same labels.
+            assert_eq!(bemm_model_set_gemm_blocks(h, 63, 64), BEMM_ERR_INPUT);
+            assert_eq!(bemm_model_set_gemm_blocks(core::ptr::null_mut(), 64, 64), BEMM_ERR_NULL);
+            assert_eq!(bemm_model_set_gemm_blocks(h, 64, 64), BEMM_OK);
+            let mut small = 0usize;
+            assert_eq!(bemm_scratch_len(h, 2, &mut small), BEMM_OK);
+            assert!(small < sl, "{small} vs {sl}");
+            let mut probs2 = std::vec![0f32; 2 * nc];
+            let mut labels2 = [0u64; 2];
+            assert_eq!(
+                bemm_predict(h, input.as_ptr(), 2, scratch.as_mut_ptr(), small, probs2.as_mut_ptr(), probs2.len(), labels2.as_mut_ptr()),
+                BEMM_OK
+            );
+            assert_eq!(labels2, labels);
+            for (a, b) in probs2.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
             bemm_model_close(h);
         }
     }

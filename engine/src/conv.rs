@@ -8,7 +8,7 @@
 
 use crate::act::{Cnhw, Elem, Planes};
 use crate::error::EngineError;
-use crate::gemm::{self, Fork, GemmSpec, PackB, WeightsF16};
+use crate::gemm::{self, Blocks, Fork, GemmSpec, PackB, WeightsF16};
 use crate::kernels::{Isa, MicroKernel};
 use bemm_formats::model::LayerRecord;
 use half::f16;
@@ -238,6 +238,7 @@ pub fn algo(g: &Geometry) -> ConvAlgo {
 pub fn conv<P: Planes>(
     kern: &MicroKernel,
     isa: Isa,
+    blocks: Blocks,
     l: &LayerRecord,
     weight: &[f16],
     bias: Option<&[f16]>,
@@ -253,7 +254,7 @@ pub fn conv<P: Planes>(
     let spec = GemmSpec { m: l.out_c as usize, n, k: g.c * g.kh * g.kw, ldc: n, relu: l.relu() };
     let a = WeightsF16 { w: weight, bias };
     match (algo(&g), dense) {
-        (ConvAlgo::Pointwise, Some(d)) => gemm::gemm_split(kern, isa, spec, a, &Pointwise { data: d.data, n }, out, ws, fork),
-        _ => gemm::gemm_split(kern, isa, spec, a, &Im2col { src, g, isa }, out, ws, fork),
+        (ConvAlgo::Pointwise, Some(d)) => gemm::gemm_split(kern, isa, blocks, spec, a, &Pointwise { data: d.data, n }, out, ws, fork),
+        _ => gemm::gemm_split(kern, isa, blocks, spec, a, &Im2col { src, g, isa }, out, ws, fork),
     }
 }

@@ -65,6 +65,16 @@ pub enum EngineError {
         /// [`crate::planner::MAX_PLANNED_LAYERS`].
         max: usize,
     },
+    /// GEMM block sizes outside what the packing supports.
+    #[error("GEMM block {what} = {found}: expected {expected}")]
+    GemmBlocks {
+        /// Which block size.
+        what: &'static str,
+        /// The value given.
+        found: usize,
+        /// The valid range.
+        expected: &'static str,
+    },
     /// A requested kernel or instruction set is not available on this CPU.
     #[error("{0} is not available on this CPU")]
     Unsupported(&'static str),

@@ -6,7 +6,6 @@ use crate::act::{Cnhw, InputBatch, InputPlanes};
 use crate::conv::{self, Geometry};
 use crate::elementwise::{self, Unary};
 use crate::error::EngineError;
-use crate::gemm::WORKSPACE_LEN;
 use crate::kernels::{Isa, MicroKernel};
 use crate::linear;
 use crate::planner::Plan;
@@ -20,6 +19,8 @@ pub(crate) struct Exec<'m, 'a> {
     pub plan: &'m Plan,
     pub kern: &'static MicroKernel,
     pub isa: Isa,
+    /// GEMM panel sizes (fix the workspace per GEMM).
+    pub blocks: crate::gemm::Blocks,
     /// Splits each GEMM over threads (std), or `None`.
     pub fork: Option<&'m dyn crate::gemm::Fork>,
 }
@@ -51,7 +52,7 @@ pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, scr
     let arena_len = ex.plan.arena_per_sample().checked_mul(batch).ok_or(EngineError::BatchTooLarge(batch))?;
     let (arena, rest) = scratch.split_at_mut(arena_len.min(scratch.len()));
     let ways = ex.fork.map_or(1, |f| f.ways()).max(1);
-    let ws = rest.get_mut(..ways * WORKSPACE_LEN).ok_or(EngineError::Internal("workspace"))?;
+    let ws = rest.get_mut(..ways * ex.blocks.workspace_len()).ok_or(EngineError::Internal("workspace"))?;
     let in_hw = hdr.input_h as usize * hdr.input_w as usize;
 
 
@@ -95,13 +96,13 @@ pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, scr
             LayerKind::Conv => {
                 let w = file.tensor(l.weight).ok_or(EngineError::Internal("conv weight"))?;
                 let b = file.tensor(l.bias);
-                with_planes!(s1, hw1, |p, dense| conv::conv(ex.kern, ex.isa, l, w, b, &p, dense, batch, out, ws, ex.fork))?;
+                with_planes!(s1, hw1, |p, dense| conv::conv(ex.kern, ex.isa, ex.blocks, l, w, b, &p, dense, batch, out, ws, ex.fork))?;
             }
             LayerKind::Linear => {
                 let w = file.tensor(l.weight).ok_or(EngineError::Internal("linear weight"))?;
                 let b = file.tensor(l.bias);
                 let (oc, ic) = (l.out_c as usize, l.in_c as usize);
-                with_planes!(s1, hw1, |p, _d| linear::linear(ex.kern, ex.isa, w, b, oc, &p, hw1, ic, batch, relu, out, ws, ex.fork))?;
+                with_planes!(s1, hw1, |p, _d| linear::linear(ex.kern, ex.isa, ex.blocks, w, b, oc, &p, hw1, ic, batch, relu, out, ws, ex.fork))?;
             }
             LayerKind::MaxPool | LayerKind::AvgPool => {
                 let pk = if kind == LayerKind::MaxPool { PoolKind::Max } else { PoolKind::Avg };

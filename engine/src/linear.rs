@@ -48,6 +48,7 @@ impl<P: Planes> PackB for Flatten<'_, P> {
 pub fn linear<P: Planes>(
     kern: &MicroKernel,
     isa: Isa,
+    blocks: gemm::Blocks,
     weight: &[f16],
     bias: Option<&[f16]>,
     out_features: usize,
@@ -61,5 +62,5 @@ pub fn linear<P: Planes>(
     fork: Option<&dyn Fork>,
 ) -> Result<(), EngineError> {
     let spec = GemmSpec { m: out_features, n: batch, k: in_features, ldc: batch, relu };
-    gemm::gemm_split(kern, isa, spec, WeightsF16 { w: weight, bias }, &Flatten { src, hw }, out, ws, fork)
+    gemm::gemm_split(kern, isa, blocks, spec, WeightsF16 { w: weight, bias }, &Flatten { src, hw }, out, ws, fork)
 }

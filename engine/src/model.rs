@@ -2,7 +2,7 @@
 
 use crate::act::{Contiguous, InputBatch};
 use crate::error::EngineError;
-use crate::gemm::WORKSPACE_LEN;
+use crate::gemm::Blocks;
 use crate::graph::{self, Exec};
 use crate::kernels::{self, Isa, MicroKernel};
 use crate::planner::Plan;
@@ -32,6 +32,7 @@ pub struct Model<'a> {
     kern: &'static MicroKernel,
     isa: Isa,
     precision: Precision,
+    blocks: Blocks,
 }
 
 impl<'a> Model<'a> {
@@ -42,7 +43,7 @@ impl<'a> Model<'a> {
         let file = ModelFile::parse(bytes)?;
         let plan = Plan::new(file.layers())?;
         let kern = kernels::best(true);
-        Ok(Model { file, plan, kern, isa: kern.isa, precision: Precision::Exact })
+        Ok(Model { file, plan, kern, isa: kern.isa, precision: Precision::Exact, blocks: Blocks::DEFAULT })
     }
 
     /// Select the arithmetic (see [`Precision`]).
@@ -60,6 +61,20 @@ impl<'a> Model<'a> {
         self.isa = isa;
         self.precision = if self.kern.exact { Precision::Exact } else { Precision::Fast };
         Ok(self)
+    }
+
+    /// Use GEMM panels of `kc` depth and `nc` columns (see [`Blocks`]):
+    /// smaller ones shrink the fixed part of [`Model::scratch_len`] for
+    /// firmware with little RAM (64 x 64: 40 KB instead of 2.2 MB), at some
+    /// speed. `kc` must be even (2..=4096), `nc` a multiple of 32 (32..=65536).
+    pub fn with_gemm_blocks(mut self, kc: usize, nc: usize) -> Result<Self, EngineError> {
+        self.blocks = Blocks::new(kc, nc)?;
+        Ok(self)
+    }
+
+    /// f32 values of GEMM workspace per thread (part of [`Model::scratch_len`]).
+    pub fn workspace_len(&self) -> usize {
+        self.blocks.workspace_len()
     }
 
     /// The selected precision.
@@ -105,9 +120,10 @@ impl<'a> Model<'a> {
     /// f32 values of scratch memory [`Model::infer`] needs for `batch`
     /// samples (saturates at `usize::MAX` for absurd batches). The
     /// activations of all layers share one arena planned once per model
-    /// (offsets scale with the batch), plus a fixed GEMM packing workspace.
+    /// (offsets scale with the batch), plus a fixed GEMM packing workspace
+    /// ([`Model::workspace_len`]).
     pub fn scratch_len(&self, batch: usize) -> usize {
-        self.plan.arena_per_sample().saturating_mul(batch).saturating_add(WORKSPACE_LEN)
+        self.plan.arena_per_sample().saturating_mul(batch).saturating_add(self.workspace_len())
     }
 
     /// Activation arena per sample if no buffer were reused (for reports).
@@ -157,7 +173,7 @@ impl<'a> Model<'a> {
 
     /// [`Model::infer_samples`] with every convolution and linear layer split
     /// over `fork` (for one or few samples on several threads); `scratch`
-    /// needs `scratch_len(batch) + (fork.ways() - 1) * gemm::WORKSPACE_LEN`.
+    /// needs `scratch_len(batch) + (fork.ways() - 1) * workspace_len()`.
     pub fn infer_samples_forked(&self, samples: &[&[f16]], scratch: &mut [f32], probs: &mut [f32], features: &mut [f32], fork: &dyn crate::gemm::Fork) -> Result<(), EngineError> {
         let per = self.input_len();
         if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != per) {
@@ -175,7 +191,7 @@ impl<'a> Model<'a> {
             .plan
             .arena_per_sample()
             .checked_mul(batch)
-            .and_then(|a| a.checked_add(ways.checked_mul(WORKSPACE_LEN)?))
+            .and_then(|a| a.checked_add(ways.checked_mul(self.workspace_len())?))
             .ok_or(EngineError::BatchTooLarge(batch))?;
         if scratch.len() < needed {
             return Err(EngineError::ScratchTooSmall { found: scratch.len(), needed, batch });
@@ -188,7 +204,7 @@ impl<'a> Model<'a> {
         if !features.is_empty() && features.len() != nf {
             return Err(EngineError::OutputLength { what: "features", found: features.len(), expected: nf });
         }
-        let ex = Exec { file: &self.file, plan: &self.plan, kern: self.kern, isa: self.isa, fork };
+        let ex = Exec { file: &self.file, plan: &self.plan, kern: self.kern, isa: self.isa, blocks: self.blocks, fork };
         graph::run(&ex, input, batch, scratch, probs, features)
     }
 

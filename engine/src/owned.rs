@@ -82,7 +82,7 @@ impl Model<'_> {
         }
         if threads > batch && threads > 1 {
             let fork = ScopedThreads(threads);
-            let mut scratch = vec![0f32; self.scratch_len(batch) + (threads - 1) * crate::gemm::WORKSPACE_LEN];
+            let mut scratch = vec![0f32; self.scratch_len(batch) + (threads - 1) * self.workspace_len()];
             return self.infer_samples_forked(samples, &mut scratch, probs, features, &fork);
         }
         let threads = threads.clamp(1, batch);

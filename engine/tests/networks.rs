@@ -128,3 +128,40 @@ fn memory_plan_reuses_buffers() {
     assert!(planned * 4 < unplanned, "plan {planned} vs unplanned {unplanned}");
     assert!(planned < 8 << 20);
 }
+
+#[test]
+fn small_gemm_blocks_shrink_scratch_and_keep_results() {
+    // Firmware with little RAM picks small panels: the fixed workspace
+    // shrinks from 2.2 MB to 40 KB; column blocks leave results bit-identical,
+    // depth blocks only reorder f32 sums.
+    let bytes = model_bytes(Arch::ResNet18, 40, 14);
+    let buf = Aligned::new(&bytes);
+    let m = Model::from_bytes(buf.bytes()).unwrap();
+    let n = m.input_len();
+    let input = Rng(15).input(3 * n);
+    let (p, f) = run(&m, &input, 3);
+    let cols = m.clone().with_gemm_blocks(bemm_engine::gemm::KC, 64).unwrap();
+    assert_eq!(run(&cols, &input, 3), (p.clone(), f.clone()), "column blocks change no result");
+    let small = m.clone().with_gemm_blocks(64, 64).unwrap();
+    assert_eq!(small.workspace_len(), 96 * 64 + 64 * 64 + 64 + 96);
+    assert!(small.workspace_len() * 4 < 48 * 1024, "{} f32", small.workspace_len());
+    assert_eq!(m.scratch_len(3) - small.scratch_len(3), m.workspace_len() - small.workspace_len());
+    let (ps, fs) = run(&small, &input, 3);
+    let scale = f.iter().fold(0f32, |a, v| a.max(v.abs()));
+    for (a, b) in f.iter().zip(&fs) {
+        assert!((a - b).abs() <= 1e-5 * scale, "feature {a} vs {b}");
+    }
+    for (a, b) in p.iter().zip(&ps) {
+        assert!((a - b).abs() <= 1e-5, "prob {a} vs {b}");
+    }
+    // The short scratch of the default blocks is refused, not overrun.
+    let mut scratch = vec![0f32; small.scratch_len(3)];
+    let (mut pp, mut ff) = (vec![0f32; 3 * 19], vec![0f32; 3 * m.feature_len()]);
+    assert!(m.infer(&input, 3, &mut scratch, &mut pp, &mut ff).is_err());
+    small.infer(&input, 3, &mut scratch, &mut pp, &mut ff).unwrap();
+    // Invalid block sizes are errors that say what was expected.
+    for (kc, nc) in [(0, 64), (63, 64), (64, 48), (64, 0), (8192, 64)] {
+        let e = m.clone().with_gemm_blocks(kc, nc).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("expected"), "({kc}, {nc}): {e}");
+    }
+}

@@ -240,7 +240,8 @@ pub fn compare_with_engine<B: Backend>(net: &Net<B>, bytes: &[u8], archive: &Pat
             for j in 0..classes {
                 let (pe, pb) = (probs[k * classes + j], burn_probs[row + j]);
                 let d = (pe - pb).abs();
-                if !(d <= agreement.max_prob_diff) {
+                // A NaN difference must show as the maximum, not be skipped.
+                if d.is_nan() || d > agreement.max_prob_diff {
                     agreement.max_prob_diff = d;
                 }
                 if (pe >= 0.5) != (pb >= 0.5) {

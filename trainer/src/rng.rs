@@ -40,7 +40,7 @@ impl SplitMix64 {
 
     /// Uniform integer in `0..n` (`n > 0`; Lemire's multiply-shift, bias < 2^-32 for n < 2^32).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// Standard normal (Box-Muller).

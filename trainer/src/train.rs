@@ -221,7 +221,7 @@ pub(crate) fn load_model<B: Backend>(net: Net<B>, bytes: Vec<u8>, device: &B::De
 fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, devices: Vec<B::Device>, obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
     let device = devices.first().cloned().ok_or_else(|| TrainError::Device("no device given".into()))?;
     let size = check_archive(archive)?;
-    if cfg.batch_size == 0 || cfg.epochs == 0 || !(cfg.lr > 0.0) {
+    if cfg.batch_size == 0 || cfg.epochs == 0 || cfg.lr.is_nan() || cfg.lr <= 0.0 {
         return Err(TrainError::Config(format!("batch size {}, epochs {}, lr {}: all must be positive", cfg.batch_size, cfg.epochs, cfg.lr)));
     }
     let channels = cfg.bands.channels();
@@ -371,7 +371,7 @@ fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, devices: V
             seen += n;
             batches += 1;
             // Reading the loss synchronises the device: do it every few batches only.
-            if batches % 8 == 0 || seen == train_idx.len() {
+            if batches.is_multiple_of(8) || seen == train_idx.len() {
                 if let Some(s) = &loss_sum {
                     loss_read = s.clone().into_scalar().elem::<f64>() / (seen as f64);
                 }

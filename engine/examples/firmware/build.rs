@@ -12,6 +12,11 @@ use bemm_engine::Model;
 use bemm_formats::model::OwnedMeta;
 use std::path::PathBuf;
 
+// Small GEMM panels: a 40 KB workspace instead of 2.2 MB (see
+// `Model::with_gemm_blocks`); the firmware uses the same values.
+const GEMM_KC: usize = 64;
+const GEMM_NC: usize = 64;
+
 fn main() {
     println!("cargo:rerun-if-env-changed=BEMM_FIRMWARE_MODEL");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
@@ -39,13 +44,17 @@ fn main() {
     let mut words = vec![0u64; bytes.len().div_ceil(8)];
     bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
     let aligned = &bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()];
-    let model =
-        Model::from_bytes(aligned).unwrap_or_else(|e| panic!("the model to embed is invalid: {e}"));
+    let model = Model::from_bytes(aligned)
+        .and_then(|m| m.with_gemm_blocks(GEMM_KC, GEMM_NC))
+        .unwrap_or_else(|e| panic!("the model to embed is invalid: {e}"));
     std::fs::write(out.join("model.bemm"), &bytes).expect("write model");
     std::fs::write(
         out.join("model_consts.rs"),
         format!(
-            "/// f32 values of scratch one inference needs (from `Model::scratch_len(1)`).\n\
+            "/// GEMM panel depth and columns the scratch is sized for.\n\
+             pub const GEMM_KC: usize = {GEMM_KC};\n\
+             pub const GEMM_NC: usize = {GEMM_NC};\n\
+             /// f32 values of scratch one inference needs (from `Model::scratch_len(1)`).\n\
              pub const SCRATCH_LEN: usize = {};\n\
              /// f16 values of one input sample (C*H*W).\n\
              pub const INPUT_LEN: usize = {};\n\

@@ -23,8 +23,62 @@ pub const MC: usize = 96;
 pub const KC: usize = 256;
 /// Columns of B per packed block (a multiple of every kernel's `NR`).
 pub const NC: usize = 2048;
-/// f32 elements of workspace one GEMM call needs.
-pub const WORKSPACE_LEN: usize = MC * KC + KC * NC + KC + MC;
+/// f32 elements of workspace one GEMM call needs with the default blocks
+/// ([`Blocks::DEFAULT`]).
+pub const WORKSPACE_LEN: usize = Blocks::DEFAULT.workspace_len();
+
+/// The depth (`kc`) and column (`nc`) block sizes of the packed panels,
+/// which fix the GEMM workspace: `MC*kc + kc*nc + kc + MC` f32. The default
+/// (256 x 2048, 2.2 MB) keeps a B strip in L1 and the A block in L2 of a
+/// desktop or server core; firmware with little RAM trades some speed for
+/// a smaller workspace (64 x 64: 40 KB). Column blocks never change results;
+/// depth blocks change the f32 summation order (differences ~1e-6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocks {
+    kc: usize,
+    nc: usize,
+}
+
+/// Every kernel's `NR` divides this, so column blocks are multiples of it.
+const NC_QUANTUM: usize = 32;
+
+impl Blocks {
+    /// [`KC`] x [`NC`].
+    pub const DEFAULT: Blocks = Blocks { kc: KC, nc: NC };
+
+    /// Blocks of `kc` depth (even, 2..=4096) and `nc` columns (a multiple of
+    /// 32, 32..=65536).
+    pub fn new(kc: usize, nc: usize) -> Result<Blocks, EngineError> {
+        if !(2..=4096).contains(&kc) || !kc.is_multiple_of(2) {
+            return Err(EngineError::GemmBlocks { what: "kc (depth)", found: kc, expected: "an even number from 2 to 4096" });
+        }
+        if !(NC_QUANTUM..=65536).contains(&nc) || !nc.is_multiple_of(NC_QUANTUM) {
+            return Err(EngineError::GemmBlocks { what: "nc (columns)", found: nc, expected: "a multiple of 32 from 32 to 65536" });
+        }
+        Ok(Blocks { kc, nc })
+    }
+
+    /// Depth per block.
+    pub const fn kc(&self) -> usize {
+        self.kc
+    }
+
+    /// Columns per block.
+    pub const fn nc(&self) -> usize {
+        self.nc
+    }
+
+    /// f32 elements of workspace one GEMM call needs with these blocks.
+    pub const fn workspace_len(&self) -> usize {
+        MC * self.kc + self.kc * self.nc + self.kc + MC
+    }
+}
+
+impl Default for Blocks {
+    fn default() -> Self {
+        Blocks::DEFAULT
+    }
+}
 
 /// A source of the B operand (`K x N`), packed on demand.
 pub trait PackB {
@@ -56,15 +110,16 @@ pub trait Fork: Sync {
 }
 
 /// [`gemm`] with the rows of C split over `fork` (each part packs its own
-/// A rows and the whole B). `ws` holds `ways * WORKSPACE_LEN` values.
+/// A rows and the whole B). `ws` holds `ways * blocks.workspace_len()` values.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_split(kern: &MicroKernel, isa: Isa, spec: GemmSpec, a: WeightsF16<'_>, b: &(impl PackB + Sync), c: &mut [f32], ws: &mut [f32], fork: Option<&dyn Fork>) -> Result<(), EngineError> {
+pub fn gemm_split(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: WeightsF16<'_>, b: &(impl PackB + Sync), c: &mut [f32], ws: &mut [f32], fork: Option<&dyn Fork>) -> Result<(), EngineError> {
     let ways = fork.map_or(1, |f| f.ways()).min(spec.m.div_ceil(kern.mr)).max(1);
     let (Some(fork), true) = (fork, ways > 1) else {
-        return gemm(kern, isa, spec, a, b, c, ws);
+        return gemm(kern, isa, blocks, spec, a, b, c, ws);
     };
+    let wlen = blocks.workspace_len();
     let c_need = (spec.m - 1).checked_mul(spec.ldc).and_then(|x| x.checked_add(spec.n));
-    if a.w.len() < spec.m * spec.k || a.bias.is_some_and(|b| b.len() < spec.m) || c_need.is_none_or(|need| c.len() < need) || ws.len() < ways * WORKSPACE_LEN {
+    if a.w.len() < spec.m * spec.k || a.bias.is_some_and(|b| b.len() < spec.m) || c_need.is_none_or(|need| c.len() < need) || ws.len() < ways * wlen {
         return Err(EngineError::Internal("gemm operand sizes"));
     }
     // Rows per part, a multiple of MR so no part wastes a partial strip early.
@@ -86,11 +141,11 @@ pub fn gemm_split(kern: &MicroKernel, isa: Isa, spec: GemmSpec, a: WeightsF16<'_
         let (cpart, wpart) = unsafe {
             (
                 core::slice::from_raw_parts_mut((cptr as *mut f32).add(c0), c1 - c0),
-                core::slice::from_raw_parts_mut((wptr as *mut f32).add(t * WORKSPACE_LEN), WORKSPACE_LEN),
+                core::slice::from_raw_parts_mut((wptr as *mut f32).add(t * wlen), wlen),
             )
         };
         let part = WeightsF16 { w: &a.w[r0 * spec.k..r1 * spec.k], bias: a.bias.map(|b| &b[r0..r1]) };
-        if gemm(kern, isa, GemmSpec { m: r1 - r0, ..spec }, part, b, cpart, wpart).is_err() {
+        if gemm(kern, isa, blocks, GemmSpec { m: r1 - r0, ..spec }, part, b, cpart, wpart).is_err() {
             errors.store(true, core::sync::atomic::Ordering::Relaxed);
         }
     });
@@ -125,30 +180,32 @@ pub struct GemmSpec {
 }
 
 /// `C = A * B (+ bias) (ReLU)` with micro-kernel `kern`; `isa` drives the
-/// f16 widening while packing. `ws` needs [`WORKSPACE_LEN`] values.
-pub fn gemm(kern: &MicroKernel, isa: Isa, spec: GemmSpec, a: WeightsF16<'_>, b: &impl PackB, c: &mut [f32], ws: &mut [f32]) -> Result<(), EngineError> {
+/// f16 widening while packing. `ws` needs `blocks.workspace_len()` values.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: WeightsF16<'_>, b: &impl PackB, c: &mut [f32], ws: &mut [f32]) -> Result<(), EngineError> {
     let GemmSpec { m, n, k, ldc, relu } = spec;
+    let Blocks { kc: kc_max, nc: nc_max } = blocks;
     if m == 0 || n == 0 || k == 0 {
         return Ok(());
     }
     let c_need = (m - 1).checked_mul(ldc).and_then(|x| x.checked_add(n));
-    if a.w.len() < m * k || a.bias.is_some_and(|b| b.len() < m) || c_need.is_none_or(|need| c.len() < need) || ldc < n || ws.len() < WORKSPACE_LEN {
+    if a.w.len() < m * k || a.bias.is_some_and(|b| b.len() < m) || c_need.is_none_or(|need| c.len() < need) || ldc < n || ws.len() < blocks.workspace_len() {
         return Err(EngineError::Internal("gemm operand sizes"));
     }
-    if !MC.is_multiple_of(kern.mr) || !NC.is_multiple_of(kern.nr) {
+    if !MC.is_multiple_of(kern.mr) || !nc_max.is_multiple_of(kern.nr) {
         return Err(EngineError::Internal("kernel tile does not divide the block sizes"));
     }
-    let (apack, rest) = ws.split_at_mut(MC * KC);
-    let (bpack, rest) = rest.split_at_mut(KC * NC);
-    let (rowtmp, rest) = rest.split_at_mut(KC);
+    let (apack, rest) = ws.split_at_mut(MC * kc_max);
+    let (bpack, rest) = rest.split_at_mut(kc_max * nc_max);
+    let (rowtmp, rest) = rest.split_at_mut(kc_max);
     let biasbuf = &mut rest[..MC];
     let pairs = kern.format == PackFormat::Bf16Pairs;
     let (mr, nr) = (kern.mr, kern.nr);
     let cptr = c.as_mut_ptr();
-    for jc in (0..n).step_by(NC) {
-        let nc = NC.min(n - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
+    for jc in (0..n).step_by(nc_max) {
+        let nc = nc_max.min(n - jc);
+        for pc in (0..k).step_by(kc_max) {
+            let kc = kc_max.min(k - pc);
             let (first, last) = (pc == 0, pc + kc == k);
             if pairs {
                 b.pack_pairs(pc, kc, jc, nc, nr, bpack);

@@ -22,6 +22,9 @@ use burn::tensor::Tensor;
 /// channels in `bemm_formats::bands` order restricted to the run's bands),
 /// output logits `[N, classes]`.
 #[derive(Module, Debug)]
+// The variants are built once per run and moved rarely; boxing the large
+// ones would only add indirection to every forward pass.
+#[allow(clippy::large_enum_variant)]
 pub enum Net<B: Backend> {
     /// The tiny test network.
     Tiny(Tiny<B>),

@@ -80,11 +80,11 @@ impl<B: Backend> Vgg<B> {
         let x = x.reshape([n, c * h * w]);
         let mut h1 = relu(self.fc1.forward(x));
         let mut rng = dropout;
-        if let Some(r) = rng.as_deref_mut() {
+        if let Some(r) = &mut rng {
             h1 = apply_dropout(h1, r);
         }
         let mut h2 = relu(self.fc2.forward(h1));
-        if let Some(r) = rng.as_deref_mut() {
+        if let Some(r) = &mut rng {
             h2 = apply_dropout(h2, r);
         }
         self.fc3.forward(h2)

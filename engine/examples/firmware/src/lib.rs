@@ -5,7 +5,8 @@
 //!   the bytes must be at least 2-byte aligned; `include_bytes!` alone only
 //!   guarantees 1).
 //! * The scratch buffer is a static array sized at build time by `build.rs`
-//!   from the embedded model (`Model::scratch_len(1)`).
+//!   from the embedded model (`Model::scratch_len(1)`), with small GEMM
+//!   panels (`GEMM_KC` x `GEMM_NC`, a 40 KB workspace instead of 2.2 MB).
 //! * [`classify`] parses the model once, then runs one patch: probabilities
 //!   into the caller's array, the label mask as the result.
 //!
@@ -74,7 +75,11 @@ pub fn classify(patch: &[f16], probs: &mut [f32; NUM_CLASSES]) -> Result<u64, Fi
     with_state(|loaded, scratch| {
         let model = match loaded {
             Some(m) => m,
-            None => loaded.insert(Model::from_bytes(&MODEL.0).map_err(FirmwareError::Engine)?),
+            None => loaded.insert(
+                Model::from_bytes(&MODEL.0)
+                    .and_then(|m| m.with_gemm_blocks(GEMM_KC, GEMM_NC))
+                    .map_err(FirmwareError::Engine)?,
+            ),
         };
         model
             .infer(patch, 1, scratch, probs, &mut [])
