@@ -21,6 +21,9 @@ pub enum ConvAlgo {
     /// 1x1, stride 1, no padding, over an engine activation: the input
     /// planes already are the B matrix; packing is a plain copy.
     Pointwise,
+    /// 3x3, stride 1, pad 1 on maps of at least 7x7: Winograd F(2x2, 3x3)
+    /// ([`crate::winograd`]), 2.25x fewer multiply-adds.
+    Winograd2x2,
 }
 
 /// Geometry of one convolution or pooling window.
@@ -222,10 +225,14 @@ impl PackB for Pointwise<'_> {
     }
 }
 
-/// The algorithm [`conv`] uses for a layer whose input is an engine activation.
-pub fn algo(g: &Geometry) -> ConvAlgo {
+/// The algorithm [`conv`] prefers for a layer (with `winograd` allowed or
+/// not). It depends on the layer alone, never on the batch or the threads,
+/// so a sample's result is the same in any batch.
+pub fn algo(g: &Geometry, winograd: bool) -> ConvAlgo {
     if g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0 {
         ConvAlgo::Pointwise
+    } else if winograd && crate::winograd::applicable(g) {
+        ConvAlgo::Winograd2x2
     } else {
         ConvAlgo::Im2colGemm
     }
@@ -233,12 +240,15 @@ pub fn algo(g: &Geometry) -> ConvAlgo {
 
 /// Convolution of layer `l` over `batch` samples read through `src`, into
 /// `out` (`[out_c][batch][oh*ow]` f32). `dense` is `src`'s backing storage
-/// when it is an engine activation (enables [`ConvAlgo::Pointwise`]).
+/// when it is an engine activation (enables [`ConvAlgo::Pointwise`]);
+/// `winograd` allows [`ConvAlgo::Winograd2x2`] (used when the GEMM
+/// workspace, `ws` = `ways` parts of `blocks.workspace_len()`, holds its blocks).
 #[allow(clippy::too_many_arguments)]
 pub fn conv<P: Planes>(
     kern: &MicroKernel,
     isa: Isa,
     blocks: Blocks,
+    winograd: bool,
     l: &LayerRecord,
     weight: &[f16],
     bias: Option<&[f16]>,
@@ -253,7 +263,14 @@ pub fn conv<P: Planes>(
     let n = batch * g.oh * g.ow;
     let spec = GemmSpec { m: l.out_c as usize, n, k: g.c * g.kh * g.kw, ldc: n, relu: l.relu() };
     let a = WeightsF16 { w: weight, bias };
-    match (algo(&g), dense) {
+    let cout = l.out_c as usize;
+    let part = blocks.workspace_len();
+    // Checked with all output channels in one part, so the choice (and the
+    // result) is the same however many threads split the layer.
+    if algo(&g, winograd) == ConvAlgo::Winograd2x2 && crate::winograd::block_cols(kern, part, cout, g.w).is_some() {
+        return crate::winograd::conv(kern, isa, &g, weight, bias, cout, l.relu(), src, batch, out, ws, part, fork);
+    }
+    match (algo(&g, winograd), dense) {
         (ConvAlgo::Pointwise, Some(d)) => gemm::gemm_split(kern, isa, blocks, spec, a, &Pointwise { data: d.data, n }, out, ws, fork),
         _ => gemm::gemm_split(kern, isa, blocks, spec, a, &Im2col { src, g, isa }, out, ws, fork),
     }

@@ -21,6 +21,8 @@ pub(crate) struct Exec<'m, 'a> {
     pub isa: Isa,
     /// GEMM panel sizes (fix the workspace per GEMM).
     pub blocks: crate::gemm::Blocks,
+    /// Whether 3x3 stride-1 convolutions may use Winograd F(2x2, 3x3).
+    pub winograd: bool,
     /// Splits each GEMM over threads (std), or `None`.
     pub fork: Option<&'m dyn crate::gemm::Fork>,
 }
@@ -96,7 +98,7 @@ pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, scr
             LayerKind::Conv => {
                 let w = file.tensor(l.weight).ok_or(EngineError::Internal("conv weight"))?;
                 let b = file.tensor(l.bias);
-                with_planes!(s1, hw1, |p, dense| conv::conv(ex.kern, ex.isa, ex.blocks, l, w, b, &p, dense, batch, out, ws, ex.fork))?;
+                with_planes!(s1, hw1, |p, dense| conv::conv(ex.kern, ex.isa, ex.blocks, ex.winograd, l, w, b, &p, dense, batch, out, ws, ex.fork))?;
             }
             LayerKind::Linear => {
                 let w = file.tensor(l.weight).ok_or(EngineError::Internal("linear weight"))?;

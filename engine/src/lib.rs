@@ -8,7 +8,8 @@
 //! - [`model`]: the public API ([`Model`], [`Precision`]); [`owned`] (std):
 //!   [`OwnedModel`] over a memory map, multi-threaded batches;
 //! - [`graph`]: the interpreter; [`planner`]: static activation memory plan;
-//! - layers: [`conv`] (implicit im2col / pointwise GEMM), [`linear`],
+//! - layers: [`conv`] (implicit im2col / pointwise GEMM, [`winograd`]
+//!   F(2x2, 3x3) for 3x3 stride-1 layers), [`linear`],
 //!   [`pool`], [`elementwise`]; [`act`]: activation layouts;
 //! - [`gemm`]: the packed GEMM driver; [`kernels`]: micro-kernels per ISA
 //!   (scalar, AVX2, AVX-512, AVX512-BF16) in one registry, f16 widening.
@@ -42,6 +43,7 @@ pub mod owned;
 pub mod planner;
 pub mod pool;
 pub mod retrieval;
+pub mod winograd;
 
 pub use error::EngineError;
 pub use kernels::Isa;

@@ -33,6 +33,7 @@ pub struct Model<'a> {
     isa: Isa,
     precision: Precision,
     blocks: Blocks,
+    winograd: bool,
 }
 
 impl<'a> Model<'a> {
@@ -43,7 +44,7 @@ impl<'a> Model<'a> {
         let file = ModelFile::parse(bytes)?;
         let plan = Plan::new(file.layers())?;
         let kern = kernels::best(true);
-        Ok(Model { file, plan, kern, isa: kern.isa, precision: Precision::Exact, blocks: Blocks::DEFAULT })
+        Ok(Model { file, plan, kern, isa: kern.isa, precision: Precision::Exact, blocks: Blocks::DEFAULT, winograd: true })
     }
 
     /// Select the arithmetic (see [`Precision`]).
@@ -70,6 +71,15 @@ impl<'a> Model<'a> {
     pub fn with_gemm_blocks(mut self, kc: usize, nc: usize) -> Result<Self, EngineError> {
         self.blocks = Blocks::new(kc, nc)?;
         Ok(self)
+    }
+
+    /// Allow (default) or forbid Winograd F(2x2, 3x3) for 3x3 stride-1
+    /// convolutions on maps of 7x7 and more ([`crate::conv::ConvAlgo`]).
+    /// Forbidding it computes every convolution directly (im2col + GEMM):
+    /// 2.25x more multiply-adds in those layers, a few f32 roundings fewer.
+    pub fn with_winograd(mut self, allow: bool) -> Self {
+        self.winograd = allow;
+        self
     }
 
     /// f32 values of GEMM workspace per thread (part of [`Model::scratch_len`]).
@@ -204,7 +214,7 @@ impl<'a> Model<'a> {
         if !features.is_empty() && features.len() != nf {
             return Err(EngineError::OutputLength { what: "features", found: features.len(), expected: nf });
         }
-        let ex = Exec { file: &self.file, plan: &self.plan, kern: self.kern, isa: self.isa, blocks: self.blocks, fork };
+        let ex = Exec { file: &self.file, plan: &self.plan, kern: self.kern, isa: self.isa, blocks: self.blocks, winograd: self.winograd, fork };
         graph::run(&ex, input, batch, scratch, probs, features)
     }
 

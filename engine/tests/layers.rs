@@ -131,3 +131,34 @@ fn simd_kernels_match_scalar_closely() {
         assert!(err <= limit, "{} vs scalar: {err:e}", isa.name());
     }
 }
+
+#[test]
+fn winograd_3x3_matches_reference_and_direct() {
+    // Odd and non-square maps (partial border tiles), channels across depth
+    // blocks (KCW = 128), output channels across row blocks (MCW = 48), the
+    // f16 graph input and f32 activations as sources, with and without ReLU.
+    use bemm_engine::conv::{algo, ConvAlgo, Geometry};
+    use bemm_engine::Model;
+    let mut rng = Rng(0x3a3);
+    for (case, (c, oc, h, w)) in [(5u32, 7u32, 8u32, 8u32), (130, 50, 9, 14), (16, 97, 15, 15), (3, 4, 7, 8), (64, 64, 30, 30)].into_iter().enumerate() {
+        let mut g = GraphBuilder::new(c.min(16), h, w);
+        let src = if case % 2 == 0 && c <= 16 { INPUT } else { widen(&mut g, c, &mut rng) };
+        let conv = g.conv(src, oc, 3, 1, 1, rng.vec((oc * c * 9) as usize, 0.3), rng.vec(oc as usize, 0.5), case % 2 == 1).unwrap();
+        let bytes = with_head(g, conv, &mut rng);
+        let buf = Aligned::new(&bytes);
+        let m = Model::from_bytes(buf.bytes()).unwrap();
+        let l = m.file().layers().iter().find(|l| l.out_c == oc && l.kernel_h == 3).unwrap();
+        assert_eq!(algo(&Geometry::of(l), true), ConvAlgo::Winograd2x2, "case {case}");
+        assert_eq!(algo(&Geometry::of(l), false), ConvAlgo::Im2colGemm);
+        check_model(&bytes, 1 + case % 3, &mut rng, 1.0);
+        // Winograd against the direct path: same outputs up to f32 rounding.
+        let n = m.input_len();
+        let input = rng.input(2 * n);
+        let (pw, fw) = run(&m, &input, 2);
+        let (pd, fd) = run(&m.clone().with_winograd(false), &input, 2);
+        let scale = fd.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let worst = fw.iter().zip(&fd).fold(0f32, |a, (x, y)| a.max((x - y).abs())) / scale;
+        assert!(worst <= 1e-5, "case {case}: winograd vs direct {worst:e}");
+        assert!(pw.iter().zip(&pd).all(|(x, y)| (x - y).abs() <= 1e-5), "case {case}");
+    }
+}

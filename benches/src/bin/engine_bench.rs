@@ -77,7 +77,7 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(arg(&args, "--out").context("--out FILE")?, out)?;
             Ok(())
         }
-        _ => bail!("usage: engine_bench make-model --arch resnet50 --out M.bemm | run --model M.bemm [--ort ORT.json] [--seconds S] | quick --model M.bemm [--seconds S] [--only exact|fast] [--what throughput|latency]"),
+        _ => bail!("usage: engine_bench make-model --arch resnet50 --out M.bemm | run --model M.bemm [--ort ORT.json] [--seconds S] | quick --model M.bemm [--seconds S] [--only exact|fast] [--what throughput|latency] [--winograd off]"),
     }
 }
 
@@ -201,7 +201,9 @@ fn quick(args: &[String]) -> anyhow::Result<()> {
     let what = arg(args, "--what");
     let (only_throughput, only_latency) = (what.as_deref() == Some("throughput"), what.as_deref() == Some("latency"));
     let owned = OwnedModel::open(std::path::Path::new(&path))?;
-    let exact = owned.model().clone();
+    // `--winograd off`: every convolution direct (im2col + GEMM), for A/B runs.
+    let winograd = arg(args, "--winograd").as_deref() != Some("off");
+    let exact = owned.model().clone().with_winograd(winograd);
     let x = input(16 * exact.input_len(), 7);
     let flops = 2.0 * exact.macs_per_sample() as f64;
     for (name, p) in [("exact", Precision::Exact), ("fast", Precision::Fast)] {

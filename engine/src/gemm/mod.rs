@@ -12,6 +12,7 @@
 mod pack;
 
 pub use pack::pack_a;
+pub(crate) use pack::to_pairs;
 
 use crate::error::EngineError;
 use crate::kernels::{convert, Isa, MicroKernel, PackFormat, Tile};

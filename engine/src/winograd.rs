@@ -1,0 +1,447 @@
+//! Winograd F(2x2, 3x3) convolution (Lavin & Gray, 2016) for 3x3, stride-1,
+//! pad-1 layers: every 2x2 block of outputs (a "tile") comes from a 4x4
+//! input patch through 16 products per channel pair instead of 36, so these
+//! layers' multiply-adds fall 2.25x. For each block of tiles:
+//!
+//! ```text
+//! V_ξ[c][t] = (Bᵀ d[c,t] B)_ξ    input transform, written as the GEMM's packed B panels
+//! U_ξ[o][c] = (G g[o,c] Gᵀ)_ξ    weight transform of the f16 weights, written as packed A
+//! M_ξ       = U_ξ · V_ξ          16 GEMMs (ξ = 0..16) on the registered micro-kernel
+//! y[o,t]    = Aᵀ M[o,t] A        output transform, + bias, ReLU -> [Cout][batch][H*W]
+//! ```
+//!
+//! Everything lives in the ordinary GEMM workspace; weights are transformed
+//! block by block while they are packed, like the f16 widening of the
+//! im2col path (no transformed copy of the model). Depth blocks are fixed
+//! ([`KCW`] channels) and column blocks never change a sum, so results do
+//! not depend on the batch size or the thread split. A workspace too small
+//! for the smallest block (firmware panels) sends the layer to im2col.
+//! The transforms add a few f32 roundings (coefficients 0, ±1, ±1/2): errors
+//! stay at the f32 level of the direct path (tested against f64 in
+//! `tests/layers.rs`).
+
+use crate::act::{zero_run, Elem, Planes};
+use crate::conv::Geometry;
+use crate::error::EngineError;
+use crate::gemm::{to_pairs, Fork};
+use crate::kernels::{convert, Isa, MicroKernel, PackFormat, Tile};
+use half::f16;
+
+/// Transformed positions per tile (4x4).
+const XI: usize = 16;
+/// Output rows (channels) per packed A block (a multiple of every kernel's MR).
+const MCW: usize = 48;
+/// Input channels per depth block (even, for bf16 pairs).
+const KCW: usize = 128;
+/// Tile columns per block are a multiple of this (every kernel's NR divides it).
+const COL_QUANTUM: usize = 32;
+/// At most this many tile columns per block.
+const MAX_COLS: usize = 512;
+/// Layers with fewer tiles per sample stay on im2col: their GEMMs would be
+/// mostly padding at small batches (a 4x4 map has 4 tiles).
+const MIN_TILES_PER_SAMPLE: usize = 16;
+
+/// Whether a layer has the shape this algorithm computes.
+pub fn applicable(g: &Geometry) -> bool {
+    g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pad == 1 && g.oh == g.h && g.ow == g.w && g.oh.div_ceil(2) * g.ow.div_ceil(2) >= MIN_TILES_PER_SAMPLE
+}
+
+/// Fixed f32 workspace: transformed A blocks, one weight row, the input rows.
+fn fixed_len(w: usize) -> usize {
+    XI * MCW * KCW + KCW * 9 + XI * KCW + 8 * (2 * w.div_ceil(2) + 2)
+}
+
+/// Tile columns per block for `rows` output channels in `ws_len` f32 of
+/// workspace, or `None` when even the smallest block does not fit (small
+/// firmware workspaces then use im2col) or the kernel's tile does not divide
+/// the blocks.
+pub fn block_cols(kern: &MicroKernel, ws_len: usize, rows: usize, w: usize) -> Option<usize> {
+    if !MCW.is_multiple_of(kern.mr) || !COL_QUANTUM.is_multiple_of(kern.nr) {
+        return None;
+    }
+    let per_col = XI * KCW + XI * rows;
+    let cols = ws_len.checked_sub(fixed_len(w))? / per_col;
+    let cols = cols.min(MAX_COLS) / COL_QUANTUM * COL_QUANTUM;
+    (cols >= COL_QUANTUM).then_some(cols)
+}
+
+/// Convolve `batch` samples of `src` (geometry `g`, which [`applicable`]
+/// accepts) with OIHW f16 `weight` (`cout x C x 3 x 3`) and optional `bias`,
+/// into `out` (`[cout][batch][H*W]` f32). `ws` holds `ways` parts of
+/// `part_len` f32 (one per thread of `fork`); output channels are split over
+/// the parts.
+#[allow(clippy::too_many_arguments)]
+pub fn conv<P: Planes>(
+    kern: &MicroKernel,
+    isa: Isa,
+    g: &Geometry,
+    weight: &[f16],
+    bias: Option<&[f16]>,
+    cout: usize,
+    relu: bool,
+    src: &P,
+    batch: usize,
+    out: &mut [f32],
+    ws: &mut [f32],
+    part_len: usize,
+    fork: Option<&dyn Fork>,
+) -> Result<(), EngineError> {
+    let n = batch * g.oh * g.ow;
+    if weight.len() < cout * g.c * 9 || bias.is_some_and(|b| b.len() < cout) || out.len() < cout * n {
+        return Err(EngineError::Internal("winograd operand sizes"));
+    }
+    let ways = fork.map_or(1, |f| f.ways()).min(cout.div_ceil(kern.mr)).max(1);
+    if ws.len() < ways * part_len {
+        return Err(EngineError::Internal("winograd workspace"));
+    }
+    let (Some(fork), true) = (fork, ways > 1) else {
+        return conv_rows(kern, isa, g, weight, bias, cout, relu, src, batch, out, &mut ws[..part_len]);
+    };
+    // Rows per part, a multiple of MR so no part wastes a partial strip early.
+    let rows = cout.div_ceil(ways).div_ceil(kern.mr) * kern.mr;
+    let (optr, olen) = (out.as_mut_ptr() as usize, out.len());
+    let wptr = ws.as_mut_ptr() as usize;
+    let errors = core::sync::atomic::AtomicBool::new(false);
+    fork.run(ways, &|t| {
+        let (r0, r1) = ((t * rows).min(cout), ((t + 1) * rows).min(cout));
+        if r0 >= r1 {
+            return;
+        }
+        let (o0, o1) = (r0 * n, (r1 * n).min(olen));
+        // SAFETY: parts own disjoint output-channel ranges of `out`
+        // ([r0*n, r1*n)) and disjoint workspace parts, all inside the buffers
+        // checked above; `fork.run` returns only after every part is done,
+        // while `out` and `ws` are still mutably borrowed by this call.
+        let (opart, wpart) = unsafe {
+            (
+                core::slice::from_raw_parts_mut((optr as *mut f32).add(o0), o1 - o0),
+                core::slice::from_raw_parts_mut((wptr as *mut f32).add(t * part_len), part_len),
+            )
+        };
+        let w = &weight[r0 * g.c * 9..r1 * g.c * 9];
+        if conv_rows(kern, isa, g, w, bias.map(|b| &b[r0..r1]), r1 - r0, relu, src, batch, opart, wpart).is_err() {
+            errors.store(true, core::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    if errors.load(core::sync::atomic::Ordering::Relaxed) {
+        return Err(EngineError::Internal("winograd part failed"));
+    }
+    Ok(())
+}
+
+/// One thread's share: all tiles, output channels `0..cout` of `weight`.
+#[allow(clippy::too_many_arguments)]
+fn conv_rows<P: Planes>(
+    kern: &MicroKernel,
+    isa: Isa,
+    g: &Geometry,
+    weight: &[f16],
+    bias: Option<&[f16]>,
+    cout: usize,
+    relu: bool,
+    src: &P,
+    batch: usize,
+    out: &mut [f32],
+    ws: &mut [f32],
+) -> Result<(), EngineError> {
+    let nct = block_cols(kern, ws.len(), cout, g.w).ok_or(EngineError::Internal("winograd workspace too small"))?;
+    let tiles = batch * g.oh.div_ceil(2) * g.ow.div_ceil(2);
+    let (mr, nr) = (kern.mr, kern.nr);
+    let pairs = kern.format == PackFormat::Bf16Pairs;
+    let (apack, rest) = ws.split_at_mut(XI * MCW * KCW);
+    let (bpack, rest) = rest.split_at_mut(XI * KCW * nct);
+    let (macc, rest) = rest.split_at_mut(XI * cout * nct);
+    let (g9, rest) = rest.split_at_mut(KCW * 9);
+    let (urow, rows) = rest.split_at_mut(XI * KCW);
+    let mptr = macc.as_mut_ptr();
+    for t0 in (0..tiles).step_by(nct) {
+        let tn = nct.min(tiles - t0);
+        let strips = tn.div_ceil(nr);
+        for pc in (0..g.c).step_by(KCW) {
+            let kc = KCW.min(g.c - pc);
+            let depth = if pairs { kc.div_ceil(2) } else { kc };
+            let panel = kc * strips * nr;
+            transform_input(isa, src, g, pc, kc, t0, tn, nr, &mut bpack[..XI * panel], rows);
+            if pairs {
+                for p in bpack[..XI * panel].chunks_exact_mut(panel) {
+                    to_pairs(p, kc, strips, nr);
+                }
+            }
+            for ic in (0..cout).step_by(MCW) {
+                let mc = MCW.min(cout - ic);
+                transform_weights(isa, weight, g.c, ic, mc, pc, kc, mr, kern.format, apack, g9, urow);
+                for xi in 0..XI {
+                    let a = &apack[xi * MCW * KCW..(xi + 1) * MCW * KCW];
+                    let b = &bpack[xi * panel..(xi + 1) * panel];
+                    for jr in (0..tn).step_by(nr) {
+                        let bstrip = b[(jr / nr) * depth * nr..].as_ptr();
+                        for ir in (0..mc).step_by(mr) {
+                            let tile = Tile {
+                                kc,
+                                a: a[(ir / mr) * depth * mr..].as_ptr(),
+                                b: bstrip,
+                                // SAFETY: xi < 16, ic + ir < cout, jr < tn <= nct:
+                                // inside `macc` (16 * cout * nct values).
+                                c: unsafe { mptr.add((xi * cout + ic + ir) * nct + jr) },
+                                ldc: nct,
+                                rows: mr.min(mc - ir),
+                                cols: nr.min(tn - jr),
+                                accumulate: pc > 0,
+                                bias: core::ptr::null(),
+                                relu: false,
+                            };
+                            // SAFETY: `kern` is available (the model selects only
+                            // available kernels); the A block holds ceil(mc/mr)
+                            // strips of depth*mr and the B panel ceil(tn/nr) strips
+                            // of depth*nr values, zero-padded; the C tile lies in
+                            // `macc` with row stride nct.
+                            unsafe { (kern.run)(&tile) };
+                        }
+                    }
+                }
+            }
+        }
+        transform_output(g, macc, cout, nct, t0, tn, bias, relu, batch, out);
+    }
+    Ok(())
+}
+
+/// Input transform of channels `pc..pc+kc` for tiles `t0..t0+tn` into 16
+/// packed B panels (`panel = kc * ceil(tn/nr) * nr` values each, strips of
+/// `[kc][nr]`, zero past `tn`). `rows` holds the padded input rows and their
+/// row-transformed even and odd columns.
+///
+/// Per channel and tile row, Bᵀ is applied to the four input rows across the
+/// whole width and the results split into even and odd columns; B on the
+/// columns of tile `tx` then reads columns `2tx..2tx+4`, i.e. even/odd
+/// entries `tx` and `tx+1`, so each of the 16 outputs is one vector
+/// operation over a run of tiles, stored contiguously into its panel.
+#[allow(clippy::too_many_arguments)]
+fn transform_input<P: Planes>(isa: Isa, src: &P, g: &Geometry, pc: usize, kc: usize, t0: usize, tn: usize, nr: usize, bpack: &mut [f32], rows: &mut [f32]) {
+    let (th, tw) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
+    let per_sample = th * tw;
+    let strips = tn.div_ceil(nr);
+    let panel = kc * strips * nr;
+    // Padded width: one zero column left, input, zeros to a whole tile right.
+    let pw = 2 * tw + 2;
+    let half = tw + 1;
+    let (d, eo) = rows[..8 * pw].split_at_mut(4 * pw);
+    let (ev, od) = eo.split_at_mut(4 * half);
+    for kk in 0..kc {
+        let c = pc + kk;
+        let mut t = t0;
+        while t < t0 + tn {
+            let (b, r) = (t / per_sample, t % per_sample);
+            let (ty, tx0) = (r / tw, r % tw);
+            let tx1 = tw.min(tx0 + (t0 + tn - t));
+            let plane = src.plane(c, b);
+            for i in 0..4 {
+                let row = &mut d[i * pw..(i + 1) * pw];
+                let iy = (2 * ty + i) as isize - 1;
+                if iy < 0 || iy >= g.h as isize {
+                    zero_run(row);
+                    continue;
+                }
+                let iy = iy as usize;
+                row[0] = 0.0;
+                P::E::widen(isa, &plane[iy * g.w..(iy + 1) * g.w], &mut row[1..1 + g.w]);
+                zero_run(&mut row[1 + g.w..]);
+            }
+            // Bᵀ on the rows (e0 = d0 - d2, e1 = d1 + d2, e2 = d2 - d1,
+            // e3 = d1 - d3), split into even and odd columns.
+            {
+                let (d0, rest) = d.split_at(pw);
+                let (d1, rest) = rest.split_at(pw);
+                let (d2, d3) = rest.split_at(pw);
+                let rowt = |x: usize| [d0[x] - d2[x], d1[x] + d2[x], d2[x] - d1[x], d1[x] - d3[x]];
+                for k in 0..half {
+                    let (e, o) = (rowt(2 * k), rowt(2 * k + 1));
+                    for r in 0..4 {
+                        ev[r * half + k] = e[r];
+                        od[r * half + k] = o[r];
+                    }
+                }
+            }
+            // B on the columns, a run of tiles at a time (split at strips).
+            let mut tx = tx0;
+            while tx < tx1 {
+                let j = t - t0 + (tx - tx0);
+                let off = j % nr;
+                let len = (tx1 - tx).min(nr - off);
+                let at = (j / nr * kc + kk) * nr + off;
+                for r in 0..4 {
+                    let e0 = &ev[r * half + tx..r * half + tx + len];
+                    let e1 = &ev[r * half + tx + 1..r * half + tx + 1 + len];
+                    let o0 = &od[r * half + tx..r * half + tx + len];
+                    let o1 = &od[r * half + tx + 1..r * half + tx + 1 + len];
+                    let (p0, rest) = bpack[4 * r * panel..(4 * r + 4) * panel].split_at_mut(panel);
+                    let (p1, rest) = rest.split_at_mut(panel);
+                    let (p2, p3) = rest.split_at_mut(panel);
+                    let (v0, v1, v2, v3) = (&mut p0[at..at + len], &mut p1[at..at + len], &mut p2[at..at + len], &mut p3[at..at + len]);
+                    for q in 0..len {
+                        v0[q] = e0[q] - e1[q];
+                        v1[q] = o0[q] + e1[q];
+                        v2[q] = e1[q] - o0[q];
+                        v3[q] = o0[q] - o1[q];
+                    }
+                }
+                tx += len;
+            }
+            t += tx1 - tx0;
+        }
+        // Columns past the last tile of the last strip.
+        if !tn.is_multiple_of(nr) {
+            let s = strips - 1;
+            for xi in 0..XI {
+                let at = xi * panel + (s * kc + kk) * nr;
+                zero_run(&mut bpack[at + tn % nr..at + nr]);
+            }
+        }
+    }
+}
+
+/// Weight transform of output rows `ic..ic+mc`, channels `pc..pc+kc`: 16 A
+/// blocks (one per ξ, `MCW * KCW` apart) in the kernel's `format`, rows past
+/// `mc` zero up to a whole strip. `g9` holds `9 * kc` values (the row's
+/// widened weights, then regrouped tap by tap so the transform is vector
+/// arithmetic across channels), `urow` `16 * kc`.
+#[allow(clippy::too_many_arguments)]
+fn transform_weights(isa: Isa, weight: &[f16], c: usize, ic: usize, mc: usize, pc: usize, kc: usize, mr: usize, format: PackFormat, apack: &mut [f32], g9: &mut [f32], urow: &mut [f32]) {
+    let padded = mc.div_ceil(mr) * mr;
+    let mut taps = [[0f32; KCW]; 9];
+    for r in 0..padded {
+        if r < mc {
+            let o = ic + r;
+            let w = &weight[(o * c + pc) * 9..(o * c + pc + kc) * 9];
+            convert::f16_to_f32(isa, w, &mut g9[..kc * 9]);
+            for (kk, g) in g9[..kc * 9].chunks_exact(9).enumerate() {
+                for (j, v) in g.iter().enumerate() {
+                    taps[j][kk] = *v;
+                }
+            }
+            // G g (4 x 3): rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2 of the kernel;
+            // then (G g) Gᵀ on each of those rows: p0, (p0+p1+p2)/2, (p0-p1+p2)/2, p2.
+            let (u, _) = urow.split_at_mut(XI * kc);
+            for q in 0..4 {
+                let mut p = [[0f32; KCW]; 3];
+                for (jc, pj) in p.iter_mut().enumerate() {
+                    let (a, b, cc) = (&taps[jc][..kc], &taps[3 + jc][..kc], &taps[6 + jc][..kc]);
+                    for k in 0..kc {
+                        pj[k] = match q {
+                            0 => a[k],
+                            1 => 0.5 * (a[k] + b[k] + cc[k]),
+                            2 => 0.5 * (a[k] - b[k] + cc[k]),
+                            _ => cc[k],
+                        };
+                    }
+                }
+                let (u0, rest) = u[4 * q * kc..(4 * q + 4) * kc].split_at_mut(kc);
+                let (u1, rest) = rest.split_at_mut(kc);
+                let (u2, u3) = rest.split_at_mut(kc);
+                for k in 0..kc {
+                    let (p0, p1, p2) = (p[0][k], p[1][k], p[2][k]);
+                    u0[k] = p0;
+                    u1[k] = 0.5 * (p0 + p1 + p2);
+                    u2[k] = 0.5 * (p0 - p1 + p2);
+                    u3[k] = p2;
+                }
+            }
+        } else {
+            urow[..XI * kc].fill(0.0);
+        }
+        for xi in 0..XI {
+            store_a_row(format, &mut apack[xi * MCW * KCW..(xi + 1) * MCW * KCW], r, mr, kc, &urow[xi * kc..(xi + 1) * kc]);
+        }
+    }
+}
+
+/// Row `r` of a packed A block (the layouts `gemm::pack_a` writes).
+fn store_a_row(format: PackFormat, block: &mut [f32], r: usize, mr: usize, kc: usize, v: &[f32]) {
+    let (s, rr) = (r / mr, r % mr);
+    match format {
+        PackFormat::F32 => {
+            let strip = &mut block[s * kc * mr..(s + 1) * kc * mr];
+            for (d, x) in v.iter().enumerate() {
+                strip[d * mr + rr] = *x;
+            }
+        }
+        PackFormat::F32RowsA => block[s * mr * kc + rr * kc..s * mr * kc + (rr + 1) * kc].copy_from_slice(v),
+        PackFormat::Bf16Pairs => {
+            let depth = kc.div_ceil(2);
+            let row = &mut block[s * mr * depth + rr * depth..s * mr * depth + (rr + 1) * depth];
+            let even = kc / 2;
+            for (o, p) in row[..even].iter_mut().zip(v[..2 * even].chunks_exact(2)) {
+                *o = convert::bf16_pair(p[0], p[1]);
+            }
+            if kc % 2 == 1 {
+                row[even] = convert::bf16_pair(v[kc - 1], 0.0);
+            }
+        }
+    }
+}
+
+/// Output transform of tiles `t0..t0+tn` (`macc`: `[16][cout][nct]`), bias,
+/// ReLU, into `out` (`[cout][batch][oh*ow]`); tiles overhanging an odd
+/// border write only their inside outputs. Works on runs of tiles within
+/// one tile row, so the transform is vector arithmetic over the run.
+#[allow(clippy::too_many_arguments)]
+fn transform_output(g: &Geometry, macc: &[f32], cout: usize, nct: usize, t0: usize, tn: usize, bias: Option<&[f16]>, relu: bool, batch: usize, out: &mut [f32]) {
+    const RUN: usize = 64;
+    let tw = g.ow.div_ceil(2);
+    let per_sample = g.oh.div_ceil(2) * tw;
+    let ohw = g.oh * g.ow;
+    let n = batch * ohw;
+    let mut y = [[0f32; RUN]; 4];
+    for o in 0..cout {
+        let bo = bias.map_or(0.0, |b| b[o].to_f32());
+        let dst = &mut out[o * n..(o + 1) * n];
+        let mut t = t0;
+        while t < t0 + tn {
+            let (b, r) = (t / per_sample, t % per_sample);
+            let (ty, tx0) = (r / tw, r % tw);
+            let len = (tw - tx0).min(t0 + tn - t).min(RUN);
+            let j = t - t0;
+            let m = |xi: usize| &macc[(xi * cout + o) * nct + j..(xi * cout + o) * nct + j + len];
+            // Aᵀ on the rows (q0 = m0 + m1 + m2, q1 = m1 - m2 - m3, per
+            // column s), then on the columns, for the whole run at once.
+            let mut q = [[[0f32; RUN]; 4]; 2];
+            let [q0, q1] = &mut q;
+            for (s, (q0s, q1s)) in q0.iter_mut().zip(q1.iter_mut()).enumerate() {
+                let (m0, m1, m2, m3) = (m(s), m(4 + s), m(8 + s), m(12 + s));
+                for k in 0..len {
+                    q0s[k] = m0[k] + m1[k] + m2[k];
+                    q1s[k] = m1[k] - m2[k] - m3[k];
+                }
+            }
+            for i in 0..2 {
+                let qi = &q[i];
+                for k in 0..len {
+                    let a = qi[0][k] + qi[1][k] + qi[2][k] + bo;
+                    let c = qi[1][k] - qi[2][k] - qi[3][k] + bo;
+                    y[2 * i][k] = if relu { a.max(0.0) } else { a };
+                    y[2 * i + 1][k] = if relu { c.max(0.0) } else { c };
+                }
+            }
+            let base = b * ohw;
+            for i in 0..2 {
+                let row_y = 2 * ty + i;
+                if row_y >= g.oh {
+                    break;
+                }
+                let row = &mut dst[base + row_y * g.ow..base + (row_y + 1) * g.ow];
+                let x0 = 2 * tx0;
+                // Whole tiles interleave the two output columns; a tile
+                // overhanging an odd right border writes its left column only.
+                let full = len.min((g.ow - x0) / 2);
+                for (k, pair) in row[x0..x0 + 2 * full].chunks_exact_mut(2).enumerate() {
+                    pair[0] = y[2 * i][k];
+                    pair[1] = y[2 * i + 1][k];
+                }
+                if full < len {
+                    row[x0 + 2 * full] = y[2 * i][full];
+                }
+            }
+            t += len;
+        }
+    }
+}
