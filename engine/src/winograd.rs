@@ -23,7 +23,7 @@
 use crate::act::{zero_run, Elem, Planes};
 use crate::conv::Geometry;
 use crate::error::EngineError;
-use crate::gemm::{to_pairs, Fork};
+use crate::gemm::{for_row_parts, to_pairs, Fork};
 use crate::kernels::{convert, Isa, MicroKernel, PackFormat, Tile};
 use half::f16;
 
@@ -97,36 +97,10 @@ pub fn conv<P: Planes>(
     let (Some(fork), true) = (fork, ways > 1) else {
         return conv_rows(kern, isa, g, weight, bias, cout, relu, src, batch, out, &mut ws[..part_len]);
     };
-    // Rows per part, a multiple of MR so no part wastes a partial strip early.
-    let rows = cout.div_ceil(ways).div_ceil(kern.mr) * kern.mr;
-    let (optr, olen) = (out.as_mut_ptr() as usize, out.len());
-    let wptr = ws.as_mut_ptr() as usize;
-    let errors = core::sync::atomic::AtomicBool::new(false);
-    fork.run(ways, &|t| {
-        let (r0, r1) = ((t * rows).min(cout), ((t + 1) * rows).min(cout));
-        if r0 >= r1 {
-            return;
-        }
-        let (o0, o1) = (r0 * n, (r1 * n).min(olen));
-        // SAFETY: parts own disjoint output-channel ranges of `out`
-        // ([r0*n, r1*n)) and disjoint workspace parts, all inside the buffers
-        // checked above; `fork.run` returns only after every part is done,
-        // while `out` and `ws` are still mutably borrowed by this call.
-        let (opart, wpart) = unsafe {
-            (
-                core::slice::from_raw_parts_mut((optr as *mut f32).add(o0), o1 - o0),
-                core::slice::from_raw_parts_mut((wptr as *mut f32).add(t * part_len), part_len),
-            )
-        };
+    for_row_parts(fork, ways, cout, kern.mr, n, out, ws, part_len, &|r0, r1, opart, wpart| {
         let w = &weight[r0 * g.c * 9..r1 * g.c * 9];
-        if conv_rows(kern, isa, g, w, bias.map(|b| &b[r0..r1]), r1 - r0, relu, src, batch, opart, wpart).is_err() {
-            errors.store(true, core::sync::atomic::Ordering::Relaxed);
-        }
-    });
-    if errors.load(core::sync::atomic::Ordering::Relaxed) {
-        return Err(EngineError::Internal("winograd part failed"));
-    }
-    Ok(())
+        conv_rows(kern, isa, g, w, bias.map(|b| &b[r0..r1]), r1 - r0, relu, src, batch, opart, wpart)
+    })
 }
 
 /// One thread's share: all tiles, output channels `0..cout` of `weight`.

@@ -123,35 +123,52 @@ pub fn gemm_split(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, 
     if a.w.len() < spec.m * spec.k || a.bias.is_some_and(|b| b.len() < spec.m) || c_need.is_none_or(|need| c.len() < need) || ws.len() < ways * wlen {
         return Err(EngineError::Internal("gemm operand sizes"));
     }
-    // Rows per part, a multiple of MR so no part wastes a partial strip early.
-    let rows = spec.m.div_ceil(ways).div_ceil(kern.mr) * kern.mr;
+    for_row_parts(fork, ways, spec.m, kern.mr, spec.ldc, c, ws, wlen, &|r0, r1, cpart, wpart| {
+        let part = WeightsF16 { w: &a.w[r0 * spec.k..r1 * spec.k], bias: a.bias.map(|b| &b[r0..r1]) };
+        gemm(kern, isa, blocks, GemmSpec { m: r1 - r0, ..spec }, part, b, cpart, wpart)
+    })
+}
+
+/// A part's job in [`for_row_parts`]: rows `r0..r1`, their rows of C, its
+/// workspace.
+pub(crate) type RowPart<'f> = dyn Fn(usize, usize, &mut [f32], &mut [f32]) -> Result<(), EngineError> + Sync + 'f;
+
+/// Split `m` output rows over `ways` parts of `fork` (row counts a multiple
+/// of `mr`, so no part wastes a partial strip early) and run `f` on each with
+/// its own rows of `c` (row stride `ldc`; the last row may be short) and its
+/// own `part_len` chunk of `ws`. Shared by the GEMM and Winograd paths.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn for_row_parts(fork: &dyn Fork, ways: usize, m: usize, mr: usize, ldc: usize, c: &mut [f32], ws: &mut [f32], part_len: usize, f: &RowPart<'_>) -> Result<(), EngineError> {
+    if ws.len() < ways * part_len {
+        return Err(EngineError::Internal("workspace parts"));
+    }
+    let rows = m.div_ceil(ways).div_ceil(mr) * mr;
     let (cptr, clen) = (c.as_mut_ptr() as usize, c.len());
     let wptr = ws.as_mut_ptr() as usize;
     let errors = core::sync::atomic::AtomicBool::new(false);
     fork.run(ways, &|t| {
-        let r0 = (t * rows).min(spec.m);
-        let r1 = ((t + 1) * rows).min(spec.m);
+        let r0 = (t * rows).min(m);
+        let r1 = ((t + 1) * rows).min(m);
         if r0 >= r1 {
             return;
         }
-        let (c0, c1) = (r0 * spec.ldc, (r1 * spec.ldc).min(clen));
+        let (c0, c1) = ((r0 * ldc).min(clen), (r1 * ldc).min(clen));
         // SAFETY: parts own disjoint row ranges of C ([r0*ldc, r1*ldc)) and
-        // disjoint workspace chunks, both inside the buffers checked above;
-        // `fork.run` returns only after every part is done, while `c` and
-        // `ws` are still mutably borrowed by this call.
+        // disjoint workspace chunks, both inside the buffers (clamped to
+        // `clen`, checked above for `ws`); `fork.run` returns only after every
+        // part is done, while `c` and `ws` are still mutably borrowed here.
         let (cpart, wpart) = unsafe {
             (
                 core::slice::from_raw_parts_mut((cptr as *mut f32).add(c0), c1 - c0),
-                core::slice::from_raw_parts_mut((wptr as *mut f32).add(t * wlen), wlen),
+                core::slice::from_raw_parts_mut((wptr as *mut f32).add(t * part_len), part_len),
             )
         };
-        let part = WeightsF16 { w: &a.w[r0 * spec.k..r1 * spec.k], bias: a.bias.map(|b| &b[r0..r1]) };
-        if gemm(kern, isa, blocks, GemmSpec { m: r1 - r0, ..spec }, part, b, cpart, wpart).is_err() {
+        if f(r0, r1, cpart, wpart).is_err() {
             errors.store(true, core::sync::atomic::Ordering::Relaxed);
         }
     });
     if errors.load(core::sync::atomic::Ordering::Relaxed) {
-        return Err(EngineError::Internal("gemm part failed"));
+        return Err(EngineError::Internal("a part failed"));
     }
     Ok(())
 }
