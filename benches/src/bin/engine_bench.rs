@@ -77,7 +77,7 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(arg(&args, "--out").context("--out FILE")?, out)?;
             Ok(())
         }
-        _ => bail!("usage: engine_bench make-model --arch resnet50 --out M.bemm | run --model M.bemm [--ort ORT.json] [--seconds S] | quick --model M.bemm [--seconds S] [--only exact|fast] [--what throughput|latency] [--winograd off]"),
+        _ => bail!("usage: engine_bench make-model --arch resnet50 --out M.bemm | run --model M.bemm [--ort ORT.json] [--seconds S] | quick --model M.bemm [--seconds S] [--only exact|fast] [--what throughput|latency] [--winograd off] [--threads N]"),
     }
 }
 
@@ -203,6 +203,7 @@ fn quick(args: &[String]) -> anyhow::Result<()> {
     let owned = OwnedModel::open(std::path::Path::new(&path))?;
     // `--winograd off`: every convolution direct (im2col + GEMM), for A/B runs.
     let winograd = arg(args, "--winograd").as_deref() != Some("off");
+    let threads: Option<usize> = arg(args, "--threads").map(|t| t.parse()).transpose()?;
     let exact = owned.model().clone().with_winograd(winograd);
     let x = input(16 * exact.input_len(), 7);
     let flops = 2.0 * exact.macs_per_sample() as f64;
@@ -212,7 +213,12 @@ fn quick(args: &[String]) -> anyhow::Result<()> {
         }
         let m = exact.clone().with_precision(p);
         let thr = if only_latency { f64::NAN } else { cpu_throughput(&m, &x, budget) };
-        let lat = if only_throughput { f64::NAN } else { latency(&m, &x, budget) };
+        // `--threads N`: batch-1 latency split over N threads (infer_parallel).
+        let lat = match (only_throughput, threads) {
+            (true, _) => f64::NAN,
+            (false, Some(t)) => 1.0 / throughput(&m, &x, 1, t, budget),
+            (false, None) => latency(&m, &x, budget),
+        };
         println!("{name:5} ({}): batch 16 {thr:6.1} patches/cpu-s ({:5.1} GFLOP/s), batch-1 latency {:6.2} ms", m.kernel().name, thr * flops / 1e9, lat * 1e3);
     }
     Ok(())
