@@ -169,7 +169,7 @@ fn conv_rows<P: Planes>(
                             // strips of depth*mr and the B panel ceil(tn/nr) strips
                             // of depth*nr values, zero-padded; the C tile lies in
                             // `macc` with row stride nct.
-                            unsafe { (kern.run)(&tile) };
+                            unsafe { kern.call(&tile) };
                         }
                     }
                 }

@@ -257,7 +257,7 @@ pub fn gemm(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: Wei
                         // SAFETY: `kern` is available (Model selects only available
                         // kernels); the panels hold `depth` steps of mr/nr values,
                         // zero-padded; C holds rows x cols at the tile origin.
-                        unsafe { (kern.run)(&tile) };
+                        unsafe { kern.call(&tile) };
                     }
                 }
             }

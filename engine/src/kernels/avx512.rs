@@ -36,6 +36,31 @@ pub unsafe fn kernel_12x32(t: &Tile) {
     unsafe { store(t, acc) };
 }
 
+/// [`kernel_12x32`] on the left 16 columns only, for tiles with `cols <= 16`
+/// (the last strip of a narrow GEMM: a 4x4 map at batch 1 has 16 columns,
+/// where the full kernel would multiply 16 columns of padding).
+///
+/// # Safety
+/// As [`kernel_12x32`], with `t.cols <= 16`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn kernel_12x16(t: &Tile) {
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let b = t.b;
+    // SAFETY: rows r < 12 start inside the 12 * kc panel.
+    let rows: [*const f32; MR] = core::array::from_fn(|r| unsafe { t.a.add(r * t.kc) });
+    for k in 0..t.kc {
+        // SAFETY: k < kc: inside every row of A and the kc * 32 B panel.
+        unsafe {
+            let b0 = _mm512_loadu_ps(b.add(k * NR));
+            for (r, accr) in acc.iter_mut().enumerate() {
+                accr[0] = _mm512_fmadd_ps(_mm512_set1_ps(*rows[r].add(k)), b0, accr[0]);
+            }
+        }
+    }
+    // SAFETY: forwarded from the caller; cols <= 16 masks out the right half.
+    unsafe { store(t, acc) };
+}
+
 /// Masked epilogue shared with the bf16 kernel: `rows x cols` of `acc` into C.
 ///
 /// # Safety

@@ -38,3 +38,28 @@ pub unsafe fn kernel_12x32(t: &Tile) {
     // SAFETY: forwarded from the caller.
     unsafe { super::avx512::store(t, acc) };
 }
+
+/// [`kernel_12x32`] on the left 16 columns only, for tiles with `cols <= 16`.
+///
+/// # Safety
+/// As [`kernel_12x32`], with `t.cols <= 16`.
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub unsafe fn kernel_12x16(t: &Tile) {
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let depth = t.kc.div_ceil(2);
+    let b = t.b;
+    // SAFETY: rows r < 12 start inside the 12 * depth panel.
+    let rows: [*const f32; MR] = core::array::from_fn(|r| unsafe { t.a.add(r * depth) });
+    for d in 0..depth {
+        // SAFETY: d < depth: inside every row of A and the depth * 32 B panel.
+        unsafe {
+            let b0: __m512bh = core::mem::transmute(_mm512_loadu_ps(b.add(d * NR)));
+            for (r, accr) in acc.iter_mut().enumerate() {
+                let av: __m512bh = core::mem::transmute(_mm512_set1_ps(*rows[r].add(d)));
+                accr[0] = _mm512_dpbf16_ps(accr[0], av, b0);
+            }
+        }
+    }
+    // SAFETY: forwarded from the caller; cols <= 16 masks out the right half.
+    unsafe { super::avx512::store(t, acc) };
+}

@@ -139,17 +139,37 @@ pub struct MicroKernel {
     /// The kernel. Safety: caller guarantees the ISA is available and the
     /// tile's pointers cover `kc` x `MR`/`NR` packed values and `rows` x `cols` of C.
     pub run: unsafe fn(&Tile),
+    /// The same kernel on the left `NR/2` columns only (same panels), for
+    /// tiles with `cols <= NR/2`: narrow GEMMs (batch 1 on small maps) would
+    /// otherwise multiply a half strip of padding.
+    pub narrow: Option<unsafe fn(&Tile)>,
+}
+
+impl MicroKernel {
+    /// Run the kernel on `t`, the narrow variant when the tile fits it.
+    ///
+    /// # Safety
+    /// As [`MicroKernel::run`].
+    #[inline(always)]
+    pub unsafe fn call(&self, t: &Tile) {
+        match self.narrow {
+            // SAFETY: forwarded; the narrow variant needs cols <= nr/2, checked here.
+            Some(n) if t.cols <= self.nr / 2 => unsafe { n(t) },
+            // SAFETY: forwarded.
+            _ => unsafe { (self.run)(t) },
+        }
+    }
 }
 
 /// Every micro-kernel, best first within each precision.
 pub static REGISTRY: &[MicroKernel] = &[
     #[cfg(target_arch = "x86_64")]
-    MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32 },
+    MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32, narrow: Some(avx512bf16::kernel_12x16) },
     #[cfg(target_arch = "x86_64")]
-    MicroKernel { name: "avx512-12x32", isa: Isa::Avx512, mr: 12, nr: 32, format: PackFormat::F32RowsA, exact: true, run: avx512::kernel_12x32 },
+    MicroKernel { name: "avx512-12x32", isa: Isa::Avx512, mr: 12, nr: 32, format: PackFormat::F32RowsA, exact: true, run: avx512::kernel_12x32, narrow: Some(avx512::kernel_12x16) },
     #[cfg(target_arch = "x86_64")]
-    MicroKernel { name: "avx2-6x16", isa: Isa::Avx2, mr: 6, nr: 16, format: PackFormat::F32, exact: true, run: avx2::kernel_6x16 },
-    MicroKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, format: PackFormat::F32, exact: true, run: scalar::kernel_4x8 },
+    MicroKernel { name: "avx2-6x16", isa: Isa::Avx2, mr: 6, nr: 16, format: PackFormat::F32, exact: true, run: avx2::kernel_6x16, narrow: None },
+    MicroKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, format: PackFormat::F32, exact: true, run: scalar::kernel_4x8, narrow: None },
 ];
 
 /// The best available kernel; `exact` restricts to full-f32 kernels.
@@ -197,6 +217,56 @@ pub(crate) unsafe fn store_tile<const NR: usize>(t: &Tile, acc: &[[f32; NR]]) {
             }
             // SAFETY: as above.
             unsafe { *p = x };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    #[test]
+    fn narrow_variants_equal_the_full_kernels_on_their_columns() {
+        let mut x = 12345u32;
+        let mut next = || {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        for kern in REGISTRY.iter().filter(|k| k.narrow.is_some() && k.isa.available()) {
+            let Some(narrow) = kern.narrow else { continue };
+            for (kc, rows, cols) in [(1usize, 12usize, 16usize), (7, 5, 1), (64, 12, 9), (33, 3, 16)] {
+                // Pair-packed panels hold ceil(kc/2) slots; f32 panels kc.
+                let pairs = kern.format == PackFormat::Bf16Pairs;
+                let depth = if pairs { kc.div_ceil(2) } else { kc };
+                let mut value = || if pairs { convert::bf16_pair(next(), next()) } else { next() };
+                let a: Vec<f32> = (0..kern.mr * depth).map(|_| value()).collect();
+                let b: Vec<f32> = (0..kern.nr * depth).map(|_| value()).collect();
+                let bias: Vec<f32> = (0..kern.mr).map(|_| next()).collect();
+                let ldc = 40;
+                let start: Vec<f32> = (0..kern.mr * ldc).map(|_| next()).collect();
+                for (accumulate, relu, with_bias) in [(false, false, false), (true, true, true)] {
+                    let (mut full, mut half) = (start.clone(), start.clone());
+                    for (c, f) in [(&mut full, kern.run), (&mut half, narrow)] {
+                        let t = Tile {
+                            kc,
+                            a: a.as_ptr(),
+                            b: b.as_ptr(),
+                            c: c.as_mut_ptr(),
+                            ldc,
+                            rows,
+                            cols,
+                            accumulate,
+                            bias: if with_bias { bias.as_ptr() } else { core::ptr::null() },
+                            relu,
+                        };
+                        // SAFETY: the kernel's ISA is available (filtered above); the
+                        // panels hold depth * MR / NR values, C holds MR rows of ldc >= cols.
+                        unsafe { f(&t) };
+                    }
+                    assert_eq!(full, half, "{} kc {kc} rows {rows} cols {cols}", kern.name);
+                }
+            }
         }
     }
 }
