@@ -162,3 +162,40 @@ fn winograd_3x3_matches_reference_and_direct() {
         assert!(pw.iter().zip(&pd).all(|(x, y)| (x - y).abs() <= 1e-5), "case {case}");
     }
 }
+
+#[test]
+fn winograd_random_shapes_agree_with_direct_in_any_batch_and_thread_split() {
+    // Random 3x3 stride-1 layers (some too small for Winograd), random
+    // channels (some across the 128-channel depth block), batch 1-3: the
+    // default path equals the direct one to f32 rounding, a sample gives the
+    // same result alone or in a batch, and splitting one sample's layers over
+    // threads changes nothing.
+    use bemm_engine::Model;
+    let mut rng = Rng(0xa11);
+    for case in 0..24 {
+        let c = rng.u(1, 140);
+        let oc = rng.u(1, 70);
+        let (h, w) = (rng.u(1, 20), rng.u(1, 20));
+        let mut g = GraphBuilder::new(3, h, w);
+        let src = widen(&mut g, c, &mut rng);
+        let conv = g.conv(src, oc, 3, 1, 1, rng.vec((oc * c * 9) as usize, 0.2), rng.vec(oc as usize, 0.5), case % 2 == 0).unwrap();
+        let bytes = with_head(g, conv, &mut rng);
+        let buf = Aligned::new(&bytes);
+        let m = Model::from_bytes(buf.bytes()).unwrap();
+        let n = m.input_len();
+        let batch = 1 + case % 3;
+        let input = rng.input(batch * n);
+        let (pw, fw) = run(&m, &input, batch);
+        let (pd, fd) = run(&m.clone().with_winograd(false), &input, batch);
+        let scale = fd.iter().fold(1e-6f32, |a, v| a.max(v.abs()));
+        let worst = fw.iter().zip(&fd).fold(0f32, |a, (x, y)| a.max((x - y).abs())) / scale;
+        assert!(worst <= 1e-5, "case {case} ({c}->{oc}, {h}x{w}, batch {batch}): {worst:e}");
+        assert!(pw.iter().zip(&pd).all(|(x, y)| (x - y).abs() <= 1e-5), "case {case}");
+        let (p1, f1) = run(&m, &input[..n], 1);
+        let k = m.num_classes();
+        assert_eq!((&p1[..], &f1[..]), (&pw[..k], &fw[..m.feature_len()]), "case {case}: alone vs in a batch");
+        let (mut pt, mut ft) = (vec![0f32; k], vec![0f32; m.feature_len()]);
+        m.infer_parallel(&[&input[..n]], 3, &mut pt, &mut ft).unwrap();
+        assert_eq!((pt, ft), (p1, f1), "case {case}: three threads");
+    }
+}
