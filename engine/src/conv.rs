@@ -263,15 +263,15 @@ pub fn conv<P: Planes>(
     let n = batch * g.oh * g.ow;
     let spec = GemmSpec { m: l.out_c as usize, n, k: g.c * g.kh * g.kw, ldc: n, relu: l.relu() };
     let a = WeightsF16 { w: weight, bias };
-    let cout = l.out_c as usize;
-    let part = blocks.workspace_len();
-    // Checked with all output channels in one part, so the choice (and the
-    // result) is the same however many threads split the layer.
-    if algo(&g, winograd) == ConvAlgo::Winograd2x2 && crate::winograd::block_cols(kern, part, cout, g.w).is_some() {
-        return crate::winograd::conv(kern, isa, &g, weight, bias, cout, l.relu(), src, batch, out, ws, part, fork);
-    }
+    let (cout, part) = (spec.m, blocks.workspace_len());
     match (algo(&g, winograd), dense) {
         (ConvAlgo::Pointwise, Some(d)) => gemm::gemm_split(kern, isa, blocks, spec, a, &Pointwise { data: d.data, n }, out, ws, fork),
+        // The fit is checked with all output channels in one part, so the
+        // choice (and the result) is the same however many threads split
+        // the layer; a workspace too small for its blocks falls to im2col.
+        (ConvAlgo::Winograd2x2, _) if crate::winograd::block_cols(kern, part, cout, g.w).is_some() => {
+            crate::winograd::conv(kern, isa, &g, weight, bias, cout, l.relu(), src, batch, out, ws, part, fork)
+        }
         _ => gemm::gemm_split(kern, isa, blocks, spec, a, &Im2col { src, g, isa }, out, ws, fork),
     }
 }

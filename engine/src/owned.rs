@@ -45,7 +45,6 @@ impl OwnedModel {
     }
 }
 
-/// Splits each GEMM over scoped OS threads (the caller's thread runs part 0).
 /// Splits each layer over the threads of one pool, made once per
 /// `infer_parallel` call instead of spawning scoped threads for every layer
 /// (ResNet50 batch-1 latency on two threads 17.7 -> 16.4 ms, ARCHITECTURE.md).

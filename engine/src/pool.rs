@@ -53,7 +53,7 @@ pub fn pool<P: Planes>(kind: PoolKind, g: &Geometry, src: &P, batch: usize, relu
                         for x in &plane[y * g.w + xs..y * g.w + xe] {
                             let x = x.f32();
                             v = match kind {
-                                PoolKind::Max => if x > v || x.is_nan() { x } else { v },
+                                PoolKind::Max => nan_max(v, x),
                                 PoolKind::Avg => v + x,
                             };
                         }
