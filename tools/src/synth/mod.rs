@@ -10,14 +10,20 @@
 //! `patches_with_no_19_class_targets.csv` (one S2 name per line).
 //! Pair i depends only on (seed, i): the twin is identical for a seed,
 //! whatever the thread count.
+//!
+//! With [`Layout::V2`] the same pairs are written as BigEarthNet v2.0:
+//! `BigEarthNet-S2/<product>/<patch id>/..._B02.tif`, `BigEarthNet-S1/<product>/<S1 name>/...`,
+//! `metadata.parquet` (clean pairs with a 19-class label) and
+//! `metadata_for_patches_with_snow_cloud_or_shadow.parquet`, no JSON (see [`v2`]).
 
 pub mod classes;
 pub mod rng;
 pub mod scene;
 pub mod tiffwrite;
+pub mod v2;
 
 use anyhow::{Context, Result};
-use bemm_formats::labels::{clc_mask_to_classes, CLC_NAMES};
+use bemm_formats::labels::{clc_mask_to_classes, CLASS_NAMES, CLC_NAMES};
 use rayon::prelude::*;
 use rng::Rng;
 use scene::{generate, Cover};
@@ -42,7 +48,30 @@ const ACQUISITIONS: [(&str, &str, &str, &str, u16); 6] = [
 ];
 const TILES: [&str; 6] = ["33UUP", "29SND", "29TNE", "34VFM", "32TNS", "35VLG"];
 
-/// Names of pair `i`: (S2 name, S1 name, acquisition index, row, col).
+/// Which BigEarthNet release the twin imitates on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+pub enum Layout {
+    /// v1.0: one folder per patch, JSON labels, CSV split and exclusion lists.
+    #[default]
+    V1,
+    /// v2.0 (reBEN): product/patch folders, parquet metadata.
+    V2,
+}
+
+/// Names of pair `i` in `layout`: (S2 name, S1 name, acquisition index, row, col).
+/// The S1 name is the same in both releases.
+pub fn pair_names_in(layout: Layout, i: u64) -> (String, String, usize, u32, u32) {
+    let (s2, s1, a, row, col) = pair_names(i);
+    match layout {
+        Layout::V1 => (s2, s1, a, row, col),
+        Layout::V2 => {
+            let (sat, time, ..) = ACQUISITIONS[a];
+            (v2::s2_id(sat, time, TILES[a], row, col), s1, a, row, col)
+        }
+    }
+}
+
+/// Names of pair `i` (v1): (S2 name, S1 name, acquisition index, row, col).
 pub fn pair_names(i: u64) -> (String, String, usize, u32, u32) {
     let a = (i % ACQUISITIONS.len() as u64) as usize;
     let j = i / ACQUISITIONS.len() as u64;
@@ -57,23 +86,32 @@ pub fn pair_names(i: u64) -> (String, String, usize, u32, u32) {
     )
 }
 
-/// What one pair contributed to the list files.
+/// What one pair contributed to the list files (v1) or metadata (v2).
 struct Listed {
     s2: String,
     s1: String,
     split: Option<&'static str>,
+    /// The split drawn for the pair whatever its cover (v2 lists snow and
+    /// cloud patches with a split too).
+    drawn: &'static str,
     cover: Cover,
     no_target: bool,
+    labels19: Vec<&'static str>,
 }
 
-fn write_pair(out: &Path, seed: u64, i: u64) -> Result<Listed> {
-    let (s2, s1, a, row, col) = pair_names(i);
+fn write_pair(out: &Path, seed: u64, i: u64, layout: Layout) -> Result<Listed> {
+    let (s2, s1, a, row, col) = pair_names_in(layout, i);
     let scene = generate(seed, i);
     let (_, s2t, _, s1t, epsg) = ACQUISITIONS[a];
     let ulx = 300_000.0 + col as f64 * 1200.0;
     let uly = 5_900_000.0 - row as f64 * 1200.0;
-    let s2dir = out.join(S2_DIR).join(&s2);
-    let s1dir = out.join(S1_DIR).join(&s1);
+    let (s2dir, s1dir) = match layout {
+        Layout::V1 => (out.join(S2_DIR).join(&s2), out.join(S1_DIR).join(&s1)),
+        Layout::V2 => (
+            crate::ingest::v2::s2_folder(&out.join(v2::S2_DIR), &s2),
+            crate::ingest::v2::s1_folder(&out.join(v2::S1_DIR), &s1),
+        ),
+    };
     std::fs::create_dir_all(&s2dir)
         .with_context(|| format!("{}: cannot create", s2dir.display()))?;
     std::fs::create_dir_all(&s1dir)
@@ -132,32 +170,35 @@ fn write_pair(out: &Path, seed: u64, i: u64) -> Result<Listed> {
         "corresponding_s2_patch": s2, "scene_source": format!("S1A_IW_GRDH_1SDV_{s1t}"),
         "acquisition_time": date(s1t),
     });
-    std::fs::write(
-        s2dir.join(format!("{s2}_labels_metadata.json")),
-        serde_json::to_vec_pretty(&s2meta)?,
-    )?;
-    std::fs::write(
-        s1dir.join(format!("{s1}_labels_metadata.json")),
-        serde_json::to_vec_pretty(&s1meta)?,
-    )?;
+    if layout == Layout::V1 {
+        std::fs::write(
+            s2dir.join(format!("{s2}_labels_metadata.json")),
+            serde_json::to_vec_pretty(&s2meta)?,
+        )?;
+        std::fs::write(
+            s1dir.join(format!("{s1}_labels_metadata.json")),
+            serde_json::to_vec_pretty(&s1meta)?,
+        )?;
+    }
     let mask: u64 = scene.clc.iter().map(|&c| 1u64 << c).sum();
-    let no_target = clc_mask_to_classes(mask) == 0;
-    let split = if no_target || scene.cover != Cover::Clear {
-        None
-    } else {
-        let mut r = Rng::new(seed ^ 0x5EED_5971, i);
-        Some(match r.unit() {
-            u if u < 0.52 => "train",
-            u if u < 0.76 => "val",
-            _ => "test",
-        })
+    let classes = clc_mask_to_classes(mask);
+    let no_target = classes == 0;
+    let mut r = Rng::new(seed ^ 0x5EED_5971, i);
+    let drawn = match r.unit() {
+        u if u < 0.52 => "train",
+        u if u < 0.76 => "val",
+        _ => "test",
     };
+    let split = (!no_target && scene.cover == Cover::Clear).then_some(drawn);
+    let labels19 = (0..CLASS_NAMES.len()).filter(|&c| classes >> c & 1 == 1).map(|c| CLASS_NAMES[c]).collect();
     Ok(Listed {
         s2,
         s1,
         split,
+        drawn,
         cover: scene.cover,
         no_target,
+        labels19,
     })
 }
 
@@ -182,8 +223,13 @@ pub struct SynthSummary {
     pub out: PathBuf,
 }
 
-/// Write a twin of `pairs` pairs under `out`.
+/// Write a v1 twin of `pairs` pairs under `out`.
 pub fn write_twin(out: &Path, pairs: u64, seed: u64, progress: bool) -> Result<SynthSummary> {
+    write_twin_as(out, pairs, seed, progress, Layout::V1)
+}
+
+/// Write a twin of `pairs` pairs under `out` in `layout`.
+pub fn write_twin_as(out: &Path, pairs: u64, seed: u64, progress: bool, layout: Layout) -> Result<SynthSummary> {
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let pb = crate::report::progress(pairs, "synth");
     if !progress {
@@ -192,7 +238,7 @@ pub fn write_twin(out: &Path, pairs: u64, seed: u64, progress: bool) -> Result<S
     let listed: Vec<Listed> = (0..pairs)
         .into_par_iter()
         .map(|i| {
-            let r = write_pair(out, seed, i);
+            let r = write_pair(out, seed, i, layout);
             pb.inc(1);
             r
         })
@@ -203,6 +249,9 @@ pub fn write_twin(out: &Path, pairs: u64, seed: u64, progress: bool) -> Result<S
         out: out.to_path_buf(),
         ..Default::default()
     };
+    if layout == Layout::V2 {
+        return write_v2_metadata(out, &listed, s);
+    }
     let mut files: [(&str, String); 6] = Default::default();
     let names = [
         "train.csv",
@@ -251,5 +300,46 @@ pub fn write_twin(out: &Path, pairs: u64, seed: u64, progress: bool) -> Result<S
         bemm_formats::fsutil::write_atomic(&out.join(name), text.as_bytes())
             .with_context(|| format!("{}: cannot write {name}", out.display()))?;
     }
+    Ok(s)
+}
+
+/// v2: pairs without a 19-class label are left out (the real release has
+/// none); snow and cloud pairs go to their own file, with a split.
+fn write_v2_metadata(out: &Path, listed: &[Listed], mut s: SynthSummary) -> Result<SynthSummary> {
+    let (mut clean, mut flagged) = (Vec::new(), Vec::new());
+    for l in listed {
+        if l.no_target {
+            s.no_19_class_targets += 1;
+            continue;
+        }
+        let row = v2::MetaRow {
+            patch_id: l.s2.clone(),
+            labels: l.labels19.clone(),
+            split: if l.drawn == "val" { "validation" } else { l.drawn },
+            s1_name: l.s1.clone(),
+            snow: l.cover == Cover::Snow,
+            cloud: l.cover == Cover::Cloud,
+        };
+        match l.cover {
+            Cover::Clear => {
+                match l.drawn {
+                    "train" => s.train += 1,
+                    "val" => s.val += 1,
+                    _ => s.test += 1,
+                }
+                clean.push(row);
+            }
+            Cover::Snow => {
+                s.seasonal_snow += 1;
+                flagged.push(row);
+            }
+            Cover::Cloud => {
+                s.cloud_or_shadow += 1;
+                flagged.push(row);
+            }
+        }
+    }
+    v2::write_metadata(&out.join(v2::METADATA), &clean)?;
+    v2::write_metadata(&out.join(v2::SNOW_CLOUD_METADATA), &flagged)?;
     Ok(s)
 }
