@@ -28,6 +28,10 @@ pub struct Args {
     /// Training device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Write the synthetic twin in the BigEarthNet v2.0 layout (parquet
+    /// metadata) instead of v1.0, so the run goes through the v2 ingest.
+    #[arg(long)]
+    pub v2: bool,
     /// Seed of the synthetic data and the training run.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,

@@ -107,8 +107,13 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let (s1, s2) = match (&a.s1, &a.s2) {
         (Some(s1), Some(s2)) => (s1.clone(), s2.clone()),
         _ => {
-            steps.run("synth", os(&[&"synth", &"--pairs", &a.pairs.to_string(), &"--out", &l.raw, &"--seed", &a.seed.to_string()]))?;
-            (l.raw.join(crate::synth::S1_DIR), l.raw.join(crate::synth::S2_DIR))
+            let layout = if a.v2 { "v2" } else { "v1" };
+            steps.run("synth", os(&[&"synth", &"--pairs", &a.pairs.to_string(), &"--out", &l.raw, &"--seed", &a.seed.to_string(), &"--layout", &layout]))?;
+            if a.v2 {
+                (l.raw.join(crate::synth::v2::S1_DIR), l.raw.join(crate::synth::v2::S2_DIR))
+            } else {
+                (l.raw.join(crate::synth::S1_DIR), l.raw.join(crate::synth::S2_DIR))
+            }
         }
     };
     let mut ingest = os(&[&"ingest", &"--s1", &s1, &"--s2", &s2, &"--out", &l.archive]);
@@ -119,6 +124,14 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         if let Some(s) = &a.splits {
             ingest.extend(os(&[&"--splits", s]));
         }
+    } else if a.v2 {
+        // The v2 twin ships the release's two metadata files.
+        ingest.extend(os(&[
+            &"--metadata",
+            &l.raw.join(crate::synth::v2::METADATA),
+            &"--snow-cloud-metadata",
+            &l.raw.join(crate::synth::v2::SNOW_CLOUD_METADATA),
+        ]));
     } else {
         // The twin ships the official list files beside its folders.
         ingest.extend(os(&[
