@@ -175,6 +175,9 @@ fn cpu_ndarray(_: &TrainConfig, _: &PatchArchive, _: &mut dyn Observer) -> Resul
 #[cfg(feature = "cuda")]
 fn cuda(cfg: &TrainConfig, archive: &PatchArchive, ids: &[usize], obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
     let devices = ids.iter().map(|&index| burn::backend::cuda::CudaDevice { index }).collect();
+    // Measured on an H200: ResNet50 did not finish its first step in 150 s
+    // while the GPU sat idle; say so, or the run looks hung.
+    obs.note("cuda: the first steps on a new machine compile and autotune burn-cuda's kernels (minutes for ResNet50, GPU idle meanwhile); runs started inside the repository keep them under target/ (cubecl.toml) and start faster");
     run::<burn::backend::Autodiff<burn::backend::Cuda>>(cfg, archive, devices, obs)
 }
 #[cfg(not(feature = "cuda"))]
