@@ -48,6 +48,22 @@ fn conv_large_k_and_n_cross_gemm_blocks() {
 }
 
 #[test]
+fn strided_windows_split_across_depth_and_column_blocks() {
+    // Strided windows are packed a window row (c, ky) at a time; here depth
+    // blocks (KC = 256) end inside a window row (256 = 5*49 + 11 and
+    // 256 = 28*9 + 4) and N > NC, from the f16 input and an f32 activation.
+    let mut rng = Rng(0x57e);
+    for (c, k, stride, pad, h, from_input) in [(11, 7, 2, 3, 70, true), (11, 7, 2, 3, 70, false), (29, 3, 2, 1, 65, false), (6, 5, 3, 2, 41, true)] {
+        let mut g = GraphBuilder::new(c.min(12), h, h);
+        let src = if from_input { INPUT } else { widen(&mut g, c, &mut rng) };
+        let w = rng.vec((16 * c * k * k) as usize, 0.3);
+        let conv = g.conv(src, 16, k, stride, pad, w, rng.vec(16, 0.5), true).unwrap();
+        let bytes = with_head(g, conv, &mut rng);
+        check_model(&bytes, 2, &mut rng, 1.0);
+    }
+}
+
+#[test]
 fn pointwise_conv_over_activation() {
     let mut rng = Rng(11);
     for (c, oc, hw) in [(7, 5, 3), (64, 33, 9), (260, 70, 5)] {
