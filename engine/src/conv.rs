@@ -9,6 +9,7 @@
 use crate::act::{Cnhw, Elem, Planes};
 use crate::error::EngineError;
 use crate::gemm::{self, Blocks, Fork, GemmSpec, PackB, WeightsF16};
+use crate::kernels::widest::widest;
 use crate::kernels::{Isa, MicroKernel};
 use bemm_formats::model::LayerRecord;
 use half::f16;
@@ -89,8 +90,17 @@ impl<P: Planes> PackB for Im2col<'_, P> {
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
         let g = self.g;
         if g.stride > 1 && g.kw > 1 && (nr - 1) * g.stride + g.kw <= STRIDED_SPAN {
-            return self.pack_strided(k0, kc, n0, nc, nr, dst);
+            return widest(self.isa, #[inline(always)] || self.pack_strided(k0, kc, n0, nc, nr, dst));
         }
+        widest(self.isa, #[inline(always)] || self.pack_runs(k0, kc, n0, nc, nr, dst));
+    }
+}
+
+impl<P: Planes> Im2col<'_, P> {
+    /// [`PackB::pack`] for unit strides and 1-wide windows.
+    #[inline(always)]
+    fn pack_runs(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        let g = self.g;
         let ohw = g.oh * g.ow;
         let khw = g.kh * g.kw;
         let (s, w) = (g.stride, g.w as isize);
@@ -181,6 +191,7 @@ impl<P: Planes> Im2col<'_, P> {
     /// copy from phase `kx % s` at offset `kx / s`. Per packed value that is
     /// about one move; widening the span and picking every `s`-th value once
     /// per `kx` cost 3-4 cycles per value, half the stem's time in profiles.
+    #[inline(always)]
     fn pack_strided(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
         let g = self.g;
         let (ohw, khw, s) = (g.oh * g.ow, g.kh * g.kw, g.stride);
@@ -275,10 +286,25 @@ pub struct Pointwise<'t> {
     pub data: &'t [f32],
     /// Columns (batch * H * W).
     pub n: usize,
+    /// Instruction set the packing loops may use.
+    pub isa: Isa,
 }
 
 impl PackB for Pointwise<'_> {
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        widest(self.isa, #[inline(always)] || self.pack_rows(k0, kc, n0, nc, nr, dst));
+    }
+
+    // Both rows of a pair are read straight from the activation: no f32
+    // panel and no in-place conversion pass (the default's two passes).
+    fn pack_pairs(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        widest(self.isa, #[inline(always)] || self.pack_row_pairs(k0, kc, n0, nc, nr, dst));
+    }
+}
+
+impl Pointwise<'_> {
+    #[inline(always)]
+    fn pack_rows(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
         let strips = nc.div_ceil(nr);
         for kk in 0..kc {
             let row = &self.data[(k0 + kk) * self.n + n0..(k0 + kk) * self.n + n0 + nc];
@@ -292,9 +318,8 @@ impl PackB for Pointwise<'_> {
         }
     }
 
-    // Both rows of a pair are read straight from the activation: no f32
-    // panel and no in-place conversion pass (the default's two passes).
-    fn pack_pairs(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+    #[inline(always)]
+    fn pack_row_pairs(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
         let strips = nc.div_ceil(nr);
         let depth = kc.div_ceil(2);
         for d in 0..depth {
@@ -364,7 +389,7 @@ pub fn conv<P: Planes>(
     let a = WeightsF16 { w: weight, bias };
     let (cout, part) = (spec.m, blocks.workspace_len());
     match (algo(&g, winograd), dense) {
-        (ConvAlgo::Pointwise, Some(d)) => gemm::gemm_split(kern, isa, blocks, spec, a, &Pointwise { data: d.data, n }, out, ws, fork),
+        (ConvAlgo::Pointwise, Some(d)) => gemm::gemm_split(kern, isa, blocks, spec, a, &Pointwise { data: d.data, n, isa }, out, ws, fork),
         // The fit is checked with all output channels in one part, so the
         // choice (and the result) is the same however many threads split
         // the layer; a workspace too small for its blocks falls to im2col.

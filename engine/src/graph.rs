@@ -6,6 +6,7 @@ use crate::act::{Cnhw, InputBatch, InputPlanes};
 use crate::conv::{self, Geometry};
 use crate::elementwise::{self, Unary};
 use crate::error::EngineError;
+use crate::kernels::widest::widest;
 use crate::kernels::{Isa, MicroKernel};
 use crate::linear;
 use crate::planner::Plan;
@@ -109,7 +110,7 @@ pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, scr
             LayerKind::MaxPool | LayerKind::AvgPool => {
                 let pk = if kind == LayerKind::MaxPool { PoolKind::Max } else { PoolKind::Avg };
                 let g = Geometry::of(l);
-                with_planes!(s1, hw1, |p, _d| pool::pool(pk, &g, &p, batch, relu, out));
+                with_planes!(s1, hw1, |p, _d| widest(ex.isa, #[inline(always)] || pool::pool(pk, &g, &p, batch, relu, out)));
             }
             LayerKind::GlobalAvgPool => {
                 with_planes!(s1, hw1, |p, _d| pool::global_avg(&p, l.in_c as usize, hw1, batch, relu, out));
@@ -121,7 +122,7 @@ pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, scr
             LayerKind::Add => {
                 let (s2, hw2) = source(l.input2)?;
                 let c = l.out_c as usize;
-                with_planes!(s1, hw1, |a, _d| with_planes!(s2, hw2, |b, _e| elementwise::add(&a, &b, c, out_hw, batch, relu, out)));
+                with_planes!(s1, hw1, |a, _d| with_planes!(s2, hw2, |b, _e| widest(ex.isa, #[inline(always)] || elementwise::add(&a, &b, c, out_hw, batch, relu, out))));
             }
         }
 

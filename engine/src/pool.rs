@@ -26,7 +26,9 @@ fn nan_max(a: f32, b: f32) -> f32 {
 }
 
 /// Pool `batch` samples of `src` (geometry `g`) into `out`
-/// (`[c][batch][oh*ow]` f32), with optional ReLU.
+/// (`[c][batch][oh*ow]` f32), with optional ReLU. Inlined so that callers
+/// can compile it for wider vectors ([`crate::kernels::widest`]).
+#[inline(always)]
 pub fn pool<P: Planes>(kind: PoolKind, g: &Geometry, src: &P, batch: usize, relu: bool, out: &mut [f32]) {
     let ohw = g.oh * g.ow;
     for c in 0..g.c {
@@ -79,6 +81,7 @@ const MAX_ROW: usize = 512;
 /// rows (contiguous, vectorised), then across each window's columns. Same
 /// result as the direct window loop (max is exact and order-free; NaN is
 /// kept), at about a third of its cost for the 3x3/2 stem pool.
+#[inline(always)]
 fn max_plane<E: Elem>(g: &Geometry, plane: &[E], relu: bool, o: &mut [f32]) {
     let mut col = [0f32; MAX_ROW];
     let col = &mut col[..g.w];

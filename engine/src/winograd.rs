@@ -24,6 +24,7 @@ use crate::act::{zero_run, Elem, Planes};
 use crate::conv::Geometry;
 use crate::error::EngineError;
 use crate::gemm::{for_row_parts, to_pairs, Fork};
+use crate::kernels::widest::widest;
 use crate::kernels::{convert, Isa, MicroKernel, PackFormat, Tile};
 use half::f16;
 
@@ -135,7 +136,7 @@ fn conv_rows<P: Planes>(
             let kc = KCW.min(g.c - pc);
             let depth = if pairs { kc.div_ceil(2) } else { kc };
             let panel = kc * strips * nr;
-            transform_input(isa, src, g, pc, kc, t0, tn, nr, &mut bpack[..XI * panel], rows);
+            widest(isa, #[inline(always)] || transform_input(isa, src, g, pc, kc, t0, tn, nr, &mut bpack[..XI * panel], rows));
             if pairs {
                 for p in bpack[..XI * panel].chunks_exact_mut(panel) {
                     to_pairs(p, kc, strips, nr);
@@ -143,7 +144,7 @@ fn conv_rows<P: Planes>(
             }
             for ic in (0..cout).step_by(MCW) {
                 let mc = MCW.min(cout - ic);
-                transform_weights(isa, weight, g.c, ic, mc, pc, kc, mr, kern.format, apack, g9, urow);
+                widest(isa, #[inline(always)] || transform_weights(isa, weight, g.c, ic, mc, pc, kc, mr, kern.format, apack, g9, urow));
                 for xi in 0..XI {
                     let a = &apack[xi * MCW * KCW..(xi + 1) * MCW * KCW];
                     let b = &bpack[xi * panel..(xi + 1) * panel];
@@ -175,7 +176,7 @@ fn conv_rows<P: Planes>(
                 }
             }
         }
-        transform_output(g, macc, cout, nct, t0, tn, bias, relu, batch, out);
+        widest(isa, #[inline(always)] || transform_output(g, macc, cout, nct, t0, tn, bias, relu, batch, out));
     }
     Ok(())
 }
@@ -191,6 +192,7 @@ fn conv_rows<P: Planes>(
 /// entries `tx` and `tx+1`, so each of the 16 outputs is one vector
 /// operation over a run of tiles, stored contiguously into its panel.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn transform_input<P: Planes>(isa: Isa, src: &P, g: &Geometry, pc: usize, kc: usize, t0: usize, tn: usize, nr: usize, bpack: &mut [f32], rows: &mut [f32]) {
     let (th, tw) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
     let per_sample = th * tw;
@@ -280,6 +282,7 @@ fn transform_input<P: Planes>(isa: Isa, src: &P, g: &Geometry, pc: usize, kc: us
 /// widened weights, then regrouped tap by tap so the transform is vector
 /// arithmetic across channels), `urow` `16 * kc`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn transform_weights(isa: Isa, weight: &[f16], c: usize, ic: usize, mc: usize, pc: usize, kc: usize, mr: usize, format: PackFormat, apack: &mut [f32], g9: &mut [f32], urow: &mut [f32]) {
     let padded = mc.div_ceil(mr) * mr;
     let mut taps = [[0f32; KCW]; 9];
@@ -330,6 +333,7 @@ fn transform_weights(isa: Isa, weight: &[f16], c: usize, ic: usize, mc: usize, p
 }
 
 /// Row `r` of a packed A block (the layouts `gemm::pack_a` writes).
+#[inline(always)]
 fn store_a_row(format: PackFormat, block: &mut [f32], r: usize, mr: usize, kc: usize, v: &[f32]) {
     let (s, rr) = (r / mr, r % mr);
     match format {
@@ -359,6 +363,7 @@ fn store_a_row(format: PackFormat, block: &mut [f32], r: usize, mr: usize, kc: u
 /// border write only their inside outputs. Works on runs of tiles within
 /// one tile row, so the transform is vector arithmetic over the run.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn transform_output(g: &Geometry, macc: &[f32], cout: usize, nct: usize, t0: usize, tn: usize, bias: Option<&[f16]>, relu: bool, batch: usize, out: &mut [f32]) {
     const RUN: usize = 64;
     let tw = g.ow.div_ceil(2);
@@ -418,6 +423,63 @@ fn transform_output(g: &Geometry, macc: &[f32], cout: usize, nct: usize, t0: usi
                 }
             }
             t += len;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::act::Cnhw;
+    use crate::kernels::widest::widest;
+    use std::vec::Vec;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 8) as f32 / (1u32 << 24) as f32 * 4.0 - 2.0
+            })
+            .collect()
+    }
+
+    /// The transforms run compiled for AVX2 ([`widest`]) and for the
+    /// baseline target: the auto-vectorised loops must give the same bits.
+    #[test]
+    fn transforms_are_bit_identical_with_wider_vectors() {
+        let wide = Isa::Avx2;
+        if !wide.available() {
+            return;
+        }
+        let kern = crate::kernels::best(true);
+        for (c, h, w, cout, batch) in [(5usize, 9usize, 7usize, 13usize, 2usize), (130, 8, 8, 20, 1), (3, 15, 15, 7, 3)] {
+            let g = Geometry { c, h, w, kh: 3, kw: 3, stride: 1, pad: 1, oh: h, ow: w };
+            let data = values(c * batch * h * w, 3);
+            let src = Cnhw { data: &data, batch, hw: h * w };
+            let tiles = batch * h.div_ceil(2) * w.div_ceil(2);
+            let (nr, kc) = (kern.nr, c.min(KCW));
+            let panel = kc * tiles.div_ceil(nr) * nr;
+            let mut rows = std::vec![0f32; 8 * (2 * w.div_ceil(2) + 2)];
+            let (mut narrow, mut wide_out) = (std::vec![0f32; XI * panel], std::vec![0f32; XI * panel]);
+            transform_input(Isa::Scalar, &src, &g, 0, kc, 0, tiles, nr, &mut narrow, &mut rows);
+            widest(wide, || transform_input(wide, &src, &g, 0, kc, 0, tiles, nr, &mut wide_out, &mut rows));
+            assert!(narrow.iter().zip(&wide_out).all(|(a, b)| a.to_bits() == b.to_bits()), "input transform {c}x{h}x{w}");
+
+            let weight: Vec<f16> = values(cout * c * 9, 5).into_iter().map(f16::from_f32).collect();
+            let mc = cout.min(MCW);
+            let (mut g9, mut urow) = (std::vec![0f32; KCW * 9], std::vec![0f32; XI * KCW]);
+            let (mut a0, mut a1) = (std::vec![0f32; XI * MCW * KCW], std::vec![0f32; XI * MCW * KCW]);
+            transform_weights(Isa::Scalar, &weight, c, 0, mc, 0, kc, kern.mr, kern.format, &mut a0, &mut g9, &mut urow);
+            widest(wide, || transform_weights(wide, &weight, c, 0, mc, 0, kc, kern.mr, kern.format, &mut a1, &mut g9, &mut urow));
+            assert!(a0.iter().zip(&a1).all(|(a, b)| a.to_bits() == b.to_bits()), "weight transform {c}x{cout}");
+
+            let macc = values(XI * cout * tiles, 7);
+            let bias: Vec<f16> = values(cout, 9).into_iter().map(f16::from_f32).collect();
+            let (mut o0, mut o1) = (std::vec![0f32; cout * batch * h * w], std::vec![0f32; cout * batch * h * w]);
+            transform_output(&g, &macc, cout, tiles, 0, tiles, Some(&bias), true, batch, &mut o0);
+            widest(wide, || transform_output(&g, &macc, cout, tiles, 0, tiles, Some(&bias), true, batch, &mut o1));
+            assert!(o0.iter().zip(&o1).all(|(a, b)| a.to_bits() == b.to_bits()), "output transform {c}x{cout}");
         }
     }
 }

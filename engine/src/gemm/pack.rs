@@ -155,7 +155,7 @@ mod tests {
     fn pointwise_pair_packing_equals_pack_then_round() {
         let (k, n) = (13, 77);
         let data = values(k * n, 2);
-        let b = Pointwise { data: &data, n };
+        let b = Pointwise { data: &data, n, isa: crate::kernels::best(true).isa };
         for (k0, kc, n0, nc, nr) in [(0usize, 13usize, 0usize, 77usize, 32usize), (2, 7, 5, 70, 32), (1, 4, 9, 33, 16)] {
             let len = nc.div_ceil(nr) * nr * kc;
             let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);

@@ -30,6 +30,7 @@ pub(crate) use has;
 
 pub mod convert;
 pub mod scalar;
+pub mod widest;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
