@@ -374,6 +374,8 @@ pub fn algo(g: &Geometry, winograd: bool) -> ConvAlgo {
 /// when it is an engine activation (enables [`ConvAlgo::Pointwise`]);
 /// `winograd` allows [`ConvAlgo::Winograd2x2`] (used when the GEMM
 /// workspace, `ws` = `ways` parts of `blocks.workspace_len()`, holds its blocks).
+/// `fused`: a residual add fused into the epilogue, as the other operand
+/// (`out`'s shape) and the add's ReLU; `None` for a plain convolution.
 #[allow(clippy::too_many_arguments)]
 pub fn conv<P: Planes>(
     kern: &MicroKernel,
@@ -389,10 +391,15 @@ pub fn conv<P: Planes>(
     out: &mut [f32],
     ws: &mut [f32],
     fork: Option<&dyn Fork>,
+    fused: Option<(&[f32], bool)>,
 ) -> Result<(), EngineError> {
     let g = Geometry::of(l);
     let n = batch * g.oh * g.ow;
-    let spec = GemmSpec { m: l.out_c as usize, n, k: g.c * g.kh * g.kw, ldc: n, relu: l.relu() };
+    let (res, relu) = match fused {
+        Some((r, relu)) => (Some(r), relu),
+        None => (None, l.relu()),
+    };
+    let spec = GemmSpec { m: l.out_c as usize, n, k: g.c * g.kh * g.kw, ldc: n, relu, res };
     let a = WeightsF16 { w: weight, bias };
     let (cout, part) = (spec.m, blocks.workspace_len());
     match (algo(&g, winograd), dense) {
@@ -401,7 +408,7 @@ pub fn conv<P: Planes>(
         // choice (and the result) is the same however many threads split
         // the layer; a workspace too small for its blocks falls to im2col.
         (ConvAlgo::Winograd2x2, _) if crate::winograd::block_cols(kern, part, cout, g.w).is_some() => {
-            crate::winograd::conv(kern, isa, &g, weight, bias, cout, l.relu(), src, batch, out, ws, part, fork)
+            crate::winograd::conv(kern, isa, &g, weight, bias, cout, relu, res, src, batch, out, ws, part, fork)
         }
         _ => gemm::gemm_split(kern, isa, blocks, spec, a, &Im2col { src, g, isa }, out, ws, fork),
     }

@@ -61,7 +61,9 @@ pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, scr
 
     for (i, l) in layers.iter().enumerate() {
         let kind = l.layer_kind().ok_or(EngineError::Internal("unknown layer kind"))?;
-        let out_r = ex.plan.range(i, batch).ok_or(EngineError::Internal("plan"))?;
+        // A conv fused into the residual add after it writes the add's output.
+        let fused_into = (kind == LayerKind::Conv && ex.plan.fused(i)).then(|| layers.get(i + 1)).flatten();
+        let out_r = ex.plan.range(if fused_into.is_some() { i + 1 } else { i }, batch).ok_or(EngineError::Internal("plan"))?;
         let (left, tail) = arena.split_at_mut(out_r.start);
         let (out, right) = tail.split_at_mut(out_r.len());
         let (left, right) = (&*left, &*right);
@@ -99,7 +101,17 @@ pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, scr
             LayerKind::Conv => {
                 let w = file.tensor(l.weight).ok_or(EngineError::Internal("conv weight"))?;
                 let b = file.tensor(l.bias);
-                with_planes!(s1, hw1, |p, dense| conv::conv(ex.kern, ex.isa, ex.blocks, ex.winograd, l, w, b, &p, dense, batch, out, ws, ex.fork))?;
+                let fused = match fused_into {
+                    Some(add) => {
+                        let other = if add.input as usize == i { add.input2 } else { add.input };
+                        match source(other)?.0 {
+                            Src::Arena(r) => Some((r, add.relu())),
+                            Src::Input => return Err(EngineError::Internal("fused residual is the graph input")),
+                        }
+                    }
+                    None => None,
+                };
+                with_planes!(s1, hw1, |p, dense| conv::conv(ex.kern, ex.isa, ex.blocks, ex.winograd, l, w, b, &p, dense, batch, out, ws, ex.fork, fused))?;
             }
             LayerKind::Linear => {
                 let w = file.tensor(l.weight).ok_or(EngineError::Internal("linear weight"))?;
@@ -119,6 +131,8 @@ pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, scr
                 let f = if kind == LayerKind::Relu { Unary::Relu } else { Unary::Sigmoid };
                 with_planes!(s1, hw1, |p, _d| elementwise::unary(f, &p, l.out_c as usize, out_hw, batch, relu, out));
             }
+            // Already written by the conv fused into it.
+            LayerKind::Add if i > 0 && ex.plan.fused(i - 1) => {}
             LayerKind::Add => {
                 let (s2, hw2) = source(l.input2)?;
                 let c = l.out_c as usize;

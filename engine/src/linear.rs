@@ -61,6 +61,6 @@ pub fn linear<P: Planes>(
     ws: &mut [f32],
     fork: Option<&dyn Fork>,
 ) -> Result<(), EngineError> {
-    let spec = GemmSpec { m: out_features, n: batch, k: in_features, ldc: batch, relu };
+    let spec = GemmSpec { m: out_features, n: batch, k: in_features, ldc: batch, relu, res: None };
     gemm::gemm_split(kern, isa, blocks, spec, WeightsF16 { w: weight, bias }, &Flatten { src, hw }, out, ws, fork)
 }

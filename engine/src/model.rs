@@ -42,7 +42,7 @@ impl<'a> Model<'a> {
     /// plan its memory. Weights are used in place, never copied.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, EngineError> {
         let file = ModelFile::parse(bytes)?;
-        let plan = Plan::new(file.layers())?;
+        let plan = Plan::new(file.layers(), &[file.header().output_layer, file.header().feature_layer])?;
         let kern = kernels::best(true);
         Ok(Model { file, plan, kern, isa: kern.isa, precision: Precision::Exact, blocks: Blocks::DEFAULT, winograd: true })
     }

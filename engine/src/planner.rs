@@ -12,7 +12,7 @@
 //! Fixed capacity ([`MAX_PLANNED_LAYERS`]), no allocation.
 
 use crate::error::EngineError;
-use bemm_formats::model::LayerRecord;
+use bemm_formats::model::{LayerKind, LayerRecord, INPUT};
 use heapless::Vec as HVec;
 
 /// Most layers a plan holds (ResNet-152 has about 220).
@@ -23,7 +23,9 @@ pub const MAX_PLANNED_LAYERS: usize = 1024;
 pub struct Plan {
     offsets: HVec<usize, MAX_PLANNED_LAYERS>,
     sizes: HVec<usize, MAX_PLANNED_LAYERS>,
+    fused: HVec<bool, MAX_PLANNED_LAYERS>,
     arena: usize,
+    unplanned: usize,
 }
 
 /// `(start, end)` layer interval during which a layer's output is alive.
@@ -38,21 +40,57 @@ fn lifetimes(layers: &[LayerRecord], last: &mut [usize]) {
     }
 }
 
+/// Whether convolution `i` is fused into the residual add right after it:
+/// the conv has no ReLU of its own, the add (layer `i + 1`) is its only
+/// reader, the add's other operand is an engine activation (not the f16
+/// graph input), and the caller does not need the conv's output (`keep`:
+/// the logits and feature layers). Then the conv's GEMM epilogue adds the
+/// other operand and applies the add's ReLU, writing the add's output
+/// directly: the add's pass over both operands disappears, with the same
+/// f32 operations in the same order (bit-identical).
+fn fusable(layers: &[LayerRecord], last: &[usize], keep: &[u32], i: usize) -> bool {
+    let (Some(l), Some(a)) = (layers.get(i), layers.get(i + 1)) else { return false };
+    if l.layer_kind() != Some(LayerKind::Conv) || l.relu() || a.layer_kind() != Some(LayerKind::Add) || last[i] != i + 1 || keep.contains(&(i as u32)) {
+        return false;
+    }
+    let other = if a.input as usize == i { a.input2 } else if a.input2 as usize == i { a.input } else { return false };
+    other != INPUT && (other as usize) < i
+}
+
 impl Plan {
     /// Plan the outputs of `layers` (topologically ordered, as validated by
-    /// `ModelFile::parse`).
-    pub fn new(layers: &[LayerRecord]) -> Result<Self, EngineError> {
+    /// `ModelFile::parse`); the outputs of the layers in `keep` (logits,
+    /// features) are always materialised.
+    ///
+    /// A convolution fused into the add after it (see [`Plan::fused`]) gets
+    /// no buffer, and that add's output is alive from the conv on: the conv
+    /// writes it, so it must not share space with the conv's input.
+    pub fn new(layers: &[LayerRecord], keep: &[u32]) -> Result<Self, EngineError> {
         let n = layers.len();
         if n > MAX_PLANNED_LAYERS {
             return Err(EngineError::TooManyLayers { layers: n, max: MAX_PLANNED_LAYERS });
         }
         let mut last = [0usize; MAX_PLANNED_LAYERS];
         lifetimes(layers, &mut last[..n]);
+        let mut fused = [false; MAX_PLANNED_LAYERS];
+        let mut first = [0usize; MAX_PLANNED_LAYERS];
+        let mut size = [0usize; MAX_PLANNED_LAYERS];
+        for i in 0..n {
+            first[i] = i;
+            size[i] = layers[i].out_len();
+        }
+        for i in 0..n {
+            if fusable(layers, &last[..n], keep, i) {
+                fused[i] = true;
+                size[i] = 0;
+                first[i + 1] = i;
+            }
+        }
         // Order: largest first, ties by layer index (insertion sort: n is small).
         let mut order = [0u16; MAX_PLANNED_LAYERS];
         for i in 0..n {
             let mut j = i;
-            while j > 0 && layers[order[j - 1] as usize].out_len() < layers[i].out_len() {
+            while j > 0 && size[order[j - 1] as usize] < size[i] {
                 order[j] = order[j - 1];
                 j -= 1;
             }
@@ -62,7 +100,7 @@ impl Plan {
         let mut arena = 0usize;
         for (placed, &oi) in order[..n].iter().enumerate() {
             let i = oi as usize;
-            let size = layers[i].out_len();
+            let size_i = size[i];
             let mut off = 0usize;
             // First fit: bump past any conflicting buffer until none conflicts.
             // Each bump moves strictly upward past one buffer's end, and every
@@ -71,9 +109,9 @@ impl Plan {
             'search: loop {
                 for &oj in &order[..placed] {
                     let j = oj as usize;
-                    let (oj_off, oj_size) = (offsets[j], layers[j].out_len());
-                    let time = i.max(j) <= last[i].min(last[j]);
-                    let space = off < oj_off + oj_size && oj_off < off + size;
+                    let (oj_off, oj_size) = (offsets[j], size[j]);
+                    let time = first[i].max(first[j]) <= last[i].min(last[j]);
+                    let space = off < oj_off + oj_size && oj_off < off + size_i;
                     if time && space {
                         off = oj_off + oj_size;
                         continue 'search;
@@ -82,15 +120,35 @@ impl Plan {
                 break;
             }
             offsets[i] = off;
-            arena = arena.max(off + size);
+            arena = arena.max(off + size_i);
         }
-        let mut p = Plan { offsets: HVec::new(), sizes: HVec::new(), arena };
-        for (i, l) in layers.iter().enumerate() {
+        let unplanned = layers.iter().map(|l| l.out_len()).sum();
+        let mut p = Plan { offsets: HVec::new(), sizes: HVec::new(), fused: HVec::new(), arena, unplanned };
+        for i in 0..n {
             // Capacity was checked above, so these pushes cannot fail.
             p.offsets.push(offsets[i]).map_err(|_| EngineError::Internal("plan capacity"))?;
-            p.sizes.push(l.out_len()).map_err(|_| EngineError::Internal("plan capacity"))?;
+            p.sizes.push(size[i]).map_err(|_| EngineError::Internal("plan capacity"))?;
+            p.fused.push(fused[i]).map_err(|_| EngineError::Internal("plan capacity"))?;
         }
         Ok(p)
+    }
+
+    /// Whether convolution `i` is fused into the add at `i + 1`: it writes
+    /// that add's output range (epilogue: `+ bias + other operand`, then the
+    /// add's ReLU), and the add itself does nothing. Its own range is empty.
+    pub fn fused(&self, i: usize) -> bool {
+        self.fused.get(i).copied().unwrap_or(false)
+    }
+
+    /// Start of the interval in which layer `i`'s output is alive (the
+    /// layer itself, or the conv fused into it).
+    #[cfg(test)]
+    fn first(&self, i: usize) -> usize {
+        if i > 0 && self.fused(i - 1) {
+            i - 1
+        } else {
+            i
+        }
     }
 
     /// Arena length in f32 per sample.
@@ -104,9 +162,10 @@ impl Plan {
         Some(o * batch..(o + s) * batch)
     }
 
-    /// Sum of all outputs per sample: what a plan without reuse would need.
+    /// Sum of all outputs per sample: what running without a plan (no
+    /// reuse, no fusion) would need.
     pub fn unplanned_per_sample(&self) -> usize {
-        self.sizes.iter().sum()
+        self.unplanned
     }
 }
 
@@ -129,7 +188,7 @@ mod tests {
             assert!(ri.end <= p.arena_per_sample());
             for j in 0..i {
                 let rj = p.range(j, 1).unwrap();
-                let time = i.max(j) <= last[i].min(last[j]);
+                let time = p.first(i).max(p.first(j)) <= last[i].min(last[j]);
                 let space = ri.start < rj.end && rj.start < ri.end;
                 assert!(!(time && space), "layers {j} and {i} overlap: {rj:?} {ri:?}");
             }
@@ -140,7 +199,7 @@ mod tests {
     fn chain_reuses_two_buffers() {
         // A plain chain needs only the two largest neighbours at once.
         let ls: std::vec::Vec<_> = (0..6).map(|i| layer(LayerKind::Relu, if i == 0 { INPUT } else { i - 1 }, NONE, 4, 8)).collect();
-        let p = Plan::new(&ls).unwrap();
+        let p = Plan::new(&ls, &[]).unwrap();
         assert_valid(&ls, &p);
         assert_eq!(p.arena_per_sample(), 2 * 4 * 64);
         assert_eq!(p.unplanned_per_sample(), 6 * 4 * 64);
@@ -155,7 +214,7 @@ mod tests {
             layer(LayerKind::Relu, 1, NONE, 8, 4),
             layer(LayerKind::Add, 0, 2, 8, 4),
         ];
-        let p = Plan::new(&ls).unwrap();
+        let p = Plan::new(&ls, &[]).unwrap();
         assert_valid(&ls, &p);
         assert_eq!(p.arena_per_sample(), 3 * 128);
         assert_eq!(p.range(3, 5).unwrap().len(), 5 * 128);
@@ -179,13 +238,40 @@ mod tests {
                     layer(LayerKind::Add, a, b, 1 + rnd(16), 1 + rnd(6))
                 })
                 .collect();
-            assert_valid(&ls, &Plan::new(&ls).unwrap());
+            assert_valid(&ls, &Plan::new(&ls, &[]).unwrap());
         }
+    }
+
+    #[test]
+    fn conv_then_add_fuses_unless_the_conv_output_is_needed() {
+        let conv = |input: u32, relu: bool| {
+            let mut l = layer(LayerKind::Conv, input, NONE, 8, 4);
+            if relu {
+                l.flags = bemm_formats::model::FLAG_RELU;
+            }
+            l
+        };
+        // 0 = relu(input), 1 = conv(0), 2 = add(1, 0).
+        let ls = [layer(LayerKind::Relu, INPUT, NONE, 8, 4), conv(0, false), layer(LayerKind::Add, 1, 0, 8, 4)];
+        let p = Plan::new(&ls, &[]).unwrap();
+        assert_valid(&ls, &p);
+        assert!(p.fused(1) && !p.fused(0) && !p.fused(2));
+        assert!(p.range(1, 1).unwrap().is_empty());
+        // The add's output is written while the conv reads layer 0.
+        let (r0, r2) = (p.range(0, 3).unwrap(), p.range(2, 3).unwrap());
+        assert!(r0.end <= r2.start || r2.end <= r0.start);
+        // Not when the caller needs the conv's output, the conv has its own
+        // ReLU, the other operand is the f16 input, or another layer reads the conv.
+        assert!(!Plan::new(&ls, &[1]).unwrap().fused(1));
+        assert!(!Plan::new(&[ls[0], conv(0, true), ls[2]], &[]).unwrap().fused(1));
+        assert!(!Plan::new(&[conv(INPUT, false), layer(LayerKind::Add, 0, INPUT, 8, 4)], &[]).unwrap().fused(0));
+        let shared = [ls[0], conv(0, false), layer(LayerKind::Add, 1, 0, 8, 4), layer(LayerKind::Add, 1, 2, 8, 4)];
+        assert!(!Plan::new(&shared, &[]).unwrap().fused(1));
     }
 
     #[test]
     fn too_many_layers_is_an_error() {
         let ls = std::vec![layer(LayerKind::Relu, INPUT, NONE, 1, 1); MAX_PLANNED_LAYERS + 1];
-        assert!(matches!(Plan::new(&ls), Err(EngineError::TooManyLayers { .. })));
+        assert!(matches!(Plan::new(&ls, &[]), Err(EngineError::TooManyLayers { .. })));
     }
 }

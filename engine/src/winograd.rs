@@ -70,7 +70,7 @@ pub fn block_cols(kern: &MicroKernel, ws_len: usize, rows: usize, w: usize) -> O
 /// accepts) with OIHW f16 `weight` (`cout x C x 3 x 3`) and optional `bias`,
 /// into `out` (`[cout][batch][H*W]` f32). `ws` holds `ways` parts of
 /// `part_len` f32 (one per thread of `fork`); output channels are split over
-/// the parts.
+/// the parts. `res` (`out`'s shape) is added after the bias, before the ReLU.
 #[allow(clippy::too_many_arguments)]
 pub fn conv<P: Planes>(
     kern: &MicroKernel,
@@ -80,6 +80,7 @@ pub fn conv<P: Planes>(
     bias: Option<&[f16]>,
     cout: usize,
     relu: bool,
+    res: Option<&[f32]>,
     src: &P,
     batch: usize,
     out: &mut [f32],
@@ -88,7 +89,7 @@ pub fn conv<P: Planes>(
     fork: Option<&dyn Fork>,
 ) -> Result<(), EngineError> {
     let n = batch * g.oh * g.ow;
-    if weight.len() < cout * g.c * 9 || bias.is_some_and(|b| b.len() < cout) || out.len() < cout * n {
+    if weight.len() < cout * g.c * 9 || bias.is_some_and(|b| b.len() < cout) || out.len() < cout * n || res.is_some_and(|r| r.len() < cout * n) {
         return Err(EngineError::Internal("winograd operand sizes"));
     }
     let ways = fork.map_or(1, |f| f.ways()).min(cout.div_ceil(kern.mr)).max(1);
@@ -96,11 +97,11 @@ pub fn conv<P: Planes>(
         return Err(EngineError::Internal("winograd workspace"));
     }
     let (Some(fork), true) = (fork, ways > 1) else {
-        return conv_rows(kern, isa, g, weight, bias, cout, relu, src, batch, out, &mut ws[..part_len]);
+        return conv_rows(kern, isa, g, weight, bias, cout, relu, res, src, batch, out, &mut ws[..part_len]);
     };
     for_row_parts(fork, ways, cout, kern.mr, n, out, ws, part_len, &|r0, r1, opart, wpart| {
         let w = &weight[r0 * g.c * 9..r1 * g.c * 9];
-        conv_rows(kern, isa, g, w, bias.map(|b| &b[r0..r1]), r1 - r0, relu, src, batch, opart, wpart)
+        conv_rows(kern, isa, g, w, bias.map(|b| &b[r0..r1]), r1 - r0, relu, res.map(|r| &r[r0 * n..r1 * n]), src, batch, opart, wpart)
     })
 }
 
@@ -114,6 +115,7 @@ fn conv_rows<P: Planes>(
     bias: Option<&[f16]>,
     cout: usize,
     relu: bool,
+    res: Option<&[f32]>,
     src: &P,
     batch: usize,
     out: &mut [f32],
@@ -164,6 +166,7 @@ fn conv_rows<P: Planes>(
                                 accumulate: pc > 0,
                                 bias: core::ptr::null(),
                                 relu: false,
+                                res: core::ptr::null(),
                             };
                             // SAFETY: `kern` is available (the model selects only
                             // available kernels); the A block holds ceil(mc/mr)
@@ -176,7 +179,7 @@ fn conv_rows<P: Planes>(
                 }
             }
         }
-        widest(isa, #[inline(always)] || transform_output(g, macc, cout, nct, t0, tn, bias, relu, batch, out));
+        widest(isa, #[inline(always)] || transform_output(g, macc, cout, nct, t0, tn, bias, relu, res, batch, out));
     }
     Ok(())
 }
@@ -359,12 +362,12 @@ fn store_a_row(format: PackFormat, block: &mut [f32], r: usize, mr: usize, kc: u
 }
 
 /// Output transform of tiles `t0..t0+tn` (`macc`: `[16][cout][nct]`), bias,
-/// ReLU, into `out` (`[cout][batch][oh*ow]`); tiles overhanging an odd
+/// residual `res` (`out`'s layout), ReLU, into `out` (`[cout][batch][oh*ow]`); tiles overhanging an odd
 /// border write only their inside outputs. Works on runs of tiles within
 /// one tile row, so the transform is vector arithmetic over the run.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn transform_output(g: &Geometry, macc: &[f32], cout: usize, nct: usize, t0: usize, tn: usize, bias: Option<&[f16]>, relu: bool, batch: usize, out: &mut [f32]) {
+fn transform_output(g: &Geometry, macc: &[f32], cout: usize, nct: usize, t0: usize, tn: usize, bias: Option<&[f16]>, relu: bool, res: Option<&[f32]>, batch: usize, out: &mut [f32]) {
     const RUN: usize = 64;
     let tw = g.ow.div_ceil(2);
     let per_sample = g.oh.div_ceil(2) * tw;
@@ -399,8 +402,9 @@ fn transform_output(g: &Geometry, macc: &[f32], cout: usize, nct: usize, t0: usi
                 for k in 0..len {
                     let a = qi[0][k] + qi[1][k] + qi[2][k] + bo;
                     let c = qi[1][k] - qi[2][k] - qi[3][k] + bo;
-                    y[2 * i][k] = if relu { a.max(0.0) } else { a };
-                    y[2 * i + 1][k] = if relu { c.max(0.0) } else { c };
+                    // With a residual, the ReLU comes after adding it, below.
+                    y[2 * i][k] = if relu && res.is_none() { a.max(0.0) } else { a };
+                    y[2 * i + 1][k] = if relu && res.is_none() { c.max(0.0) } else { c };
                 }
             }
             let base = b * ohw;
@@ -409,17 +413,34 @@ fn transform_output(g: &Geometry, macc: &[f32], cout: usize, nct: usize, t0: usi
                 if row_y >= g.oh {
                     break;
                 }
-                let row = &mut dst[base + row_y * g.ow..base + (row_y + 1) * g.ow];
+                let at = base + row_y * g.ow;
+                let row = &mut dst[at..at + g.ow];
                 let x0 = 2 * tx0;
                 // Whole tiles interleave the two output columns; a tile
                 // overhanging an odd right border writes its left column only.
                 let full = len.min((g.ow - x0) / 2);
-                for (k, pair) in row[x0..x0 + 2 * full].chunks_exact_mut(2).enumerate() {
-                    pair[0] = y[2 * i][k];
-                    pair[1] = y[2 * i + 1][k];
-                }
-                if full < len {
-                    row[x0 + 2 * full] = y[2 * i][full];
+                match res {
+                    None => {
+                        for (k, pair) in row[x0..x0 + 2 * full].chunks_exact_mut(2).enumerate() {
+                            pair[0] = y[2 * i][k];
+                            pair[1] = y[2 * i + 1][k];
+                        }
+                        if full < len {
+                            row[x0 + 2 * full] = y[2 * i][full];
+                        }
+                    }
+                    Some(r) => {
+                        // The residual add's own arithmetic (elementwise::add).
+                        let f = |v: f32| if relu && v < 0.0 { 0.0 } else { v };
+                        let rrow = &r[o * n + at..o * n + at + g.ow];
+                        for (k, (pair, rp)) in row[x0..x0 + 2 * full].chunks_exact_mut(2).zip(rrow[x0..x0 + 2 * full].chunks_exact(2)).enumerate() {
+                            pair[0] = f(y[2 * i][k] + rp[0]);
+                            pair[1] = f(y[2 * i + 1][k] + rp[1]);
+                        }
+                        if full < len {
+                            row[x0 + 2 * full] = f(y[2 * i][full] + rrow[x0 + 2 * full]);
+                        }
+                    }
                 }
             }
             t += len;
@@ -477,8 +498,8 @@ mod tests {
             let macc = values(XI * cout * tiles, 7);
             let bias: Vec<f16> = values(cout, 9).into_iter().map(f16::from_f32).collect();
             let (mut o0, mut o1) = (std::vec![0f32; cout * batch * h * w], std::vec![0f32; cout * batch * h * w]);
-            transform_output(&g, &macc, cout, tiles, 0, tiles, Some(&bias), true, batch, &mut o0);
-            widest(wide, || transform_output(&g, &macc, cout, tiles, 0, tiles, Some(&bias), true, batch, &mut o1));
+            transform_output(&g, &macc, cout, tiles, 0, tiles, Some(&bias), true, None, batch, &mut o0);
+            widest(wide, || transform_output(&g, &macc, cout, tiles, 0, tiles, Some(&bias), true, None, batch, &mut o1));
             assert!(o0.iter().zip(&o1).all(|(a, b)| a.to_bits() == b.to_bits()), "output transform {c}x{cout}");
         }
     }

@@ -215,3 +215,34 @@ fn winograd_random_shapes_agree_with_direct_in_any_batch_and_thread_split() {
         assert_eq!((pt, ft), (p1, f1), "case {case}: three threads");
     }
 }
+
+#[test]
+fn residual_adds_fused_into_convolutions_match_reference_in_any_batch_and_split() {
+    // conv (no ReLU) -> add(conv, skip) (+ReLU): the planner fuses the add
+    // into the conv's epilogue on every path: 1x1 (pointwise), 3x3 stride 1
+    // (Winograd on 9x9), 3x3 and 1x1 stride 2 (im2col, skip = a strided 1x1
+    // conv). Checked against the f64 reference on every ISA, alone vs in a
+    // batch, and split over three threads.
+    use bemm_engine::Model;
+    let mut rng = Rng(0xadd);
+    for (case, (k, stride, c, oc, relu)) in [(1u32, 1u32, 24u32, 24u32, true), (3, 1, 20, 20, true), (3, 1, 7, 7, false), (3, 2, 9, 30, true), (1, 2, 16, 40, true)].into_iter().enumerate() {
+        let mut g = GraphBuilder::new(5, 9, 9);
+        let src = widen(&mut g, c, &mut rng);
+        let skip = if stride == 1 && c == oc { src } else { g.conv(src, oc, 1, stride, 0, rng.vec((oc * c) as usize, 0.3), rng.vec(oc as usize, 0.3), false).unwrap() };
+        let main = g.conv(src, oc, k, stride, k / 2, rng.vec((oc * c * k * k) as usize, 0.2), rng.vec(oc as usize, 0.3), false).unwrap();
+        let add = g.add(main, skip, relu).unwrap();
+        let bytes = with_head(g, add, &mut rng);
+        check_model(&bytes, 1 + case % 3, &mut rng, 1.0);
+        let buf = Aligned::new(&bytes);
+        let m = Model::from_bytes(buf.bytes()).unwrap();
+        let n = m.input_len();
+        let input = rng.input(2 * n);
+        let (p2, f2) = run(&m, &input, 2);
+        let (p1, f1) = run(&m, &input[..n], 1);
+        let kc = m.num_classes();
+        assert_eq!((&p1[..], &f1[..]), (&p2[..kc], &f2[..m.feature_len()]), "case {case}: alone vs in a batch");
+        let (mut pt, mut ft) = (vec![0f32; kc], vec![0f32; m.feature_len()]);
+        m.infer_parallel(&[&input[..n]], 3, &mut pt, &mut ft).unwrap();
+        assert_eq!((pt, ft), (p1, f1), "case {case}: three threads");
+    }
+}

@@ -120,12 +120,14 @@ pub fn gemm_split(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, 
     };
     let wlen = blocks.workspace_len();
     let c_need = (spec.m - 1).checked_mul(spec.ldc).and_then(|x| x.checked_add(spec.n));
-    if a.w.len() < spec.m * spec.k || a.bias.is_some_and(|b| b.len() < spec.m) || c_need.is_none_or(|need| c.len() < need) || ws.len() < ways * wlen {
+    let too_short = |len: usize| c_need.is_none_or(|need| len < need);
+    if a.w.len() < spec.m * spec.k || a.bias.is_some_and(|b| b.len() < spec.m) || too_short(c.len()) || spec.res.is_some_and(|r| too_short(r.len())) || ws.len() < ways * wlen {
         return Err(EngineError::Internal("gemm operand sizes"));
     }
     for_row_parts(fork, ways, spec.m, kern.mr, spec.ldc, c, ws, wlen, &|r0, r1, cpart, wpart| {
         let part = WeightsF16 { w: &a.w[r0 * spec.k..r1 * spec.k], bias: a.bias.map(|b| &b[r0..r1]) };
-        gemm(kern, isa, blocks, GemmSpec { m: r1 - r0, ..spec }, part, b, cpart, wpart)
+        let res = spec.res.map(|r| &r[(r0 * spec.ldc).min(r.len())..]);
+        gemm(kern, isa, blocks, GemmSpec { m: r1 - r0, res, ..spec }, part, b, cpart, wpart)
     })
 }
 
@@ -184,7 +186,7 @@ pub struct WeightsF16<'w> {
 
 /// Problem size and epilogue.
 #[derive(Debug, Clone, Copy)]
-pub struct GemmSpec {
+pub struct GemmSpec<'r> {
     /// Rows of A and C.
     pub m: usize,
     /// Columns of B and C.
@@ -193,21 +195,25 @@ pub struct GemmSpec {
     pub k: usize,
     /// Row stride of C.
     pub ldc: usize,
-    /// Apply ReLU after the bias.
+    /// Apply ReLU after the bias (and the residual).
     pub relu: bool,
+    /// A residual added after the bias, before the ReLU: C's shape and row
+    /// stride (a fused residual add), or `None`.
+    pub res: Option<&'r [f32]>,
 }
 
 /// `C = A * B (+ bias) (ReLU)` with micro-kernel `kern`; `isa` drives the
 /// f16 widening while packing. `ws` needs `blocks.workspace_len()` values.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: WeightsF16<'_>, b: &impl PackB, c: &mut [f32], ws: &mut [f32]) -> Result<(), EngineError> {
-    let GemmSpec { m, n, k, ldc, relu } = spec;
+    let GemmSpec { m, n, k, ldc, relu, res } = spec;
     let Blocks { kc: kc_max, nc: nc_max } = blocks;
     if m == 0 || n == 0 || k == 0 {
         return Ok(());
     }
     let c_need = (m - 1).checked_mul(ldc).and_then(|x| x.checked_add(n));
-    if a.w.len() < m * k || a.bias.is_some_and(|b| b.len() < m) || c_need.is_none_or(|need| c.len() < need) || ldc < n || ws.len() < blocks.workspace_len() {
+    let too_short = |len: usize| c_need.is_none_or(|need| len < need);
+    if a.w.len() < m * k || a.bias.is_some_and(|b| b.len() < m) || too_short(c.len()) || res.is_some_and(|r| too_short(r.len())) || ldc < n || ws.len() < blocks.workspace_len() {
         return Err(EngineError::Internal("gemm operand sizes"));
     }
     if !MC.is_multiple_of(kern.mr) || !nc_max.is_multiple_of(kern.nr) {
@@ -253,6 +259,11 @@ pub fn gemm(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: Wei
                             accumulate: !first,
                             bias: if with_bias { biasbuf[ir..].as_ptr() } else { core::ptr::null() },
                             relu: last && relu,
+                            res: match (last, res) {
+                                // SAFETY: the residual has C's shape (length checked above).
+                                (true, Some(r)) => unsafe { r.as_ptr().add((ic + ir) * ldc + jc + jr) },
+                                _ => core::ptr::null(),
+                            },
                         };
                         // SAFETY: `kern` is available (Model selects only available
                         // kernels); the panels hold `depth` steps of mr/nr values,

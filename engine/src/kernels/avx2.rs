@@ -32,7 +32,8 @@ pub unsafe fn kernel_6x16(t: &Tile) {
     if t.rows == MR && t.cols == NR {
         let zero = _mm256_setzero_ps();
         for (r, accr) in acc.iter().enumerate() {
-            // SAFETY: full tile: row r has 16 valid values; bias has 6.
+            // SAFETY: full tile: row r has 16 valid values (of C and of a
+            // non-null residual); bias has 6.
             unsafe {
                 let c = t.c.add(r * t.ldc);
                 let (mut v0, mut v1) = (accr[0], accr[1]);
@@ -44,6 +45,11 @@ pub unsafe fn kernel_6x16(t: &Tile) {
                     let bv = _mm256_broadcast_ss(&*t.bias.add(r));
                     v0 = _mm256_add_ps(v0, bv);
                     v1 = _mm256_add_ps(v1, bv);
+                }
+                if !t.res.is_null() {
+                    let res = t.res.add(r * t.ldc);
+                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(res));
+                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(res.add(8)));
                 }
                 if t.relu {
                     v0 = _mm256_max_ps(v0, zero);

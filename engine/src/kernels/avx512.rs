@@ -75,7 +75,8 @@ pub(crate) unsafe fn store(t: &Tile, acc: [[__m512; 2]; MR]) {
     let m1: __mmask16 = if cols >= 32 { 0xFFFF } else if cols > 16 { ((1u32 << (cols - 16)) - 1) as u16 } else { 0 };
     let zero = _mm512_setzero_ps();
     for (r, accr) in acc.iter().enumerate().take(t.rows) {
-        // SAFETY: row r < rows; the masks keep accesses inside `cols`.
+        // SAFETY: row r < rows; the masks keep accesses inside `cols` (of
+        // C and of the residual, which has C's shape and row stride).
         unsafe {
             let c = t.c.add(r * t.ldc);
             let (mut v0, mut v1) = (accr[0], accr[1]);
@@ -87,6 +88,11 @@ pub(crate) unsafe fn store(t: &Tile, acc: [[__m512; 2]; MR]) {
                 let bv = _mm512_set1_ps(*t.bias.add(r));
                 v0 = _mm512_add_ps(v0, bv);
                 v1 = _mm512_add_ps(v1, bv);
+            }
+            if !t.res.is_null() {
+                let res = t.res.add(r * t.ldc);
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, res));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, res.add(16)));
             }
             if t.relu {
                 v0 = _mm512_max_ps(v0, zero);

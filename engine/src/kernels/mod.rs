@@ -119,6 +119,9 @@ pub struct Tile {
     pub bias: *const f32,
     /// Apply ReLU on the last K block.
     pub relu: bool,
+    /// On the last K block, a residual to add after the bias and before
+    /// the ReLU (`rows` x `cols` values, rows `ldc` apart like C), or null.
+    pub res: *const f32,
 }
 
 /// A registered GEMM micro-kernel.
@@ -196,7 +199,7 @@ pub fn scalar() -> &'static MicroKernel {
 ///
 /// # Safety
 /// `t.c` must be valid for `t.rows` rows of `t.cols` values `t.ldc` apart, and
-/// `t.bias` null or valid for `t.rows` values.
+/// `t.bias` null or valid for `t.rows` values, `t.res` null or valid like C.
 #[inline(always)]
 pub(crate) unsafe fn store_tile<const NR: usize>(t: &Tile, acc: &[[f32; NR]]) {
     for (r, row) in acc.iter().enumerate().take(t.rows) {
@@ -213,6 +216,10 @@ pub(crate) unsafe fn store_tile<const NR: usize>(t: &Tile, acc: &[[f32; NR]]) {
                 x += unsafe { *p };
             }
             x += bias;
+            if !t.res.is_null() {
+                // SAFETY: a non-null residual covers rows x cols, rows ldc apart.
+                x += unsafe { *t.res.add(r * t.ldc + j) };
+            }
             if t.relu && x < 0.0 {
                 x = 0.0;
             }
@@ -260,6 +267,7 @@ mod tests {
                             accumulate,
                             bias: if with_bias { bias.as_ptr() } else { core::ptr::null() },
                             relu,
+                            res: core::ptr::null(),
                         };
                         // SAFETY: the kernel's ISA is available (filtered above); the
                         // panels hold depth * MR / NR values, C holds MR rows of ldc >= cols.
