@@ -23,7 +23,7 @@
 use crate::act::{zero_run, Elem, Planes};
 use crate::conv::Geometry;
 use crate::error::EngineError;
-use crate::gemm::{for_row_parts, to_pairs, Fork};
+use crate::gemm::{for_row_parts, to_pairs, Fork, NextA};
 use crate::kernels::widest::widest;
 use crate::kernels::{convert, Isa, MicroKernel, PackFormat, Tile};
 use half::f16;
@@ -147,6 +147,12 @@ fn conv_rows<P: Planes>(
             for ic in (0..cout).step_by(MCW) {
                 let mc = MCW.min(cout - ic);
                 widest(isa, #[inline(always)] || transform_weights(isa, weight, g.c, ic, mc, pc, kc, mr, kern.format, apack, g9, urow));
+                // The weight rows of the next block, fetched while these tiles
+                // run (batch 1: 8x8 maps give one strip of 16 tiles per GEMM).
+                let (nic, npc) = if ic + MCW < cout { (ic + MCW, pc) } else { (0, pc + KCW) };
+                let nrows = if npc < g.c { MCW.min(cout - nic) } else { 0 };
+                let nkc = KCW.min(g.c.saturating_sub(npc));
+                let mut next = NextA::rows(weight, (nic * g.c + npc) * 9, g.c * 9, nkc * 9, nrows, XI * strips * mc.div_ceil(mr));
                 for xi in 0..XI {
                     let a = &apack[xi * MCW * KCW..(xi + 1) * MCW * KCW];
                     let b = &bpack[xi * panel..(xi + 1) * panel];
@@ -168,6 +174,7 @@ fn conv_rows<P: Planes>(
                                 relu: false,
                                 res: core::ptr::null(),
                             };
+                            next.step();
                             // SAFETY: `kern` is available (the model selects only
                             // available kernels); the A block holds ceil(mc/mr)
                             // strips of depth*mr and the B panel ceil(tn/nr) strips
