@@ -246,3 +246,31 @@ fn residual_adds_fused_into_convolutions_match_reference_in_any_batch_and_split(
         assert_eq!((pt, ft), (p1, f1), "case {case}: three threads");
     }
 }
+
+#[test]
+fn layers_split_by_columns_or_rows_over_threads_equal_one_thread() {
+    // One sample over 2 and 3 threads: wide layers (n >= m: the 7x7/2 stem
+    // shape, a 1x1 over a large map) are split by output columns, narrow
+    // ones (4x4 maps) by output channels; with a fused residual add too.
+    // Every split must give one thread's bits.
+    use bemm_engine::Model;
+    let mut rng = Rng(0xc015);
+    for (c, h, oc, k, stride, pad) in [(12u32, 64u32, 20u32, 7u32, 2u32, 3u32), (12, 41, 24, 1, 1, 0), (12, 4, 70, 3, 1, 1)] {
+        let mut g = GraphBuilder::new(c, h, h);
+        let src = widen(&mut g, 16, &mut rng);
+        let conv = g.conv(src, oc, k, stride, pad, rng.vec((oc * 16 * k * k) as usize, 0.2), rng.vec(oc as usize, 0.3), false).unwrap();
+        let skip = g.conv(src, oc, 1, stride, 0, rng.vec((oc * 16) as usize, 0.2), rng.vec(oc as usize, 0.3), true).unwrap();
+        let main = g.conv(conv, oc, 1, 1, 0, rng.vec((oc * oc) as usize, 0.2), rng.vec(oc as usize, 0.3), false).unwrap();
+        let add = g.add(main, skip, true).unwrap();
+        let bytes = with_head(g, add, &mut rng);
+        let buf = Aligned::new(&bytes);
+        let m = Model::from_bytes(buf.bytes()).unwrap();
+        let input = rng.input(m.input_len());
+        let (p1, f1) = run(&m, &input, 1);
+        for threads in [2, 3] {
+            let (mut pt, mut ft) = (vec![0f32; m.num_classes()], vec![0f32; m.feature_len()]);
+            m.infer_parallel(&[&input[..]], threads, &mut pt, &mut ft).unwrap();
+            assert_eq!((&pt, &ft), (&p1, &f1), "{c}x{h}x{h} k{k}/{stride} -> {oc}: {threads} threads");
+        }
+    }
+}

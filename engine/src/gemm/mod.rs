@@ -113,11 +113,18 @@ pub trait Fork: Sync {
     fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync));
 }
 
-/// [`gemm`] with the rows of C split over `fork` (each part packs its own
-/// A rows and the whole B). `ws` holds `ways * blocks.workspace_len()` values.
+/// [`gemm`] split over `fork`, along whichever of C's dimensions duplicates
+/// less packing: by columns when `n >= m` (each part packs its columns of B
+/// and all of A: the stem and early layers at batch 1, where B is the big
+/// operand), else by rows (each part packs its rows of A and all of B).
+/// Either way every element of C is computed by one part exactly as
+/// [`gemm`] would (same blocks, same order): results do not depend on the
+/// split. `ws` holds `ways * blocks.workspace_len()` values.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_split(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: WeightsF16<'_>, b: &(impl PackB + Sync), c: &mut [f32], ws: &mut [f32], fork: Option<&dyn Fork>) -> Result<(), EngineError> {
-    let ways = fork.map_or(1, |f| f.ways()).min(spec.m.div_ceil(kern.mr)).max(1);
+    let by_cols = spec.n >= spec.m;
+    let parts = if by_cols { spec.n.div_ceil(kern.nr) } else { spec.m.div_ceil(kern.mr) };
+    let ways = fork.map_or(1, |f| f.ways()).min(parts).max(1);
     let (Some(fork), true) = (fork, ways > 1) else {
         return gemm(kern, isa, blocks, spec, a, b, c, ws);
     };
@@ -127,11 +134,65 @@ pub fn gemm_split(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, 
     if a.w.len() < spec.m * spec.k || a.bias.is_some_and(|b| b.len() < spec.m) || too_short(c.len()) || spec.res.is_some_and(|r| too_short(r.len())) || ws.len() < ways * wlen {
         return Err(EngineError::Internal("gemm operand sizes"));
     }
+    if by_cols {
+        return for_col_parts(kern, isa, blocks, spec, a, b, c, ws, fork, ways);
+    }
     for_row_parts(fork, ways, spec.m, kern.mr, spec.ldc, c, ws, wlen, &|r0, r1, cpart, wpart| {
         let part = WeightsF16 { w: &a.w[r0 * spec.k..r1 * spec.k], bias: a.bias.map(|b| &b[r0..r1]) };
         let res = spec.res.map(|r| &r[(r0 * spec.ldc).min(r.len())..]);
         gemm(kern, isa, blocks, GemmSpec { m: r1 - r0, res, ..spec }, part, b, cpart, wpart)
     })
+}
+
+/// Columns `off..` of a [`PackB`] source, as columns `0..`.
+struct Cols<'b, B> {
+    inner: &'b B,
+    off: usize,
+}
+
+impl<B: PackB> PackB for Cols<'_, B> {
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        self.inner.pack(k0, kc, self.off + n0, nc, nr, dst);
+    }
+    fn pack_pairs(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        self.inner.pack_pairs(k0, kc, self.off + n0, nc, nr, dst);
+    }
+}
+
+/// [`gemm_split`] by columns: part `t` computes columns `n0..n1` (whole
+/// `NR` strips) of every row of C with its own workspace chunk. Operand
+/// sizes were checked by the caller.
+#[allow(clippy::too_many_arguments)]
+fn for_col_parts(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: WeightsF16<'_>, b: &(impl PackB + Sync), c: &mut [f32], ws: &mut [f32], fork: &dyn Fork, ways: usize) -> Result<(), EngineError> {
+    let wlen = blocks.workspace_len();
+    let cols = spec.n.div_ceil(ways).div_ceil(kern.nr) * kern.nr;
+    let (cptr, clen) = (c.as_mut_ptr() as usize, c.len());
+    let wptr = ws.as_mut_ptr() as usize;
+    let errors = core::sync::atomic::AtomicBool::new(false);
+    fork.run(ways, &|t| {
+        let n0 = (t * cols).min(spec.n);
+        let n1 = ((t + 1) * cols).min(spec.n);
+        if n0 >= n1 {
+            return;
+        }
+        // SAFETY: parts own disjoint workspace chunks inside `ws` (checked
+        // by the caller: ways * wlen values); `fork.run` returns only after
+        // every part is done, while `ws` is still mutably borrowed here.
+        let wpart = unsafe { core::slice::from_raw_parts_mut((wptr as *mut f32).add(t * wlen), wlen) };
+        let part_spec = GemmSpec { n: n1 - n0, res: spec.res.map(|r| &r[n0.min(r.len())..]), ..spec };
+        // SAFETY: C (`clen` values, checked by the caller to hold m rows of
+        // ldc with n columns) is mutably borrowed for the whole call; this
+        // part reads and writes only columns n0..n1 of its rows, which no
+        // other part touches, and `fork.run` returns after every part.
+        let r = unsafe { gemm_raw(kern, isa, blocks, part_spec, a, &Cols { inner: b, off: n0 }, (cptr as *mut f32).add(n0), clen - n0, wpart) };
+        if r.is_err() {
+            errors.store(true, core::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    if errors.load(core::sync::atomic::Ordering::Relaxed) {
+        return Err(EngineError::Internal("a part failed"));
+    }
+    Ok(())
 }
 
 /// A part's job in [`for_row_parts`]: rows `r0..r1`, their rows of C, its
@@ -209,6 +270,18 @@ pub struct GemmSpec<'r> {
 /// f16 widening while packing. `ws` needs `blocks.workspace_len()` values.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: WeightsF16<'_>, b: &impl PackB, c: &mut [f32], ws: &mut [f32]) -> Result<(), EngineError> {
+    // SAFETY: `c` is exclusively borrowed for the call and holds c.len() values.
+    unsafe { gemm_raw(kern, isa, blocks, spec, a, b, c.as_mut_ptr(), c.len(), ws) }
+}
+
+/// [`gemm`] over C given as a pointer and length.
+///
+/// # Safety
+/// `c` must be valid for reads and writes of `c_len` f32, and the elements
+/// this call touches (rows `0..m`, columns `0..n`, rows `ldc` apart) must not
+/// be accessed by anyone else during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: WeightsF16<'_>, b: &impl PackB, c: *mut f32, c_len: usize, ws: &mut [f32]) -> Result<(), EngineError> {
     let GemmSpec { m, n, k, ldc, relu, res } = spec;
     let Blocks { kc: kc_max, nc: nc_max } = blocks;
     if m == 0 || n == 0 || k == 0 {
@@ -216,7 +289,7 @@ pub fn gemm(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: Wei
     }
     let c_need = (m - 1).checked_mul(ldc).and_then(|x| x.checked_add(n));
     let too_short = |len: usize| c_need.is_none_or(|need| len < need);
-    if a.w.len() < m * k || a.bias.is_some_and(|b| b.len() < m) || too_short(c.len()) || res.is_some_and(|r| too_short(r.len())) || ldc < n || ws.len() < blocks.workspace_len() {
+    if a.w.len() < m * k || a.bias.is_some_and(|b| b.len() < m) || too_short(c_len) || res.is_some_and(|r| too_short(r.len())) || ldc < n || ws.len() < blocks.workspace_len() {
         return Err(EngineError::Internal("gemm operand sizes"));
     }
     if !MC.is_multiple_of(kern.mr) || !nc_max.is_multiple_of(kern.nr) {
@@ -228,7 +301,7 @@ pub fn gemm(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: Wei
     let biasbuf = &mut rest[..MC];
     let pairs = kern.format == PackFormat::Bf16Pairs;
     let (mr, nr) = (kern.mr, kern.nr);
-    let cptr = c.as_mut_ptr();
+    let cptr = c;
     for jc in (0..n).step_by(nc_max) {
         let nc = nc_max.min(n - jc);
         for pc in (0..k).step_by(kc_max) {
