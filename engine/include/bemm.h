@@ -67,7 +67,8 @@ int32_t bemm_model_set_gemm_blocks(bemm_model *model, size_t kc, size_t nc);
  * sample, input channels, height, width. Null out pointers are skipped. */
 int32_t bemm_model_info(const bemm_model *model, size_t *input_len, size_t *num_classes, size_t *feature_len,
                         size_t *channels, size_t *height, size_t *width);
-/* f32 values of scratch needed for `batch` samples. */
+/* f32 values of scratch needed for `batch` samples (batches run a few samples
+ * at a time, so this stops growing past a model-dependent chunk). */
 int32_t bemm_scratch_len(const bemm_model *model, size_t batch, size_t *out);
 
 /* Classify `batch` samples: probs_len must equal batch * num_classes;

@@ -111,6 +111,26 @@ impl InputBatch for &[&[f16]] {
     }
 }
 
+/// Samples `start..start + len` of another batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'t, I: InputBatch> {
+    /// The whole batch.
+    pub inner: &'t I,
+    /// First sample.
+    pub start: usize,
+    /// Samples.
+    pub len: usize,
+}
+
+impl<I: InputBatch> InputBatch for Window<'_, I> {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn sample(&self, b: usize) -> &[f16] {
+        self.inner.sample(self.start + b)
+    }
+}
+
 /// The graph input as planes: sample-major CHW f16, one slice per sample.
 #[derive(Debug, Clone, Copy)]
 pub struct InputPlanes<'t, I: InputBatch> {

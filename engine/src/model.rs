@@ -1,6 +1,6 @@
 //! The public inference API.
 
-use crate::act::{Contiguous, InputBatch};
+use crate::act::{Contiguous, InputBatch, Window};
 use crate::error::EngineError;
 use crate::gemm::Blocks;
 use crate::graph::{self, Exec};
@@ -34,7 +34,19 @@ pub struct Model<'a> {
     precision: Precision,
     blocks: Blocks,
     winograd: bool,
+    /// Samples run through the graph at a time (see [`CHUNK_BYTES`]).
+    chunk: usize,
 }
+
+/// A batch runs through the graph a chunk of samples at a time, as many as
+/// keep the largest layer output within this many bytes: each layer's
+/// output is then still in the last-level cache when the next layer reads
+/// it, instead of making a round trip to DRAM. ResNet50 at 120x120 (0.9 MB
+/// per sample for its largest outputs) runs 4 at a time: batch-16 exact
+/// throughput +14 %, fast +8 % against the whole batch at once (three
+/// alternating runs); chunks of 8 gained less and 2 lost. Samples never
+/// influence each other, so results are the same for any chunking.
+pub const CHUNK_BYTES: usize = 4 << 20;
 
 impl<'a> Model<'a> {
     /// Parse and validate a model file (`bytes` at least 2-byte aligned; a
@@ -44,7 +56,9 @@ impl<'a> Model<'a> {
         let file = ModelFile::parse(bytes)?;
         let plan = Plan::new(file.layers(), &[file.header().output_layer, file.header().feature_layer])?;
         let kern = kernels::best(true);
-        Ok(Model { file, plan, kern, isa: kern.isa, precision: Precision::Exact, blocks: Blocks::DEFAULT, winograd: true })
+        let largest = file.layers().iter().map(|l| l.out_len()).max().unwrap_or(1).max(1);
+        let chunk = (CHUNK_BYTES / 4 / largest).max(1);
+        Ok(Model { file, plan, kern, isa: kern.isa, precision: Precision::Exact, blocks: Blocks::DEFAULT, winograd: true, chunk })
     }
 
     /// Select the arithmetic (see [`Precision`]).
@@ -130,10 +144,16 @@ impl<'a> Model<'a> {
     /// f32 values of scratch memory [`Model::infer`] needs for `batch`
     /// samples (saturates at `usize::MAX` for absurd batches). The
     /// activations of all layers share one arena planned once per model
-    /// (offsets scale with the batch), plus a fixed GEMM packing workspace
-    /// ([`Model::workspace_len`]).
+    /// (offsets scale with the samples in flight: at most [`Model::chunk`]),
+    /// plus a fixed GEMM packing workspace ([`Model::workspace_len`]).
     pub fn scratch_len(&self, batch: usize) -> usize {
-        self.plan.arena_per_sample().saturating_mul(batch).saturating_add(self.workspace_len())
+        self.plan.arena_per_sample().saturating_mul(batch.min(self.chunk)).saturating_add(self.workspace_len())
+    }
+
+    /// Samples a batch runs through the graph at a time (see [`CHUNK_BYTES`]):
+    /// the scratch of larger batches is that of this many samples.
+    pub fn chunk(&self) -> usize {
+        self.chunk
     }
 
     /// Activation arena per sample if no buffer were reused (for reports).
@@ -197,10 +217,11 @@ impl<'a> Model<'a> {
             return Err(EngineError::EmptyBatch);
         }
         let ways = fork.map_or(1, |f| f.ways()).max(1);
+        let chunk = batch.min(self.chunk);
         let needed = self
             .plan
             .arena_per_sample()
-            .checked_mul(batch)
+            .checked_mul(chunk)
             .and_then(|a| a.checked_add(ways.checked_mul(self.workspace_len())?))
             .ok_or(EngineError::BatchTooLarge(batch))?;
         if scratch.len() < needed {
@@ -215,7 +236,13 @@ impl<'a> Model<'a> {
             return Err(EngineError::OutputLength { what: "features", found: features.len(), expected: nf });
         }
         let ex = Exec { file: &self.file, plan: &self.plan, kern: self.kern, isa: self.isa, blocks: self.blocks, winograd: self.winograd, fork };
-        graph::run(&ex, input, batch, scratch, probs, features)
+        let (nc, fl) = (self.num_classes(), self.feature_len());
+        for start in (0..batch).step_by(chunk) {
+            let len = chunk.min(batch - start);
+            let f = if features.is_empty() { &mut [][..] } else { &mut features[start * fl..(start + len) * fl] };
+            graph::run(&ex, &Window { inner: input, start, len }, len, scratch, &mut probs[start * nc..(start + len) * nc], f)?;
+        }
+        Ok(())
     }
 
     /// The predicted label set of one sample's probabilities as a bit mask

@@ -274,3 +274,33 @@ fn layers_split_by_columns_or_rows_over_threads_equal_one_thread() {
         }
     }
 }
+
+#[test]
+fn large_batches_run_in_chunks_with_the_scratch_of_one_chunk() {
+    // A 64x100x100 layer (2.56 MB per sample) makes the engine run one
+    // sample at a time (`CHUNK_BYTES` = 4 MiB): a batch of 3 needs only one
+    // chunk's scratch and gives each sample's own results, probabilities
+    // and features in batch order.
+    use bemm_engine::Model;
+    let mut rng = Rng(0xc4);
+    let mut g = GraphBuilder::new(12, 100, 100);
+    let conv = g.conv(INPUT, 64, 3, 1, 1, rng.vec(64 * 12 * 9, 0.2), rng.vec(64, 0.3), true).unwrap();
+    let pool = g.max_pool(conv, 4, 4, 0).unwrap();
+    let bytes = with_head(g, pool, &mut rng);
+    let buf = Aligned::new(&bytes);
+    let m = Model::from_bytes(buf.bytes()).unwrap();
+    assert_eq!(m.chunk(), 1);
+    assert_eq!(m.scratch_len(3), m.scratch_len(1));
+    let n = m.input_len();
+    let input = rng.input(3 * n);
+    let (p3, f3) = run(&m, &input, 3);
+    let (k, fl) = (m.num_classes(), m.feature_len());
+    for b in 0..3 {
+        let (p1, f1) = run(&m, &input[b * n..(b + 1) * n], 1);
+        assert_eq!((&p1[..], &f1[..]), (&p3[b * k..(b + 1) * k], &f3[b * fl..(b + 1) * fl]), "sample {b}");
+    }
+    // Too little scratch for one chunk is still an error, not a panic.
+    let mut short = vec![0f32; m.scratch_len(1) - 1];
+    let (mut p, mut f) = (vec![0f32; 3 * k], vec![0f32; 3 * fl]);
+    assert!(m.infer(&input, 3, &mut short, &mut p, &mut f).is_err());
+}
