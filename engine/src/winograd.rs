@@ -140,9 +140,11 @@ fn conv_rows<P: Planes>(
             let panel = kc * strips * nr;
             widest(isa, #[inline(always)] || transform_input(isa, src, g, pc, kc, t0, tn, nr, &mut bpack[..XI * panel], rows));
             if pairs {
-                for p in bpack[..XI * panel].chunks_exact_mut(panel) {
-                    to_pairs(p, kc, strips, nr);
-                }
+                widest(isa, #[inline(always)] || {
+                    for p in bpack[..XI * panel].chunks_exact_mut(panel) {
+                        to_pairs(p, kc, strips, nr);
+                    }
+                });
             }
             for ic in (0..cout).step_by(MCW) {
                 let mc = MCW.min(cout - ic);

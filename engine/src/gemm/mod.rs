@@ -18,6 +18,7 @@ pub use pack::pack_a;
 pub(crate) use pack::to_pairs;
 
 use crate::error::EngineError;
+use crate::kernels::widest::widest;
 use crate::kernels::{convert, Isa, MicroKernel, PackFormat, Tile};
 use half::f16;
 
@@ -97,6 +98,7 @@ pub trait PackB {
     /// `2d` (low half) and `2d+1` (high half, zero past `kc`). The default
     /// packs f32 and converts in place; sources that read rows directly
     /// override it to skip that second pass.
+    #[inline(always)]
     fn pack_pairs(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
         self.pack(k0, kc, n0, nc, nr, dst);
         pack::to_pairs(dst, kc, nc.div_ceil(nr), nr);
@@ -308,14 +310,14 @@ unsafe fn gemm_raw(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec,
             let kc = kc_max.min(k - pc);
             let (first, last) = (pc == 0, pc + kc == k);
             if pairs {
-                b.pack_pairs(pc, kc, jc, nc, nr, bpack);
+                widest(isa, #[inline(always)] || b.pack_pairs(pc, kc, jc, nc, nr, bpack));
             } else {
                 b.pack(pc, kc, jc, nc, nr, bpack);
             }
             let depth = if pairs { kc.div_ceil(2) } else { kc };
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
-                pack_a(isa, a.w, k, ic, mc, pc, kc, mr, kern.format, apack, rowtmp);
+                widest(isa, #[inline(always)] || pack_a(isa, a.w, k, ic, mc, pc, kc, mr, kern.format, apack, rowtmp));
                 // The f16 rows the next pack_a will widen, fetched while this
                 // block's tiles run (see `NextA`).
                 let mut next = NextA::after(a.w, k, m, ic, pc, kc_max, nc.div_ceil(nr) * mc.div_ceil(mr));

@@ -10,6 +10,7 @@ use half::f16;
 /// past `mc`.
 /// `rowtmp` holds `kc` values.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn pack_a(isa: Isa, w: &[f16], k: usize, i0: usize, mc: usize, k0: usize, kc: usize, mr: usize, format: PackFormat, dst: &mut [f32], rowtmp: &mut [f32]) {
     let pairs = format == PackFormat::Bf16Pairs;
     let depth = if pairs { kc.div_ceil(2) } else { kc };
@@ -70,7 +71,9 @@ pub fn pack_a(isa: Isa, w: &[f16], k: usize, i0: usize, mc: usize, k0: usize, kc
 
 /// Convert a packed f32 B panel (`strips` strips of `[kc][nr]`) in place to
 /// bf16 pairs (`[ceil(kc/2)][nr]` per strip, strips `ceil(kc/2) * nr` apart).
-/// Every write lands at or before the positions still to be read.
+/// Every write lands at or before the positions still to be read. Inlined
+/// so that callers can compile it for wider vectors ([`crate::kernels::widest`]).
+#[inline(always)]
 pub fn to_pairs(panel: &mut [f32], kc: usize, strips: usize, nr: usize) {
     let depth = kc.div_ceil(2);
     // One row of pairs is built in `tmp` and copied down, so the rounding
@@ -93,7 +96,7 @@ pub fn to_pairs(panel: &mut [f32], kc: usize, strips: usize, nr: usize) {
                         *t = convert::bf16_pair(*l, 0.0);
                     }
                 }
-                panel[dst + d * nr..dst + (d + 1) * nr].copy_from_slice(&tmp[..nr]);
+                crate::act::copy_run(&tmp[..nr], &mut panel[dst + d * nr..dst + (d + 1) * nr]);
                 continue;
             }
             for j in 0..nr {
