@@ -8,32 +8,23 @@ const NR: usize = 32;
 
 /// `C (+)= A * B` over one tile (see [`Tile`]); A is packed row-major
 /// ([`super::PackFormat::F32RowsA`]: row `r` of the strip at `t.a + r * kc`).
+/// A tile of at most 4 or 8 valid rows (the last strip of 64 = 5 * 12 + 4
+/// or 128 = 10 * 12 + 8 output channels) runs a 4- or 8-row loop instead
+/// of multiplying rows of padding; per element the arithmetic is the same.
 ///
 /// # Safety
 /// AVX-512F must be available; `t.a` holds `12 * kc` and `t.b` `kc * 32`
 /// packed f32; C and bias as in [`Tile`].
 #[target_feature(enable = "avx512f")]
 pub unsafe fn kernel_12x32(t: &Tile) {
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    let b = t.b;
-    // Twelve row pointers plus one shared offset: each broadcast is a
-    // `[row + 4k]` memory operand folded into the FMA.
-    // SAFETY: rows r < 12 start inside the 12 * kc panel.
-    let rows: [*const f32; MR] = core::array::from_fn(|r| unsafe { t.a.add(r * t.kc) });
-    for k in 0..t.kc {
-        // SAFETY: k < kc: inside every row of A and the kc * 32 B panel.
-        unsafe {
-            let b0 = _mm512_loadu_ps(b.add(k * NR));
-            let b1 = _mm512_loadu_ps(b.add(k * NR + 16));
-            for (r, accr) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*rows[r].add(k));
-                accr[0] = _mm512_fmadd_ps(av, b0, accr[0]);
-                accr[1] = _mm512_fmadd_ps(av, b1, accr[1]);
-            }
+    // SAFETY: forwarded from the caller (the loops read rows < 12 only).
+    unsafe {
+        match t.rows {
+            0..=4 => store(t, tile::<4, 2>(t)),
+            5..=8 => store(t, tile::<8, 2>(t)),
+            _ => store(t, tile::<MR, 2>(t)),
         }
     }
-    // SAFETY: forwarded from the caller.
-    unsafe { store(t, acc) };
 }
 
 /// [`kernel_12x32`] on the left 16 columns only, for tiles with `cols <= 16`
@@ -44,32 +35,56 @@ pub unsafe fn kernel_12x32(t: &Tile) {
 /// As [`kernel_12x32`], with `t.cols <= 16`.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn kernel_12x16(t: &Tile) {
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    // SAFETY: forwarded from the caller; cols <= 16 masks out the right half.
+    unsafe {
+        match t.rows {
+            0..=4 => store(t, tile::<4, 1>(t)),
+            5..=8 => store(t, tile::<8, 1>(t)),
+            _ => store(t, tile::<MR, 1>(t)),
+        }
+    }
+}
+
+/// The K loop over the first `R` rows of A and `W` 16-column halves of B;
+/// the second half of each accumulator row stays zero when `W` is 1.
+///
+/// # Safety
+/// AVX-512F; `R <= 12`; panels as in [`kernel_12x32`].
+#[inline(always)]
+unsafe fn tile<const R: usize, const W: usize>(t: &Tile) -> [[__m512; 2]; R] {
+    // SAFETY: AVX-512F is available (the caller's contract).
+    let mut acc = [[unsafe { _mm512_setzero_ps() }; 2]; R];
     let b = t.b;
-    // SAFETY: rows r < 12 start inside the 12 * kc panel.
-    let rows: [*const f32; MR] = core::array::from_fn(|r| unsafe { t.a.add(r * t.kc) });
+    // Row pointers plus one shared offset: each broadcast is a `[row + 4k]`
+    // memory operand folded into the FMA.
+    // SAFETY: rows r < R <= 12 start inside the 12 * kc panel.
+    let rows: [*const f32; R] = core::array::from_fn(|r| unsafe { t.a.add(r * t.kc) });
     for k in 0..t.kc {
         // SAFETY: k < kc: inside every row of A and the kc * 32 B panel.
         unsafe {
             let b0 = _mm512_loadu_ps(b.add(k * NR));
+            let b1 = if W == 2 { _mm512_loadu_ps(b.add(k * NR + 16)) } else { _mm512_setzero_ps() };
             for (r, accr) in acc.iter_mut().enumerate() {
-                accr[0] = _mm512_fmadd_ps(_mm512_set1_ps(*rows[r].add(k)), b0, accr[0]);
+                let av = _mm512_set1_ps(*rows[r].add(k));
+                accr[0] = _mm512_fmadd_ps(av, b0, accr[0]);
+                if W == 2 {
+                    accr[1] = _mm512_fmadd_ps(av, b1, accr[1]);
+                }
             }
         }
     }
-    // SAFETY: forwarded from the caller; cols <= 16 masks out the right half.
-    unsafe { store(t, acc) };
+    acc
 }
 
 /// Masked epilogue shared with the bf16 kernel: `rows x cols` of `acc` into C.
 ///
 /// # Safety
-/// AVX-512F; C and bias as in [`Tile`], `t.cols <= 32`, `t.rows <= 12`.
+/// AVX-512F; C and bias as in [`Tile`], `t.cols <= 32`, `t.rows <= R`.
 // `acc` by value: a reference would make the kernel keep its accumulators
 // in memory, storing them on every K step (measured: 2x slower).
 #[target_feature(enable = "avx512f")]
 #[inline]
-pub(crate) unsafe fn store(t: &Tile, acc: [[__m512; 2]; MR]) {
+pub(crate) unsafe fn store<const R: usize>(t: &Tile, acc: [[__m512; 2]; R]) {
     let cols = t.cols as u32;
     let m0: __mmask16 = if cols >= 16 { 0xFFFF } else { ((1u32 << cols) - 1) as u16 };
     let m1: __mmask16 = if cols >= 32 { 0xFFFF } else if cols > 16 { ((1u32 << (cols - 16)) - 1) as u16 } else { 0 };

@@ -11,32 +11,22 @@ const NR: usize = 32;
 
 /// `C (+)= A * B` over one tile with bf16 pair-packed panels
 /// (A row-major `[12][ceil(kc/2)]` and B `[ceil(kc/2)][32]` slots of two
-/// bf16 each).
+/// bf16 each). Tiles of at most 4 or 8 valid rows run a 4- or 8-row loop
+/// (see [`super::avx512::kernel_12x32`]).
 ///
 /// # Safety
 /// AVX-512F and AVX512-BF16 must be available; panels hold `ceil(kc/2)`
 /// pair-slots per row/column; C and bias as in [`Tile`].
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub unsafe fn kernel_12x32(t: &Tile) {
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    let depth = t.kc.div_ceil(2);
-    let b = t.b;
-    // SAFETY: rows r < 12 start inside the 12 * depth panel.
-    let rows: [*const f32; MR] = core::array::from_fn(|r| unsafe { t.a.add(r * depth) });
-    for d in 0..depth {
-        // SAFETY: d < depth: inside every row of A and the depth * 32 B panel.
-        unsafe {
-            let b0: __m512bh = core::mem::transmute(_mm512_loadu_ps(b.add(d * NR)));
-            let b1: __m512bh = core::mem::transmute(_mm512_loadu_ps(b.add(d * NR + 16)));
-            for (r, accr) in acc.iter_mut().enumerate() {
-                let av: __m512bh = core::mem::transmute(_mm512_set1_ps(*rows[r].add(d)));
-                accr[0] = _mm512_dpbf16_ps(accr[0], av, b0);
-                accr[1] = _mm512_dpbf16_ps(accr[1], av, b1);
-            }
+    // SAFETY: forwarded from the caller (the loops read rows < 12 only).
+    unsafe {
+        match t.rows {
+            0..=4 => super::avx512::store(t, tile::<4, 2>(t)),
+            5..=8 => super::avx512::store(t, tile::<8, 2>(t)),
+            _ => super::avx512::store(t, tile::<MR, 2>(t)),
         }
     }
-    // SAFETY: forwarded from the caller.
-    unsafe { super::avx512::store(t, acc) };
 }
 
 /// [`kernel_12x32`] on the left 16 columns only, for tiles with `cols <= 16`.
@@ -45,21 +35,42 @@ pub unsafe fn kernel_12x32(t: &Tile) {
 /// As [`kernel_12x32`], with `t.cols <= 16`.
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub unsafe fn kernel_12x16(t: &Tile) {
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    // SAFETY: forwarded from the caller; cols <= 16 masks out the right half.
+    unsafe {
+        match t.rows {
+            0..=4 => super::avx512::store(t, tile::<4, 1>(t)),
+            5..=8 => super::avx512::store(t, tile::<8, 1>(t)),
+            _ => super::avx512::store(t, tile::<MR, 1>(t)),
+        }
+    }
+}
+
+/// The pair-slot loop over the first `R` rows of A and `W` 16-column
+/// halves of B.
+///
+/// # Safety
+/// AVX-512F and AVX512-BF16; `R <= 12`; panels as in [`kernel_12x32`].
+#[inline(always)]
+unsafe fn tile<const R: usize, const W: usize>(t: &Tile) -> [[__m512; 2]; R] {
+    // SAFETY: AVX-512F is available (the caller's contract).
+    let mut acc = [[unsafe { _mm512_setzero_ps() }; 2]; R];
     let depth = t.kc.div_ceil(2);
     let b = t.b;
-    // SAFETY: rows r < 12 start inside the 12 * depth panel.
-    let rows: [*const f32; MR] = core::array::from_fn(|r| unsafe { t.a.add(r * depth) });
+    // SAFETY: rows r < R <= 12 start inside the 12 * depth panel.
+    let rows: [*const f32; R] = core::array::from_fn(|r| unsafe { t.a.add(r * depth) });
     for d in 0..depth {
         // SAFETY: d < depth: inside every row of A and the depth * 32 B panel.
         unsafe {
             let b0: __m512bh = core::mem::transmute(_mm512_loadu_ps(b.add(d * NR)));
+            let b1: __m512bh = if W == 2 { core::mem::transmute(_mm512_loadu_ps(b.add(d * NR + 16))) } else { core::mem::transmute(_mm512_setzero_ps()) };
             for (r, accr) in acc.iter_mut().enumerate() {
                 let av: __m512bh = core::mem::transmute(_mm512_set1_ps(*rows[r].add(d)));
                 accr[0] = _mm512_dpbf16_ps(accr[0], av, b0);
+                if W == 2 {
+                    accr[1] = _mm512_dpbf16_ps(accr[1], av, b1);
+                }
             }
         }
     }
-    // SAFETY: forwarded from the caller; cols <= 16 masks out the right half.
-    unsafe { super::avx512::store(t, acc) };
+    acc
 }
