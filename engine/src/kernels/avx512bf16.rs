@@ -62,7 +62,8 @@ unsafe fn tile<const R: usize, const W: usize>(t: &Tile) -> [[__m512; 2]; R] {
         // SAFETY: d < depth: inside every row of A and the depth * 32 B panel.
         unsafe {
             let b0: __m512bh = core::mem::transmute(_mm512_loadu_ps(b.add(d * NR)));
-            let b1: __m512bh = if W == 2 { core::mem::transmute(_mm512_loadu_ps(b.add(d * NR + 16))) } else { core::mem::transmute(_mm512_setzero_ps()) };
+            let b1 = if W == 2 { _mm512_loadu_ps(b.add(d * NR + 16)) } else { _mm512_setzero_ps() };
+            let b1: __m512bh = core::mem::transmute(b1);
             for (r, accr) in acc.iter_mut().enumerate() {
                 let av: __m512bh = core::mem::transmute(_mm512_set1_ps(*rows[r].add(d)));
                 accr[0] = _mm512_dpbf16_ps(accr[0], av, b0);
