@@ -49,7 +49,7 @@ pub fn applicable(g: &Geometry) -> bool {
 
 /// Fixed f32 workspace: transformed A blocks, one weight row, the input rows.
 fn fixed_len(w: usize) -> usize {
-    XI * MCW * KCW + KCW * 9 + XI * KCW + 8 * (2 * w.div_ceil(2) + 2)
+    XI * MCW * KCW + KCW * 9 + XI * KCW + 12 * (2 * w.div_ceil(2) + 2)
 }
 
 /// Tile columns per block for `rows` output channels in `ws_len` f32 of
@@ -195,8 +195,8 @@ fn conv_rows<P: Planes>(
 
 /// Input transform of channels `pc..pc+kc` for tiles `t0..t0+tn` into 16
 /// packed B panels (`panel = kc * ceil(tn/nr) * nr` values each, strips of
-/// `[kc][nr]`, zero past `tn`). `rows` holds the padded input rows and their
-/// row-transformed even and odd columns.
+/// `[kc][nr]`, zero past `tn`). `rows` holds the padded input rows, their
+/// even and odd columns, and the row-transformed even and odd columns.
 ///
 /// Per channel and tile row, Bᵀ is applied to the four input rows across the
 /// whole width and the results split into even and odd columns; B on the
@@ -213,7 +213,8 @@ fn transform_input<P: Planes>(isa: Isa, src: &P, g: &Geometry, pc: usize, kc: us
     // Padded width: one zero column left, input, zeros to a whole tile right.
     let pw = 2 * tw + 2;
     let half = tw + 1;
-    let (d, eo) = rows[..8 * pw].split_at_mut(4 * pw);
+    let (d, rest) = rows[..12 * pw].split_at_mut(4 * pw);
+    let (split, eo) = rest.split_at_mut(4 * pw);
     let (ev, od) = eo.split_at_mut(4 * half);
     for kk in 0..kc {
         let c = pc + kk;
@@ -235,19 +236,29 @@ fn transform_input<P: Planes>(isa: Isa, src: &P, g: &Geometry, pc: usize, kc: us
                 P::E::widen(isa, &plane[iy * g.w..(iy + 1) * g.w], &mut row[1..1 + g.w]);
                 zero_run(&mut row[1 + g.w..]);
             }
-            // Bᵀ on the rows (e0 = d0 - d2, e1 = d1 + d2, e2 = d2 - d1,
-            // e3 = d1 - d3), split into even and odd columns.
-            {
-                let (d0, rest) = d.split_at(pw);
-                let (d1, rest) = rest.split_at(pw);
-                let (d2, d3) = rest.split_at(pw);
-                let rowt = |x: usize| [d0[x] - d2[x], d1[x] + d2[x], d2[x] - d1[x], d1[x] - d3[x]];
+            // Split the rows into even and odd columns, then Bᵀ on the rows
+            // (e0 = d0 - d2, e1 = d1 + d2, e2 = d2 - d1, e3 = d1 - d3) as
+            // contiguous loops over each half: the row transform read every
+            // other column of four rows and wrote eight arrays per step,
+            // which LLVM left scalar.
+            for (i, halves) in split.chunks_exact_mut(pw).enumerate() {
+                let (even, odd) = halves.split_at_mut(half);
+                for ((e, o), p) in even.iter_mut().zip(odd.iter_mut()).zip(d[i * pw..(i + 1) * pw].chunks_exact(2)) {
+                    *e = p[0];
+                    *o = p[1];
+                }
+            }
+            for (parity, out) in [(0, &mut *ev), (1, &mut *od)] {
+                let row = |i: usize| &split[i * pw + parity * half..i * pw + parity * half + half];
+                let (x0, x1, x2, x3) = (row(0), row(1), row(2), row(3));
+                let (e0, rest) = out.split_at_mut(half);
+                let (e1, rest) = rest.split_at_mut(half);
+                let (e2, e3) = rest.split_at_mut(half);
                 for k in 0..half {
-                    let (e, o) = (rowt(2 * k), rowt(2 * k + 1));
-                    for r in 0..4 {
-                        ev[r * half + k] = e[r];
-                        od[r * half + k] = o[r];
-                    }
+                    e0[k] = x0[k] - x2[k];
+                    e1[k] = x1[k] + x2[k];
+                    e2[k] = x2[k] - x1[k];
+                    e3[k] = x1[k] - x3[k];
                 }
             }
             // B on the columns, a run of tiles at a time (split at strips).
@@ -389,15 +400,17 @@ fn transform_output(g: &Geometry, macc: &[f32], cout: usize, nct: usize, t0: usi
     for o in 0..cout {
         let bo = bias.map_or(0.0, |b| b[o].to_f32());
         let dst = &mut out[o * n..(o + 1) * n];
-        let mut t = t0;
-        while t < t0 + tn {
-            let (b, r) = (t / per_sample, t % per_sample);
-            let (ty, tx0) = (r / tw, r % tw);
-            let len = (tw - tx0).min(t0 + tn - t).min(RUN);
-            let j = t - t0;
+        // The arithmetic runs over up to RUN consecutive tiles of the block
+        // at once (across tile rows: `macc` is contiguous in tiles), the
+        // scatter into output rows one tile-row segment at a time. Per
+        // tile-row runs were 4-15 tiles long on the 8x8-30x30 maps, too
+        // short for the vector loops.
+        let mut j = 0;
+        while j < tn {
+            let len = RUN.min(tn - j);
             let m = |xi: usize| &macc[(xi * cout + o) * nct + j..(xi * cout + o) * nct + j + len];
             // Aᵀ on the rows (q0 = m0 + m1 + m2, q1 = m1 - m2 - m3, per
-            // column s), then on the columns, for the whole run at once.
+            // column s), then on the columns.
             let [q0, q1] = &mut q;
             for (s, (q0s, q1s)) in q0.iter_mut().zip(q1.iter_mut()).enumerate() {
                 let (m0, m1, m2, m3) = (m(s), m(4 + s), m(8 + s), m(12 + s));
@@ -416,43 +429,52 @@ fn transform_output(g: &Geometry, macc: &[f32], cout: usize, nct: usize, t0: usi
                     y[2 * i + 1][k] = if relu && res.is_none() { c.max(0.0) } else { c };
                 }
             }
-            let base = b * ohw;
-            for i in 0..2 {
-                let row_y = 2 * ty + i;
-                if row_y >= g.oh {
-                    break;
-                }
-                let at = base + row_y * g.ow;
-                let row = &mut dst[at..at + g.ow];
-                let x0 = 2 * tx0;
-                // Whole tiles interleave the two output columns; a tile
-                // overhanging an odd right border writes its left column only.
-                let full = len.min((g.ow - x0) / 2);
-                match res {
-                    None => {
-                        for (k, pair) in row[x0..x0 + 2 * full].chunks_exact_mut(2).enumerate() {
-                            pair[0] = y[2 * i][k];
-                            pair[1] = y[2 * i + 1][k];
+            let mut u = 0;
+            while u < len {
+                let t = t0 + j + u;
+                let (b, r) = (t / per_sample, t % per_sample);
+                let (ty, tx0) = (r / tw, r % tw);
+                let seg = (tw - tx0).min(len - u);
+                let base = b * ohw;
+                for i in 0..2 {
+                    let row_y = 2 * ty + i;
+                    if row_y >= g.oh {
+                        break;
+                    }
+                    let at = base + row_y * g.ow;
+                    let row = &mut dst[at..at + g.ow];
+                    let (ya, yb) = (&y[2 * i][u..u + seg], &y[2 * i + 1][u..u + seg]);
+                    let x0 = 2 * tx0;
+                    // Whole tiles interleave the two output columns; a tile
+                    // overhanging an odd right border writes its left column only.
+                    let full = seg.min((g.ow - x0) / 2);
+                    match res {
+                        None => {
+                            for (k, pair) in row[x0..x0 + 2 * full].chunks_exact_mut(2).enumerate() {
+                                pair[0] = ya[k];
+                                pair[1] = yb[k];
+                            }
+                            if full < seg {
+                                row[x0 + 2 * full] = ya[full];
+                            }
                         }
-                        if full < len {
-                            row[x0 + 2 * full] = y[2 * i][full];
+                        Some(r) => {
+                            // The residual add's own arithmetic (elementwise::add).
+                            let f = |v: f32| if relu && v < 0.0 { 0.0 } else { v };
+                            let rrow = &r[o * n + at..o * n + at + g.ow];
+                            for (k, (pair, rp)) in row[x0..x0 + 2 * full].chunks_exact_mut(2).zip(rrow[x0..x0 + 2 * full].chunks_exact(2)).enumerate() {
+                                pair[0] = f(ya[k] + rp[0]);
+                                pair[1] = f(yb[k] + rp[1]);
+                            }
+                            if full < seg {
+                                row[x0 + 2 * full] = f(ya[full] + rrow[x0 + 2 * full]);
+                            }
                         }
                     }
-                    Some(r) => {
-                        // The residual add's own arithmetic (elementwise::add).
-                        let f = |v: f32| if relu && v < 0.0 { 0.0 } else { v };
-                        let rrow = &r[o * n + at..o * n + at + g.ow];
-                        for (k, (pair, rp)) in row[x0..x0 + 2 * full].chunks_exact_mut(2).zip(rrow[x0..x0 + 2 * full].chunks_exact(2)).enumerate() {
-                            pair[0] = f(y[2 * i][k] + rp[0]);
-                            pair[1] = f(y[2 * i + 1][k] + rp[1]);
-                        }
-                        if full < len {
-                            row[x0 + 2 * full] = f(y[2 * i][full] + rrow[x0 + 2 * full]);
-                        }
-                    }
                 }
+                u += seg;
             }
-            t += len;
+            j += len;
         }
     }
 }
@@ -490,7 +512,7 @@ mod tests {
             let tiles = batch * h.div_ceil(2) * w.div_ceil(2);
             let (nr, kc) = (kern.nr, c.min(KCW));
             let panel = kc * tiles.div_ceil(nr) * nr;
-            let mut rows = std::vec![0f32; 8 * (2 * w.div_ceil(2) + 2)];
+            let mut rows = std::vec![0f32; 12 * (2 * w.div_ceil(2) + 2)];
             let (mut narrow, mut wide_out) = (std::vec![0f32; XI * panel], std::vec![0f32; XI * panel]);
             transform_input(Isa::Scalar, &src, &g, 0, kc, 0, tiles, nr, &mut narrow, &mut rows);
             widest(wide, || transform_input(wide, &src, &g, 0, kc, 0, tiles, nr, &mut wide_out, &mut rows));
