@@ -66,6 +66,40 @@ pub fn block_cols(kern: &MicroKernel, ws_len: usize, rows: usize, w: usize) -> O
     (cols >= COL_QUANTUM).then_some(cols)
 }
 
+/// Output rows of a layer padded block by block to whole `mr` strips (row
+/// blocks are `MCW` rows, a multiple of `mr`, except the last).
+fn padded_rows(cout: usize, mr: usize) -> usize {
+    cout / MCW * MCW + (cout % MCW).div_ceil(mr) * mr
+}
+
+/// f32 values of every transformed weight block of a layer (`c` input
+/// channels): per depth block, per row block, 16 slices of
+/// `padded rows x depth`.
+fn cache_len(cout: usize, mr: usize, c: usize) -> usize {
+    XI * padded_rows(cout, mr) * c
+}
+
+/// Where block (ic, pc) starts in the weight cache: the earlier depth blocks
+/// (all `KCW` deep), then the earlier row blocks (all `MCW` rows) of this one.
+fn cache_offset(cout: usize, mr: usize, ic: usize, pc: usize, c: usize) -> usize {
+    XI * (padded_rows(cout, mr) * pc + ic * KCW.min(c - pc))
+}
+
+/// The tile columns per block when every transformed weight block is kept
+/// (see `conv_rows`), and the cache's length; `None` when one tile block
+/// holds all `tiles` anyway (`nct` columns without the cache) or the cache
+/// leaves no room for a column quantum.
+fn weight_cache(kern: &MicroKernel, ws_len: usize, cout: usize, g: &Geometry, tiles: usize, nct: usize) -> Option<(usize, usize)> {
+    if tiles <= nct {
+        return None;
+    }
+    let len = cache_len(cout, kern.mr, g.c);
+    let per_col = XI * KCW + XI * cout;
+    let rest = ws_len.checked_sub(len + fixed_len(g.w) - XI * MCW * KCW)?;
+    let cols = (rest / per_col).min(MAX_COLS) / COL_QUANTUM * COL_QUANTUM;
+    (cols >= COL_QUANTUM).then_some((cols, len))
+}
+
 /// Convolve `batch` samples of `src` (geometry `g`, which [`applicable`]
 /// accepts) with OIHW f16 `weight` (`cout x C x 3 x 3`) and optional `bias`,
 /// into `out` (`[cout][batch][H*W]` f32). `ws` holds `ways` parts of
@@ -125,7 +159,16 @@ fn conv_rows<P: Planes>(
     let tiles = batch * g.oh.div_ceil(2) * g.ow.div_ceil(2);
     let (mr, nr) = (kern.mr, kern.nr);
     let pairs = kern.format == PackFormat::Bf16Pairs;
-    let (apack, rest) = ws.split_at_mut(XI * MCW * KCW);
+    // With several tile blocks, the weight transform would be repeated for
+    // each: keep all transformed blocks instead when they fit beside at
+    // least one column quantum (small layers: 64 or 128 channels). Same
+    // values either way, so results do not change.
+    let cache = weight_cache(kern, ws.len(), cout, g, tiles, nct);
+    let (nct, a_len) = match cache {
+        Some((cols, len)) => (cols, len),
+        None => (nct, XI * MCW * KCW),
+    };
+    let (apack, rest) = ws.split_at_mut(a_len);
     let (bpack, rest) = rest.split_at_mut(XI * KCW * nct);
     let (macc, rest) = rest.split_at_mut(XI * cout * nct);
     let (g9, rest) = rest.split_at_mut(KCW * 9);
@@ -148,15 +191,26 @@ fn conv_rows<P: Planes>(
             }
             for ic in (0..cout).step_by(MCW) {
                 let mc = MCW.min(cout - ic);
-                widest(isa, #[inline(always)] || transform_weights(isa, weight, g.c, ic, mc, pc, kc, mr, kern.format, apack, g9, urow));
+                // This block's transformed weights: its slot of the cache
+                // (ξ slices of `xs` values), else the one reused block.
+                let (at, xs) = match cache {
+                    Some(_) => (cache_offset(cout, mr, ic, pc, g.c), mc.div_ceil(mr) * mr * kc),
+                    None => (0, MCW * KCW),
+                };
+                let ablock = &mut apack[at..at + XI * xs];
+                let transform = cache.is_none() || t0 == 0;
+                if transform {
+                    widest(isa, #[inline(always)] || transform_weights(isa, weight, g.c, ic, mc, pc, kc, mr, kern.format, ablock, xs, g9, urow));
+                }
                 // The weight rows of the next block, fetched while these tiles
                 // run (batch 1: 8x8 maps give one strip of 16 tiles per GEMM).
                 let (nic, npc) = if ic + MCW < cout { (ic + MCW, pc) } else { (0, pc + KCW) };
-                let nrows = if npc < g.c { MCW.min(cout - nic) } else { 0 };
+                let nrows = if npc < g.c && (cache.is_none() || t0 == 0) { MCW.min(cout - nic) } else { 0 };
                 let nkc = KCW.min(g.c.saturating_sub(npc));
                 let mut next = NextA::rows(weight, (nic * g.c + npc) * 9, g.c * 9, nkc * 9, nrows, XI * strips * mc.div_ceil(mr));
+                let ablock = &*ablock;
                 for xi in 0..XI {
-                    let a = &apack[xi * MCW * KCW..(xi + 1) * MCW * KCW];
+                    let a = &ablock[xi * xs..(xi + 1) * xs];
                     let b = &bpack[xi * panel..(xi + 1) * panel];
                     for jr in (0..tn).step_by(nr) {
                         let bstrip = b[(jr / nr) * depth * nr..].as_ptr();
@@ -300,13 +354,13 @@ fn transform_input<P: Planes>(isa: Isa, src: &P, g: &Geometry, pc: usize, kc: us
 }
 
 /// Weight transform of output rows `ic..ic+mc`, channels `pc..pc+kc`: 16 A
-/// blocks (one per ξ, `MCW * KCW` apart) in the kernel's `format`, rows past
+/// blocks (one per ξ, `xs` apart) in the kernel's `format`, rows past
 /// `mc` zero up to a whole strip. `g9` holds `9 * kc` values (the row's
 /// widened weights, then regrouped tap by tap so the transform is vector
 /// arithmetic across channels), `urow` `16 * kc`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn transform_weights(isa: Isa, weight: &[f16], c: usize, ic: usize, mc: usize, pc: usize, kc: usize, mr: usize, format: PackFormat, apack: &mut [f32], g9: &mut [f32], urow: &mut [f32]) {
+fn transform_weights(isa: Isa, weight: &[f16], c: usize, ic: usize, mc: usize, pc: usize, kc: usize, mr: usize, format: PackFormat, apack: &mut [f32], xs: usize, g9: &mut [f32], urow: &mut [f32]) {
     let padded = mc.div_ceil(mr) * mr;
     let mut taps = [[0f32; KCW]; 9];
     for r in 0..padded {
@@ -350,7 +404,7 @@ fn transform_weights(isa: Isa, weight: &[f16], c: usize, ic: usize, mc: usize, p
             urow[..XI * kc].fill(0.0);
         }
         for xi in 0..XI {
-            store_a_row(format, &mut apack[xi * MCW * KCW..(xi + 1) * MCW * KCW], r, mr, kc, &urow[xi * kc..(xi + 1) * kc]);
+            store_a_row(format, &mut apack[xi * xs..(xi + 1) * xs], r, mr, kc, &urow[xi * kc..(xi + 1) * kc]);
         }
     }
 }
@@ -522,8 +576,8 @@ mod tests {
             let mc = cout.min(MCW);
             let (mut g9, mut urow) = (std::vec![0f32; KCW * 9], std::vec![0f32; XI * KCW]);
             let (mut a0, mut a1) = (std::vec![0f32; XI * MCW * KCW], std::vec![0f32; XI * MCW * KCW]);
-            transform_weights(Isa::Scalar, &weight, c, 0, mc, 0, kc, kern.mr, kern.format, &mut a0, &mut g9, &mut urow);
-            widest(wide, || transform_weights(wide, &weight, c, 0, mc, 0, kc, kern.mr, kern.format, &mut a1, &mut g9, &mut urow));
+            transform_weights(Isa::Scalar, &weight, c, 0, mc, 0, kc, kern.mr, kern.format, &mut a0, MCW * KCW, &mut g9, &mut urow);
+            widest(wide, || transform_weights(wide, &weight, c, 0, mc, 0, kc, kern.mr, kern.format, &mut a1, MCW * KCW, &mut g9, &mut urow));
             assert!(a0.iter().zip(&a1).all(|(a, b)| a.to_bits() == b.to_bits()), "weight transform {c}x{cout}");
 
             let macc = values(XI * cout * tiles, 7);
