@@ -71,6 +71,39 @@ impl Geometry {
 /// strip at stride 2 spans 63 values.
 const STRIDED_SPAN: usize = 128;
 
+/// The output pixel `(sample, row, column)` of an im2col column, stepped
+/// along output rows a segment at a time.
+#[derive(Clone, Copy)]
+struct Pixel {
+    b: usize,
+    oy: usize,
+    ox: usize,
+}
+
+impl Pixel {
+    /// The pixel of column `n` (`n = (b * oh + oy) * ow + ox`).
+    #[inline(always)]
+    fn of(n: usize, g: &Geometry) -> Pixel {
+        let ohw = g.oh * g.ow;
+        let (b, r) = (n / ohw, n % ohw);
+        Pixel { b, oy: r / g.ow, ox: r % g.ow }
+    }
+
+    /// Move `seg` columns on; a segment never crosses the end of an output row.
+    #[inline(always)]
+    fn advance(&mut self, seg: usize, g: &Geometry) {
+        self.ox += seg;
+        if self.ox == g.ow {
+            self.ox = 0;
+            self.oy += 1;
+            if self.oy == g.oh {
+                self.oy = 0;
+                self.b += 1;
+            }
+        }
+    }
+}
+
 /// The implicit `K x N` im2col matrix of a batch: row `k = (c, ky, kx)`,
 /// column `n = (b, y, x)`; zero where the window leaves the input.
 pub struct Im2col<'p, P: Planes> {
@@ -101,21 +134,19 @@ impl<P: Planes> Im2col<'_, P> {
     #[inline(always)]
     fn pack_runs(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
         let g = self.g;
-        let ohw = g.oh * g.ow;
         let khw = g.kh * g.kw;
         let (s, w) = (g.stride, g.w as isize);
         for strip in 0..nc.div_ceil(nr) {
             let cols = nr.min(nc - strip * nr);
-            let first = n0 + strip * nr;
-            let (b0, rem) = (first / ohw, first % ohw);
-            let (oy0, ox0) = (rem / g.ow, rem % g.ow);
+            let start = Pixel::of(n0 + strip * nr, &g);
             let (mut c, mut ky, mut kx) = (k0 / khw, (k0 % khw) / g.kw, k0 % g.kw);
             for kk in 0..kc {
                 let d = &mut dst[(strip * kc + kk) * nr..(strip * kc + kk + 1) * nr];
                 crate::act::zero_run(&mut d[cols..]);
-                let (mut b, mut oy, mut ox) = (b0, oy0, ox0);
+                let mut px = start;
                 let mut j = 0;
                 while j < cols {
+                    let Pixel { b, oy, ox } = px;
                     let seg = (g.ow - ox).min(cols - j);
                     let out = &mut d[j..j + seg];
                     let iy = (oy * s + ky) as isize - g.pad as isize;
@@ -158,15 +189,7 @@ impl<P: Planes> Im2col<'_, P> {
                         }
                     }
                     j += seg;
-                    ox += seg;
-                    if ox == g.ow {
-                        ox = 0;
-                        oy += 1;
-                        if oy == g.oh {
-                            oy = 0;
-                            b += 1;
-                        }
-                    }
+                    px.advance(seg, &g);
                 }
                 kx += 1;
                 if kx == g.kw {
@@ -194,7 +217,7 @@ impl<P: Planes> Im2col<'_, P> {
     #[inline(always)]
     fn pack_strided(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
         let g = self.g;
-        let (ohw, khw, s) = (g.oh * g.ow, g.kh * g.kw, g.stride);
+        let (khw, s) = (g.kh * g.kw, g.stride);
         let (w, pad) = (g.w as isize, g.pad as isize);
         let mut span_buf = [0f32; STRIDED_SPAN];
         let mut phases = [0f32; STRIDED_SPAN + 8];
@@ -206,11 +229,10 @@ impl<P: Planes> Im2col<'_, P> {
                     crate::act::zero_run(&mut row[cols..]);
                 }
             }
-            let first = n0 + strip * nr;
-            let (mut b, rem) = (first / ohw, first % ohw);
-            let (mut oy, mut ox) = (rem / g.ow, rem % g.ow);
+            let mut px = Pixel::of(n0 + strip * nr, &g);
             let mut j = 0;
             while j < cols {
+                let Pixel { b, oy, ox } = px;
                 let seg = (g.ow - ox).min(cols - j);
                 // Input columns base .. base + span serve every kx of the segment.
                 let span = (seg - 1) * s + g.kw;
@@ -244,15 +266,7 @@ impl<P: Planes> Im2col<'_, P> {
                     k += kx1 - kx0;
                 }
                 j += seg;
-                ox += seg;
-                if ox == g.ow {
-                    ox = 0;
-                    oy += 1;
-                    if oy == g.oh {
-                        oy = 0;
-                        b += 1;
-                    }
-                }
+                px.advance(seg, &g);
             }
         }
     }
