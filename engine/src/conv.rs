@@ -25,6 +25,11 @@ pub enum ConvAlgo {
     /// 3x3, stride 1, pad 1 on maps of at least 7x7: Winograd F(2x2, 3x3)
     /// ([`crate::winograd`]), 2.25x fewer multiply-adds.
     Winograd2x2,
+    /// Windows of 3x3 and more with few taps on wide maps (the 7x7/2 stem):
+    /// direct convolution over the input's stride phases
+    /// ([`crate::direct`]), no im2col panel; im2col where the kernel has no
+    /// taps variant or the workspace is too small.
+    Direct,
 }
 
 /// Geometry of one convolution or pooling window.
@@ -378,6 +383,8 @@ pub fn algo(g: &Geometry, winograd: bool) -> ConvAlgo {
         ConvAlgo::Pointwise
     } else if winograd && crate::winograd::applicable(g) {
         ConvAlgo::Winograd2x2
+    } else if crate::direct::applicable(g) {
+        ConvAlgo::Direct
     } else {
         ConvAlgo::Im2colGemm
     }
@@ -423,6 +430,10 @@ pub fn conv<P: Planes>(
         // the layer; a workspace too small for its blocks falls to im2col.
         (ConvAlgo::Winograd2x2, _) if crate::winograd::block_cols(kern, part, cout, g.w).is_some() => {
             crate::winograd::conv(kern, isa, &g, weight, bias, cout, relu, res, src, batch, out, ws, part, fork)
+        }
+        // Like Winograd's, the fit is checked against one part.
+        (ConvAlgo::Direct, _) if kern.taps.is_some() && crate::direct::workspace_len(&g, cout) <= part => {
+            crate::direct::conv(kern, isa, &g, weight, bias, cout, relu, res, src, batch, out, ws, fork)
         }
         _ => gemm::gemm_split(kern, isa, blocks, spec, a, &Im2col { src, g, isa }, out, ws, fork),
     }

@@ -30,6 +30,7 @@ pub mod capi;
 #[cfg(feature = "alloc")]
 pub mod arch;
 pub mod conv;
+pub mod direct;
 pub mod elementwise;
 pub mod error;
 pub mod gemm;

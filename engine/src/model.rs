@@ -82,6 +82,8 @@ impl<'a> Model<'a> {
     /// smaller ones shrink the fixed part of [`Model::scratch_len`] for
     /// firmware with little RAM (64 x 64: 40 KB instead of 2.2 MB), at some
     /// speed. `kc` must be even (2..=4096), `nc` a multiple of 32 (32..=65536).
+    /// Layers whose Winograd or direct-convolution buffers no longer fit
+    /// the smaller workspace run as im2col (a different f32 rounding).
     pub fn with_gemm_blocks(mut self, kc: usize, nc: usize) -> Result<Self, EngineError> {
         self.blocks = Blocks::new(kc, nc)?;
         Ok(self)

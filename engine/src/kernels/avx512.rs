@@ -45,25 +45,65 @@ pub unsafe fn kernel_12x16(t: &Tile) {
     }
 }
 
-/// The K loop over the first `R` rows of A and `W` 16-column halves of B;
-/// the second half of each accumulator row stays zero when `W` is 1.
+/// [`kernel_12x32`] with B read in place instead of from a packed panel:
+/// step `k`'s 32 values start at `t.b + taps[k]` (`t.kc == taps.len()`).
+/// Direct convolution ([`crate::direct`]) points it at the input's stride
+/// phases, so no im2col panel is packed. A is packed row-major
+/// ([`super::PackFormat::F32RowsA`]) whatever the kernel's own format.
+///
+/// # Safety
+/// AVX-512F; `t.a` holds `12 * kc` f32; for every `k`, `t.b + taps[k]` is
+/// valid for 32 f32 reads (16 when `t.cols <= 16`); C as in [`Tile`].
+#[target_feature(enable = "avx512f")]
+pub unsafe fn kernel_12x32_taps(t: &Tile, taps: &[u32]) {
+    let b = t.b;
+    // SAFETY: forwarded from the caller; `at` stays inside the valid reads.
+    unsafe {
+        let at = |k: usize| b.add(*taps.get_unchecked(k) as usize);
+        match (t.rows, t.cols <= 16) {
+            (0..=4, true) => store(t, tile_by::<4, 1>(t, at)),
+            (0..=4, false) => store(t, tile_by::<4, 2>(t, at)),
+            (5..=8, true) => store(t, tile_by::<8, 1>(t, at)),
+            (5..=8, false) => store(t, tile_by::<8, 2>(t, at)),
+            (_, true) => store(t, tile_by::<MR, 1>(t, at)),
+            (_, false) => store(t, tile_by::<MR, 2>(t, at)),
+        }
+    }
+}
+
+/// The K loop over the first `R` rows of A and `W` 16-column halves of the
+/// packed B panel.
 ///
 /// # Safety
 /// AVX-512F; `R <= 12`; panels as in [`kernel_12x32`].
 #[inline(always)]
 unsafe fn tile<const R: usize, const W: usize>(t: &Tile) -> [[__m512; 2]; R] {
+    let b = t.b;
+    // SAFETY: forwarded; step k of the packed panel starts at b + 32k.
+    unsafe { tile_by::<R, W>(t, |k| b.add(k * NR)) }
+}
+
+/// The K loop over the first `R` rows of A and `W` 16-column halves of B,
+/// step `k`'s B values at `b_at(k)`; the second half of each accumulator
+/// row stays zero when `W` is 1.
+///
+/// # Safety
+/// AVX-512F; `R <= 12`; A as in [`kernel_12x32`]; `b_at(k)` valid for
+/// `16 * W` f32 reads for every `k < kc`.
+#[inline(always)]
+unsafe fn tile_by<const R: usize, const W: usize>(t: &Tile, b_at: impl Fn(usize) -> *const f32) -> [[__m512; 2]; R] {
     // SAFETY: AVX-512F is available (the caller's contract).
     let mut acc = [[unsafe { _mm512_setzero_ps() }; 2]; R];
-    let b = t.b;
     // Row pointers plus one shared offset: each broadcast is a `[row + 4k]`
     // memory operand folded into the FMA.
     // SAFETY: rows r < R <= 12 start inside the 12 * kc panel.
     let rows: [*const f32; R] = core::array::from_fn(|r| unsafe { t.a.add(r * t.kc) });
     for k in 0..t.kc {
-        // SAFETY: k < kc: inside every row of A and the kc * 32 B panel.
+        // SAFETY: k < kc: inside every row of A; b_at(k) per the contract.
         unsafe {
-            let b0 = _mm512_loadu_ps(b.add(k * NR));
-            let b1 = if W == 2 { _mm512_loadu_ps(b.add(k * NR + 16)) } else { _mm512_setzero_ps() };
+            let bk = b_at(k);
+            let b0 = _mm512_loadu_ps(bk);
+            let b1 = if W == 2 { _mm512_loadu_ps(bk.add(16)) } else { _mm512_setzero_ps() };
             for (r, accr) in acc.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*rows[r].add(k));
                 accr[0] = _mm512_fmadd_ps(av, b0, accr[0]);

@@ -1,0 +1,209 @@
+//! Direct convolution over stride phases, for wide maps with few input
+//! channels: ResNet's 7x7/2 stem over the 12-band input.
+//!
+//! Im2col packs a `K x N` panel for such a layer (K = 12*7*7 = 588, N =
+//! 3,600 per sample) that is read once per 12-row strip of output
+//! channels: packing cost as much as a third of the multiply-adds. Here the
+//! input is split once per sample into its `s x s` stride phases (`P[a][b]
+//! [y][x] = in[y*s + a - pad][x*s + b - pad]`, zero outside), so that for
+//! tap `(c, ky, kx)` the inputs of 32 neighbouring outputs of one row are
+//! 32 consecutive values of phase `(ky % s, kx % s)` of channel `c`, at
+//! row `oy + ky / s`, column `ox + kx / s`. The micro-kernel reads them in
+//! place through a table of per-tap offsets ([`crate::kernels::MicroKernel::taps`]).
+//!
+//! Layout of the workspace: the phases (`c * s * s` planes of `ph x pw`
+//! f32), then the whole layer's A (`F32RowsA` strips over the full depth,
+//! in one K block: one summation chain per output), then the f32 bias.
+
+use crate::act::{Elem, Planes};
+use crate::conv::Geometry;
+use crate::error::EngineError;
+use crate::gemm::{pack_a, Fork};
+use crate::kernels::widest::widest;
+use crate::kernels::{convert, Isa, MicroKernel, PackFormat, Tile};
+use half::f16;
+
+/// Columns per kernel call (the taps kernels are 32 wide).
+const COLS: usize = 32;
+/// Most taps (`c * kh * kw`): the tap table lives on the stack, and a
+/// 12-row A strip of this depth (48 KB) still stays in L1.
+pub const MAX_TAPS: usize = 1024;
+/// Rows of A per strip of the taps kernels.
+const MR: usize = 12;
+
+/// Whether a layer suits direct convolution: windows of at least 3x3 on
+/// output rows of at least 16 pixels and few taps. Like every algorithm
+/// choice it depends on the layer alone, never on the batch.
+pub fn applicable(g: &Geometry) -> bool {
+    g.kh * g.kw >= 9 && g.c * g.kh * g.kw <= MAX_TAPS && g.ow >= 16 && g.w <= MAX_W
+}
+
+/// Widest input row (the row buffer of [`split_phases`] is on the stack).
+const MAX_W: usize = 2048;
+
+/// Sizes of the phase planes.
+#[derive(Debug, Clone, Copy)]
+struct Phases {
+    /// Rows per phase plane.
+    ph: usize,
+    /// Row pitch: output columns rounded up to whole kernel calls, plus the
+    /// window's reach, so every read of a call stays inside its row.
+    pw: usize,
+}
+
+impl Phases {
+    fn of(g: &Geometry) -> Phases {
+        let s = g.stride;
+        Phases { ph: g.oh + (g.kh - 1) / s, pw: g.ow.div_ceil(COLS) * COLS + (g.kw - 1) / s }
+    }
+
+    fn plane(&self) -> usize {
+        self.ph * self.pw
+    }
+
+    /// f32 values of all phases of one sample.
+    fn len(&self, g: &Geometry) -> usize {
+        g.c * g.stride * g.stride * self.plane()
+    }
+}
+
+/// f32 of workspace direct convolution needs for `m` output channels.
+pub fn workspace_len(g: &Geometry, m: usize) -> usize {
+    let k = g.c * g.kh * g.kw;
+    Phases::of(g).len(g) + m.div_ceil(MR) * MR * k + m
+}
+
+/// `out[o][(b, y, x)]` for `batch` samples of `src` (`[m][batch][oh*ow]`,
+/// row stride `batch*oh*ow`), like [`crate::conv::conv`]; `ws` holds at
+/// least [`workspace_len`] values and `kern.taps` is `Some`. Output rows are
+/// split over `fork`; every output is computed the same way whatever the
+/// split.
+#[allow(clippy::too_many_arguments)]
+pub fn conv<P: Planes>(
+    kern: &MicroKernel,
+    isa: Isa,
+    g: &Geometry,
+    weight: &[f16],
+    bias: Option<&[f16]>,
+    m: usize,
+    relu: bool,
+    res: Option<&[f32]>,
+    src: &P,
+    batch: usize,
+    out: &mut [f32],
+    ws: &mut [f32],
+    fork: Option<&dyn Fork>,
+) -> Result<(), EngineError> {
+    let Some(taps_kernel) = kern.taps else {
+        return Err(EngineError::Internal("direct convolution needs a taps kernel"));
+    };
+    let k = g.c * g.kh * g.kw;
+    let ohw = g.oh * g.ow;
+    let ldc = batch * ohw;
+    let ph = Phases::of(g);
+    let strips = m.div_ceil(MR);
+    if k > MAX_TAPS || weight.len() < m * k || bias.is_some_and(|b| b.len() < m) || out.len() < m * ldc || res.is_some_and(|r| r.len() < m * ldc) || ws.len() < workspace_len(g, m) {
+        return Err(EngineError::Internal("direct convolution operand sizes"));
+    }
+    let (planes, rest) = ws.split_at_mut(ph.len(g));
+    let (apack, rest) = rest.split_at_mut(strips * MR * k);
+    let biasf = &mut rest[..m];
+    // A strips over the whole depth (this format needs no row buffer).
+    widest(isa, #[inline(always)] || pack_a(isa, weight, k, 0, m, 0, k, MR, PackFormat::F32RowsA, apack, &mut []));
+    if let Some(b) = bias {
+        convert::f16_to_f32(isa, &b[..m], biasf);
+    }
+    let mut taps = [0u32; MAX_TAPS];
+    let s = g.stride;
+    for c in 0..g.c {
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let plane = (c * s + ky % s) * s + kx % s;
+                taps[(c * g.kh + ky) * g.kw + kx] = (plane * ph.plane() + (ky / s) * ph.pw + kx / s) as u32;
+            }
+        }
+    }
+    let taps = &taps[..k];
+    let optr = out.as_mut_ptr() as usize;
+    for b in 0..batch {
+        widest(isa, #[inline(always)] || split_phases(isa, g, &ph, src, b, planes));
+        let planes: &[f32] = planes;
+        let apack: &[f32] = apack;
+        let biasf: &[f32] = biasf;
+        // Output rows `y0..y1` of sample `b`, every channel.
+        let rows = |y0: usize, y1: usize| {
+            for strip in 0..strips {
+                let r0 = strip * MR;
+                for oy in y0..y1 {
+                    for ox in (0..g.ow).step_by(COLS) {
+                        let at = r0 * ldc + b * ohw + oy * g.ow + ox;
+                        let tile = Tile {
+                            kc: k,
+                            a: apack[strip * MR * k..].as_ptr(),
+                            b: planes[oy * ph.pw + ox..].as_ptr(),
+                            // SAFETY: `at` is row r0, column (b, oy, ox) of `out`
+                            // (checked: m rows of ldc); parts write disjoint rows oy.
+                            c: unsafe { (optr as *mut f32).add(at) },
+                            ldc,
+                            rows: MR.min(m - r0),
+                            cols: COLS.min(g.ow - ox),
+                            accumulate: false,
+                            bias: if bias.is_some() { biasf[r0..].as_ptr() } else { core::ptr::null() },
+                            relu,
+                            res: res.map_or(core::ptr::null(), |r| r[at..].as_ptr()),
+                        };
+                        // SAFETY: the kernel's ISA is available (the model selects only
+                        // available kernels); A holds 12 * k values per strip; tap
+                        // offsets stay inside the phases: plane + (ky/s) * pw + kx/s +
+                        // oy * pw + ox + 32 <= plane + (ph - 1) * pw + pw, since
+                        // oy + ky/s < ph and ox + 32 + kx/s <= pw (pw rounds ow up to
+                        // 32 and adds (kw-1)/s); C holds rows x cols at `at`.
+                        unsafe { taps_kernel(&tile, taps) };
+                    }
+                }
+            }
+        };
+        let ways = fork.map_or(1, |f| f.ways()).min(g.oh);
+        match fork {
+            Some(f) if ways > 1 => {
+                let per = g.oh.div_ceil(ways);
+                f.run(ways, &|t| rows((t * per).min(g.oh), ((t + 1) * per).min(g.oh)));
+            }
+            _ => rows(0, g.oh),
+        }
+    }
+    Ok(())
+}
+
+/// Sample `b`'s input split into stride phases (see the module doc).
+#[inline(always)]
+fn split_phases<P: Planes>(isa: Isa, g: &Geometry, ph: &Phases, src: &P, b: usize, planes: &mut [f32]) {
+    let s = g.stride;
+    let mut row = [0f32; MAX_W];
+    for c in 0..g.c {
+        let input = src.plane(c, b);
+        for a in 0..s {
+            for y in 0..ph.ph {
+                // Input row y*s + a - pad, or padding.
+                let iy = (y * s + a) as isize - g.pad as isize;
+                let valid = iy >= 0 && (iy as usize) < g.h;
+                if valid {
+                    let iy = iy as usize;
+                    P::E::widen(isa, &input[iy * g.w..(iy + 1) * g.w], &mut row[..g.w]);
+                }
+                for bx in 0..s {
+                    let o = ((c * s + a) * s + bx) * ph.plane() + y * ph.pw;
+                    let dst = &mut planes[o..o + ph.pw];
+                    if !valid {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    for (x, d) in dst.iter_mut().enumerate() {
+                        let ix = (x * s + bx) as isize - g.pad as isize;
+                        *d = if ix >= 0 && (ix as usize) < g.w { row[ix as usize] } else { 0.0 };
+                    }
+                }
+            }
+        }
+    }
+}
