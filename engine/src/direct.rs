@@ -11,9 +11,15 @@
 //! row `oy + ky / s`, column `ox + kx / s`. The micro-kernel reads them in
 //! place through a table of per-tap offsets ([`crate::kernels::MicroKernel::taps`]).
 //!
-//! Layout of the workspace: the phases (`c * s * s` planes of `ph x pw`
-//! f32), then the whole layer's A (`F32RowsA` strips over the full depth,
-//! in one K block: one summation chain per output), then the f32 bias.
+//! With a bf16 kernel (`Precision::Fast`) the phases hold bf16 pairs of
+//! neighbouring input channels `(2j, 2j+1)` in each f32 slot and A the
+//! weights paired the same way, so a step of the kernel is one tap of two
+//! channels.
+//!
+//! Layout of the workspace: the phases (`groups * s * s` planes of `ph x
+//! pw` slots, `groups` = channels or channel pairs), then the whole layer's
+//! A (row-major strips over the full depth, in one K block: one summation
+//! chain per output), then the f32 bias.
 
 use crate::act::{Elem, Planes};
 use crate::conv::Geometry;
@@ -61,16 +67,17 @@ impl Phases {
         self.ph * self.pw
     }
 
-    /// f32 values of all phases of one sample.
-    fn len(&self, g: &Geometry) -> usize {
-        g.c * g.stride * g.stride * self.plane()
+    /// Slots of all phases of one sample for `groups` channels or pairs.
+    fn len(&self, g: &Geometry, groups: usize) -> usize {
+        groups * g.stride * g.stride * self.plane()
     }
 }
 
-/// f32 of workspace direct convolution needs for `m` output channels.
+/// f32 of workspace direct convolution needs for `m` output channels (with
+/// f32 kernels; bf16 pairs need less).
 pub fn workspace_len(g: &Geometry, m: usize) -> usize {
     let k = g.c * g.kh * g.kw;
-    Phases::of(g).len(g) + m.div_ceil(MR) * MR * k + m
+    Phases::of(g).len(g, g.c) + m.div_ceil(MR) * MR * k + m
 }
 
 /// `out[o][(b, y, x)]` for `batch` samples of `src` (`[m][batch][oh*ow]`,
@@ -97,36 +104,39 @@ pub fn conv<P: Planes>(
     let Some(taps_kernel) = kern.taps else {
         return Err(EngineError::Internal("direct convolution needs a taps kernel"));
     };
-    let k = g.c * g.kh * g.kw;
+    let pairs = kern.format == PackFormat::Bf16Pairs;
+    let groups = if pairs { g.c.div_ceil(2) } else { g.c };
+    let khw = g.kh * g.kw;
+    // Kernel steps: taps of one channel, or of a channel pair.
+    let steps = groups * khw;
     let ohw = g.oh * g.ow;
     let ldc = batch * ohw;
     let ph = Phases::of(g);
     let strips = m.div_ceil(MR);
-    if k > MAX_TAPS || weight.len() < m * k || bias.is_some_and(|b| b.len() < m) || out.len() < m * ldc || res.is_some_and(|r| r.len() < m * ldc) || ws.len() < workspace_len(g, m) {
+    if g.c * khw > MAX_TAPS || weight.len() < m * g.c * khw || bias.is_some_and(|b| b.len() < m) || out.len() < m * ldc || res.is_some_and(|r| r.len() < m * ldc) || ws.len() < workspace_len(g, m) {
         return Err(EngineError::Internal("direct convolution operand sizes"));
     }
-    let (planes, rest) = ws.split_at_mut(ph.len(g));
-    let (apack, rest) = rest.split_at_mut(strips * MR * k);
+    let (planes, rest) = ws.split_at_mut(ph.len(g, groups));
+    let (apack, rest) = rest.split_at_mut(strips * MR * steps);
     let biasf = &mut rest[..m];
-    // A strips over the whole depth (this format needs no row buffer).
-    widest(isa, #[inline(always)] || pack_a(isa, weight, k, 0, m, 0, k, MR, PackFormat::F32RowsA, apack, &mut []));
+    pack_weights(isa, weight, g.c, khw, m, pairs, apack);
     if let Some(b) = bias {
         convert::f16_to_f32(isa, &b[..m], biasf);
     }
     let mut taps = [0u32; MAX_TAPS];
     let s = g.stride;
-    for c in 0..g.c {
+    for j in 0..groups {
         for ky in 0..g.kh {
             for kx in 0..g.kw {
-                let plane = (c * s + ky % s) * s + kx % s;
-                taps[(c * g.kh + ky) * g.kw + kx] = (plane * ph.plane() + (ky / s) * ph.pw + kx / s) as u32;
+                let plane = (j * s + ky % s) * s + kx % s;
+                taps[j * khw + ky * g.kw + kx] = (plane * ph.plane() + (ky / s) * ph.pw + kx / s) as u32;
             }
         }
     }
-    let taps = &taps[..k];
+    let taps = &taps[..steps];
     let optr = out.as_mut_ptr() as usize;
     for b in 0..batch {
-        widest(isa, #[inline(always)] || split_phases(isa, g, &ph, src, b, planes));
+        widest(isa, #[inline(always)] || split_phases(isa, g, &ph, src, b, pairs, planes));
         let planes: &[f32] = planes;
         let apack: &[f32] = apack;
         let biasf: &[f32] = biasf;
@@ -138,8 +148,8 @@ pub fn conv<P: Planes>(
                     for ox in (0..g.ow).step_by(COLS) {
                         let at = r0 * ldc + b * ohw + oy * g.ow + ox;
                         let tile = Tile {
-                            kc: k,
-                            a: apack[strip * MR * k..].as_ptr(),
+                            kc: if pairs { 2 * steps } else { steps },
+                            a: apack[strip * MR * steps..].as_ptr(),
                             b: planes[oy * ph.pw + ox..].as_ptr(),
                             // SAFETY: `at` is row r0, column (b, oy, ox) of `out`
                             // (checked: m rows of ldc); parts write disjoint rows oy.
@@ -153,7 +163,7 @@ pub fn conv<P: Planes>(
                             res: res.map_or(core::ptr::null(), |r| r[at..].as_ptr()),
                         };
                         // SAFETY: the kernel's ISA is available (the model selects only
-                        // available kernels); A holds 12 * k values per strip; tap
+                        // available kernels); A holds 12 * steps slots per strip; tap
                         // offsets stay inside the phases: plane + (ky/s) * pw + kx/s +
                         // oy * pw + ox + 32 <= plane + (ph - 1) * pw + pw, since
                         // oy + ky/s < ph and ox + 32 + kx/s <= pw (pw rounds ow up to
@@ -175,13 +185,42 @@ pub fn conv<P: Planes>(
     Ok(())
 }
 
-/// Sample `b`'s input split into stride phases (see the module doc).
+/// The weights (`m x (c, ky, kx)` f16) as row-major strips of `MR` rows
+/// over the kernel's steps: f32 per tap, or bf16 pairs of channels
+/// `(2j, 2j+1)` per tap (zero past the last channel), zero rows past `m`.
+fn pack_weights(isa: Isa, weight: &[f16], c: usize, khw: usize, m: usize, pairs: bool, apack: &mut [f32]) {
+    let k = c * khw;
+    if !pairs {
+        widest(isa, #[inline(always)] || pack_a(isa, weight, k, 0, m, 0, k, MR, PackFormat::F32RowsA, apack, &mut []));
+        return;
+    }
+    let steps = c.div_ceil(2) * khw;
+    for (o, row) in apack.chunks_exact_mut(steps).enumerate() {
+        if o >= m {
+            row.fill(0.0);
+            continue;
+        }
+        let w = &weight[o * k..(o + 1) * k];
+        for (step, slot) in row.iter_mut().enumerate() {
+            let (j, t) = (step / khw, step % khw);
+            let lo = w[2 * j * khw + t].to_f32();
+            let hi = if 2 * j + 1 < c { w[(2 * j + 1) * khw + t].to_f32() } else { 0.0 };
+            *slot = convert::bf16_pair(lo, hi);
+        }
+    }
+}
+
+/// Sample `b`'s input split into stride phases (see the module doc), as
+/// f32 or as bf16 pairs of channels.
 #[inline(always)]
-fn split_phases<P: Planes>(isa: Isa, g: &Geometry, ph: &Phases, src: &P, b: usize, planes: &mut [f32]) {
+fn split_phases<P: Planes>(isa: Isa, g: &Geometry, ph: &Phases, src: &P, b: usize, pairs: bool, planes: &mut [f32]) {
     let s = g.stride;
     let mut row = [0f32; MAX_W];
-    for c in 0..g.c {
-        let input = src.plane(c, b);
+    let mut odd = [0f32; MAX_W];
+    let groups = if pairs { g.c.div_ceil(2) } else { g.c };
+    for j in 0..groups {
+        // Channel j, or channels 2j and 2j+1 (the latter may not exist).
+        let (c0, c1) = if pairs { (2 * j, (2 * j + 1 < g.c).then_some(2 * j + 1)) } else { (j, None) };
         for a in 0..s {
             for y in 0..ph.ph {
                 // Input row y*s + a - pad, or padding.
@@ -189,10 +228,14 @@ fn split_phases<P: Planes>(isa: Isa, g: &Geometry, ph: &Phases, src: &P, b: usiz
                 let valid = iy >= 0 && (iy as usize) < g.h;
                 if valid {
                     let iy = iy as usize;
-                    P::E::widen(isa, &input[iy * g.w..(iy + 1) * g.w], &mut row[..g.w]);
+                    P::E::widen(isa, &src.plane(c0, b)[iy * g.w..(iy + 1) * g.w], &mut row[..g.w]);
+                    match c1 {
+                        Some(c1) => P::E::widen(isa, &src.plane(c1, b)[iy * g.w..(iy + 1) * g.w], &mut odd[..g.w]),
+                        None => odd[..g.w].fill(0.0),
+                    }
                 }
                 for bx in 0..s {
-                    let o = ((c * s + a) * s + bx) * ph.plane() + y * ph.pw;
+                    let o = ((j * s + a) * s + bx) * ph.plane() + y * ph.pw;
                     let dst = &mut planes[o..o + ph.pw];
                     if !valid {
                         dst.fill(0.0);
@@ -200,7 +243,12 @@ fn split_phases<P: Planes>(isa: Isa, g: &Geometry, ph: &Phases, src: &P, b: usiz
                     }
                     for (x, d) in dst.iter_mut().enumerate() {
                         let ix = (x * s + bx) as isize - g.pad as isize;
-                        *d = if ix >= 0 && (ix as usize) < g.w { row[ix as usize] } else { 0.0 };
+                        let inside = ix >= 0 && (ix as usize) < g.w;
+                        *d = match (inside, pairs) {
+                            (false, _) => 0.0,
+                            (true, false) => row[ix as usize],
+                            (true, true) => convert::bf16_pair(row[ix as usize], odd[ix as usize]),
+                        };
                     }
                 }
             }

@@ -204,7 +204,12 @@ fn quick(args: &[String]) -> anyhow::Result<()> {
     // `--winograd off`: every convolution direct (im2col + GEMM), for A/B runs.
     let winograd = arg(args, "--winograd").as_deref() != Some("off");
     let threads: Option<usize> = arg(args, "--threads").map(|t| t.parse()).transpose()?;
-    let exact = owned.model().clone().with_winograd(winograd);
+    let mut exact = owned.model().clone().with_winograd(winograd);
+    // `--blocks KC,NC`: GEMM panel sizes (`Model::with_gemm_blocks`), for A/B runs.
+    if let Some(b) = arg(args, "--blocks") {
+        let (kc, nc) = b.split_once(',').context("--blocks KC,NC")?;
+        exact = exact.with_gemm_blocks(kc.parse()?, nc.parse()?)?;
+    }
     let x = input(16 * exact.input_len(), 7);
     let flops = 2.0 * exact.macs_per_sample() as f64;
     for (name, p) in [("exact", Precision::Exact), ("fast", Precision::Fast)] {

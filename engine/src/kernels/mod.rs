@@ -147,10 +147,11 @@ pub struct MicroKernel {
     /// tiles with `cols <= NR/2`: narrow GEMMs (batch 1 on small maps) would
     /// otherwise multiply a half strip of padding.
     pub narrow: Option<unsafe fn(&Tile)>,
-    /// An f32 kernel of this ISA that reads B in place, step `k` at
-    /// `tile.b + taps[k]` (A packed [`PackFormat::F32RowsA`], `MR` rows,
-    /// 32 columns), for direct convolution ([`crate::direct`]); `None`
-    /// where there is none (im2col is used instead).
+    /// This kernel with B read in place, step `k` at `tile.b + taps[k]`
+    /// (steps of one value, or of one bf16 pair for [`PackFormat::Bf16Pairs`];
+    /// A packed row-major in the kernel's format, `MR` rows, 32 columns), for
+    /// direct convolution ([`crate::direct`]); `None` where there is none
+    /// (im2col is used instead).
     pub taps: Option<unsafe fn(&Tile, &[u32])>,
 }
 
@@ -173,7 +174,7 @@ impl MicroKernel {
 /// Every micro-kernel, best first within each precision.
 pub static REGISTRY: &[MicroKernel] = &[
     #[cfg(target_arch = "x86_64")]
-    MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32, narrow: Some(avx512bf16::kernel_12x16), taps: Some(avx512::kernel_12x32_taps) },
+    MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32, narrow: Some(avx512bf16::kernel_12x16), taps: Some(avx512bf16::kernel_12x32_taps) },
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx512-12x32", isa: Isa::Avx512, mr: 12, nr: 32, format: PackFormat::F32RowsA, exact: true, run: avx512::kernel_12x32, narrow: Some(avx512::kernel_12x16), taps: Some(avx512::kernel_12x32_taps) },
     #[cfg(target_arch = "x86_64")]
@@ -240,11 +241,10 @@ mod tests {
     use std::vec::Vec;
 
     #[test]
-    fn taps_kernels_over_a_packed_panel_equal_the_f32_kernel() {
-        // With taps[k] = 32k the in-place B reads are exactly a packed panel:
+    fn taps_kernels_over_a_packed_panel_equal_the_kernel() {
+        // With taps[d] = 32d the in-place B reads are exactly a packed panel:
         // every row count (4-, 8-, 12-row loops) and column count (16- and
-        // 32-wide loops) must give the registered f32 kernel's bits.
-        let Some(f32k) = for_isa(Isa::Avx512) else { return };
+        // 32-wide loops) must give the registered kernel's bits.
         let mut x = 99u32;
         let mut next = || {
             x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
@@ -252,23 +252,26 @@ mod tests {
         };
         for kern in REGISTRY.iter().filter(|k| k.taps.is_some() && k.isa.available()) {
             let Some(taps_fn) = kern.taps else { continue };
-            for (kc, rows, cols) in [(9usize, 12usize, 32usize), (588, 4, 28), (30, 7, 16), (1, 11, 1), (64, 8, 17)] {
-                let a: Vec<f32> = (0..12 * kc).map(|_| next()).collect();
-                let b: Vec<f32> = (0..32 * kc).map(|_| next()).collect();
+            let pairs = kern.format == PackFormat::Bf16Pairs;
+            for (kc, rows, cols) in [(9usize, 12usize, 32usize), (588, 4, 28), (30, 7, 16), (2, 11, 1), (64, 8, 17)] {
+                let depth = if pairs { kc.div_ceil(2) } else { kc };
+                let mut value = || if pairs { convert::bf16_pair(next(), next()) } else { next() };
+                let a: Vec<f32> = (0..12 * depth).map(|_| value()).collect();
+                let b: Vec<f32> = (0..32 * depth).map(|_| value()).collect();
                 let bias: Vec<f32> = (0..12).map(|_| next()).collect();
                 let res: Vec<f32> = (0..12 * 40).map(|_| next()).collect();
-                let taps: Vec<u32> = (0..kc as u32).map(|k| 32 * k).collect();
+                let taps: Vec<u32> = (0..depth as u32).map(|d| 32 * d).collect();
                 let (mut want, mut got) = (vec![7f32; 12 * 40], vec![7f32; 12 * 40]);
                 for (c, is_taps) in [(&mut want, false), (&mut got, true)] {
                     let t = Tile { kc, a: a.as_ptr(), b: b.as_ptr(), c: c.as_mut_ptr(), ldc: 40, rows, cols, accumulate: false, bias: bias.as_ptr(), relu: true, res: res.as_ptr() };
-                    // SAFETY: AVX-512 is available (both kernels' ISA); A holds 12 * kc,
-                    // B 32 * kc (every tap reads 32 values inside it), C and the
-                    // residual 12 rows of ldc 40 >= cols.
+                    // SAFETY: the kernel's ISA is available (filtered above); A holds
+                    // 12 * depth, B 32 * depth (every tap reads 32 slots inside it),
+                    // C and the residual 12 rows of ldc 40 >= cols.
                     unsafe {
                         if is_taps {
                             taps_fn(&t, &taps)
                         } else {
-                            (f32k.run)(&t)
+                            (kern.run)(&t)
                         }
                     };
                 }
