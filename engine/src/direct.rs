@@ -37,11 +37,15 @@ pub const MAX_TAPS: usize = 1024;
 /// Rows of A per strip of the taps kernels.
 const MR: usize = 12;
 
-/// Whether a layer suits direct convolution: windows of at least 3x3 on
-/// output rows of at least 16 pixels and few taps. Like every algorithm
-/// choice it depends on the layer alone, never on the batch.
-pub fn applicable(g: &Geometry) -> bool {
-    g.kh * g.kw >= 9 && g.c * g.kh * g.kw <= MAX_TAPS && g.ow >= 16 && g.w <= MAX_W
+/// Whether a layer suits direct convolution with f32 or bf16-pair (`pairs`)
+/// steps: windows of at least 3x3, at most [`MAX_TAPS`] steps, and output
+/// rows that fill the kernel's 32-column calls to 85 % or more (30 or 60
+/// columns do; 15 or 20 do not: on ResNet50's 15x15 maps direct was slower
+/// than Winograd and im2col, measured). Like every algorithm choice it
+/// depends on the layer alone, never on the batch.
+pub fn applicable(g: &Geometry, pairs: bool) -> bool {
+    let groups = if pairs { g.c.div_ceil(2) } else { g.c };
+    g.kh * g.kw >= 9 && groups * g.kh * g.kw <= MAX_TAPS && g.ow * 100 >= g.ow.div_ceil(COLS) * COLS * 85 && g.w <= MAX_W
 }
 
 /// Widest input row (the row buffer of [`split_phases`] is on the stack).
@@ -113,7 +117,7 @@ pub fn conv<P: Planes>(
     let ldc = batch * ohw;
     let ph = Phases::of(g);
     let strips = m.div_ceil(MR);
-    if g.c * khw > MAX_TAPS || weight.len() < m * g.c * khw || bias.is_some_and(|b| b.len() < m) || out.len() < m * ldc || res.is_some_and(|r| r.len() < m * ldc) || ws.len() < workspace_len(g, m) {
+    if steps > MAX_TAPS || weight.len() < m * g.c * khw || bias.is_some_and(|b| b.len() < m) || out.len() < m * ldc || res.is_some_and(|r| r.len() < m * ldc) || ws.len() < workspace_len(g, m) {
         return Err(EngineError::Internal("direct convolution operand sizes"));
     }
     let (planes, rest) = ws.split_at_mut(ph.len(g, groups));

@@ -65,21 +65,33 @@ fn strided_windows_split_across_depth_and_column_blocks() {
 
 #[test]
 fn direct_convolution_of_wide_maps_matches_reference() {
-    // Windows of 3x3 and more on output rows of 16+ pixels with few taps
+    // Windows of 3x3 and more on output rows of 28-32 or 55-64 pixels with few taps
     // (the 7x7/2 stem) run as direct convolution over stride phases where
-    // the kernel has a taps variant (AVX-512), im2col elsewhere: both
-    // against the f64 reference, from the f16 input and an f32 activation,
-    // strides 1-3, rows that end inside a 32-column call, channel counts
-    // that end inside a 12-row strip, and a residual add after the conv.
+    // the kernel has a taps variant (AVX-512, f32 and bf16 channel pairs),
+    // im2col elsewhere: both against the f64 reference, from the f16 input
+    // and an f32 activation, strides 1-3, odd channel counts (a pair with
+    // zero), rows that end inside a 32-column call,
+    // channel counts that end inside a 12-row strip, and a residual add
+    // after the conv. The last case is a Winograd layer for f32 kernels and
+    // direct for bf16 ones.
     use bemm_engine::conv::{algo, ConvAlgo, Geometry};
+    use bemm_engine::kernels;
     let mut rng = Rng(0xd1ec7);
-    for (c, oc, k, stride, pad, h, from_input) in [(12u32, 64u32, 7u32, 2u32, 3u32, 40u32, true), (12, 64, 7, 2, 3, 70, false), (5, 13, 3, 1, 0, 20, false), (3, 30, 5, 3, 2, 52, true), (7, 25, 4, 2, 1, 41, false), (2, 4, 3, 1, 0, 33, true)] {
-        let mut g = GraphBuilder::new(c, h, h);
+    for (c, oc, k, stride, pad, h, from_input) in [(12u32, 64u32, 7u32, 2u32, 3u32, 64u32, true), (12, 64, 7, 2, 3, 120, false), (5, 13, 3, 1, 0, 32, false), (3, 30, 5, 3, 2, 88, true), (7, 25, 4, 2, 1, 61, false), (2, 4, 3, 1, 0, 33, true), (17, 20, 3, 1, 1, 30, false)] {
+        let mut g = GraphBuilder::new(c.min(12), h, h);
         let src = if from_input { INPUT } else { widen(&mut g, c, &mut rng) };
         let conv = g.conv(src, oc, k, stride, pad, rng.vec((oc * c * k * k) as usize, 0.3), rng.vec(oc as usize, 0.5), false).unwrap();
         let shape = g.shape(conv).unwrap();
         let geometry = Geometry { c: c as usize, h: h as usize, w: h as usize, kh: k as usize, kw: k as usize, stride: stride as usize, pad: pad as usize, oh: shape.h as usize, ow: shape.w as usize };
-        assert_eq!(algo(&geometry, true), ConvAlgo::Direct, "{c}x{h}x{h} k{k}/{stride}");
+        for kern in [kernels::best(true), kernels::best(false)] {
+            let winograd = kern.exact && pad == 1 && k == 3 && stride == 1;
+            let want = match (kern.taps.is_some(), winograd) {
+                (_, true) => ConvAlgo::Winograd2x2,
+                (true, false) => ConvAlgo::Direct,
+                (false, false) => ConvAlgo::Im2colGemm,
+            };
+            assert_eq!(algo(&geometry, true, kern), want, "{c}x{h}x{h} k{k}/{stride}, {}", kern.name);
+        }
         let skip = g.conv(src, oc, 1, stride, 0, rng.vec((oc * c) as usize, 0.3), rng.vec(oc as usize, 0.3), false).unwrap();
         let out = if skip == conv || g.shape(skip).unwrap() != shape { conv } else { g.add(conv, skip, true).unwrap() };
         let bytes = with_head(g, out, &mut rng);
@@ -188,9 +200,10 @@ fn winograd_3x3_matches_reference_and_direct() {
         let buf = Aligned::new(&bytes);
         let m = Model::from_bytes(buf.bytes()).unwrap();
         let l = m.file().layers().iter().find(|l| l.out_c == oc && l.kernel_h == 3).unwrap();
-        assert_eq!(algo(&Geometry::of(l), true), ConvAlgo::Winograd2x2, "case {case}");
+        let kern = bemm_engine::kernels::best(true);
+        assert_eq!(algo(&Geometry::of(l), true, kern), ConvAlgo::Winograd2x2, "case {case}");
         // Without Winograd: im2col, or direct convolution on wide maps.
-        assert_ne!(algo(&Geometry::of(l), false), ConvAlgo::Winograd2x2);
+        assert_ne!(algo(&Geometry::of(l), false, kern), ConvAlgo::Winograd2x2);
         check_model(&bytes, 1 + case % 3, &mut rng, 1.0);
         // Winograd against the direct path: same outputs up to f32 rounding.
         let n = m.input_len();
