@@ -46,20 +46,24 @@ fn resolve<'t>(left: &'t [f32], right: &'t [f32], out: &Range<usize>, r: Range<u
     }
 }
 
-/// Run `batch` samples. `probs` gets `[batch][num_classes]` sigmoid outputs,
-/// `features` (when non-empty) `[batch][feature_len]` CHW-flattened features.
-pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, scratch: &mut [f32], probs: &mut [f32], features: &mut [f32]) -> Result<(), EngineError> {
+/// Run layers `range` (all of them, or one stage of a staged batch) over
+/// `batch` samples, every output at its place in `arena` (planned by
+/// `ex.plan` for `batch` samples), GEMMs in `ws` (`ways` workspaces).
+/// `probs` gets `[batch][num_classes]` sigmoid outputs and `features` (when
+/// non-empty) `[batch][feature_len]` CHW-flattened features, when their
+/// layers are in `range`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, range: Range<usize>, arena: &mut [f32], ws: &mut [f32], probs: &mut [f32], features: &mut [f32]) -> Result<(), EngineError> {
     let file = ex.file;
     let layers = file.layers();
     let hdr = file.header();
     let arena_len = ex.plan.arena_per_sample().checked_mul(batch).ok_or(EngineError::BatchTooLarge(batch))?;
-    let (arena, rest) = scratch.split_at_mut(arena_len.min(scratch.len()));
+    let arena = arena.get_mut(..arena_len).ok_or(EngineError::Internal("arena"))?;
     let ways = ex.fork.map_or(1, |f| f.ways()).max(1);
-    let ws = rest.get_mut(..ways * ex.blocks.workspace_len()).ok_or(EngineError::Internal("workspace"))?;
+    let ws = ws.get_mut(..ways * ex.blocks.workspace_len()).ok_or(EngineError::Internal("workspace"))?;
     let in_hw = hdr.input_h as usize * hdr.input_w as usize;
 
-
-    for (i, l) in layers.iter().enumerate() {
+    for (i, l) in layers.iter().enumerate().take(range.end).skip(range.start) {
         let kind = l.layer_kind().ok_or(EngineError::Internal("unknown layer kind"))?;
         // A conv fused into the residual add after it writes the add's output.
         let fused_into = (kind == LayerKind::Conv && ex.plan.fused(i)).then(|| layers.get(i + 1)).flatten();

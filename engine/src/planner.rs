@@ -57,6 +57,15 @@ fn fusable(layers: &[LayerRecord], last: &[usize], keep: &[u32], i: usize) -> bo
     other != INPUT && (other as usize) < i
 }
 
+/// Whether the graph can be cut after layer `s`: no later layer reads the
+/// graph input or a layer before `s`, so layer `s`'s output is all the later
+/// layers need.
+pub fn cut_after(layers: &[LayerRecord], s: usize) -> bool {
+    layers.iter().skip(s + 1).all(|l| {
+        [l.input, l.input2].iter().all(|&src| src == bemm_formats::model::NONE || (src != INPUT && src as usize >= s))
+    })
+}
+
 impl Plan {
     /// Plan the outputs of `layers` (topologically ordered, as validated by
     /// `ModelFile::parse`); the outputs of the layers in `keep` (logits,
@@ -66,6 +75,15 @@ impl Plan {
     /// no buffer, and that add's output is alive from the conv on: the conv
     /// writes it, so it must not share space with the conv's input.
     pub fn new(layers: &[LayerRecord], keep: &[u32]) -> Result<Self, EngineError> {
+        Plan::new_from(layers, keep, 0)
+    }
+
+    /// [`Plan::new`] for the layers from `from` on, which read no layer
+    /// before `from - 1` (a cut of the graph, see [`cut_after`]): layer
+    /// `from - 1`'s output is their input, placed and alive from the start;
+    /// earlier layers get no buffer. The late stage of a batch runs on such
+    /// a plan with more samples in flight than the early one.
+    pub fn new_from(layers: &[LayerRecord], keep: &[u32], from: usize) -> Result<Self, EngineError> {
         let n = layers.len();
         if n > MAX_PLANNED_LAYERS {
             return Err(EngineError::TooManyLayers { layers: n, max: MAX_PLANNED_LAYERS });
@@ -77,9 +95,9 @@ impl Plan {
         let mut size = [0usize; MAX_PLANNED_LAYERS];
         for i in 0..n {
             first[i] = i;
-            size[i] = layers[i].out_len();
+            size[i] = if i + 1 >= from { layers[i].out_len() } else { 0 };
         }
-        for i in 0..n {
+        for i in from..n {
             if fusable(layers, &last[..n], keep, i) {
                 fused[i] = true;
                 size[i] = 0;
@@ -267,6 +285,32 @@ mod tests {
         assert!(!Plan::new(&[conv(INPUT, false), layer(LayerKind::Add, 0, INPUT, 8, 4)], &[]).unwrap().fused(0));
         let shared = [ls[0], conv(0, false), layer(LayerKind::Add, 1, 0, 8, 4), layer(LayerKind::Add, 1, 2, 8, 4)];
         assert!(!Plan::new(&shared, &[]).unwrap().fused(1));
+    }
+
+    #[test]
+    fn late_plans_place_the_cut_and_the_layers_after_it() {
+        // 0 -> 1 -> 2 = add(0, 1) -> 3 -> 4 = add(2, 3) -> 5: cuts after 0,
+        // 2 and 4 (everything after reads only them and later layers), not
+        // after 1 (the add at 2 reads 0) or 3 (the add at 4 reads 2).
+        let ls = [
+            layer(LayerKind::Relu, INPUT, NONE, 8, 4),
+            layer(LayerKind::Relu, 0, NONE, 8, 4),
+            layer(LayerKind::Add, 0, 1, 8, 4),
+            layer(LayerKind::Relu, 2, NONE, 4, 4),
+            layer(LayerKind::Add, 2, 3, 4, 4),
+            layer(LayerKind::Relu, 4, NONE, 2, 2),
+        ];
+        let cuts: std::vec::Vec<usize> = (0..ls.len()).filter(|&s| cut_after(&ls, s)).collect();
+        assert_eq!(cuts, [0, 2, 4, 5]);
+        let p = Plan::new_from(&ls, &[], 3).unwrap();
+        assert_valid(&ls, &p);
+        for i in 0..2 {
+            assert!(p.range(i, 1).unwrap().is_empty(), "layer {i} is before the cut");
+        }
+        assert_eq!(p.range(2, 3).unwrap().len(), 3 * 128);
+        // The cut's output lives until layer 4 reads it: 3 may not reuse it.
+        let (r2, r3) = (p.range(2, 1).unwrap(), p.range(3, 1).unwrap());
+        assert!(r2.end <= r3.start || r3.end <= r2.start);
     }
 
     #[test]

@@ -316,9 +316,11 @@ fn layers_split_by_columns_or_rows_over_threads_equal_one_thread() {
 #[test]
 fn large_batches_run_in_chunks_with_the_scratch_of_one_chunk() {
     // A 64x100x100 layer (2.56 MB per sample) makes the engine run one
-    // sample at a time (`CHUNK_BYTES` = 4 MiB): a batch of 3 needs only one
-    // chunk's scratch and gives each sample's own results, probabilities
-    // and features in batch order.
+    // sample at a time (`CHUNK_BYTES` = 4 MiB): a batch of 3 needs one
+    // chunk's scratch for those layers (plus a late stage's for the small
+    // layers after the pool, far less than a sample's early arena) and
+    // gives each sample's own results, probabilities and features in batch
+    // order.
     use bemm_engine::Model;
     let mut rng = Rng(0xc4);
     let mut g = GraphBuilder::new(12, 100, 100);
@@ -328,7 +330,7 @@ fn large_batches_run_in_chunks_with_the_scratch_of_one_chunk() {
     let buf = Aligned::new(&bytes);
     let m = Model::from_bytes(buf.bytes()).unwrap();
     assert_eq!(m.chunk(), 1);
-    assert_eq!(m.scratch_len(3), m.scratch_len(1));
+    assert!(m.scratch_len(3) - m.scratch_len(1) < m.unplanned_len() / 4, "{} vs {}", m.scratch_len(3), m.scratch_len(1));
     let n = m.input_len();
     let input = rng.input(3 * n);
     let (p3, f3) = run(&m, &input, 3);

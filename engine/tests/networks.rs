@@ -88,6 +88,43 @@ fn batch_results_equal_single_results_and_entry_points_agree() {
 }
 
 #[test]
+fn late_stage_of_large_batches_gives_each_samples_own_results() {
+    // ResNet18 at 64x64 runs 16 samples at a time (32x32x64 stem outputs),
+    // its last stage (2x2 maps) as a late stage over many more: a batch of
+    // 40 runs the early layers as 16 + 16 + 8 and the late ones on all 40
+    // at once. Every sample must get exactly its own results, in order, and
+    // the scratch grows by the late stage's arena only for such batches.
+    let bytes = model_bytes(Arch::ResNet18, 64, 21);
+    let buf = Aligned::new(&bytes);
+    let m = Model::from_bytes(buf.bytes()).unwrap();
+    assert_eq!(m.chunk(), 16);
+    let late = m.late_chunk().expect("ResNet18 has a late stage");
+    assert!(late >= 40, "late chunk {late}");
+    assert_eq!(m.scratch_len(16) - m.scratch_len(1), 15 * (m.scratch_len(2) - m.scratch_len(1)));
+    assert!(m.scratch_len(40) > m.scratch_len(16));
+    let n = m.input_len();
+    let input = Rng(22).input(40 * n);
+    let (k, fl) = (m.num_classes(), m.feature_len());
+    for precision in [bemm_engine::Precision::Exact, bemm_engine::Precision::Fast] {
+        let m = m.clone().with_precision(precision);
+        let (p40, f40) = run(&m, &input, 40);
+        for b in [0, 15, 16, 31, 32, 39] {
+            let (p1, f1) = run(&m, &input[b * n..(b + 1) * n], 1);
+            assert_eq!((&p1[..], &f1[..]), (&p40[b * k..(b + 1) * k], &f40[b * fl..(b + 1) * fl]), "sample {b}, {precision:?}");
+        }
+        // Two threads split the batch (20 samples each: a late stage each).
+        let samples: Vec<&[f16]> = (0..40).map(|b| &input[b * n..(b + 1) * n]).collect();
+        let (mut p, mut f) = (vec![0f32; 40 * k], vec![0f32; 40 * fl]);
+        m.infer_parallel(&samples, 2, &mut p, &mut f).unwrap();
+        assert_eq!((&p, &f), (&p40, &f40), "{precision:?} on 2 threads");
+    }
+    // The scratch of the early stage alone is too short for 40 samples.
+    let mut short = vec![0f32; m.scratch_len(16)];
+    let (mut p, mut f) = (vec![0f32; 40 * k], vec![0f32; 40 * fl]);
+    assert!(matches!(m.infer(&input, 40, &mut short, &mut p, &mut f), Err(bemm_engine::EngineError::ScratchTooSmall { .. })));
+}
+
+#[test]
 fn predicted_uses_per_class_thresholds() {
     let bytes = model_bytes(Arch::Tiny, 32, 10);
     let buf = Aligned::new(&bytes);
