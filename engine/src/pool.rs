@@ -35,7 +35,7 @@ pub fn pool<P: Planes>(kind: PoolKind, g: &Geometry, src: &P, batch: usize, relu
         for b in 0..batch {
             let plane = src.plane(c, b);
             let o = &mut out[(c * batch + b) * ohw..(c * batch + b + 1) * ohw];
-            if kind == PoolKind::Max && g.w <= MAX_ROW {
+            if kind == PoolKind::Max && g.w <= MAX_ROW && g.pad <= MAX_PAD && (g.ow.max(1) - 1) * g.stride + g.kw <= g.w + 2 * g.pad {
                 max_plane(g, plane, relu, o);
                 continue;
             }
@@ -74,8 +74,10 @@ pub fn pool<P: Planes>(kind: PoolKind, g: &Geometry, src: &P, batch: usize, relu
     }
 }
 
-/// Widest input row the separable max pool handles (its row buffer).
+/// Widest input row and padding the separable max pool handles (its row
+/// buffers).
 const MAX_ROW: usize = 512;
+const MAX_PAD: usize = 8;
 
 /// Max pooling of one plane as two passes: the maximum down each window's
 /// rows (contiguous, vectorised), then across each window's columns. Same
@@ -85,6 +87,7 @@ const MAX_ROW: usize = 512;
 fn max_plane<E: Elem>(g: &Geometry, plane: &[E], relu: bool, o: &mut [f32]) {
     let mut col = [0f32; MAX_ROW];
     let col = &mut col[..g.w];
+    let mut padded = [f32::NEG_INFINITY; MAX_ROW + 2 * MAX_PAD];
     for oy in 0..g.oh {
         let y0 = (oy * g.stride) as isize - g.pad as isize;
         let ys = y0.max(0) as usize;
@@ -95,15 +98,25 @@ fn max_plane<E: Elem>(g: &Geometry, plane: &[E], relu: bool, o: &mut [f32]) {
                 *m = nan_max(*m, x.f32());
             }
         }
-        for (ox, dst) in o[oy * g.ow..(oy + 1) * g.ow].iter_mut().enumerate() {
-            let x0 = (ox * g.stride) as isize - g.pad as isize;
-            let xs = x0.max(0) as usize;
-            let xe = ((x0 + g.kw as isize).min(g.w as isize)).max(0) as usize;
-            let mut v = f32::NEG_INFINITY;
-            for m in &col[xs.min(xe)..xe] {
-                v = nan_max(v, *m);
+        // Across the window's columns, one window offset at a time over
+        // every output (strided reads of a row padded with -inf: a loop
+        // LLVM vectorises, where a window per output was a scalar loop of
+        // 1-3 values).
+        let padded = &mut padded[..g.w + 2 * g.pad];
+        padded[g.pad..g.pad + g.w].copy_from_slice(col);
+        let dst = &mut o[oy * g.ow..(oy + 1) * g.ow];
+        dst.fill(f32::NEG_INFINITY);
+        for kx in 0..g.kw {
+            for (ox, d) in dst.iter_mut().enumerate() {
+                *d = nan_max(*d, padded[ox * g.stride + kx]);
             }
-            *dst = if relu && v < 0.0 { 0.0 } else { v };
+        }
+        if relu {
+            for d in dst.iter_mut() {
+                if *d < 0.0 {
+                    *d = 0.0;
+                }
+            }
         }
     }
 }
