@@ -18,8 +18,8 @@ pub fn pack_a(isa: Isa, w: &[f16], k: usize, i0: usize, mc: usize, k0: usize, kc
     for s in 0..strips {
         let out = &mut dst[s * depth * mr..(s + 1) * depth * mr];
         if format == PackFormat::Bf16Pairs {
-            // Row-major pair strips: widen the row contiguously, then round
-            // neighbouring pairs (a loop LLVM vectorises).
+            // Row-major pair strips: a row's bf16 values in order are its
+            // pairs (one conversion pass with AVX512-BF16).
             for r in 0..mr {
                 let row = s * mr + r;
                 let o = &mut out[r * depth..(r + 1) * depth];
@@ -27,14 +27,7 @@ pub fn pack_a(isa: Isa, w: &[f16], k: usize, i0: usize, mc: usize, k0: usize, kc
                     o.fill(0.0);
                     continue;
                 }
-                convert::f16_to_f32(isa, &w[(i0 + row) * k + k0..(i0 + row) * k + k0 + kc], &mut rowtmp[..kc]);
-                let even = kc / 2;
-                for (d, p) in o[..even].iter_mut().zip(rowtmp[..2 * even].chunks_exact(2)) {
-                    *d = convert::bf16_pair(p[0], p[1]);
-                }
-                if kc % 2 == 1 {
-                    o[even] = convert::bf16_pair(rowtmp[kc - 1], 0.0);
-                }
+                convert::f16_to_bf16_pairs(isa, &w[(i0 + row) * k + k0..(i0 + row) * k + k0 + kc], o, rowtmp);
             }
             continue;
         }

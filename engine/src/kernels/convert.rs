@@ -78,6 +78,58 @@ unsafe fn f16_to_f32_avx512(src: &[f16], dst: &mut [f32]) {
     }
 }
 
+/// f16 values rounded to bf16 in order, two per f32 slot: `dst[d]` holds
+/// `src[2d]` (low half) and `src[2d+1]` (high half; zero past the end), for
+/// `ceil(src.len() / 2)` slots: a weight row as a row-major bf16-pair strip.
+/// With AVX512-BF16 this is `vcvtph2ps` + `vcvtneps2bf16` (round to nearest
+/// even, as [`f32_to_bf16_bits`]: f16 values are never f32 subnormals), 16
+/// values at a time; otherwise widening into `tmp` (`src.len()` values)
+/// and [`bf16_pair`].
+#[inline]
+pub fn f16_to_bf16_pairs(isa: Isa, src: &[f16], dst: &mut [f32], tmp: &mut [f32]) {
+    let slots = src.len().div_ceil(2);
+    let dst = &mut dst[..slots];
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512Bf16 {
+        // SAFETY: the ISA was checked available by whoever chose it (Model
+        // only selects available ISAs); `dst` holds ceil(n/2) slots.
+        unsafe { f16_to_bf16_pairs_avx512bf16(src, dst) };
+        return;
+    }
+    let n = src.len();
+    f16_to_f32(isa, src, &mut tmp[..n]);
+    let even = n / 2;
+    for (d, p) in dst[..even].iter_mut().zip(tmp[..2 * even].chunks_exact(2)) {
+        *d = bf16_pair(p[0], p[1]);
+    }
+    if n % 2 == 1 {
+        dst[even] = bf16_pair(tmp[n - 1], 0.0);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn f16_to_bf16_pairs_avx512bf16(src: &[f16], dst: &mut [f32]) {
+    use core::arch::x86_64::*;
+    let n = src.len();
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n values of `src`; slots i/2 .. i/2 + 8 of `dst`
+        // (ceil(n/2) slots) take the 16 bf16 (32 bytes).
+        unsafe {
+            let h = _mm256_loadu_si256(src.as_ptr().add(i) as *const __m256i);
+            let b = _mm512_cvtneps_pbh(_mm512_cvtph_ps(h));
+            _mm256_storeu_si256(dst.as_mut_ptr().add(i / 2) as *mut __m256i, core::mem::transmute::<__m256bh, __m256i>(b));
+        }
+        i += 16;
+    }
+    for d in i / 2..n.div_ceil(2) {
+        let lo = f16_bits_to_f32(src[2 * d].to_bits());
+        let hi = if 2 * d + 1 < n { f16_bits_to_f32(src[2 * d + 1].to_bits()) } else { 0.0 };
+        dst[d] = bf16_pair(lo, hi);
+    }
+}
+
 /// Exact f16 -> f32 from the bits, inlined (no call, no CPU detection):
 /// used where values are gathered one by one (strided windows).
 #[inline(always)]
@@ -117,6 +169,27 @@ pub fn bf16_pair(lo: f32, hi: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bf16_pairs_of_f16_rows_equal_widening_then_rounding() {
+        // Every finite f16 (and the infinities) in runs of odd and even
+        // lengths: the AVX512-BF16 conversion must give the portable bits.
+        let all: std::vec::Vec<f16> = (0..=u16::MAX).map(f16::from_bits).filter(|h| !h.is_nan()).collect();
+        for isa in [Isa::Scalar, Isa::Avx512Bf16].into_iter().filter(|i| i.available()) {
+            for len in [1usize, 15, 16, 17, 33, 4096] {
+                for run in all.chunks(len) {
+                    let mut got = std::vec![0f32; run.len().div_ceil(2)];
+                    let mut tmp = std::vec![0f32; run.len()];
+                    f16_to_bf16_pairs(isa, run, &mut got, &mut tmp);
+                    for (d, slot) in got.iter().enumerate() {
+                        let lo = run[2 * d].to_f32();
+                        let hi = run.get(2 * d + 1).map_or(0.0, |h| h.to_f32());
+                        assert_eq!(slot.to_bits(), bf16_pair(lo, hi).to_bits(), "{} len {len}: {lo} {hi}", isa.name());
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn f16_bits_widening_is_exact_for_every_value() {
