@@ -404,14 +404,14 @@ fn transform_weights(isa: Isa, weight: &[f16], c: usize, ic: usize, mc: usize, p
             urow[..XI * kc].fill(0.0);
         }
         for xi in 0..XI {
-            store_a_row(format, &mut apack[xi * xs..(xi + 1) * xs], r, mr, kc, &urow[xi * kc..(xi + 1) * kc]);
+            store_a_row(isa, format, &mut apack[xi * xs..(xi + 1) * xs], r, mr, kc, &urow[xi * kc..(xi + 1) * kc]);
         }
     }
 }
 
 /// Row `r` of a packed A block (the layouts `gemm::pack_a` writes).
 #[inline(always)]
-fn store_a_row(format: PackFormat, block: &mut [f32], r: usize, mr: usize, kc: usize, v: &[f32]) {
+fn store_a_row(isa: Isa, format: PackFormat, block: &mut [f32], r: usize, mr: usize, kc: usize, v: &[f32]) {
     let (s, rr) = (r / mr, r % mr);
     match format {
         PackFormat::F32 => {
@@ -423,14 +423,7 @@ fn store_a_row(format: PackFormat, block: &mut [f32], r: usize, mr: usize, kc: u
         PackFormat::F32RowsA => block[s * mr * kc + rr * kc..s * mr * kc + (rr + 1) * kc].copy_from_slice(v),
         PackFormat::Bf16Pairs => {
             let depth = kc.div_ceil(2);
-            let row = &mut block[s * mr * depth + rr * depth..s * mr * depth + (rr + 1) * depth];
-            let even = kc / 2;
-            for (o, p) in row[..even].iter_mut().zip(v[..2 * even].chunks_exact(2)) {
-                *o = convert::bf16_pair(p[0], p[1]);
-            }
-            if kc % 2 == 1 {
-                row[even] = convert::bf16_pair(v[kc - 1], 0.0);
-            }
+            convert::f32_to_bf16_pairs(isa, &v[..kc], &mut block[s * mr * depth + rr * depth..s * mr * depth + (rr + 1) * depth]);
         }
     }
 }

@@ -130,6 +130,53 @@ unsafe fn f16_to_bf16_pairs_avx512bf16(src: &[f16], dst: &mut [f32]) {
     }
 }
 
+/// f32 values rounded to bf16 in order, two per slot (as
+/// [`f16_to_bf16_pairs`]): `dst[d]` holds `src[2d]` and `src[2d+1]` (zero
+/// past the end). With AVX512-BF16 this is `vcvtneps2bf16`, which treats
+/// f32 subnormal inputs as zero: callers pass values that are zero or
+/// normal (Winograd-transformed f16 weights: sums and differences of f16
+/// values, multiples of 2^-24, halved twice at most, so 0 or at least
+/// 2^-26), where it equals [`bf16_pair`].
+#[inline]
+pub fn f32_to_bf16_pairs(isa: Isa, src: &[f32], dst: &mut [f32]) {
+    let n = src.len();
+    let dst = &mut dst[..n.div_ceil(2)];
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512Bf16 {
+        // SAFETY: the ISA was checked available by whoever chose it (Model
+        // only selects available ISAs); `dst` holds ceil(n/2) slots.
+        unsafe { f32_to_bf16_pairs_avx512bf16(src, dst) };
+        return;
+    }
+    let _ = isa;
+    let even = n / 2;
+    for (d, p) in dst[..even].iter_mut().zip(src[..2 * even].chunks_exact(2)) {
+        *d = bf16_pair(p[0], p[1]);
+    }
+    if n % 2 == 1 {
+        dst[even] = bf16_pair(src[n - 1], 0.0);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn f32_to_bf16_pairs_avx512bf16(src: &[f32], dst: &mut [f32]) {
+    use core::arch::x86_64::*;
+    let n = src.len();
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n values of `src`; slots i/2 .. i/2 + 8 of `dst`.
+        unsafe {
+            let b = _mm512_cvtneps_pbh(_mm512_loadu_ps(src.as_ptr().add(i)));
+            _mm256_storeu_si256(dst.as_mut_ptr().add(i / 2) as *mut __m256i, core::mem::transmute::<__m256bh, __m256i>(b));
+        }
+        i += 16;
+    }
+    for d in i / 2..n.div_ceil(2) {
+        dst[d] = bf16_pair(src[2 * d], if 2 * d + 1 < n { src[2 * d + 1] } else { 0.0 });
+    }
+}
+
 /// Exact f16 -> f32 from the bits, inlined (no call, no CPU detection):
 /// used where values are gathered one by one (strided windows).
 #[inline(always)]
@@ -185,6 +232,34 @@ mod tests {
                         let lo = run[2 * d].to_f32();
                         let hi = run.get(2 * d + 1).map_or(0.0, |h| h.to_f32());
                         assert_eq!(slot.to_bits(), bf16_pair(lo, hi).to_bits(), "{} len {len}: {lo} {hi}", isa.name());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_pairs_of_f32_rows_equal_the_portable_rounding() {
+        // Normal f32 values of every exponent, halfway cases (ties to even)
+        // and zeros, in runs of odd and even lengths.
+        let mut x = 7u32;
+        let mut v: std::vec::Vec<f32> = (0..20_000)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let bits = x & 0xFFFF_0000 | if x & 1 == 0 { 0x8000 } else { x >> 16 };
+                let f = f32::from_bits(bits);
+                if f.is_normal() { f } else { 0.0 }
+            })
+            .collect();
+        v.extend([0.0, -0.0, 1.0, f32::MAX, f32::MIN_POSITIVE, f32::INFINITY]);
+        for isa in [Isa::Scalar, Isa::Avx512Bf16].into_iter().filter(|i| i.available()) {
+            for len in [1usize, 15, 16, 17, 33, 4096] {
+                for run in v.chunks(len) {
+                    let mut got = std::vec![0f32; run.len().div_ceil(2)];
+                    f32_to_bf16_pairs(isa, run, &mut got);
+                    for (d, slot) in got.iter().enumerate() {
+                        let want = bf16_pair(run[2 * d], run.get(2 * d + 1).copied().unwrap_or(0.0));
+                        assert_eq!(slot.to_bits(), want.to_bits(), "{} len {len} slot {d}", isa.name());
                     }
                 }
             }
