@@ -41,6 +41,8 @@ pub mod metrics;
 pub mod model;
 #[cfg(feature = "std")]
 pub mod owned;
+#[cfg(feature = "std")]
+mod spin_fork;
 pub mod planner;
 pub mod pool;
 pub mod retrieval;

@@ -45,28 +45,6 @@ impl OwnedModel {
     }
 }
 
-/// Splits each layer over the threads of one pool, made once per
-/// `infer_parallel` call instead of spawning scoped threads for every layer
-/// (ResNet50 batch-1 latency on two threads 17.7 -> 16.4 ms, ARCHITECTURE.md).
-struct PoolFork<'p> {
-    pool: &'p rayon::ThreadPool,
-    ways: usize,
-}
-
-impl crate::gemm::Fork for PoolFork<'_> {
-    fn ways(&self) -> usize {
-        self.ways
-    }
-    fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
-        self.pool.scope(|s| {
-            for i in 1..n {
-                s.spawn(move |_| f(i));
-            }
-            f(0);
-        });
-    }
-}
-
 impl Model<'_> {
     /// Run `samples` on up to `threads` threads. With at least as many
     /// samples as threads, each thread takes a contiguous share of the batch
@@ -87,11 +65,7 @@ impl Model<'_> {
         }
         if threads > batch && threads > 1 {
             let mut scratch = vec![0f32; self.scratch_len(batch) + (threads - 1) * self.workspace_len()];
-            return match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-                Ok(pool) => self.infer_samples_forked(samples, &mut scratch, probs, features, &PoolFork { pool: &pool, ways: threads }),
-                // No threads to be had: one thread still gives the result.
-                Err(_) => self.infer_samples(samples, &mut scratch, probs, features),
-            };
+            return crate::spin_fork::SpinFork::with(threads, |fork| self.infer_samples_forked(samples, &mut scratch, probs, features, fork));
         }
         let threads = threads.clamp(1, batch);
         let per = batch.div_ceil(threads);
