@@ -84,50 +84,19 @@ unsafe fn f16_to_f32_avx512(src: &[f16], dst: &mut [f32]) {
 /// With AVX512-BF16 this is `vcvtph2ps` + `vcvtneps2bf16` (round to nearest
 /// even, as [`f32_to_bf16_bits`]: f16 values are never f32 subnormals), 16
 /// values at a time; otherwise widening into `tmp` (`src.len()` values)
-/// and [`bf16_pair`].
+/// and [`f32_to_bf16_pairs`].
 #[inline]
 pub fn f16_to_bf16_pairs(isa: Isa, src: &[f16], dst: &mut [f32], tmp: &mut [f32]) {
-    let slots = src.len().div_ceil(2);
-    let dst = &mut dst[..slots];
+    let n = src.len();
     #[cfg(target_arch = "x86_64")]
     if isa == Isa::Avx512Bf16 {
         // SAFETY: the ISA was checked available by whoever chose it (Model
-        // only selects available ISAs); `dst` holds ceil(n/2) slots.
-        unsafe { f16_to_bf16_pairs_avx512bf16(src, dst) };
+        // only selects available ISAs); `dst` is cut to ceil(n/2) slots.
+        unsafe { f16_to_bf16_pairs_avx512bf16(src, &mut dst[..n.div_ceil(2)]) };
         return;
     }
-    let n = src.len();
     f16_to_f32(isa, src, &mut tmp[..n]);
-    let even = n / 2;
-    for (d, p) in dst[..even].iter_mut().zip(tmp[..2 * even].chunks_exact(2)) {
-        *d = bf16_pair(p[0], p[1]);
-    }
-    if n % 2 == 1 {
-        dst[even] = bf16_pair(tmp[n - 1], 0.0);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn f16_to_bf16_pairs_avx512bf16(src: &[f16], dst: &mut [f32]) {
-    use core::arch::x86_64::*;
-    let n = src.len();
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n values of `src`; slots i/2 .. i/2 + 8 of `dst`
-        // (ceil(n/2) slots) take the 16 bf16 (32 bytes).
-        unsafe {
-            let h = _mm256_loadu_si256(src.as_ptr().add(i) as *const __m256i);
-            let b = _mm512_cvtneps_pbh(_mm512_cvtph_ps(h));
-            _mm256_storeu_si256(dst.as_mut_ptr().add(i / 2) as *mut __m256i, core::mem::transmute::<__m256bh, __m256i>(b));
-        }
-        i += 16;
-    }
-    for d in i / 2..n.div_ceil(2) {
-        let lo = f16_bits_to_f32(src[2 * d].to_bits());
-        let hi = if 2 * d + 1 < n { f16_bits_to_f32(src[2 * d + 1].to_bits()) } else { 0.0 };
-        dst[d] = bf16_pair(lo, hi);
-    }
+    f32_to_bf16_pairs(isa, &tmp[..n], dst);
 }
 
 /// f32 values rounded to bf16 in order, two per slot (as
@@ -149,32 +118,55 @@ pub fn f32_to_bf16_pairs(isa: Isa, src: &[f32], dst: &mut [f32]) {
         return;
     }
     let _ = isa;
-    let even = n / 2;
-    for (d, p) in dst[..even].iter_mut().zip(src[..2 * even].chunks_exact(2)) {
-        *d = bf16_pair(p[0], p[1]);
+    pairs_from(n, 0, |i| src[i], dst);
+}
+
+/// Slots `first..ceil(n/2)` of `dst` from values `value(i)`, `i < n`, with
+/// the portable rounding (the tails of the vector loops, and the fallback).
+#[inline(always)]
+fn pairs_from(n: usize, first: usize, value: impl Fn(usize) -> f32, dst: &mut [f32]) {
+    for (d, slot) in dst.iter_mut().enumerate().take(n.div_ceil(2)).skip(first) {
+        *slot = bf16_pair(value(2 * d), if 2 * d + 1 < n { value(2 * d + 1) } else { 0.0 });
     }
-    if n % 2 == 1 {
-        dst[even] = bf16_pair(src[n - 1], 0.0);
+}
+
+/// 16 values at a time, `load(i)` giving values `i..i+16` as f32, then
+/// [`pairs_from`] for the tail.
+///
+/// # Safety
+/// AVX512-BF16 (inlined into functions that enable it); `load(i)` is valid
+/// for `i + 16 <= n`; `dst` holds `ceil(n/2)` slots.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn pairs_avx512bf16(n: usize, load: impl Fn(usize) -> core::arch::x86_64::__m512, value: impl Fn(usize) -> f32, dst: &mut [f32]) {
+    use core::arch::x86_64::*;
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n; slots i/2 .. i/2 + 8 of `dst` (ceil(n/2)
+        // slots) take the 16 bf16 (32 bytes); AVX512-BF16 per the contract.
+        unsafe {
+            let b = _mm512_cvtneps_pbh(load(i));
+            _mm256_storeu_si256(dst.as_mut_ptr().add(i / 2) as *mut __m256i, core::mem::transmute::<__m256bh, __m256i>(b));
+        }
+        i += 16;
     }
+    pairs_from(n, i / 2, value, dst);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn f16_to_bf16_pairs_avx512bf16(src: &[f16], dst: &mut [f32]) {
+    use core::arch::x86_64::*;
+    // SAFETY: the loads read values i..i+16 < n of `src`; AVX512-BF16 is enabled here.
+    unsafe { pairs_avx512bf16(src.len(), |i| _mm512_cvtph_ps(_mm256_loadu_si256(src.as_ptr().add(i) as *const __m256i)), |i| f16_bits_to_f32(src[i].to_bits()), dst) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn f32_to_bf16_pairs_avx512bf16(src: &[f32], dst: &mut [f32]) {
     use core::arch::x86_64::*;
-    let n = src.len();
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n values of `src`; slots i/2 .. i/2 + 8 of `dst`.
-        unsafe {
-            let b = _mm512_cvtneps_pbh(_mm512_loadu_ps(src.as_ptr().add(i)));
-            _mm256_storeu_si256(dst.as_mut_ptr().add(i / 2) as *mut __m256i, core::mem::transmute::<__m256bh, __m256i>(b));
-        }
-        i += 16;
-    }
-    for d in i / 2..n.div_ceil(2) {
-        dst[d] = bf16_pair(src[2 * d], if 2 * d + 1 < n { src[2 * d + 1] } else { 0.0 });
-    }
+    // SAFETY: the loads read values i..i+16 < n of `src`; AVX512-BF16 is enabled here.
+    unsafe { pairs_avx512bf16(src.len(), |i| _mm512_loadu_ps(src.as_ptr().add(i)), |i| src[i], dst) }
 }
 
 /// Exact f16 -> f32 from the bits, inlined (no call, no CPU detection):
