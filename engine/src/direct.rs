@@ -63,8 +63,10 @@ struct Phases {
 
 impl Phases {
     fn of(g: &Geometry) -> Phases {
-        let s = g.stride;
-        Phases { ph: g.oh + (g.kh - 1) / s, pw: g.ow.div_ceil(COLS) * COLS + (g.kw - 1) / s }
+        // (Zero strides and windows are refused by `conv`; here they only
+        // must not divide by zero.)
+        let s = g.stride.max(1);
+        Phases { ph: g.oh + g.kh.saturating_sub(1) / s, pw: g.ow.div_ceil(COLS) * COLS + g.kw.saturating_sub(1) / s }
     }
 
     fn plane(&self) -> usize {
@@ -108,6 +110,9 @@ pub fn conv<P: Planes>(
     let Some(taps_kernel) = kern.taps else {
         return Err(EngineError::Internal("direct convolution needs a taps kernel"));
     };
+    if g.stride == 0 || g.kh == 0 || g.kw == 0 {
+        return Err(EngineError::Internal("direct convolution geometry"));
+    }
     let pairs = kern.format == PackFormat::Bf16Pairs;
     let groups = if pairs { g.c.div_ceil(2) } else { g.c };
     let khw = g.kh * g.kw;
@@ -117,7 +122,8 @@ pub fn conv<P: Planes>(
     let ldc = batch * ohw;
     let ph = Phases::of(g);
     let strips = m.div_ceil(MR);
-    if steps > MAX_TAPS || weight.len() < m * g.c * khw || bias.is_some_and(|b| b.len() < m) || out.len() < m * ldc || res.is_some_and(|r| r.len() < m * ldc) || ws.len() < workspace_len(g, m) {
+    // Tap offsets are u32 and the row buffers hold MAX_W values.
+    if steps > MAX_TAPS || g.w > MAX_W || ph.len(g, groups) > u32::MAX as usize || weight.len() < m * g.c * khw || bias.is_some_and(|b| b.len() < m) || out.len() < m * ldc || res.is_some_and(|r| r.len() < m * ldc) || ws.len() < workspace_len(g, m) {
         return Err(EngineError::Internal("direct convolution operand sizes"));
     }
     let (planes, rest) = ws.split_at_mut(ph.len(g, groups));
