@@ -76,6 +76,12 @@ pub const CHUNK_BYTES: usize = 4 << 20;
 /// other, so results are the same with or without stages.
 pub const STAGE_BYTES: usize = 2 << 20;
 
+/// The largest output of `layers` per sample (f32 values, at least 1): what
+/// bounds how many samples a stage keeps in flight.
+fn largest_output(layers: &[bemm_formats::model::LayerRecord]) -> usize {
+    layers.iter().map(|l| l.out_len()).max().unwrap_or(1).max(1)
+}
+
 /// The late stage for a model whose early stage runs `chunk` samples at a
 /// time, or `None`. Each possible cut allows `late` samples in flight after
 /// it (at least twice `chunk`); the one chosen saves the most weight
@@ -93,8 +99,7 @@ fn late_stage(file: &ModelFile<'_>, plan: &Plan, chunk: usize, keep: &[u32]) -> 
         }
         // The layers after the cut within STAGE_BYTES, the cut's output
         // (read twice, by a block's two branches) within CHUNK_BYTES.
-        let largest = layers[cut + 1..].iter().map(|l| l.out_len()).max().unwrap_or(1).max(1);
-        let late = (STAGE_BYTES / 4 / largest).min(CHUNK_BYTES / 4 / layers[cut].out_len().max(1));
+        let late = (STAGE_BYTES / 4 / largest_output(&layers[cut + 1..])).min(CHUNK_BYTES / 4 / layers[cut].out_len().max(1));
         if late < 2 * chunk {
             continue;
         }
@@ -116,8 +121,7 @@ impl<'a> Model<'a> {
         let keep = [file.header().output_layer, file.header().feature_layer];
         let plan = Plan::new(file.layers(), &keep)?;
         let kern = kernels::best(true);
-        let largest = file.layers().iter().map(|l| l.out_len()).max().unwrap_or(1).max(1);
-        let chunk = (CHUNK_BYTES / 4 / largest).max(1);
+        let chunk = (CHUNK_BYTES / 4 / largest_output(file.layers())).max(1);
         let stage = late_stage(&file, &plan, chunk, &keep)?;
         Ok(Model { file, plan, kern, isa: kern.isa, precision: Precision::Exact, blocks: Blocks::DEFAULT, winograd: true, chunk, stage })
     }
