@@ -73,6 +73,60 @@ impl Geometry {
     }
 }
 
+/// One convolution's operands as the algorithm modules ([`crate::direct`],
+/// [`crate::winograd`]) take them: OIHW f16 `weight` (`cout x C x kh x kw`),
+/// an optional f16 `bias` (`cout`), and the epilogue: `res` (the output's
+/// shape, `[cout][batch][oh*ow]` f32) added after the bias, then the ReLU.
+#[derive(Clone, Copy)]
+pub struct ConvJob<'a> {
+    /// The micro-kernel every GEMM tile runs on (available on this CPU).
+    pub kern: &'a MicroKernel,
+    /// The widest ISA for the packing and transform loops.
+    pub isa: Isa,
+    /// Input, window and output sizes.
+    pub g: Geometry,
+    /// OIHW f16, `cout x C x kh x kw`.
+    pub weight: &'a [f16],
+    /// f16, `cout`.
+    pub bias: Option<&'a [f16]>,
+    /// Output channels.
+    pub cout: usize,
+    /// ReLU after the bias and the residual.
+    pub relu: bool,
+    /// `[cout][batch][oh*ow]` f32, added before the ReLU.
+    pub res: Option<&'a [f32]>,
+    /// Samples.
+    pub batch: usize,
+}
+
+impl<'a> ConvJob<'a> {
+    /// Output values per channel (`batch * oh * ow`), the output's row stride.
+    pub fn n(&self) -> usize {
+        self.batch * self.g.oh * self.g.ow
+    }
+
+    /// Whether the weights, bias and residual hold the whole layer and
+    /// `out_len` f32 hold its output.
+    pub fn operands_fit(&self, out_len: usize) -> bool {
+        let (m, n, g) = (self.cout, self.n(), &self.g);
+        self.weight.len() >= m * g.c * g.kh * g.kw && self.bias.is_none_or(|b| b.len() >= m) && out_len >= m * n && self.res.is_none_or(|r| r.len() >= m * n)
+    }
+
+    /// The same layer restricted to output channels `r0..r1` (a thread's
+    /// share; the output part is then `(r1 - r0) x n`). Needs
+    /// [`Self::operands_fit`].
+    pub fn rows(&self, r0: usize, r1: usize) -> ConvJob<'a> {
+        let (k, n) = (self.g.c * self.g.kh * self.g.kw, self.n());
+        ConvJob {
+            weight: &self.weight[r0 * k..r1 * k],
+            bias: self.bias.map(|b| &b[r0..r1]),
+            cout: r1 - r0,
+            res: self.res.map(|r| &r[r0 * n..r1 * n]),
+            ..*self
+        }
+    }
+}
+
 /// Longest input span (values) a strided run widens at once: a 32-column
 /// strip at stride 2 spans 63 values.
 const STRIDED_SPAN: usize = 128;
@@ -431,17 +485,18 @@ pub fn conv<P: Planes>(
     let spec = GemmSpec { m: l.out_c as usize, n, k: g.c * g.kh * g.kw, ldc: n, relu, res };
     let a = WeightsF16 { w: weight, bias };
     let (cout, part) = (spec.m, blocks.workspace_len());
+    let job = ConvJob { kern, isa, g, weight, bias, cout, relu, res, batch };
     match (algo(&g, winograd, kern), dense) {
         (ConvAlgo::Pointwise, Some(d)) => gemm::gemm_split(kern, isa, blocks, spec, a, &Pointwise { data: d.data, n, isa }, out, ws, fork),
         // The fit is checked with all output channels in one part, so the
         // choice (and the result) is the same however many threads split
         // the layer; a workspace too small for its blocks falls to im2col.
         (ConvAlgo::Winograd2x2, _) if crate::winograd::block_cols(kern, part, cout, g.w).is_some() => {
-            crate::winograd::conv(kern, isa, &g, weight, bias, cout, relu, res, src, batch, out, ws, part, fork)
+            crate::winograd::conv(&job, src, out, ws, part, fork)
         }
         // Like Winograd's, the fit is checked against one part.
         (ConvAlgo::Direct, _) if crate::direct::workspace_len(&g, cout) <= part => {
-            crate::direct::conv(kern, isa, &g, weight, bias, cout, relu, res, src, batch, out, ws, fork)
+            crate::direct::conv(&job, src, out, ws, fork)
         }
         _ => gemm::gemm_split(kern, isa, blocks, spec, a, &Im2col { src, g, isa }, out, ws, fork),
     }

@@ -22,11 +22,11 @@
 //! chain per output), then the f32 bias.
 
 use crate::act::{Elem, Planes};
-use crate::conv::Geometry;
+use crate::conv::{ConvJob, Geometry};
 use crate::error::EngineError;
 use crate::gemm::{pack_a, Fork};
 use crate::kernels::widest::widest;
-use crate::kernels::{convert, Isa, MicroKernel, PackFormat, Tile};
+use crate::kernels::{convert, Isa, PackFormat, Tile};
 use half::f16;
 
 /// Columns per kernel call (the taps kernels are 32 wide).
@@ -86,27 +86,13 @@ pub fn workspace_len(g: &Geometry, m: usize) -> usize {
     Phases::of(g).len(g, g.c) + m.div_ceil(MR) * MR * k + m
 }
 
-/// `out[o][(b, y, x)]` for `batch` samples of `src` (`[m][batch][oh*ow]`,
+/// `out[o][(b, y, x)]` for `job.batch` samples of `src` (`[m][batch][oh*ow]`,
 /// row stride `batch*oh*ow`), like [`crate::conv::conv`]; `ws` holds at
-/// least [`workspace_len`] values and `kern.taps` is `Some`. Output rows are
-/// split over `fork`; every output is computed the same way whatever the
-/// split.
-#[allow(clippy::too_many_arguments)]
-pub fn conv<P: Planes>(
-    kern: &MicroKernel,
-    isa: Isa,
-    g: &Geometry,
-    weight: &[f16],
-    bias: Option<&[f16]>,
-    m: usize,
-    relu: bool,
-    res: Option<&[f32]>,
-    src: &P,
-    batch: usize,
-    out: &mut [f32],
-    ws: &mut [f32],
-    fork: Option<&dyn Fork>,
-) -> Result<(), EngineError> {
+/// least [`workspace_len`] values and `job.kern.taps` is `Some`. Output rows
+/// are split over `fork`; every output is computed the same way whatever
+/// the split.
+pub fn conv<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32], fork: Option<&dyn Fork>) -> Result<(), EngineError> {
+    let ConvJob { kern, isa, ref g, weight, bias, cout: m, relu, res, batch } = *job;
     let Some(taps_kernel) = kern.taps else {
         return Err(EngineError::Internal("direct convolution needs a taps kernel"));
     };
@@ -123,7 +109,7 @@ pub fn conv<P: Planes>(
     let ph = Phases::of(g);
     let strips = m.div_ceil(MR);
     // Tap offsets are u32 and the row buffers hold MAX_W values.
-    if steps > MAX_TAPS || g.w > MAX_W || ph.len(g, groups) > u32::MAX as usize || weight.len() < m * g.c * khw || bias.is_some_and(|b| b.len() < m) || out.len() < m * ldc || res.is_some_and(|r| r.len() < m * ldc) || ws.len() < workspace_len(g, m) {
+    if steps > MAX_TAPS || g.w > MAX_W || ph.len(g, groups) > u32::MAX as usize || !job.operands_fit(out.len()) || ws.len() < workspace_len(g, m) {
         return Err(EngineError::Internal("direct convolution operand sizes"));
     }
     let (planes, rest) = ws.split_at_mut(ph.len(g, groups));

@@ -36,6 +36,8 @@ pub mod error;
 pub mod gemm;
 mod graph;
 pub mod kernels;
+#[cfg(test)]
+mod lcg;
 pub mod linear;
 pub mod metrics;
 pub mod model;

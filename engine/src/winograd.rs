@@ -21,7 +21,7 @@
 //! `tests/layers.rs`).
 
 use crate::act::{zero_run, Elem, Planes};
-use crate::conv::Geometry;
+use crate::conv::{ConvJob, Geometry};
 use crate::error::EngineError;
 use crate::gemm::{for_row_parts, to_pairs, Fork, NextA};
 use crate::kernels::widest::widest;
@@ -100,61 +100,28 @@ fn weight_cache(kern: &MicroKernel, ws_len: usize, cout: usize, g: &Geometry, ti
     (cols >= COL_QUANTUM).then_some((cols, len))
 }
 
-/// Convolve `batch` samples of `src` (geometry `g`, which [`applicable`]
-/// accepts) with OIHW f16 `weight` (`cout x C x 3 x 3`) and optional `bias`,
-/// into `out` (`[cout][batch][H*W]` f32). `ws` holds `ways` parts of
-/// `part_len` f32 (one per thread of `fork`); output channels are split over
-/// the parts. `res` (`out`'s shape) is added after the bias, before the ReLU.
-#[allow(clippy::too_many_arguments)]
-pub fn conv<P: Planes>(
-    kern: &MicroKernel,
-    isa: Isa,
-    g: &Geometry,
-    weight: &[f16],
-    bias: Option<&[f16]>,
-    cout: usize,
-    relu: bool,
-    res: Option<&[f32]>,
-    src: &P,
-    batch: usize,
-    out: &mut [f32],
-    ws: &mut [f32],
-    part_len: usize,
-    fork: Option<&dyn Fork>,
-) -> Result<(), EngineError> {
-    let n = batch * g.oh * g.ow;
-    if weight.len() < cout * g.c * 9 || bias.is_some_and(|b| b.len() < cout) || out.len() < cout * n || res.is_some_and(|r| r.len() < cout * n) {
+/// Convolve `job.batch` samples of `src` (geometry `job.g`, which
+/// [`applicable`] accepts) into `out` (`[cout][batch][H*W]` f32). `ws` holds
+/// `ways` parts of `part_len` f32 (one per thread of `fork`); output
+/// channels are split over the parts.
+pub fn conv<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32], part_len: usize, fork: Option<&dyn Fork>) -> Result<(), EngineError> {
+    if !job.operands_fit(out.len()) || job.g.kh != 3 || job.g.kw != 3 {
         return Err(EngineError::Internal("winograd operand sizes"));
     }
-    let ways = fork.map_or(1, |f| f.ways()).min(cout.div_ceil(kern.mr)).max(1);
+    let (cout, n) = (job.cout, job.n());
+    let ways = fork.map_or(1, |f| f.ways()).min(cout.div_ceil(job.kern.mr)).max(1);
     if ws.len() < ways * part_len {
         return Err(EngineError::Internal("winograd workspace"));
     }
     let (Some(fork), true) = (fork, ways > 1) else {
-        return conv_rows(kern, isa, g, weight, bias, cout, relu, res, src, batch, out, &mut ws[..part_len]);
+        return conv_rows(job, src, out, &mut ws[..part_len]);
     };
-    for_row_parts(fork, ways, cout, kern.mr, n, out, ws, part_len, &|r0, r1, opart, wpart| {
-        let w = &weight[r0 * g.c * 9..r1 * g.c * 9];
-        conv_rows(kern, isa, g, w, bias.map(|b| &b[r0..r1]), r1 - r0, relu, res.map(|r| &r[r0 * n..r1 * n]), src, batch, opart, wpart)
-    })
+    for_row_parts(fork, ways, cout, job.kern.mr, n, out, ws, part_len, &|r0, r1, opart, wpart| conv_rows(&job.rows(r0, r1), src, opart, wpart))
 }
 
-/// One thread's share: all tiles, output channels `0..cout` of `weight`.
-#[allow(clippy::too_many_arguments)]
-fn conv_rows<P: Planes>(
-    kern: &MicroKernel,
-    isa: Isa,
-    g: &Geometry,
-    weight: &[f16],
-    bias: Option<&[f16]>,
-    cout: usize,
-    relu: bool,
-    res: Option<&[f32]>,
-    src: &P,
-    batch: usize,
-    out: &mut [f32],
-    ws: &mut [f32],
-) -> Result<(), EngineError> {
+/// One thread's share: all tiles, every output channel of `job`.
+fn conv_rows<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32]) -> Result<(), EngineError> {
+    let ConvJob { kern, isa, ref g, weight, bias, cout, relu, res, batch } = *job;
     let nct = block_cols(kern, ws.len(), cout, g.w).ok_or(EngineError::Internal("winograd workspace too small"))?;
     let tiles = batch * g.oh.div_ceil(2) * g.ow.div_ceil(2);
     let (mr, nr) = (kern.mr, kern.nr);
@@ -533,15 +500,7 @@ mod tests {
     use crate::kernels::widest::widest;
     use std::vec::Vec;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (x >> 8) as f32 / (1u32 << 24) as f32 * 4.0 - 2.0
-            })
-            .collect()
-    }
+    use crate::lcg::values;
 
     /// The transforms run compiled for AVX2 ([`widest`]) and for the
     /// baseline target: the auto-vectorised loops must give the same bits.

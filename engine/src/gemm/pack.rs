@@ -108,15 +108,7 @@ mod tests {
     use crate::gemm::PackB;
     use std::vec::Vec;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (x >> 8) as f32 / (1u32 << 24) as f32 * 4.0 - 2.0
-            })
-            .collect()
-    }
+    use crate::lcg::values;
 
     #[test]
     fn row_major_a_strips_hold_the_same_matrix() {

@@ -245,11 +245,8 @@ mod tests {
         // With taps[d] = 32d the in-place B reads are exactly a packed panel:
         // every row count (4-, 8-, 12-row loops) and column count (16- and
         // 32-wide loops) must give the registered kernel's bits.
-        let mut x = 99u32;
-        let mut next = || {
-            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-        };
+        let mut lcg = crate::lcg::Lcg::new(99);
+        let mut next = || lcg.unit();
         for kern in REGISTRY.iter().filter(|k| k.taps.is_some() && k.isa.available()) {
             let Some(taps_fn) = kern.taps else { continue };
             let pairs = kern.format == PackFormat::Bf16Pairs;
@@ -282,11 +279,8 @@ mod tests {
 
     #[test]
     fn narrow_variants_equal_the_full_kernels_on_their_columns() {
-        let mut x = 12345u32;
-        let mut next = || {
-            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-        };
+        let mut lcg = crate::lcg::Lcg::new(12345);
+        let mut next = || lcg.unit();
         for kern in REGISTRY.iter().filter(|k| k.narrow.is_some() && k.isa.available()) {
             let Some(narrow) = kern.narrow else { continue };
             for (kc, rows, cols) in [(1usize, 12usize, 16usize), (7, 5, 1), (64, 12, 9), (33, 3, 16)] {
