@@ -1,5 +1,5 @@
 //! Training throughput of the bemm trainer's burn models, for the side-by-side
-//! run against PyTorch in `benches/gpu/run.sh`.
+//! runs against PyTorch in `benches/train/gpu.sh` and `benches/train/cpu.sh`.
 //!
 //! One "step" is what `bemm train` does per batch: forward, BCE with logits,
 //! backward, Adam update. The batch (`[B, 12, 120, 120]` inputs, `[B, 19]`

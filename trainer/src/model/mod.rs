@@ -2,6 +2,7 @@
 //! (same shapes, paddings, strides, ReLU placement and torchvision names),
 //! so a trained model exports through `bemm_engine::arch::build`.
 
+pub mod batch_norm;
 pub mod layers;
 mod resnet;
 mod tiny;

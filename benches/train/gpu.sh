@@ -29,14 +29,14 @@ fi
 R="$OUT/results.jsonl"; : > "$R"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$OUT/gpu.txt"
 echo "== PyTorch"
-PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-240}" "$PY" benches/gpu/torch_train_bench.py --arch "$ARCH" --batch "$BATCH" --steps "$STEPS" | tee -a "$R"
+PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-240}" "$PY" benches/train/torch_train_bench.py --arch "$ARCH" --batch "$BATCH" --steps "$STEPS" | tee -a "$R"
 for p in ${BURN_PRECISIONS:-f32 bf16}; do
     echo "== burn-cuda $p"
     timeout "${BURN_TIMEOUT:-240}" "$TRAIN_BENCH" --device cuda --arch "$ARCH" --batch "$BATCH" --precision "$p" --steps "$STEPS" --json | tee -a "$R"
     rc=${PIPESTATUS[0]}; [ "$rc" = 0 ] || echo "burn-cuda $p: exit status $rc"
 done
 echo
-"$PY" benches/gpu/compare.py "$R" | tee "$OUT/table.txt"
+"$PY" benches/train/compare.py "$R" | tee "$OUT/table.txt"
 if [ -z "${SKIP_DEMO:-}" ]; then
     echo "== bemm demo --device cuda (synth -> ingest -> train -> export with engine check -> eval)"
     rm -rf "$OUT/demo"
