@@ -45,7 +45,7 @@ impl<B: Backend> ConvBn<B> {
 
     /// conv then BN (no activation).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        super::batch_norm::forward(&self.bn, self.conv.forward(x))
+        super::batch_norm::forward(&self.bn, super::conv::forward(&self.conv, x))
     }
 
     /// Visit as `conv_name` and `bn_name`.

@@ -3,6 +3,7 @@
 //! so a trained model exports through `bemm_engine::arch::build`.
 
 pub mod batch_norm;
+pub mod conv;
 pub mod layers;
 mod resnet;
 mod tiny;
