@@ -7,7 +7,9 @@
 # Env: ARCH (resnet50), BATCH (256), STEPS (20 timed steps), BENCH_OUT
 #      (target/bench-gpu), PYTHON (a python3 with torch + torchvision),
 #      TRAIN_BENCH / BEMM (prebuilt binaries with the `cuda` feature; built
-#      with cargo when unset), SKIP_DEMO=1 to leave out the end-to-end run.
+#      with cargo when unset), CUDA_FEATURE (cuda: burn's fusion and
+#      autotuning; cuda-base: neither, far fewer kernels to compile before the
+#      first steps), SKIP_DEMO=1 to leave out the end-to-end run.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${BENCH_OUT:-target/bench-gpu}
@@ -15,8 +17,8 @@ ARCH=${ARCH:-resnet50}; BATCH=${BATCH:-256}; STEPS=${STEPS:-20}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 if [ -z "${TRAIN_BENCH:-}" ] || [ -z "${BEMM:-}" ]; then
-    cargo build --release -p bemm-benches --features cuda --bin train_bench || exit 1
-    cargo build --release -p bemm-tools --features cuda --bin bemm || exit 1
+    cargo build --release -p bemm-benches --features "${CUDA_FEATURE:-cuda}" --bin train_bench || exit 1
+    cargo build --release -p bemm-tools --features "${CUDA_FEATURE:-cuda}" --bin bemm || exit 1
     TRAIN_BENCH=${TRAIN_BENCH:-target/release/train_bench}; BEMM=${BEMM:-target/release/bemm}
 fi
 # cudarc loads the driver and NVRTC at run time: make a toolkit's or a pip

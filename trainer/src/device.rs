@@ -49,7 +49,7 @@ impl DeviceSpec {
 
 /// Check that the CUDA driver loads, initialises and has the requested
 /// devices. Returns the device count.
-#[cfg(feature = "cuda")]
+#[cfg(feature = "cuda-base")]
 pub fn probe_cuda(ids: &[usize]) -> Result<usize, TrainError> {
     let no = |why: String| TrainError::Device(format!("no usable CUDA GPU found: {why}"));
     // SAFETY: loading the system's CUDA driver library runs its initialisers;
@@ -83,7 +83,7 @@ pub fn probe_cuda(ids: &[usize]) -> Result<usize, TrainError> {
 }
 
 /// Without the `cuda` feature, `--device cuda` is a configuration error.
-#[cfg(not(feature = "cuda"))]
+#[cfg(not(feature = "cuda-base"))]
 pub fn probe_cuda(_ids: &[usize]) -> Result<usize, TrainError> {
     Err(TrainError::Device("no usable CUDA GPU found: this build has no CUDA support (rebuild with `--features cuda`)".into()))
 }

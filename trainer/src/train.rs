@@ -172,7 +172,7 @@ fn cpu_ndarray(_: &TrainConfig, _: &PatchArchive, _: &mut dyn Observer) -> Resul
     Err(TrainError::Device("--device ndarray needs the `ndarray` cargo feature (cargo build --features ndarray)".into()))
 }
 
-#[cfg(feature = "cuda")]
+#[cfg(feature = "cuda-base")]
 fn cuda(cfg: &TrainConfig, archive: &PatchArchive, ids: &[usize], obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
     let devices = ids.iter().map(|&index| burn::backend::cuda::CudaDevice { index }).collect();
     // Measured on an H200: ResNet50 did not finish its first step in 150 s
@@ -180,7 +180,7 @@ fn cuda(cfg: &TrainConfig, archive: &PatchArchive, ids: &[usize], obs: &mut dyn 
     obs.note("cuda: the first steps on a new machine compile and autotune burn-cuda's kernels (minutes for ResNet50, GPU idle meanwhile); runs started inside the repository keep them under target/ (cubecl.toml) and start faster");
     run::<burn::backend::Autodiff<burn::backend::Cuda>>(cfg, archive, devices, obs)
 }
-#[cfg(not(feature = "cuda"))]
+#[cfg(not(feature = "cuda-base"))]
 fn cuda(_: &TrainConfig, _: &PatchArchive, _: &[usize], _: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
     // probe_cuda already failed without the feature; kept for completeness.
     Err(TrainError::Device("no usable CUDA GPU found: this build has no CUDA support".into()))

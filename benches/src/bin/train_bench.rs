@@ -143,7 +143,7 @@ fn run(o: &Opts) -> Result<Measured> {
     }
 }
 
-#[cfg(feature = "cuda")]
+#[cfg(feature = "cuda-base")]
 fn cuda(o: &Opts, d: &str) -> Result<Measured> {
     use bemm_trainer::device::{probe_cuda, DeviceSpec};
     use burn::backend::{cuda::CudaDevice, Autodiff, Cuda};
@@ -161,7 +161,7 @@ fn cuda(o: &Opts, d: &str) -> Result<Measured> {
     }
 }
 
-#[cfg(not(feature = "cuda"))]
+#[cfg(not(feature = "cuda-base"))]
 fn cuda(_: &Opts, d: &str) -> Result<Measured> {
     bail!("--device {d}: this build has no CUDA support (build with `--features cuda`)")
 }
