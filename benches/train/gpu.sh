@@ -8,7 +8,7 @@
 #      (target/bench-gpu), PYTHON (a python3 with torch + torchvision),
 #      TRAIN_BENCH / BEMM (prebuilt binaries with the `cuda` feature; built
 #      with cargo when unset), CUDA_FEATURE (cuda: burn's fusion and
-#      autotuning; cuda-base: neither, far fewer kernels to compile before the
+#      autotuning; cuda-base: neither: no fused kernels or autotune candidates to compile before the
 #      first steps), SKIP_DEMO=1 to leave out the end-to-end run.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
