@@ -1,24 +1,30 @@
-//! The trainer's 2-D convolution. On the CPU backend (`Autodiff<Flex>`) the
-//! weight gradient is one GEMM over an im2col panel; every other backend
+//! The trainer's 2-D convolution. On the CPU backend (`Flex`, and
+//! `Autodiff<Flex>` in training) the output and both gradients are GEMMs
+//! over an im2col panel that spans a chunk of samples; every other backend
 //! (burn-cuda, burn-ndarray) runs burn's own `Conv2d` unchanged.
 //!
-//! burn 0.21 computes the weight gradient generically: a convolution of the
-//! input, batch and channel axes swapped, with the output gradient as a
-//! kernel of `oh x ow` taps. burn-flex copies that swapped view into a
-//! contiguous one element by element, then gathers an im2col panel for a
-//! kernel the size of the output map: 36-47 % of a CPU training step in
-//! `perf`. Here
+//! With `L = oh*ow` output pixels per sample, the panel
+//! `Xcol = [C*kh*kw][N*L]` and the output gradient gathered as
+//! `dY' = [O][N*L]`:
 //!
 //! ```text
-//! dW[o][(c,ky,kx)] = sum_{n,oy,ox} dY[n][o][oy][ox] * X[n][c][oy*s-p+ky][ox*s-p+kx]
-//!                  = (dY' · Xcol^T)[o][(c,ky,kx)],  dY' = [O][N*L],  Xcol = [C*kh*kw][N*L]
+//! Y'   = W · Xcol           (forward, W = [O][C*kh*kw])
+//! dW   = dY' · Xcol^T
+//! dcol = W^T · dY'          (then col2im adds dcol into dX)
 //! ```
 //!
-//! with `L = oh*ow`: both operands are written by plain row loops (Xcol's
-//! rows in parallel) and multiplied by burn-flex's GEMM, over chunks of
-//! samples so the panel stays under [`PANEL_VALUES`]. The forward pass and
-//! the input gradient stay burn-flex's own. Groups, dilation and asymmetric
-//! padding (none of which the bemm networks use) take burn's path.
+//! The operands are written by plain row loops in parallel and multiplied by
+//! burn-flex's GEMM, over chunks of samples so a panel stays under
+//! [`PANEL_VALUES`]. Why not burn's own kernels (`perf`, ResNet at batch 16):
+//! - burn 0.21 computes the weight gradient as a convolution over swapped
+//!   batch and channel axes, which burn-flex copies element by element and
+//!   then gathers for a kernel the size of the output map: 36-47 % of a step.
+//! - burn-flex's forward runs one GEMM per sample and 512-pixel tile, packing
+//!   the weights again for each: ResNet's last stage (4x4 maps) multiplies
+//!   `512 x 4608` weights by 16 columns at a time.
+//!
+//! Groups, dilation and asymmetric padding (none of which the bemm networks
+//! use), and non-f32 tensors, take burn's path.
 
 use burn::nn::conv::Conv2d;
 use burn::tensor::backend::Backend;
@@ -57,11 +63,11 @@ mod flex {
     /// taken a chunk of samples at a time.
     pub(super) const PANEL_VALUES: usize = 16 << 20;
 
-    /// The convolution through [`conv2d`] when `B` is `Autodiff<Flex>` and
-    /// the layer is an ungrouped, undilated, symmetrically padded one;
-    /// `None` otherwise.
+    /// The convolution through the panels when `B` is `Autodiff<Flex>`
+    /// (training: [`conv2d`]) or `Flex` (validation and export checks:
+    /// [`panel_forward`]) and the layer is an ungrouped, undilated,
+    /// symmetrically padded one; `None` otherwise.
     pub(super) fn forward<B: Backend>(conv: &Conv2d<B>, x: &Tensor<B, 4>) -> Option<Tensor<B, 4>> {
-        let xa = (x as &dyn Any).downcast_ref::<Tensor<Ad, 4>>()?.clone();
         if conv.groups != 1 || conv.dilation != [1, 1] {
             return None;
         }
@@ -70,21 +76,32 @@ mod flex {
             PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => (top, left),
             _ => return None,
         };
-        let weight = conv.weight.val();
-        let wa = (&weight as &dyn Any).downcast_ref::<Tensor<Ad, 4>>()?.clone();
-        let bias = match &conv.bias {
-            Some(b) => {
-                let b = b.val();
-                Some((&b as &dyn Any).downcast_ref::<Tensor<Ad, 1>>()?.clone())
-            }
+        let options = ConvOptions::new(conv.stride, [top, left], [1, 1], 1);
+        let (w, b) = (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
+        if let Some(x) = cast::<_, Tensor<Ad, 4>>(x) {
+            let b = match &b {
+                Some(b) => Some(cast::<_, Tensor<Ad, 1>>(b)?),
+                None => None,
+            };
+            return cast(&conv2d(x, cast(&w)?, b, options));
+        }
+        let x = cast::<_, Tensor<Flex, 4>>(x)?;
+        let b = match &b {
+            Some(b) => Some(cast::<_, Tensor<Flex, 1>>(b)?.into_primitive().tensor()),
             None => None,
         };
-        let y = conv2d(xa, wa, bias, ConvOptions::new(conv.stride, [top, left], [1, 1], 1));
-        let mut out = Some(y);
-        (&mut out as &mut dyn Any).downcast_mut::<Option<Tensor<B, 4>>>()?.take()
+        let w = cast::<_, Tensor<Flex, 4>>(&w)?.into_primitive().tensor();
+        let y = panel_forward(x.into_primitive().tensor(), w, b, &options);
+        cast(&Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y)))
     }
 
-    /// burn-flex's convolution with [`weight_grad`] as the weight gradient.
+    /// `t` as a `U` when `T` is `U` (a clone: tensors share their data).
+    fn cast<T: Any, U: Any + Clone>(t: &T) -> Option<U> {
+        (t as &dyn Any).downcast_ref::<U>().cloned()
+    }
+
+    /// The convolution as a custom autodiff op: [`panel_forward`] forward,
+    /// [`panel_backward`] for the input and weight gradients.
     pub(super) fn conv2d(x: Tensor<Ad, 4>, weight: Tensor<Ad, 4>, bias: Option<Tensor<Ad, 1>>, options: ConvOptions<2>) -> Tensor<Ad, 4> {
         let x = x.into_primitive().tensor();
         let w = weight.into_primitive().tensor();
@@ -92,16 +109,16 @@ mod flex {
             None => match NoBias.prepare::<NoCheckpointing>([x.node.clone(), w.node.clone()]).compute_bound().stateful() {
                 OpsKind::Tracked(mut prep) => {
                     let (xs, ws) = (prep.checkpoint(&x), prep.checkpoint(&w));
-                    prep.finish((xs, ws, options.clone()), Flex::conv2d(x.primitive, w.primitive, None, options))
+                    prep.finish((xs, ws, options.clone()), panel_forward(x.primitive, w.primitive, None, &options))
                 }
-                OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d(x.primitive, w.primitive, None, options)),
+                OpsKind::UnTracked(prep) => prep.finish(panel_forward(x.primitive, w.primitive, None, &options)),
             },
             Some(b) => match WithBias.prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()]).compute_bound().stateful() {
                 OpsKind::Tracked(mut prep) => {
                     let (xs, ws) = (prep.checkpoint(&x), prep.checkpoint(&w));
-                    prep.finish((xs, ws, options.clone()), Flex::conv2d(x.primitive, w.primitive, Some(b.primitive), options))
+                    prep.finish((xs, ws, options.clone()), panel_forward(x.primitive, w.primitive, Some(b.primitive), &options))
                 }
-                OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d(x.primitive, w.primitive, Some(b.primitive), options)),
+                OpsKind::UnTracked(prep) => prep.finish(panel_forward(x.primitive, w.primitive, Some(b.primitive), &options)),
             },
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
@@ -137,79 +154,208 @@ mod flex {
         }
     }
 
-    /// Registers the input gradient (burn-flex's) and the weight gradient
-    /// ([`weight_grad`]) for the parents that need them.
+    /// Registers the input and weight gradients ([`panel_backward`]) for the
+    /// parents that need them.
     fn input_and_weight_grads(node_x: Option<NodeId>, node_w: Option<NodeId>, state: State, grad: &FloatTensor<Flex>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let (xs, ws, options) = state;
         let x = checkpointer.retrieve_node_output::<FlexTensor>(xs);
         let w = checkpointer.retrieve_node_output::<FlexTensor>(ws);
-        if let Some(id) = node_x {
-            grads.register::<Flex>(id, Flex::conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone()));
+        let (dx, dw) = panel_backward(x, w, grad.clone(), &options, node_x.is_some(), node_w.is_some(), PANEL_VALUES);
+        if let (Some(id), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(id, dx);
         }
-        if let Some(id) = node_w {
-            grads.register::<Flex>(id, weight_grad(x, w, grad.clone(), &options));
+        if let (Some(id), Some(dw)) = (node_w, dw) {
+            grads.register::<Flex>(id, dw);
         }
     }
 
-    /// `dW` (`[O, C, kh, kw]`) from the input `x` (`[N, C, H, W]`) and the
-    /// output gradient (`[N, O, oh, ow]`), as one GEMM per chunk of samples
-    /// (see the module doc). Non-f32 tensors take burn's generic path.
-    pub(super) fn weight_grad(x: FlexTensor, w: FlexTensor, grad: FlexTensor, options: &ConvOptions<2>) -> FlexTensor {
-        weight_grad_in(x, w, grad, options, PANEL_VALUES)
+    /// One convolution's sizes, f32 data and sample chunking, when both
+    /// operands are f32 and the output is not empty; `None` sends the layer
+    /// to burn-flex's own kernels.
+    struct Job {
+        x: FlexTensor,
+        w: FlexTensor,
+        geo: Geo,
+        n: usize,
+        c: usize,
+        o: usize,
+        /// Output pixels per sample, `oh * ow`.
+        l: usize,
+        /// Panel rows, `c * kh * kw`.
+        ckk: usize,
+        /// Samples per panel.
+        chunk: usize,
     }
 
-    /// [`weight_grad`] with panels of at most `panel_values` f32 (one sample
-    /// at the least).
-    fn weight_grad_in(x: FlexTensor, w: FlexTensor, grad: FlexTensor, options: &ConvOptions<2>, panel_values: usize) -> FlexTensor {
-        if x.dtype() != DType::F32 || grad.dtype() != DType::F32 {
-            return Flex::conv2d_weight_backward(x, w, grad, options.clone());
-        }
-        let (xd, wd, gd) = (x.layout().shape().to_vec(), w.layout().shape().to_vec(), grad.layout().shape().to_vec());
-        let (n, c, h, wi) = (xd[0], xd[1], xd[2], xd[3]);
-        let (o, kh, kw) = (wd[0], wd[2], wd[3]);
-        let (oh, ow) = (gd[2], gd[3]);
-        let (l, ckk) = (oh * ow, c * kh * kw);
-        let x = if x.is_contiguous() { x } else { x.to_contiguous() };
-        let grad = if grad.is_contiguous() { grad } else { grad.to_contiguous() };
-        let (Some(xs), Some(gs)) = (x.as_slice::<f32>(), grad.as_slice::<f32>()) else {
-            return Flex::conv2d_weight_backward(x, w, grad, options.clone());
-        };
-        let geo = Geo { h, w: wi, kh, kw, ow, stride: options.stride, pad: options.padding };
-        let chunk = (panel_values / (l * ckk).max(1)).clamp(1, n.max(1));
-        let mut acc: Option<FlexTensor> = None;
-        for n0 in (0..n).step_by(chunk) {
-            let nb = chunk.min(n - n0);
-            let cols = nb * l;
-            // dY' = [O][nb*L]: sample j's rows of every output channel side by side.
-            let mut dy = vec![0f32; o * cols];
-            for (oc, row) in dy.chunks_exact_mut(cols).enumerate() {
-                for (j, part) in row.chunks_exact_mut(l).enumerate() {
-                    let at = ((n0 + j) * o + oc) * l;
-                    part.copy_from_slice(&gs[at..at + l]);
-                }
+    impl Job {
+        fn new(x: &FlexTensor, w: &FlexTensor, options: &ConvOptions<2>, panel_values: usize) -> Option<Self> {
+            if x.dtype() != DType::F32 || w.dtype() != DType::F32 {
+                return None;
             }
-            let mut panel = vec![0f32; ckk * cols];
-            let per_sample = c * h * wi;
+            let (xd, wd) = (x.layout().shape().to_vec(), w.layout().shape().to_vec());
+            let (n, c, h, wi) = (xd[0], xd[1], xd[2], xd[3]);
+            let (o, kh, kw) = (wd[0], wd[2], wd[3]);
+            let [sy, sx] = options.stride;
+            let [py, px] = options.padding;
+            if wd[1] != c || sy == 0 || sx == 0 || h + 2 * py < kh || wi + 2 * px < kw {
+                return None;
+            }
+            let (oh, ow) = ((h + 2 * py - kh) / sy + 1, (wi + 2 * px - kw) / sx + 1);
+            let (l, ckk) = (oh * ow, c * kh * kw);
+            if n == 0 || o == 0 || l == 0 || ckk == 0 {
+                return None;
+            }
+            // Clones share the data (`Arc`); only strided views are copied.
+            let x = if x.is_contiguous() { x.clone() } else { x.to_contiguous() };
+            let w = if w.is_contiguous() { w.clone() } else { w.to_contiguous() };
+            // The loops below index these slices by the shapes above.
+            let sized = |t: &FlexTensor, len: usize| t.as_slice::<f32>().is_some_and(|v| v.len() == len);
+            if !sized(&x, n * c * h * wi) || !sized(&w, o * ckk) {
+                return None;
+            }
+            let geo = Geo { h, w: wi, kh, kw, oh, ow, stride: options.stride, pad: options.padding };
+            let chunk = (panel_values / (l * ckk)).clamp(1, n);
+            Some(Self { x, w, geo, n, c, o, l, ckk, chunk })
+        }
+
+        /// The input's f32 values, `[N, C, H, W]`.
+        fn xs(&self) -> &[f32] {
+            self.x.as_slice::<f32>().unwrap_or(&[])
+        }
+
+        /// The weights as the `[O, C*kh*kw]` matrix the panels multiply.
+        fn weight_matrix(&self) -> FlexTensor {
+            self.w.reshape([self.o, self.ckk].into())
+        }
+
+        /// The im2col panel `[C*kh*kw][nb*L]` of samples `n0..n0+nb`: row
+        /// `(c, ky, kx)`, column `j*L + p` holds the input under that tap
+        /// for output pixel `p` of sample `n0 + j`.
+        fn panel(&self, n0: usize, nb: usize) -> FlexTensor {
+            let (cols, l) = (nb * self.l, self.l);
+            let per_sample = self.c * self.geo.h * self.geo.w;
+            let xs = self.xs();
+            let mut panel = vec![0f32; self.ckk * cols];
             panel.par_chunks_exact_mut(cols).enumerate().for_each(|(r, row)| {
                 for (j, part) in row.chunks_exact_mut(l).enumerate() {
                     let s = n0 + j;
-                    geo.im2col_row(r, &xs[s * per_sample..(s + 1) * per_sample], part);
+                    self.geo.im2col_row(r, &xs[s * per_sample..(s + 1) * per_sample], part);
                 }
             });
-            let dy = FlexTensor::from_data(TensorData::new(dy, [o, cols]));
-            let panel = FlexTensor::from_data(TensorData::new(panel, [ckk, cols])).transpose(0, 1);
-            let part = Flex::float_matmul(dy, panel);
-            acc = Some(match acc {
-                Some(a) => Flex::float_add(a, part),
-                None => part,
-            });
-        }
-        match acc {
-            Some(a) => a.reshape([o, c, kh, kw].into()),
-            None => FlexTensor::from_data(TensorData::new(vec![0f32; o * ckk], [o, c, kh, kw])),
+            FlexTensor::from_data(TensorData::new(panel, [self.ckk, cols]))
         }
     }
 
+    /// `conv2d(x, w) + b` (`[N, C, H, W]` -> `[N, O, oh, ow]`): per chunk of
+    /// samples, one GEMM `W [O, C*kh*kw] x panel [C*kh*kw, nb*L]`. burn-flex's
+    /// own convolution runs a GEMM per sample and tile of 512 pixels and
+    /// packs the weights for each, which starves the deep layers (4x4 maps
+    /// in ResNet's last stage: 16 columns per GEMM).
+    pub(super) fn panel_forward(x: FlexTensor, w: FlexTensor, b: Option<FlexTensor>, options: &ConvOptions<2>) -> FlexTensor {
+        panel_forward_in(x, w, b, options, PANEL_VALUES)
+    }
+
+    fn panel_forward_in(x: FlexTensor, w: FlexTensor, b: Option<FlexTensor>, options: &ConvOptions<2>, panel_values: usize) -> FlexTensor {
+        let b = match b {
+            Some(b) if b.dtype() != DType::F32 => return Flex::conv2d(x, w, Some(b), options.clone()),
+            Some(b) if !b.is_contiguous() => Some(b.to_contiguous()),
+            b => b,
+        };
+        let Some(job) = Job::new(&x, &w, options, panel_values) else {
+            return Flex::conv2d(x, w, b, options.clone());
+        };
+        let bias = b.as_ref().and_then(|b| b.as_slice::<f32>());
+        let (o, l) = (job.o, job.l);
+        let wm = job.weight_matrix();
+        let mut y = vec![0f32; job.n * o * l];
+        for n0 in (0..job.n).step_by(job.chunk) {
+            let nb = job.chunk.min(job.n - n0);
+            let cols = nb * l;
+            let part = Flex::float_matmul(wm.clone(), job.panel(n0, nb));
+            let part = if part.is_contiguous() { part } else { part.to_contiguous() };
+            let ps = part.as_slice::<f32>().unwrap_or(&[]);
+            // [O][nb*L] -> samples' [O][L] planes, plus the bias.
+            y[n0 * o * l..(n0 + nb) * o * l].par_chunks_exact_mut(l).enumerate().for_each(|(i, plane)| {
+                let (j, oc) = (i / o, i % o);
+                let at = oc * cols + j * l;
+                if let Some(src) = ps.get(at..at + l) {
+                    plane.copy_from_slice(src);
+                }
+                if let Some(&bv) = bias.and_then(|b| b.get(oc)) {
+                    plane.iter_mut().for_each(|v| *v += bv);
+                }
+            });
+        }
+        let [oh, ow] = [job.geo.oh, job.geo.ow];
+        FlexTensor::from_data(TensorData::new(y, [job.n, o, oh, ow]))
+    }
+
+    /// The input gradient `dX` (`[N, C, H, W]`, when `want_x`) and the
+    /// weight gradient `dW` (`[O, C, kh, kw]`, when `want_w`) from the
+    /// output gradient (`[N, O, oh, ow]`). Per chunk of samples, with
+    /// `dY' = [O][nb*L]`:
+    ///
+    /// ```text
+    /// dW   += dY' x panel^T                  ([O, C*kh*kw])
+    /// dcol  = W^T x dY', then col2im into dX ([C*kh*kw, nb*L])
+    /// ```
+    ///
+    /// Panels hold at most `panel_values` f32 (one sample at the least).
+    fn panel_backward(x: FlexTensor, w: FlexTensor, grad: FlexTensor, options: &ConvOptions<2>, want_x: bool, want_w: bool, panel_values: usize) -> (Option<FlexTensor>, Option<FlexTensor>) {
+        let job = match Job::new(&x, &w, options, panel_values) {
+            Some(job) if grad.dtype() == DType::F32 && grad.layout().shape().num_elements() == job.n * job.o * job.l => job,
+            _ => return burns_backward(x, w, grad, options, want_x, want_w),
+        };
+        let grad = if grad.is_contiguous() { grad } else { grad.to_contiguous() };
+        let gs = grad.as_slice::<f32>().unwrap_or(&[]);
+        let (n, c, o, l, ckk) = (job.n, job.c, job.o, job.l, job.ckk);
+        let wm = job.weight_matrix();
+        let plane = job.geo.h * job.geo.w;
+        let mut dx = if want_x { vec![0f32; n * c * plane] } else { Vec::new() };
+        let mut dw: Option<FlexTensor> = None;
+        for n0 in (0..n).step_by(job.chunk) {
+            let nb = job.chunk.min(n - n0);
+            let cols = nb * l;
+            // dY' = [O][nb*L]: sample j's rows of every output channel side by side.
+            let mut dy = vec![0f32; o * cols];
+            dy.par_chunks_exact_mut(cols).enumerate().for_each(|(oc, row)| {
+                for (j, part) in row.chunks_exact_mut(l).enumerate() {
+                    let at = ((n0 + j) * o + oc) * l;
+                    if let Some(src) = gs.get(at..at + l) {
+                        part.copy_from_slice(src);
+                    }
+                }
+            });
+            let dy = FlexTensor::from_data(TensorData::new(dy, [o, cols]));
+            if want_w {
+                let part = Flex::float_matmul(dy.clone(), job.panel(n0, nb).transpose(0, 1));
+                dw = Some(match dw {
+                    Some(a) => Flex::float_add(a, part),
+                    None => part,
+                });
+            }
+            if want_x {
+                let dcol = Flex::float_matmul(wm.clone().transpose(0, 1), dy);
+                let dcol = if dcol.is_contiguous() { dcol } else { dcol.to_contiguous() };
+                let ds = dcol.as_slice::<f32>().unwrap_or(&[]);
+                // Each (sample, channel) plane of dX gathers its own kh*kw panel rows.
+                dx[n0 * c * plane..(n0 + nb) * c * plane].par_chunks_exact_mut(plane).enumerate().for_each(|(i, dst)| {
+                    let (j, ci) = (i / c, i % c);
+                    job.geo.col2im_add(ci, ds, cols, j * l, dst);
+                });
+            }
+        }
+        let dx = want_x.then(|| FlexTensor::from_data(TensorData::new(dx, [n, c, job.geo.h, job.geo.w])));
+        let dw = if want_w {
+            Some(match dw {
+                Some(a) => a.reshape([o, c, job.geo.kh, job.geo.kw].into()),
+                None => FlexTensor::from_data(TensorData::new(vec![0f32; o * ckk], [o, c, job.geo.kh, job.geo.kw])),
+            })
+        } else {
+            None
+        };
+        (dx, dw)
+    }
     /// The bias gradient: the output gradient summed over samples and pixels.
     fn bias_grad(grad: FlexTensor) -> FlexTensor {
         let d = grad.layout().shape().to_vec();
@@ -230,20 +376,44 @@ mod flex {
         }
     }
 
+    /// burn-flex's own input and weight gradients, for what the panels do
+    /// not take (non-f32 tensors).
+    fn burns_backward(x: FlexTensor, w: FlexTensor, grad: FlexTensor, options: &ConvOptions<2>, want_x: bool, want_w: bool) -> (Option<FlexTensor>, Option<FlexTensor>) {
+        let dx = want_x.then(|| Flex::conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone()));
+        let dw = want_w.then(|| Flex::conv2d_weight_backward(x, w, grad, options.clone()));
+        (dx, dw)
+    }
+
     /// Sizes of one convolution (input planes `h x w`, kernel `kh x kw`,
-    /// output rows of `ow`, stride and padding per axis).
+    /// output planes `oh x ow`, stride and padding per axis).
     #[derive(Clone, Copy)]
     struct Geo {
         h: usize,
         w: usize,
         kh: usize,
         kw: usize,
+        oh: usize,
         ow: usize,
         stride: [usize; 2],
         pad: [usize; 2],
     }
 
     impl Geo {
+        /// The input row under tap row `ky` for output row `oy`, if inside.
+        fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
+            (oy * self.stride[0] + ky).checked_sub(self.pad[0]).filter(|&iy| iy < self.h)
+        }
+
+        /// The output columns `first..end` whose input column
+        /// `ox*sx + kx - px` lies inside the row, and that input column for
+        /// `first`.
+        fn inside_cols(&self, kx: usize) -> (usize, usize, usize) {
+            let (sx, px) = (self.stride[1], self.pad[1]);
+            let first = px.saturating_sub(kx).div_ceil(sx).min(self.ow);
+            let end = if self.w + px > kx { ((self.w + px - kx - 1) / sx + 1).min(self.ow) } else { 0 }.max(first);
+            (first, end, (first * sx + kx).saturating_sub(px))
+        }
+
         /// Row `r = (c, ky, kx)` of one sample's im2col panel: the input
         /// value under tap `(ky, kx)` of channel `c` for every output pixel
         /// (`oh*ow` values, zero in the padding). `x` is the sample, CHW.
@@ -251,29 +421,45 @@ mod flex {
             let (ci, t) = (r / (self.kh * self.kw), r % (self.kh * self.kw));
             let (ky, kx) = (t / self.kw, t % self.kw);
             let plane = &x[ci * self.h * self.w..(ci + 1) * self.h * self.w];
-            let [sy, sx] = self.stride;
-            let [py, px] = self.pad;
+            let sx = self.stride[1];
+            let (first, end, x0) = self.inside_cols(kx);
             for (oy, dst) in out.chunks_exact_mut(self.ow).enumerate() {
-                let iy = (oy * sy + ky) as isize - py as isize;
-                if iy < 0 || iy >= self.h as isize {
+                let Some(iy) = self.input_row(oy, ky) else {
                     dst.fill(0.0);
                     continue;
-                }
-                let src = &plane[iy as usize * self.w..(iy as usize + 1) * self.w];
-                // Output columns whose input column `ox*sx + kx - px` lies inside the row.
-                let first = px.saturating_sub(kx).div_ceil(sx).min(self.ow);
-                let end = if self.w + px > kx { ((self.w + px - kx - 1) / sx + 1).min(self.ow) } else { 0 }.max(first);
+                };
                 dst[..first].fill(0.0);
                 dst[end..].fill(0.0);
-                if end == first {
-                    continue;
-                }
-                let x0 = first * sx + kx - px;
+                let src = &plane[iy * self.w + x0..(iy + 1) * self.w];
                 if sx == 1 {
-                    dst[first..end].copy_from_slice(&src[x0..x0 + (end - first)]);
+                    dst[first..end].copy_from_slice(&src[..end - first]);
                 } else {
-                    for (d, s) in dst[first..end].iter_mut().zip(src[x0..].iter().step_by(sx)) {
+                    for (d, s) in dst[first..end].iter_mut().zip(src.iter().step_by(sx)) {
                         *d = *s;
+                    }
+                }
+            }
+        }
+
+        /// The inverse of [`Geo::im2col_row`] for one channel: adds the
+        /// `kh*kw` panel rows of channel `ci` (each `oh*ow` values from
+        /// column `col0` of a panel with `cols` columns) into the `h x w`
+        /// plane `dst` at the input pixels they were read from.
+        fn col2im_add(&self, ci: usize, panel: &[f32], cols: usize, col0: usize, dst: &mut [f32]) {
+            let taps = self.kh * self.kw;
+            let (l, sx) = (self.oh * self.ow, self.stride[1]);
+            for t in 0..taps {
+                let (ky, kx) = (t / self.kw, t % self.kw);
+                let at = (ci * taps + t) * cols + col0;
+                let Some(row) = panel.get(at..at + l) else { return };
+                let (first, end, x0) = self.inside_cols(kx);
+                for (oy, src) in row.chunks_exact(self.ow).enumerate() {
+                    let Some(iy) = self.input_row(oy, ky) else { continue };
+                    let line = &mut dst[iy * self.w + x0..(iy + 1) * self.w];
+                    if sx == 1 {
+                        line[..end - first].iter_mut().zip(&src[first..end]).for_each(|(d, s)| *d += s);
+                    } else {
+                        line.iter_mut().step_by(sx).zip(&src[first..end]).for_each(|(d, s)| *d += s);
                     }
                 }
             }
@@ -318,7 +504,7 @@ mod flex {
                         results.push((y.into_data(), xi.grad(&g).expect("x grad").into_data(), conv.weight.grad(&g).expect("w grad").into_data(), gb));
                     }
                     let what = format!("n{n} c{c} {h}x{w} o{o} k{k} s{s} p{p} bias {bias}");
-                    close(results[0].0.clone(), results[1].0.clone(), 1e-6, &format!("{what}: output"));
+                    close(results[0].0.clone(), results[1].0.clone(), 1e-5, &format!("{what}: output"));
                     close(results[0].1.clone(), results[1].1.clone(), 1e-5, &format!("{what}: input gradient"));
                     close(results[0].2.clone(), results[1].2.clone(), 1e-5, &format!("{what}: weight gradient"));
                     if let (Some(a), Some(b)) = (results[0].3.clone(), results[1].3.clone()) {
@@ -328,21 +514,51 @@ mod flex {
             }
         }
 
-        /// Chunks of samples add up to the whole-batch gradient.
+        /// Inference (`Flex`, no autodiff) takes the panels too and gives
+        /// burn's output, with and without bias.
         #[test]
-        fn chunked_panels_give_the_whole_batch_gradient() {
+        fn inference_matches_burns_convolution() {
             let dev = Default::default();
-            let (n, c, h, w, o) = (5, 3, 6, 6, 4);
+            for bias in [false, true] {
+                let conv = burn::nn::conv::Conv2dConfig::new([5, 7], [3, 3])
+                    .with_stride([2, 2])
+                    .with_padding(burn::nn::PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .with_bias(bias)
+                    .init::<Flex>(&dev);
+                let x = Tensor::<Flex, 4>::random([3, 5, 13, 11], Distribution::Normal(0.0, 1.0), &dev);
+                let ours = forward(&conv, &x).expect("a plain Flex layer takes the panels");
+                close(ours.into_data(), conv.forward(x).into_data(), 1e-5, &format!("inference, bias {bias}"));
+            }
+        }
+
+        /// Chunks of samples give the whole batch's output and gradients,
+        /// for a strided, padded layer whose last chunk is short.
+        #[test]
+        fn chunked_panels_give_the_whole_batch_results() {
+            let dev = Default::default();
+            let (n, c, h, w, o) = (5, 3, 7, 6, 4);
             let x = Tensor::<Flex, 4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &dev).into_primitive().tensor();
             let wt = Tensor::<Flex, 4>::random([o, c, 3, 3], Distribution::Normal(0.0, 1.0), &dev).into_primitive().tensor();
-            let g = Tensor::<Flex, 4>::random([n, o, 6, 6], Distribution::Normal(0.0, 1.0), &dev).into_primitive().tensor();
-            let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-            let want = Flex::conv2d_weight_backward(x.clone(), wt.clone(), g.clone(), options.clone()).into_data();
-            // A sample's panel is 27 x 36 values: budgets of 1, 2 and all 5 samples.
+            let b = Tensor::<Flex, 1>::random([o], Distribution::Normal(0.0, 1.0), &dev).into_primitive().tensor();
+            let options = ConvOptions::new([2, 1], [1, 1], [1, 1], 1);
+            let y = Flex::conv2d(x.clone(), wt.clone(), Some(b.clone()), options.clone());
+            let g = Tensor::<Flex, 4>::random(y.layout().shape().to_vec(), Distribution::Normal(0.0, 1.0), &dev).into_primitive().tensor();
+            let want_dx = Flex::conv2d_x_backward(x.clone(), wt.clone(), g.clone(), options.clone()).into_data();
+            let want_dw = Flex::conv2d_weight_backward(x.clone(), wt.clone(), g.clone(), options.clone()).into_data();
+            // A sample's panel is 27 x (4*6) values: budgets of 1, 2 and all 5 samples.
             for per in [1usize, 2, 5] {
-                let got = weight_grad_in(x.clone(), wt.clone(), g.clone(), &options, per * 27 * 36).into_data();
-                close(got, want.clone(), 1e-5, &format!("chunks of {per} samples"));
+                let budget = per * 27 * 24;
+                let got = panel_forward_in(x.clone(), wt.clone(), Some(b.clone()), &options, budget).into_data();
+                close(got, y.clone().into_data(), 1e-5, &format!("output, chunks of {per} samples"));
+                let (dx, dw) = panel_backward(x.clone(), wt.clone(), g.clone(), &options, true, true, budget);
+                close(dx.expect("dx").into_data(), want_dx.clone(), 1e-5, &format!("input gradient, chunks of {per} samples"));
+                close(dw.expect("dw").into_data(), want_dw.clone(), 1e-5, &format!("weight gradient, chunks of {per} samples"));
             }
+            // Only what is asked for is computed.
+            let (dx, dw) = panel_backward(x.clone(), wt.clone(), g.clone(), &options, false, true, 1 << 20);
+            assert!(dx.is_none() && dw.is_some());
+            let (dx, dw) = panel_backward(x, wt, g, &options, true, false, 1 << 20);
+            assert!(dx.is_some() && dw.is_none());
         }
     }
 }
