@@ -53,7 +53,8 @@ mod flex {
     use burn::nn::PaddingConfig2d;
     use burn::tensor::backend::Backend;
     use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps, ModuleOps};
-    use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+    use burn::tensor::{DType, Slice, Tensor, TensorData, TensorPrimitive};
+    use std::ops::Range;
     use rayon::prelude::*;
     use std::any::Any;
 
@@ -62,6 +63,24 @@ mod flex {
     /// Most f32 values of one im2col panel (64 MiB); larger batches are
     /// taken a chunk of samples at a time.
     pub(super) const PANEL_VALUES: usize = 16 << 20;
+
+    /// Columns (output pixels) of one forward `W x panel` or input-gradient
+    /// `W^T x dY'` product: whole output rows, and whole samples where they
+    /// fit (module doc).
+    const BLOCK_COLUMNS: usize = 4096;
+
+    /// Work sizes of the panel convolution (tests take small ones).
+    #[derive(Clone, Copy)]
+    struct Budget {
+        /// Most f32 values of one panel (one sample at the least).
+        panel_values: usize,
+        /// Columns of one block (one output row at the least).
+        block_columns: usize,
+    }
+
+    impl Budget {
+        const DEFAULT: Self = Self { panel_values: PANEL_VALUES, block_columns: BLOCK_COLUMNS };
+    }
 
     /// The convolution through the panels when `B` is `Autodiff<Flex>`
     /// (training: [`conv2d`]) or `Flex` (validation and export checks:
@@ -160,7 +179,7 @@ mod flex {
         let (xs, ws, options) = state;
         let x = checkpointer.retrieve_node_output::<FlexTensor>(xs);
         let w = checkpointer.retrieve_node_output::<FlexTensor>(ws);
-        let (dx, dw) = panel_backward(x, w, grad.clone(), &options, node_x.is_some(), node_w.is_some(), PANEL_VALUES);
+        let (dx, dw) = panel_backward(x, w, grad.clone(), &options, node_x.is_some(), node_w.is_some(), Budget::DEFAULT);
         if let (Some(id), Some(dx)) = (node_x, dx) {
             grads.register::<Flex>(id, dx);
         }
@@ -228,61 +247,67 @@ mod flex {
             self.w.reshape([self.o, self.ckk].into())
         }
 
-        /// The im2col panel `[C*kh*kw][nb*L]` of samples `n0..n0+nb`: row
-        /// `(c, ky, kx)`, column `j*L + p` holds the input under that tap
-        /// for output pixel `p` of sample `n0 + j`.
-        fn panel(&self, n0: usize, nb: usize) -> FlexTensor {
-            let (cols, l) = (nb * self.l, self.l);
+        /// The im2col panel `[C*kh*kw][cols]` of block `b` of the chunk
+        /// from sample `n0`: row `(c, ky, kx)`, column `j*P + p` holds the
+        /// input under that tap for the block's output pixel `p` of its
+        /// sample `j` (`P` pixels a sample).
+        fn panel(&self, n0: usize, b: &Block) -> FlexTensor {
+            let cols = b.cols(self.geo.ow);
             let per_sample = self.c * self.geo.h * self.geo.w;
             let xs = self.xs();
             let mut panel = vec![0f32; self.ckk * cols];
             panel.par_chunks_exact_mut(cols).enumerate().for_each(|(r, row)| {
-                for (j, part) in row.chunks_exact_mut(l).enumerate() {
-                    let s = n0 + j;
-                    self.geo.im2col_row(r, &xs[s * per_sample..(s + 1) * per_sample], part);
+                for (j, part) in row.chunks_exact_mut(cols / b.samples).enumerate() {
+                    let s = n0 + b.first_sample + j;
+                    self.geo.im2col_row(r, &xs[s * per_sample..(s + 1) * per_sample], b.rows.clone(), part);
                 }
             });
             FlexTensor::from_data(TensorData::new(panel, [self.ckk, cols]))
         }
     }
 
-    /// `conv2d(x, w) + b` (`[N, C, H, W]` -> `[N, O, oh, ow]`): per chunk of
-    /// samples, one GEMM `W [O, C*kh*kw] x panel [C*kh*kw, nb*L]`. burn-flex's
-    /// own convolution runs a GEMM per sample and tile of 512 pixels and
-    /// packs the weights for each, which starves the deep layers (4x4 maps
-    /// in ResNet's last stage: 16 columns per GEMM).
+    /// `conv2d(x, w) + b` (`[N, C, H, W]` -> `[N, O, oh, ow]`): per block
+    /// of about [`BLOCK_COLUMNS`] output pixels, one GEMM
+    /// `W [O, C*kh*kw] x panel [C*kh*kw, cols]`. burn-flex's own convolution
+    /// runs a GEMM per sample and tile of 512 pixels and packs the weights
+    /// for each, which starves the deep layers (4x4 maps in ResNet's last
+    /// stage: 16 columns per GEMM).
     pub(super) fn panel_forward(x: FlexTensor, w: FlexTensor, b: Option<FlexTensor>, options: &ConvOptions<2>) -> FlexTensor {
-        panel_forward_in(x, w, b, options, PANEL_VALUES)
+        panel_forward_in(x, w, b, options, Budget::DEFAULT)
     }
 
-    fn panel_forward_in(x: FlexTensor, w: FlexTensor, b: Option<FlexTensor>, options: &ConvOptions<2>, panel_values: usize) -> FlexTensor {
+    fn panel_forward_in(x: FlexTensor, w: FlexTensor, b: Option<FlexTensor>, options: &ConvOptions<2>, budget: Budget) -> FlexTensor {
         let b = match b {
             Some(b) if b.dtype() != DType::F32 => return Flex::conv2d(x, w, Some(b), options.clone()),
             Some(b) if !b.is_contiguous() => Some(b.to_contiguous()),
             b => b,
         };
-        let Some(job) = Job::new(&x, &w, options, panel_values) else {
+        let Some(job) = Job::new(&x, &w, options, budget.panel_values) else {
             return Flex::conv2d(x, w, b, options.clone());
         };
         let bias = b.as_ref().and_then(|b| b.as_slice::<f32>());
-        let (o, l) = (job.o, job.l);
+        let (o, l, ow) = (job.o, job.l, job.geo.ow);
         let wm = job.weight_matrix();
         let mut y = vec![0f32; job.n * o * l];
-        for n0 in (0..job.n).step_by(job.chunk) {
-            let nb = job.chunk.min(job.n - n0);
-            let cols = nb * l;
-            let part = Flex::float_matmul(wm.clone(), job.panel(n0, nb));
+        // A block's panel stays under the panel budget too.
+        let columns = budget.block_columns.min(budget.panel_values / job.ckk);
+        for b in job.geo.blocks(job.n, columns) {
+            let cols = b.cols(ow);
+            let part = Flex::float_matmul(wm.clone(), job.panel(0, &b));
             let part = if part.is_contiguous() { part } else { part.to_contiguous() };
             let ps = part.as_slice::<f32>().unwrap_or(&[]);
-            // [O][nb*L] -> samples' [O][L] planes, plus the bias.
-            y[n0 * o * l..(n0 + nb) * o * l].par_chunks_exact_mut(l).enumerate().for_each(|(i, plane)| {
+            let (per_sample, p0) = (b.rows.len() * ow, b.rows.start * ow);
+            // [O][cols] -> the block's rows of each sample's [O][L] planes, plus the bias.
+            let planes = &mut y[b.first_sample * o * l..(b.first_sample + b.samples) * o * l];
+            planes.par_chunks_exact_mut(l).enumerate().for_each(|(i, plane)| {
                 let (j, oc) = (i / o, i % o);
-                let at = oc * cols + j * l;
-                if let Some(src) = ps.get(at..at + l) {
-                    plane.copy_from_slice(src);
+                let at = oc * cols + j * per_sample;
+                let dst = &mut plane[p0..p0 + per_sample];
+                if let Some(src) = ps.get(at..at + per_sample) {
+                    dst.copy_from_slice(src);
                 }
                 if let Some(&bv) = bias.and_then(|b| b.get(oc)) {
-                    plane.iter_mut().for_each(|v| *v += bv);
+                    dst.iter_mut().for_each(|v| *v += bv);
                 }
             });
         }
@@ -296,13 +321,13 @@ mod flex {
     /// `dY' = [O][nb*L]`:
     ///
     /// ```text
-    /// dW   += dY' x panel^T                  ([O, C*kh*kw])
-    /// dcol  = W^T x dY', then col2im into dX ([C*kh*kw, nb*L])
+    /// dW   += dY' x panel^T  (or its transpose)   ([O, C*kh*kw])
+    /// dcol  = W^T x dY', then col2im into dX     ([C*kh*kw, cols] a block)
     /// ```
     ///
-    /// Panels hold at most `panel_values` f32 (one sample at the least).
-    fn panel_backward(x: FlexTensor, w: FlexTensor, grad: FlexTensor, options: &ConvOptions<2>, want_x: bool, want_w: bool, panel_values: usize) -> (Option<FlexTensor>, Option<FlexTensor>) {
-        let job = match Job::new(&x, &w, options, panel_values) {
+    /// `budget` sizes the panels and the `dcol` blocks.
+    fn panel_backward(x: FlexTensor, w: FlexTensor, grad: FlexTensor, options: &ConvOptions<2>, want_x: bool, want_w: bool, budget: Budget) -> (Option<FlexTensor>, Option<FlexTensor>) {
+        let job = match Job::new(&x, &w, options, budget.panel_values) {
             Some(job) if grad.dtype() == DType::F32 && grad.layout().shape().num_elements() == job.n * job.o * job.l => job,
             _ => return burns_backward(x, w, grad, options, want_x, want_w),
         };
@@ -328,27 +353,37 @@ mod flex {
             });
             let dy = FlexTensor::from_data(TensorData::new(dy, [o, cols]));
             if want_w {
-                let part = Flex::float_matmul(dy.clone(), job.panel(n0, nb).transpose(0, 1));
+                let panel = job.panel(n0, &Block { first_sample: 0, samples: nb, rows: 0..job.geo.oh });
+                // gemm runs these long-K products faster with the larger of
+                // O and C*kh*kw as rows (module doc).
+                let part = if o >= ckk { Flex::float_matmul(dy.clone(), panel.transpose(0, 1)) } else { Flex::float_matmul(panel, dy.clone().transpose(0, 1)).transpose(0, 1) };
                 dw = Some(match dw {
                     Some(a) => Flex::float_add(a, part),
                     None => part,
                 });
             }
             if want_x {
-                let dcol = Flex::float_matmul(wm.clone().transpose(0, 1), dy);
-                let dcol = if dcol.is_contiguous() { dcol } else { dcol.to_contiguous() };
-                let ds = dcol.as_slice::<f32>().unwrap_or(&[]);
-                // Each (sample, channel) plane of dX gathers its own kh*kw panel rows.
-                dx[n0 * c * plane..(n0 + nb) * c * plane].par_chunks_exact_mut(plane).enumerate().for_each(|(i, dst)| {
-                    let (j, ci) = (i / c, i % c);
-                    job.geo.col2im_add(ci, ds, cols, j * l, dst);
-                });
+                for b in job.geo.blocks(nb, budget.block_columns) {
+                    let cols_b = b.cols(job.geo.ow);
+                    let c0 = b.first_sample * l + b.rows.start * job.geo.ow;
+                    let dy_b = Flex::float_slice(dy.clone(), &[Slice::new(0, None, 1), Slice::new(c0 as isize, Some((c0 + cols_b) as isize), 1)]);
+                    let dcol = Flex::float_matmul(wm.clone().transpose(0, 1), dy_b);
+                    let dcol = if dcol.is_contiguous() { dcol } else { dcol.to_contiguous() };
+                    let ds = dcol.as_slice::<f32>().unwrap_or(&[]);
+                    let per_sample = b.rows.len() * job.geo.ow;
+                    let s0 = n0 + b.first_sample;
+                    // Each (sample, channel) plane of dX gathers its own kh*kw panel rows.
+                    dx[s0 * c * plane..(s0 + b.samples) * c * plane].par_chunks_exact_mut(plane).enumerate().for_each(|(i, dst)| {
+                        let (j, ci) = (i / c, i % c);
+                        job.geo.col2im_add(ci, ds, cols_b, j * per_sample, b.rows.clone(), dst);
+                    });
+                }
             }
         }
         let dx = want_x.then(|| FlexTensor::from_data(TensorData::new(dx, [n, c, job.geo.h, job.geo.w])));
         let dw = if want_w {
             Some(match dw {
-                Some(a) => a.reshape([o, c, job.geo.kh, job.geo.kw].into()),
+                Some(a) => a.to_contiguous().reshape([o, c, job.geo.kh, job.geo.kw].into()),
                 None => FlexTensor::from_data(TensorData::new(vec![0f32; o * ckk], [o, c, job.geo.kh, job.geo.kw])),
             })
         } else {
@@ -398,7 +433,34 @@ mod flex {
         pad: [usize; 2],
     }
 
+    /// Output pixels of `samples` samples from `first_sample` on (of a
+    /// chunk), output rows `rows` of each: a contiguous run of panel columns.
+    struct Block {
+        first_sample: usize,
+        samples: usize,
+        rows: Range<usize>,
+    }
+
+    impl Block {
+        fn cols(&self, ow: usize) -> usize {
+            self.samples * self.rows.len() * ow
+        }
+    }
+
     impl Geo {
+        /// `nb` samples' output pixels cut into blocks of about `columns`:
+        /// whole samples where one fits, else whole rows of one sample.
+        fn blocks(&self, nb: usize, columns: usize) -> Vec<Block> {
+            let l = self.oh * self.ow;
+            if l <= columns {
+                let per = (columns / l).max(1);
+                (0..nb).step_by(per).map(|s| Block { first_sample: s, samples: per.min(nb - s), rows: 0..self.oh }).collect()
+            } else {
+                let per = (columns / self.ow).max(1);
+                (0..nb).flat_map(|s| (0..self.oh).step_by(per).map(move |r| Block { first_sample: s, samples: 1, rows: r..(r + per).min(self.oh) })).collect()
+            }
+        }
+
         /// The input row under tap row `ky` for output row `oy`, if inside.
         fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
             (oy * self.stride[0] + ky).checked_sub(self.pad[0]).filter(|&iy| iy < self.h)
@@ -414,16 +476,17 @@ mod flex {
             (first, end, (first * sx + kx).saturating_sub(px))
         }
 
-        /// Row `r = (c, ky, kx)` of one sample's im2col panel: the input
-        /// value under tap `(ky, kx)` of channel `c` for every output pixel
-        /// (`oh*ow` values, zero in the padding). `x` is the sample, CHW.
-        fn im2col_row(&self, r: usize, x: &[f32], out: &mut [f32]) {
+        /// Row `r = (c, ky, kx)` of one sample's im2col panel over the
+        /// output rows `rows`: the input value under tap `(ky, kx)` of
+        /// channel `c` for each of their pixels (`rows.len()*ow` values,
+        /// zero in the padding). `x` is the sample, CHW.
+        fn im2col_row(&self, r: usize, x: &[f32], rows: Range<usize>, out: &mut [f32]) {
             let (ci, t) = (r / (self.kh * self.kw), r % (self.kh * self.kw));
             let (ky, kx) = (t / self.kw, t % self.kw);
             let plane = &x[ci * self.h * self.w..(ci + 1) * self.h * self.w];
             let sx = self.stride[1];
             let (first, end, x0) = self.inside_cols(kx);
-            for (oy, dst) in out.chunks_exact_mut(self.ow).enumerate() {
+            for (oy, dst) in rows.zip(out.chunks_exact_mut(self.ow)) {
                 let Some(iy) = self.input_row(oy, ky) else {
                     dst.fill(0.0);
                     continue;
@@ -441,19 +504,20 @@ mod flex {
             }
         }
 
-        /// The inverse of [`Geo::im2col_row`] for one channel: adds the
-        /// `kh*kw` panel rows of channel `ci` (each `oh*ow` values from
-        /// column `col0` of a panel with `cols` columns) into the `h x w`
-        /// plane `dst` at the input pixels they were read from.
-        fn col2im_add(&self, ci: usize, panel: &[f32], cols: usize, col0: usize, dst: &mut [f32]) {
+        /// The inverse of [`Geo::im2col_row`] for one channel and the output
+        /// rows `rows`: adds the `kh*kw` panel rows of channel `ci` (each
+        /// `rows.len()*ow` values from column `col0` of a panel with `cols`
+        /// columns) into the `h x w` plane `dst` at the input pixels they
+        /// were read from.
+        fn col2im_add(&self, ci: usize, panel: &[f32], cols: usize, col0: usize, rows: Range<usize>, dst: &mut [f32]) {
             let taps = self.kh * self.kw;
-            let (l, sx) = (self.oh * self.ow, self.stride[1]);
+            let (l, sx) = (rows.len() * self.ow, self.stride[1]);
             for t in 0..taps {
                 let (ky, kx) = (t / self.kw, t % self.kw);
                 let at = (ci * taps + t) * cols + col0;
                 let Some(row) = panel.get(at..at + l) else { return };
                 let (first, end, x0) = self.inside_cols(kx);
-                for (oy, src) in row.chunks_exact(self.ow).enumerate() {
+                for (oy, src) in rows.clone().zip(row.chunks_exact(self.ow)) {
                     let Some(iy) = self.input_row(oy, ky) else { continue };
                     let line = &mut dst[iy * self.w + x0..(iy + 1) * self.w];
                     if sx == 1 {
@@ -480,13 +544,13 @@ mod flex {
         }
 
         /// Output and all gradients against burn's own convolution, for
-        /// strides 1-3, paddings 0-3, odd sizes, with and without bias, and
-        /// a panel small enough to need several sample chunks.
+        /// strides 1-3, paddings 0-3, odd sizes, more or fewer outputs than
+        /// panel rows (both GEMM orientations), with and without bias.
         #[test]
         fn gradients_match_burns_convolution() {
             let dev = Default::default();
             // (n, c, h, w, o, k, stride, pad)
-            for (n, c, h, w, o, k, s, p) in [(2, 3, 9, 7, 4, 3, 1, 1), (3, 5, 11, 10, 6, 3, 2, 1), (2, 12, 15, 15, 8, 7, 2, 3), (4, 6, 8, 8, 5, 1, 1, 0), (2, 4, 9, 9, 3, 1, 2, 0), (2, 2, 10, 9, 3, 4, 3, 2), (1, 3, 5, 5, 2, 3, 1, 0)] {
+            for (n, c, h, w, o, k, s, p) in [(2, 3, 9, 7, 4, 3, 1, 1), (3, 5, 11, 10, 6, 3, 2, 1), (2, 12, 15, 15, 8, 7, 2, 3), (4, 6, 8, 8, 5, 1, 1, 0), (2, 4, 9, 9, 3, 1, 2, 0), (2, 2, 10, 9, 3, 4, 3, 2), (1, 3, 5, 5, 2, 3, 1, 0), (3, 2, 6, 7, 9, 1, 1, 0), (2, 3, 8, 8, 32, 3, 2, 1)] {
                 for bias in [false, true] {
                     let conv = burn::nn::conv::Conv2dConfig::new([c, o], [k, k])
                         .with_stride([s, s])
@@ -511,6 +575,23 @@ mod flex {
                         close(a, b, 1e-5, &format!("{what}: bias gradient"));
                     }
                 }
+            }
+        }
+
+        /// Blocks cover every output pixel of a chunk once, in panel column
+        /// order.
+        #[test]
+        fn blocks_cover_each_pixel_once() {
+            let geo = Geo { h: 9, w: 9, kh: 3, kw: 3, oh: 7, ow: 5, stride: [1, 1], pad: [0, 0] };
+            for (nb, columns) in [(3, 1), (3, 10), (3, 34), (3, 35), (3, 70), (4, 105), (2, 1000)] {
+                let mut next = 0;
+                for b in geo.blocks(nb, columns) {
+                    let c0 = b.first_sample * 35 + b.rows.start * 5;
+                    assert_eq!(c0, next, "nb {nb}, columns {columns}: blocks follow each other");
+                    assert!(b.cols(5) <= columns.max(5), "nb {nb}, columns {columns}: block of {}", b.cols(5));
+                    next = c0 + b.cols(5);
+                }
+                assert_eq!(next, nb * 35, "nb {nb}, columns {columns}: all pixels");
             }
         }
 
@@ -545,19 +626,24 @@ mod flex {
             let g = Tensor::<Flex, 4>::random(y.layout().shape().to_vec(), Distribution::Normal(0.0, 1.0), &dev).into_primitive().tensor();
             let want_dx = Flex::conv2d_x_backward(x.clone(), wt.clone(), g.clone(), options.clone()).into_data();
             let want_dw = Flex::conv2d_weight_backward(x.clone(), wt.clone(), g.clone(), options.clone()).into_data();
-            // A sample's panel is 27 x (4*6) values: budgets of 1, 2 and all 5 samples.
+            // A sample's panel is 27 x (4*6) values: budgets of 1, 2 and all
+            // 5 samples; blocks of 1 and 2 rows, 1, 2 and all samples.
             for per in [1usize, 2, 5] {
-                let budget = per * 27 * 24;
-                let got = panel_forward_in(x.clone(), wt.clone(), Some(b.clone()), &options, budget).into_data();
-                close(got, y.clone().into_data(), 1e-5, &format!("output, chunks of {per} samples"));
-                let (dx, dw) = panel_backward(x.clone(), wt.clone(), g.clone(), &options, true, true, budget);
-                close(dx.expect("dx").into_data(), want_dx.clone(), 1e-5, &format!("input gradient, chunks of {per} samples"));
-                close(dw.expect("dw").into_data(), want_dw.clone(), 1e-5, &format!("weight gradient, chunks of {per} samples"));
+                let panel_values = per * 27 * 24;
+                for block_columns in [5, 12, 24, 48, 4096] {
+                    let budget = Budget { panel_values, block_columns };
+                    let what = format!("chunks of {per} samples, blocks of {block_columns}");
+                    let got = panel_forward_in(x.clone(), wt.clone(), Some(b.clone()), &options, budget).into_data();
+                    close(got, y.clone().into_data(), 1e-5, &format!("output, {what}"));
+                    let (dx, dw) = panel_backward(x.clone(), wt.clone(), g.clone(), &options, true, true, budget);
+                    close(dx.expect("dx").into_data(), want_dx.clone(), 1e-5, &format!("input gradient, {what}"));
+                    close(dw.expect("dw").into_data(), want_dw.clone(), 1e-5, &format!("weight gradient, {what}"));
+                }
             }
             // Only what is asked for is computed.
-            let (dx, dw) = panel_backward(x.clone(), wt.clone(), g.clone(), &options, false, true, 1 << 20);
+            let (dx, dw) = panel_backward(x.clone(), wt.clone(), g.clone(), &options, false, true, Budget::DEFAULT);
             assert!(dx.is_none() && dw.is_some());
-            let (dx, dw) = panel_backward(x, wt, g, &options, true, false, 1 << 20);
+            let (dx, dw) = panel_backward(x, wt, g, &options, true, false, Budget::DEFAULT);
             assert!(dx.is_some() && dw.is_none());
         }
     }
