@@ -14,14 +14,27 @@
 //! ```
 //!
 //! The operands are written by plain row loops in parallel and multiplied by
-//! burn-flex's GEMM, over chunks of samples so a panel stays under
-//! [`PANEL_VALUES`]. Why not burn's own kernels (`perf`, ResNet at batch 16):
+//! burn-flex's GEMM (the `gemm` crate, AVX-512 where the CPU has it). Why not
+//! burn's own kernels (`perf`, ResNet at batch 16):
 //! - burn 0.21 computes the weight gradient as a convolution over swapped
 //!   batch and channel axes, which burn-flex copies element by element and
 //!   then gathers for a kernel the size of the output map: 36-47 % of a step.
 //! - burn-flex's forward runs one GEMM per sample and 512-pixel tile, packing
 //!   the weights again for each: ResNet's last stage (4x4 maps) multiplies
 //!   `512 x 4608` weights by 16 columns at a time.
+//!
+//! How the products are cut follows what `gemm` ran fastest on ResNet's
+//! layer shapes (2-core AVX-512 VM, GFLOP/s):
+//! - `Y'` and `dcol` go in blocks of `BLOCK_COLUMNS` (4096) pixels, each block's
+//!   panel written just before its product. A whole wide product with a
+//!   short inner dimension is slow: `O=256, K=64, 14400` columns ran at 44
+//!   whole and 278 in blocks of 4096; `dcol` for `C*kh*kw=576, K=64` at 45
+//!   whole and 261 in blocks. Deep layers were as fast either way.
+//! - `dW` is one product per chunk of samples (its inner dimension is the
+//!   chunk's pixels; the panel stays under `PANEL_VALUES` (64 MiB)), with the larger
+//!   of `O` and `C*kh*kw` as rows: `dY' x Xcol^T` when `O` is larger (264 vs
+//!   135 at `O=256, C*kh*kw=64`), `(Xcol x dY'^T)^T` when not (250 vs 82 at
+//!   `O=64, C*kh*kw=576`).
 //!
 //! Groups, dilation and asymmetric padding (none of which the bemm networks
 //! use), and non-f32 tensors, take burn's path.
