@@ -1,19 +1,23 @@
 //! Batch norm over `[N, C, H, W]` with the parameters and running statistics
-//! of burn's [`BatchNorm`] module, computed on `[N*C, H*W]` rows.
+//! of burn's [`BatchNorm`] module.
 //!
-//! burn's own forward broadcasts `[1, C, 1, 1]` statistics against the
-//! activation. burn-flex has SIMD paths only for a broadcast row or a
-//! per-row scalar, so that shape (and its gradients) fell to a scalar
-//! strided walk: about half of a tiny-network training step on the CPU. Here
-//! every per-channel value is first repeated to one value per `(sample,
-//! channel)` row (`N*C` values, negligible), so each full-size operation is a
-//! per-row scalar broadcast or an element-wise one, in the forward and the
-//! backward pass alike.
+//! Two implementations of the same arithmetic as burn's (and PyTorch's)
+//! training mode: batch mean, biased batch variance,
+//! `(x - mean) * gamma / sqrt(var + eps) + beta`, and the running statistics
+//! move by `momentum` towards the batch's. Without autodiff (validation,
+//! export checks) the running statistics are used.
 //!
-//! Same arithmetic as burn's (and PyTorch's) training mode: batch mean,
-//! biased batch variance, `(x - mean) * gamma / sqrt(var + eps) + beta`, and
-//! the running statistics move by `momentum` towards the batch's. Without
-//! autodiff (validation, export checks) the running statistics are used.
+//! - On `Autodiff<Flex>` (CPU training), one fused autodiff op (`flex`
+//!   below): three passes over the activation forward, three backward. It
+//!   took a ResNet50 step at batch 16 from 870 to 732 ms.
+//! - Elsewhere (burn-cuda, inference), burn operations on `[N*C, H*W]` rows
+//!   (`rows_forward`). burn's own forward broadcasts `[1, C, 1, 1]`
+//!   statistics against the activation; burn-flex has SIMD paths only for a
+//!   broadcast row or a per-row scalar, so that shape (and its gradients)
+//!   fell to a scalar strided walk, about half of a tiny-network step. Every
+//!   per-channel value is first repeated to one value per `(sample,
+//!   channel)` row (`N*C` values), so each full-size operation is a per-row
+//!   scalar broadcast or an element-wise one.
 
 use burn::nn::BatchNorm;
 use burn::tensor::backend::Backend;
