@@ -88,16 +88,12 @@ mod flex {
     use burn::backend::{Autodiff, Flex};
     use burn::nn::BatchNorm;
     use burn::tensor::backend::Backend;
-    use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+    use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+
+    use super::super::on_flex::{cast, contiguous, f32s};
     use rayon::prelude::*;
-    use std::any::Any;
 
     type Ad = Autodiff<Flex>;
-
-    /// `t` as a `U` when `T` is `U` (a clone: tensors share their data).
-    fn cast<T: Any, U: Any + Clone>(t: &T) -> Option<U> {
-        (t as &dyn Any).downcast_ref::<U>().cloned()
-    }
 
     /// The fused batch norm when `B` is `Autodiff<Flex>` and the tensors
     /// are f32; `None` otherwise (burn-cuda, inference, other types).
@@ -157,18 +153,6 @@ mod flex {
     /// Channel `ci`'s `h*w` planes of each sample in `[N, C, H*W]` values.
     fn planes(xs: &[f32], n: usize, c: usize, l: usize, ci: usize) -> impl Iterator<Item = &[f32]> {
         (0..n).map(move |s| &xs[(s * c + ci) * l..(s * c + ci + 1) * l])
-    }
-
-    fn contiguous(t: &FlexTensor) -> FlexTensor {
-        if t.is_contiguous() { t.clone() } else { t.to_contiguous() }
-    }
-
-    /// `t`'s values when it is `len` f32.
-    fn f32s(t: &FlexTensor, len: usize) -> Option<&[f32]> {
-        if t.dtype() != DType::F32 {
-            return None;
-        }
-        t.as_slice::<f32>().filter(|v| v.len() == len)
     }
 
     #[derive(Debug)]

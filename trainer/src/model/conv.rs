@@ -69,7 +69,8 @@ mod flex {
     use burn::tensor::{DType, Slice, Tensor, TensorData, TensorPrimitive};
     use std::ops::Range;
     use rayon::prelude::*;
-    use std::any::Any;
+
+    use super::super::on_flex::{cast, contiguous, f32s};
 
     type Ad = Autodiff<Flex>;
 
@@ -125,11 +126,6 @@ mod flex {
         let w = cast::<_, Tensor<Flex, 4>>(&w)?.into_primitive().tensor();
         let y = panel_forward(x.into_primitive().tensor(), w, b, &options);
         cast(&Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y)))
-    }
-
-    /// `t` as a `U` when `T` is `U` (a clone: tensors share their data).
-    fn cast<T: Any, U: Any + Clone>(t: &T) -> Option<U> {
-        (t as &dyn Any).downcast_ref::<U>().cloned()
     }
 
     /// The convolution as a custom autodiff op: [`panel_forward`] forward,
@@ -237,14 +233,10 @@ mod flex {
             if n == 0 || o == 0 || l == 0 || ckk == 0 {
                 return None;
             }
-            // Clones share the data (`Arc`); only strided views are copied.
-            let x = if x.is_contiguous() { x.clone() } else { x.to_contiguous() };
-            let w = if w.is_contiguous() { w.clone() } else { w.to_contiguous() };
+            let (x, w) = (contiguous(x), contiguous(w));
             // The loops below index these slices by the shapes above.
-            let sized = |t: &FlexTensor, len: usize| t.as_slice::<f32>().is_some_and(|v| v.len() == len);
-            if !sized(&x, n * c * h * wi) || !sized(&w, o * ckk) {
-                return None;
-            }
+            f32s(&x, n * c * h * wi)?;
+            f32s(&w, o * ckk)?;
             let geo = Geo { h, w: wi, kh, kw, oh, ow, stride: options.stride, pad: options.padding };
             let chunk = (panel_values / (l * ckk)).clamp(1, n);
             Some(Self { x, w, geo, n, c, o, l, ckk, chunk })
@@ -292,8 +284,7 @@ mod flex {
     fn panel_forward_in(x: FlexTensor, w: FlexTensor, b: Option<FlexTensor>, options: &ConvOptions<2>, budget: Budget) -> FlexTensor {
         let b = match b {
             Some(b) if b.dtype() != DType::F32 => return Flex::conv2d(x, w, Some(b), options.clone()),
-            Some(b) if !b.is_contiguous() => Some(b.to_contiguous()),
-            b => b,
+            b => b.as_ref().map(contiguous),
         };
         let Some(job) = Job::new(&x, &w, options, budget.panel_values) else {
             return Flex::conv2d(x, w, b, options.clone());
@@ -307,7 +298,7 @@ mod flex {
         for b in job.geo.blocks(job.n, columns) {
             let cols = b.cols(ow);
             let part = Flex::float_matmul(wm.clone(), job.panel(0, &b));
-            let part = if part.is_contiguous() { part } else { part.to_contiguous() };
+            let part = contiguous(&part);
             let ps = part.as_slice::<f32>().unwrap_or(&[]);
             let (per_sample, p0) = (b.rows.len() * ow, b.rows.start * ow);
             // [O][cols] -> the block's rows of each sample's [O][L] planes, plus the bias.
@@ -344,7 +335,7 @@ mod flex {
             Some(job) if grad.dtype() == DType::F32 && grad.layout().shape().num_elements() == job.n * job.o * job.l => job,
             _ => return burns_backward(x, w, grad, options, want_x, want_w),
         };
-        let grad = if grad.is_contiguous() { grad } else { grad.to_contiguous() };
+        let grad = contiguous(&grad);
         let gs = grad.as_slice::<f32>().unwrap_or(&[]);
         let (n, c, o, l, ckk) = (job.n, job.c, job.o, job.l, job.ckk);
         let wm = job.weight_matrix();
@@ -381,7 +372,7 @@ mod flex {
                     let c0 = b.first_sample * l + b.rows.start * job.geo.ow;
                     let dy_b = Flex::float_slice(dy.clone(), &[Slice::new(0, None, 1), Slice::new(c0 as isize, Some((c0 + cols_b) as isize), 1)]);
                     let dcol = Flex::float_matmul(wm.clone().transpose(0, 1), dy_b);
-                    let dcol = if dcol.is_contiguous() { dcol } else { dcol.to_contiguous() };
+                    let dcol = contiguous(&dcol);
                     let ds = dcol.as_slice::<f32>().unwrap_or(&[]);
                     let per_sample = b.rows.len() * job.geo.ow;
                     let s0 = n0 + b.first_sample;
@@ -408,7 +399,7 @@ mod flex {
     fn bias_grad(grad: FlexTensor) -> FlexTensor {
         let d = grad.layout().shape().to_vec();
         let (n, o, l) = (d[0], d[1], d[2] * d[3]);
-        let grad = if grad.is_contiguous() { grad } else { grad.to_contiguous() };
+        let grad = contiguous(&grad);
         match (grad.dtype(), grad.as_slice::<f32>()) {
             (DType::F32, Some(g)) => {
                 let mut sums = vec![0f32; o];

@@ -5,6 +5,8 @@
 pub mod batch_norm;
 pub mod conv;
 pub mod layers;
+#[cfg(feature = "flex")]
+mod on_flex;
 mod resnet;
 mod tiny;
 mod vgg;
