@@ -94,6 +94,13 @@ mod flex {
 
     impl Budget {
         const DEFAULT: Self = Self { panel_values: PANEL_VALUES, block_columns: BLOCK_COLUMNS };
+
+        /// Columns of one block of a layer with `rows` panel rows, so that
+        /// its panel (forward) or `dcol` (input gradient) stays under the
+        /// panel budget too.
+        fn columns(&self, rows: usize) -> usize {
+            self.block_columns.min(self.panel_values / rows.max(1))
+        }
     }
 
     /// The convolution through the panels when `B` is `Autodiff<Flex>`
@@ -211,7 +218,8 @@ mod flex {
         l: usize,
         /// Panel rows, `c * kh * kw`.
         ckk: usize,
-        /// Samples per panel.
+        /// Samples per weight-gradient chunk: its panel and its `dY'` each
+        /// hold at most `panel_values` f32 (one sample at the least).
         chunk: usize,
     }
 
@@ -238,7 +246,7 @@ mod flex {
             f32s(&x, n * c * h * wi)?;
             f32s(&w, o * ckk)?;
             let geo = Geo { h, w: wi, kh, kw, oh, ow, stride: options.stride, pad: options.padding };
-            let chunk = (panel_values / (l * ckk)).clamp(1, n);
+            let chunk = (panel_values / (l * ckk.max(o))).clamp(1, n);
             Some(Self { x, w, geo, n, c, o, l, ckk, chunk })
         }
 
@@ -293,9 +301,7 @@ mod flex {
         let (o, l, ow) = (job.o, job.l, job.geo.ow);
         let wm = job.weight_matrix();
         let mut y = vec![0f32; job.n * o * l];
-        // A block's panel stays under the panel budget too.
-        let columns = budget.block_columns.min(budget.panel_values / job.ckk);
-        for b in job.geo.blocks(job.n, columns) {
+        for b in job.geo.blocks(job.n, budget.columns(job.ckk)) {
             let cols = b.cols(ow);
             let part = Flex::float_matmul(wm.clone(), job.panel(0, &b));
             let part = contiguous(&part);
@@ -367,7 +373,7 @@ mod flex {
                 });
             }
             if want_x {
-                for b in job.geo.blocks(nb, budget.block_columns) {
+                for b in job.geo.blocks(nb, budget.columns(ckk)) {
                     let cols_b = b.cols(job.geo.ow);
                     let c0 = b.first_sample * l + b.rows.start * job.geo.ow;
                     let dy_b = Flex::float_slice(dy.clone(), &[Slice::new(0, None, 1), Slice::new(c0 as isize, Some((c0 + cols_b) as isize), 1)]);
