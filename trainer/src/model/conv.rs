@@ -74,9 +74,10 @@ mod flex {
 
     type Ad = Autodiff<Flex>;
 
-    /// Most f32 values of one im2col panel (64 MiB); larger batches are
-    /// taken a chunk of samples at a time.
-    pub(super) const PANEL_VALUES: usize = 16 << 20;
+    /// Most f32 values (64 MiB) of one im2col panel, `dcol` block or
+    /// gathered `dY'`: what bounds the memory the convolution adds on top
+    /// of burn's tensors at any batch size.
+    const PANEL_VALUES: usize = 16 << 20;
 
     /// Columns (output pixels) of one forward `W x panel` or input-gradient
     /// `W^T x dY'` product: whole output rows, and whole samples where they
