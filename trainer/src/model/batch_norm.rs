@@ -254,6 +254,8 @@ mod tests {
         let (n, c, h, w) = (3, 5, 4, 7);
         let x = Tensor::<A, 4>::random([n, c, h, w], Distribution::Normal(1.5, 2.0), &dev);
         let up = Tensor::<A, 4>::random([n, c, h, w], Distribution::Default, &dev);
+        // The fused op itself runs on Autodiff<Flex>, not a silent fall-back to the rows.
+        assert!(flex::forward(&bn_of::<A>(c, &dev), &x).is_some(), "Autodiff<Flex> takes the fused batch norm");
         for (name, ours_forward) in [("fused", forward::<A> as fn(&BatchNorm<A>, Tensor<A, 4>) -> Tensor<A, 4>), ("rows", rows_forward::<A>)] {
             let (ours, theirs) = (bn_of::<A>(c, &dev), bn_of::<A>(c, &dev));
             let mut grads = Vec::new();
