@@ -138,11 +138,10 @@ mod flex {
             yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = x * a + b);
         });
         let y = FlexTensor::from_data(TensorData::new(y, [n, c, h, w]));
-        let state = |xs, gs| State { x: xs, gamma: gs, mean: mean32.clone(), inv_std: inv_std.clone() };
         let out = match Fused.prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
-                let (xs, gs) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
-                prep.finish(state(xs, gs), y)
+                let state = State { x: prep.checkpoint(&x), gamma: prep.checkpoint(&gamma), mean: mean32.clone(), inv_std };
+                prep.finish(state, y)
             }
             OpsKind::UnTracked(prep) => prep.finish(y),
         };

@@ -251,11 +251,11 @@ mod flex {
             }
             let (x, w) = (contiguous(x), contiguous(w));
             // The loops below index these slices by the shapes above.
-            f32s(&x, n * c * h * wi)?;
+            let xs = f32s(&x, n * c * h * wi)?;
             f32s(&w, o * ckk)?;
             let geo = Geo { h, w: wi, wq: wi.div_ceil(sx), kh, kw, oh, ow, stride: options.stride, pad: options.padding };
             let chunk = (panel_values / (l * ckk.max(o))).clamp(1, n);
-            let phased = (sx > 1).then(|| geo.phases(f32s(&x, n * c * h * wi).unwrap_or(&[])));
+            let phased = (sx > 1).then(|| geo.phases(xs));
             Some(Self { x, w, geo, n, c, o, l, ckk, chunk, phased })
         }
 
@@ -414,6 +414,7 @@ mod flex {
         };
         (dx, dw)
     }
+
     /// The bias gradient: the output gradient summed over samples and pixels.
     fn bias_grad(grad: FlexTensor) -> FlexTensor {
         let d = grad.layout().shape().to_vec();
