@@ -3,14 +3,37 @@
 use super::Tile;
 use core::arch::x86_64::*;
 
-const MR: usize = 12;
 const NR: usize = 32;
+
+/// Runs `$tile::<R, W>($args)` with the fewest rows `R` (4, 8 or 12) that
+/// cover `$t.rows`, then the masked epilogue ([`store`]) on its result.
+/// A tile of at most 4 or 8 valid rows (the last strip of 64 = 5 * 12 + 4
+/// or 128 = 10 * 12 + 8 output channels) so runs a 4- or 8-row loop instead
+/// of multiplying rows of padding; per element the arithmetic is the same.
+/// `W` is the number of 16-column halves. Shared with the bf16 kernel.
+macro_rules! by_rows {
+    ($t:expr, $w:literal, $tile:ident($($arg:expr),*)) => {
+        match $t.rows {
+            0..=4 => $crate::kernels::avx512::store($t, $tile::<4, $w>($($arg),*)),
+            5..=8 => $crate::kernels::avx512::store($t, $tile::<8, $w>($($arg),*)),
+            _ => $crate::kernels::avx512::store($t, $tile::<12, $w>($($arg),*)),
+        }
+    };
+}
+
+/// [`by_rows`] with `W` chosen too: one half for tiles of at most 16
+/// columns, else two. The taps kernels take it; the packed kernels are
+/// registered apart as `run` and `narrow` instead.
+macro_rules! by_shape {
+    ($t:expr, $tile:ident($($arg:expr),*)) => {
+        if $t.cols <= 16 { by_rows!($t, 1, $tile($($arg),*)) } else { by_rows!($t, 2, $tile($($arg),*)) }
+    };
+}
+pub(crate) use {by_rows, by_shape};
 
 /// `C (+)= A * B` over one tile (see [`Tile`]); A is packed row-major
 /// ([`super::PackFormat::F32RowsA`]: row `r` of the strip at `t.a + r * kc`).
-/// A tile of at most 4 or 8 valid rows (the last strip of 64 = 5 * 12 + 4
-/// or 128 = 10 * 12 + 8 output channels) runs a 4- or 8-row loop instead
-/// of multiplying rows of padding; per element the arithmetic is the same.
+/// Tiles of at most 4 or 8 valid rows run a 4- or 8-row loop ([`by_rows`]).
 ///
 /// # Safety
 /// AVX-512F must be available; `t.a` holds `12 * kc` and `t.b` `kc * 32`
@@ -18,13 +41,7 @@ const NR: usize = 32;
 #[target_feature(enable = "avx512f")]
 pub unsafe fn kernel_12x32(t: &Tile) {
     // SAFETY: forwarded from the caller (the loops read rows < 12 only).
-    unsafe {
-        match t.rows {
-            0..=4 => store(t, tile::<4, 2>(t)),
-            5..=8 => store(t, tile::<8, 2>(t)),
-            _ => store(t, tile::<MR, 2>(t)),
-        }
-    }
+    unsafe { by_rows!(t, 2, tile(t)) }
 }
 
 /// [`kernel_12x32`] on the left 16 columns only, for tiles with `cols <= 16`
@@ -36,13 +53,7 @@ pub unsafe fn kernel_12x32(t: &Tile) {
 #[target_feature(enable = "avx512f")]
 pub unsafe fn kernel_12x16(t: &Tile) {
     // SAFETY: forwarded from the caller; cols <= 16 masks out the right half.
-    unsafe {
-        match t.rows {
-            0..=4 => store(t, tile::<4, 1>(t)),
-            5..=8 => store(t, tile::<8, 1>(t)),
-            _ => store(t, tile::<MR, 1>(t)),
-        }
-    }
+    unsafe { by_rows!(t, 1, tile(t)) }
 }
 
 /// [`kernel_12x32`] with B read in place instead of from a packed panel:
@@ -60,14 +71,7 @@ pub unsafe fn kernel_12x32_taps(t: &Tile, taps: &[u32]) {
     // SAFETY: forwarded from the caller; `at` stays inside the valid reads.
     unsafe {
         let at = |k: usize| b.add(*taps.get_unchecked(k) as usize);
-        match (t.rows, t.cols <= 16) {
-            (0..=4, true) => store(t, tile_by::<4, 1>(t, at)),
-            (0..=4, false) => store(t, tile_by::<4, 2>(t, at)),
-            (5..=8, true) => store(t, tile_by::<8, 1>(t, at)),
-            (5..=8, false) => store(t, tile_by::<8, 2>(t, at)),
-            (_, true) => store(t, tile_by::<MR, 1>(t, at)),
-            (_, false) => store(t, tile_by::<MR, 2>(t, at)),
-        }
+        by_shape!(t, tile_by(t, at))
     }
 }
 

@@ -3,10 +3,10 @@
 //! Inputs are rounded to bf16 (8-bit mantissa), so results differ from the
 //! f32 path by roughly 1e-2 relative; this is the `Precision::Fast` path.
 
+use super::avx512::{by_rows, by_shape};
 use super::Tile;
 use core::arch::x86_64::*;
 
-const MR: usize = 12;
 const NR: usize = 32;
 
 /// `C (+)= A * B` over one tile with bf16 pair-packed panels
@@ -20,13 +20,7 @@ const NR: usize = 32;
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub unsafe fn kernel_12x32(t: &Tile) {
     // SAFETY: forwarded from the caller (the loops read rows < 12 only).
-    unsafe {
-        match t.rows {
-            0..=4 => super::avx512::store(t, tile::<4, 2>(t)),
-            5..=8 => super::avx512::store(t, tile::<8, 2>(t)),
-            _ => super::avx512::store(t, tile::<MR, 2>(t)),
-        }
-    }
+    unsafe { by_rows!(t, 2, tile(t)) }
 }
 
 /// [`kernel_12x32`] on the left 16 columns only, for tiles with `cols <= 16`.
@@ -36,13 +30,7 @@ pub unsafe fn kernel_12x32(t: &Tile) {
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub unsafe fn kernel_12x16(t: &Tile) {
     // SAFETY: forwarded from the caller; cols <= 16 masks out the right half.
-    unsafe {
-        match t.rows {
-            0..=4 => super::avx512::store(t, tile::<4, 1>(t)),
-            5..=8 => super::avx512::store(t, tile::<8, 1>(t)),
-            _ => super::avx512::store(t, tile::<MR, 1>(t)),
-        }
-    }
+    unsafe { by_rows!(t, 1, tile(t)) }
 }
 
 /// [`kernel_12x32`] with B read in place: pair-slot step `d`'s 32 slots
@@ -61,14 +49,7 @@ pub unsafe fn kernel_12x32_taps(t: &Tile, taps: &[u32]) {
     // SAFETY: forwarded from the caller; `at` stays inside the valid reads.
     unsafe {
         let at = |d: usize| b.add(*taps.get_unchecked(d) as usize);
-        match (t.rows, t.cols <= 16) {
-            (0..=4, true) => super::avx512::store(t, tile_by::<4, 1>(t, at)),
-            (0..=4, false) => super::avx512::store(t, tile_by::<4, 2>(t, at)),
-            (5..=8, true) => super::avx512::store(t, tile_by::<8, 1>(t, at)),
-            (5..=8, false) => super::avx512::store(t, tile_by::<8, 2>(t, at)),
-            (_, true) => super::avx512::store(t, tile_by::<MR, 1>(t, at)),
-            (_, false) => super::avx512::store(t, tile_by::<MR, 2>(t, at)),
-        }
+        by_shape!(t, tile_by(t, at))
     }
 }
 
