@@ -48,6 +48,17 @@ impl<B: Backend> ConvBn<B> {
         super::batch_norm::forward(&self.bn, super::conv::forward(&self.conv, x))
     }
 
+    /// conv, BN, ReLU (BN and ReLU one fused op on the CPU trainer).
+    pub fn forward_relu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        super::batch_norm::forward_relu(&self.bn, super::conv::forward(&self.conv, x))
+    }
+
+    /// conv, BN, `+ residual`, ReLU: a residual block's last step
+    /// (`residual` has the output's shape).
+    pub fn forward_add_relu(&self, x: Tensor<B, 4>, residual: Tensor<B, 4>) -> Tensor<B, 4> {
+        super::batch_norm::forward_add_relu(&self.bn, super::conv::forward(&self.conv, x), residual)
+    }
+
     /// Visit as `conv_name` and `bn_name`.
     pub fn for_each_layer(&mut self, conv_name: &str, bn_name: &str, f: &mut Visitor<'_, B>) {
         f(conv_name, LayerMut::Conv(&mut self.conv));

@@ -8,7 +8,6 @@ use super::layers::{global_avg_pool, linear, ConvBn, LayerMut, Visitor};
 use burn::module::Module;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
@@ -47,12 +46,11 @@ impl<B: Backend> Block<B> {
             Some(d) => d.forward(x.clone()),
             None => x.clone(),
         };
-        let y = relu(self.conv1.forward(x));
-        let y = match &self.conv3 {
-            Some(c3) => c3.forward(relu(self.conv2.forward(y))),
-            None => self.conv2.forward(y),
-        };
-        relu(y + shortcut)
+        let y = self.conv1.forward_relu(x);
+        match &self.conv3 {
+            Some(c3) => c3.forward_add_relu(self.conv2.forward_relu(y), shortcut),
+            None => self.conv2.forward_add_relu(y, shortcut),
+        }
     }
 
     fn for_each_layer(&mut self, p: &str, f: &mut Visitor<'_, B>) {
@@ -98,7 +96,7 @@ impl<B: Backend> ResNet<B> {
 
     /// `[N, C, H, W]` -> logits `[N, classes]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let mut x = self.pool.forward(relu(self.stem.forward(x)));
+        let mut x = self.pool.forward(self.stem.forward_relu(x));
         for stage in &self.stages {
             for block in stage {
                 x = block.forward(x);

@@ -5,7 +5,6 @@
 use super::layers::{global_avg_pool, linear, ConvBn, LayerMut, Visitor};
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
@@ -35,12 +34,11 @@ impl<B: Backend> Tiny<B> {
 
     /// `[N, C, H, W]` -> logits `[N, classes]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let x = relu(self.conv1.forward(x));
-        let x = relu(self.conv2.forward(x));
-        let y = relu(self.block1.forward(x.clone()));
-        let y = self.block2.forward(y);
-        let x = relu(y + x);
-        let x = relu(self.conv3.forward(x));
+        let x = self.conv1.forward_relu(x);
+        let x = self.conv2.forward_relu(x);
+        let y = self.block1.forward_relu(x.clone());
+        let x = self.block2.forward_add_relu(y, x);
+        let x = self.conv3.forward_relu(x);
         self.fc.forward(global_avg_pool(x))
     }
 

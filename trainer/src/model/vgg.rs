@@ -71,7 +71,7 @@ impl<B: Backend> Vgg<B> {
     pub fn forward(&self, x: Tensor<B, 4>, dropout: Option<&mut SplitMix64>) -> Tensor<B, 2> {
         let mut x = x;
         for (conv, &pool) in self.convs.iter().zip(&self.pool_after) {
-            x = relu(conv.forward(x));
+            x = conv.forward_relu(x);
             if pool {
                 x = self.pool.forward(x);
             }
