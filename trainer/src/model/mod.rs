@@ -4,6 +4,8 @@
 
 pub mod batch_norm;
 pub mod conv;
+#[cfg(feature = "flex")]
+mod gemm;
 pub mod layers;
 #[cfg(feature = "flex")]
 mod on_flex;
