@@ -38,6 +38,12 @@ struct Opts {
     json: bool,
 }
 
+const USAGE: &str = "usage: train_bench [--device cpu|cuda[:N]] [--arch resnet50] [--batch 256]
+                   [--precision f32|bf16|f16] [--warmup 3] [--steps 20]
+                   [--max-seconds 120] [--json]
+One training step (forward, BCE with logits, backward, Adam) of the bemm trainer's
+network on a batch made once and kept on the device; prints step time and patches/s.";
+
 fn parse() -> Result<Opts> {
     let mut o = Opts { device: "cpu".into(), arch: Arch::ResNet50, batch: 256, precision: "f32".into(), warmup: 3, steps: 20, max_seconds: 120.0, json: false };
     let mut it = std::env::args().skip(1);
@@ -55,7 +61,11 @@ fn parse() -> Result<Opts> {
             "--steps" => o.steps = val()?.parse().context("--steps: expected a count")?,
             "--max-seconds" => o.max_seconds = val()?.parse().context("--max-seconds: expected seconds")?,
             "--json" => o.json = true,
-            _ => bail!("unknown argument {a} (see the doc comment of benches/src/bin/train_bench.rs)"),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => bail!("unknown argument {a}\n{USAGE}"),
         }
     }
     if o.batch == 0 || o.steps == 0 {
