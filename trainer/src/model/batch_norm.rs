@@ -124,7 +124,7 @@ mod flex {
     use burn::tensor::backend::Backend;
     use burn::tensor::{Tensor, TensorData, TensorPrimitive};
 
-    use super::super::on_flex::{cast, contiguous, f32s};
+    use super::super::on_flex::{cast, contiguous, f32s, owned};
     use rayon::prelude::*;
 
     type Ad = Autodiff<Flex>;
@@ -383,20 +383,6 @@ mod flex {
                 }
             }
         }
-    }
-
-    /// `t` as a contiguous f32 tensor of exactly `len` values at offset 0
-    /// that no other tensor shares, so [`FlexTensor::storage_mut`] writes
-    /// in place: `t` itself when it is one, else a copy. `None` for other
-    /// types or sizes.
-    fn owned(t: FlexTensor, len: usize) -> Option<FlexTensor> {
-        let t = if t.is_contiguous() { t } else { t.to_contiguous() };
-        f32s(&t, len)?;
-        if t.is_unique() && t.storage::<f32>().len() == len {
-            return Some(t);
-        }
-        let copy = f32s(&t, len)?.to_vec();
-        Some(FlexTensor::from_data(TensorData::new(copy, t.layout().shape().to_vec())))
     }
 
     /// `(sum g, sum g * xhat)` over one plane, `g = grad(x, d)`, in
