@@ -7,7 +7,9 @@
 # Env: ARCH (resnet50), BATCH (256), STEPS (20 timed steps), BENCH_OUT
 #      (target/bench-gpu), PYTHON (a python3 with torch + torchvision),
 #      TRAIN_BENCH / BEMM (prebuilt binaries with the `cuda` feature; built
-#      with cargo when unset), CUDA_FEATURE (cuda: burn's fusion and
+#      with cargo when unset; TRAIN_BENCH may name several, e.g. a `cuda`
+#      and a `cuda-base` build), BURN_PRECISIONS (f32 bf16), WARMUP (3),
+#      BURN_MAX_SECONDS (60: timed steps stop after this), CUDA_FEATURE (cuda: burn's fusion and
 #      autotuning; cuda-base: neither: no fused kernels or autotune candidates to compile before the
 #      first steps), SKIP_DEMO=1 to leave out the end-to-end run.
 set -uo pipefail
@@ -16,10 +18,13 @@ OUT=${BENCH_OUT:-target/bench-gpu}
 ARCH=${ARCH:-resnet50}; BATCH=${BATCH:-256}; STEPS=${STEPS:-20}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
-if [ -z "${TRAIN_BENCH:-}" ] || [ -z "${BEMM:-}" ]; then
+if [ -z "${TRAIN_BENCH:-}" ]; then
     cargo build --release -p bemm-benches --features "${CUDA_FEATURE:-cuda}" --bin train_bench || exit 1
+    TRAIN_BENCH=target/release/train_bench
+fi
+if [ -z "${SKIP_DEMO:-}" ] && [ -z "${BEMM:-}" ]; then
     cargo build --release -p bemm-tools --features "${CUDA_FEATURE:-cuda}" --bin bemm || exit 1
-    TRAIN_BENCH=${TRAIN_BENCH:-target/release/train_bench}; BEMM=${BEMM:-target/release/bemm}
+    BEMM=target/release/bemm
 fi
 # cudarc loads the driver and NVRTC at run time: make a toolkit's or a pip
 # wheel's libnvrtc findable if the loader does not already see one.
@@ -29,13 +34,32 @@ if ! ldconfig -p 2>/dev/null | grep -q libnvrtc; then
     done
 fi
 R="$OUT/results.jsonl"; : > "$R"
+LOCK="$OUT/gpu.lock"; rm -f "$OUT"/burn-*.json "$OUT"/burn-*.log
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$OUT/gpu.txt"
+# burn-cuda's first step compiles (and, with `cuda`, autotunes) its kernels:
+# minutes on one host core while the GPU idles. So every burn configuration
+# starts at once and compiles side by side; each then holds LOCK for its
+# warm-up and timed steps, and PyTorch holds it for its whole run, so no two
+# timed sections share the GPU.
+pids=(); i=0
+for tb in $TRAIN_BENCH; do
+    i=$((i + 1))
+    for p in ${BURN_PRECISIONS:-f32 bf16}; do
+        tag="burn-$i-$p"
+        ( timeout "${BURN_TIMEOUT:-600}" "$tb" --device cuda --arch "$ARCH" --batch "$BATCH" --precision "$p" \
+              --warmup "${WARMUP:-3}" --steps "$STEPS" --max-seconds "${BURN_MAX_SECONDS:-60}" --exclusive "$LOCK" --json \
+              > "$OUT/$tag.json" 2> "$OUT/$tag.log"
+          echo "$tb --precision $p: exit status $?" >> "$OUT/$tag.log" ) &
+        pids+=($!)
+    done
+done
 echo "== PyTorch"
-PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-240}" "$PY" benches/train/torch_train_bench.py --arch "$ARCH" --batch "$BATCH" --steps "$STEPS" | tee -a "$R"
-for p in ${BURN_PRECISIONS:-f32 bf16}; do
-    echo "== burn-cuda $p"
-    timeout "${BURN_TIMEOUT:-240}" "$TRAIN_BENCH" --device cuda --arch "$ARCH" --batch "$BATCH" --precision "$p" --steps "$STEPS" --json | tee -a "$R"
-    rc=${PIPESTATUS[0]}; [ "$rc" = 0 ] || echo "burn-cuda $p: exit status $rc"
+PYTHONUNBUFFERED=1 flock "$LOCK" timeout "${TORCH_TIMEOUT:-240}" "$PY" benches/train/torch_train_bench.py --arch "$ARCH" --batch "$BATCH" --steps "$STEPS" | tee -a "$R"
+echo "== burn-cuda: waiting for ${#pids[@]} runs (BURN_TIMEOUT ${BURN_TIMEOUT:-600} s each)"
+wait "${pids[@]}"
+for f in "$OUT"/burn-*.log; do
+    echo "-- $f"; cat "$f"
+    cat "${f%.log}.json" >> "$R"
 done
 echo
 "$PY" benches/train/compare.py "$R" | tee "$OUT/table.txt"

@@ -10,8 +10,13 @@
 //! ```text
 //! train_bench [--device cpu|cuda[:N]] [--arch resnet50] [--batch 256]
 //!             [--precision f32|bf16|f16] [--warmup 3] [--steps 20]
-//!             [--max-seconds 120] [--json]
+//!             [--max-seconds 120] [--exclusive FILE] [--json]
 //! ```
+//! `--exclusive FILE` lets several benchmarks share one GPU: each compiles its
+//! kernels (the first step, minutes on burn-cuda) side by side with the
+//! others, then holds an exclusive lock on FILE for its warm-up and timed
+//! steps, so no two timed sections overlap (`flock FILE cmd` does the same
+//! for a PyTorch run).
 //! burn has no autocast: `bf16`/`f16` run the whole backend (weights,
 //! activations, Adam moments) in that type, which is the closest burn gets
 //! to PyTorch's mixed precision.
@@ -35,17 +40,20 @@ struct Opts {
     warmup: usize,
     steps: usize,
     max_seconds: f64,
+    exclusive: Option<std::path::PathBuf>,
     json: bool,
 }
 
 const USAGE: &str = "usage: train_bench [--device cpu|cuda[:N]] [--arch resnet50] [--batch 256]
                    [--precision f32|bf16|f16] [--warmup 3] [--steps 20]
-                   [--max-seconds 120] [--json]
+                   [--max-seconds 120] [--exclusive FILE] [--json]
 One training step (forward, BCE with logits, backward, Adam) of the bemm trainer's
-network on a batch made once and kept on the device; prints step time and patches/s.";
+network on a batch made once and kept on the device; prints step time and patches/s.
+--exclusive FILE: after the first step, hold an exclusive lock on FILE for the
+warm-up and timed steps, so benchmarks sharing a GPU time their steps alone.";
 
 fn parse() -> Result<Opts> {
-    let mut o = Opts { device: "cpu".into(), arch: Arch::ResNet50, batch: 256, precision: "f32".into(), warmup: 3, steps: 20, max_seconds: 120.0, json: false };
+    let mut o = Opts { device: "cpu".into(), arch: Arch::ResNet50, batch: 256, precision: "f32".into(), warmup: 3, steps: 20, max_seconds: 120.0, exclusive: None, json: false };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().with_context(|| format!("{a} needs a value"));
@@ -60,6 +68,7 @@ fn parse() -> Result<Opts> {
             "--warmup" => o.warmup = val()?.parse().context("--warmup: expected a count")?,
             "--steps" => o.steps = val()?.parse().context("--steps: expected a count")?,
             "--max-seconds" => o.max_seconds = val()?.parse().context("--max-seconds: expected seconds")?,
+            "--exclusive" => o.exclusive = Some(val()?.into()),
             "--json" => o.json = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -82,7 +91,7 @@ struct Measured {
     final_loss: f32,
 }
 
-fn bench<B: AutodiffBackend>(o: &Opts, dev: &B::Device) -> Measured {
+fn bench<B: AutodiffBackend>(o: &Opts, dev: &B::Device) -> Result<Measured> {
     let (c, side, k) = (CHANNELS, SIZE, NUM_CLASSES);
     let mut net = Net::<B>::new(o.arch, c, side, k, 1, dev);
     let mut opt = AdamConfig::new().init::<B, Net<B>>();
@@ -114,6 +123,17 @@ fn bench<B: AutodiffBackend>(o: &Opts, dev: &B::Device) -> Measured {
     // where kernel compilation and autotuning show, and a run stopped by a
     // timeout still says how far it got.
     eprintln!("step 1 (first): {first_step_s:.2} s");
+    // Held until the function returns: warm-up and timed steps run alone.
+    let _lock = match &o.exclusive {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).with_context(|| format!("--exclusive {}: cannot open the lock file", path.display()))?;
+            let t = Instant::now();
+            f.lock().with_context(|| format!("--exclusive {}: cannot lock", path.display()))?;
+            eprintln!("waited {:.1} s for {}", t.elapsed().as_secs_f64(), path.display());
+            Some(f)
+        }
+        None => None,
+    };
     for i in 1..o.warmup {
         let t = Instant::now();
         net = step(net).0;
@@ -139,19 +159,24 @@ fn bench<B: AutodiffBackend>(o: &Opts, dev: &B::Device) -> Measured {
     }
     let final_loss = last.map(|l| l.into_data().convert::<f32>().to_vec::<f32>().ok().and_then(|v| v.first().copied()).unwrap_or(f32::NAN)).unwrap_or(f32::NAN);
     let _ = B::sync(dev);
-    Measured { first_step_s, steps: done, seconds: t.elapsed().as_secs_f64(), final_loss }
+    Ok(Measured { first_step_s, steps: done, seconds: t.elapsed().as_secs_f64(), final_loss })
 }
 
 fn run(o: &Opts) -> Result<Measured> {
     match o.device.as_str() {
         "cpu" | "flex" => match o.precision.as_str() {
-            "f32" => Ok(bench::<burn::backend::Autodiff<burn::backend::Flex>>(o, &Default::default())),
+            "f32" => bench::<burn::backend::Autodiff<burn::backend::Flex>>(o, &Default::default()),
             p => bail!("--precision {p}: the CPU backend benchmarks f32 only"),
         },
         d if d == "cuda" || d.starts_with("cuda:") => cuda(o, d),
         d => bail!("--device {d}: expected cpu, cuda or cuda:N"),
     }
 }
+
+// `cuda` adds burn's fusion and autotuning on top of `cuda-base`; a `cuda`
+// that forgot `cuda-base` built a train_bench with no CUDA at all.
+#[cfg(all(feature = "cuda", not(feature = "cuda-base")))]
+compile_error!("the `cuda` feature must enable `cuda-base` (benches/Cargo.toml)");
 
 #[cfg(feature = "cuda-base")]
 fn cuda(o: &Opts, d: &str) -> Result<Measured> {
@@ -164,9 +189,9 @@ fn cuda(o: &Opts, d: &str) -> Result<Measured> {
     probe_cuda(&[index])?;
     let dev = CudaDevice { index };
     match o.precision.as_str() {
-        "f32" => Ok(bench::<Autodiff<Cuda<f32>>>(o, &dev)),
-        "bf16" => Ok(bench::<Autodiff<Cuda<half::bf16>>>(o, &dev)),
-        "f16" => Ok(bench::<Autodiff<Cuda<half::f16>>>(o, &dev)),
+        "f32" => bench::<Autodiff<Cuda<f32>>>(o, &dev),
+        "bf16" => bench::<Autodiff<Cuda<half::bf16>>>(o, &dev),
+        "f16" => bench::<Autodiff<Cuda<half::f16>>>(o, &dev),
         p => bail!("--precision {p}: expected f32, bf16 or f16"),
     }
 }
@@ -174,6 +199,18 @@ fn cuda(o: &Opts, d: &str) -> Result<Measured> {
 #[cfg(not(feature = "cuda-base"))]
 fn cuda(_: &Opts, d: &str) -> Result<Measured> {
     bail!("--device {d}: this build has no CUDA support (build with `--features cuda`)")
+}
+
+/// Which kernels a run used: burn-flex on the CPU; on CUDA, burn's fused and
+/// autotuned kernels (`--features cuda`) or neither (`--features cuda-base`).
+fn kernels(device: &str) -> &'static str {
+    if !device.starts_with("cuda") {
+        "flex"
+    } else if cfg!(feature = "cuda") {
+        "fused+autotune"
+    } else {
+        "plain"
+    }
 }
 
 fn main() -> Result<()> {
@@ -186,7 +223,7 @@ fn main() -> Result<()> {
             "{}",
             serde_json::json!({
                 "system": "burn", "device": o.device, "arch": o.arch.name(), "batch": o.batch,
-                "precision": o.precision, "steps": m.steps, "seconds": m.seconds,
+                "precision": o.precision, "kernels": kernels(&o.device), "steps": m.steps, "seconds": m.seconds,
                 "step_ms": step_ms, "patches_per_s": rate, "first_step_s": m.first_step_s,
                 "final_loss": m.final_loss,
             })
