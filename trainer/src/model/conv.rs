@@ -273,8 +273,7 @@ mod flex {
         }
 
         /// Writes the im2col panel `[C*kh*kw][cols]` of block `b` of the
-        /// chunk from sample `n0` into the front of `buf` (grown when too
-        /// short, never shrunk, so one buffer serves every block; each
+        /// chunk from sample `n0` into the front of `buf` ([`grown`]; each
         /// value is written, so what it held before does not matter) and
         /// returns it: row `(c, ky, kx)`, column `j*P + p` holds the input
         /// under that tap for the block's output pixel `p` of its sample
@@ -283,10 +282,7 @@ mod flex {
             let cols = b.cols(self.geo.ow);
             let per_sample = self.c * self.geo.stride[1] * self.geo.h * self.geo.wq;
             let xs = self.source();
-            if buf.len() < self.ckk * cols {
-                buf.resize(self.ckk * cols, 0.0);
-            }
-            let panel = &mut buf[..self.ckk * cols];
+            let panel = grown(buf, self.ckk * cols);
             panel.par_chunks_exact_mut(cols).enumerate().for_each(|(r, row)| {
                 for (j, part) in row.chunks_exact_mut(cols / b.samples).enumerate() {
                     let s = n0 + b.first_sample + j;
@@ -301,6 +297,45 @@ mod flex {
         fn weights(&self) -> &[f32] {
             self.w.as_slice::<f32>().unwrap_or(&[])
         }
+    }
+
+    /// The convolution's working buffers (im2col panel, gathered `dY'` or
+    /// forward product, `dcol`), kept on the thread between calls: taken
+    /// by a call and given back at its end. A fresh buffer each call was
+    /// zeroed (or, from the kernel, page-faulted in) before being written
+    /// over: 11 % of a tiny-network step in `memset`. Each holds at most
+    /// the panel budget (64 MiB), so a training thread keeps at most
+    /// 192 MiB of them.
+    #[derive(Default)]
+    struct Scratch {
+        panel: Vec<f32>,
+        part: Vec<f32>,
+        dcol: Vec<f32>,
+    }
+
+    thread_local! {
+        static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+    }
+
+    impl Scratch {
+        /// This thread's buffers (empty ones when a call holds them).
+        fn take() -> Self {
+            SCRATCH.with(|s| s.take())
+        }
+
+        /// Gives the buffers back for the thread's next call.
+        fn keep(self) {
+            SCRATCH.with(|s| s.set(self));
+        }
+    }
+
+    /// The first `len` values of `buf`, grown (never shrunk) to hold them;
+    /// old values stay, for callers that write every value.
+    fn grown(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        &mut buf[..len]
     }
 
     /// `conv2d(x, w) + b` (`[N, C, H, W]` -> `[N, O, oh, ow]`): per block
@@ -326,10 +361,11 @@ mod flex {
         let ws = job.weights();
         let mut y = vec![0f32; job.n * o * l];
         // One panel buffer and one product buffer for every block.
-        let (mut panel, mut part) = (Vec::new(), Vec::new());
+        let mut scratch = Scratch::take();
+        let Scratch { panel, part, .. } = &mut scratch;
         for b in job.geo.blocks(job.n, budget.columns(ckk)) {
             let cols = b.cols(ow);
-            let pv = job.panel_into(0, &b, &mut panel);
+            let pv = job.panel_into(0, &b, panel);
             let (per_sample, p0) = (b.rows.len() * ow, b.rows.start * ow);
             let planes = &mut y[b.first_sample * o * l..(b.first_sample + b.samples) * o * l];
             if b.samples == 1 {
@@ -339,8 +375,8 @@ mod flex {
                 debug_assert!(ok, "forward product views");
             } else {
                 // [O][cols] -> the planes of each of the block's samples.
-                part.resize(o * cols, 0.0);
-                let ok = gemm::matmul(&mut part, View::row_major(o, cols), ws, View::row_major(o, ckk), pv, View::row_major(ckk, cols), false);
+                let part = grown(part, o * cols);
+                let ok = gemm::matmul(part, View::row_major(o, cols), ws, View::row_major(o, ckk), pv, View::row_major(ckk, cols), false);
                 debug_assert!(ok, "forward product views");
                 planes.par_chunks_exact_mut(l).enumerate().for_each(|(i, plane)| {
                     let (j, oc) = (i / o, i % o);
@@ -358,6 +394,7 @@ mod flex {
                 });
             }
         }
+        scratch.keep();
         let [oh, ow] = [job.geo.oh, job.geo.ow];
         FlexTensor::from_data(TensorData::new(y, [job.n, o, oh, ow]))
     }
@@ -389,13 +426,14 @@ mod flex {
         let w_rows = o >= ckk;
         let mut dw = if want_w { vec![0f32; o * ckk] } else { Vec::new() };
         // Buffers reused by every chunk and block.
-        let (mut dy, mut panel, mut dcol) = (Vec::new(), Vec::new(), Vec::new());
+        let mut scratch = Scratch::take();
+        let Scratch { panel, part: dy, dcol } = &mut scratch;
         for n0 in (0..n).step_by(job.chunk) {
             let nb = job.chunk.min(n - n0);
             let cols = nb * l;
             // dY' = [O][nb*L]: sample j's rows of every output channel side by side.
-            dy.resize(o * cols, 0.0);
-            dy[..o * cols].par_chunks_exact_mut(cols).enumerate().for_each(|(oc, row)| {
+            let dy = grown(dy, o * cols);
+            dy.par_chunks_exact_mut(cols).enumerate().for_each(|(oc, row)| {
                 for (j, part) in row.chunks_exact_mut(l).enumerate() {
                     let at = ((n0 + j) * o + oc) * l;
                     if let Some(src) = gs.get(at..at + l) {
@@ -405,12 +443,12 @@ mod flex {
             });
             let dyv = View::row_major(o, cols);
             if want_w {
-                let pv = job.panel_into(n0, &Block { first_sample: 0, samples: nb, rows: 0..job.geo.oh }, &mut panel);
+                let pv = job.panel_into(n0, &Block { first_sample: 0, samples: nb, rows: 0..job.geo.oh }, panel);
                 let panel_v = View::row_major(ckk, cols);
                 let ok = if w_rows {
-                    gemm::matmul(&mut dw, View::row_major(o, ckk), &dy, dyv, pv, panel_v.t(), n0 > 0)
+                    gemm::matmul(&mut dw, View::row_major(o, ckk), dy, dyv, pv, panel_v.t(), n0 > 0)
                 } else {
-                    gemm::matmul(&mut dw, View::row_major(ckk, o), pv, panel_v, &dy, dyv.t(), n0 > 0)
+                    gemm::matmul(&mut dw, View::row_major(ckk, o), pv, panel_v, dy, dyv.t(), n0 > 0)
                 };
                 debug_assert!(ok, "weight gradient views");
             }
@@ -418,14 +456,12 @@ mod flex {
                 for b in job.geo.blocks(nb, budget.columns(ckk)) {
                     let cols_b = b.cols(job.geo.ow);
                     let c0 = b.first_sample * l + b.rows.start * job.geo.ow;
-                    if dcol.len() < ckk * cols_b {
-                        dcol.resize(ckk * cols_b, 0.0);
-                    }
                     // dcol = W^T [C*kh*kw][O] x the block's columns of dY'.
+                    let ds = grown(dcol, ckk * cols_b);
                     let dy_b = View { offset: c0, rows: o, cols: cols_b, row_stride: cols, col_stride: 1 };
-                    let ok = gemm::matmul(&mut dcol, View::row_major(ckk, cols_b), ws, View::row_major(o, ckk).t(), &dy, dy_b, false);
+                    let ok = gemm::matmul(ds, View::row_major(ckk, cols_b), ws, View::row_major(o, ckk).t(), dy, dy_b, false);
                     debug_assert!(ok, "input gradient views");
-                    let ds = &dcol[..ckk * cols_b];
+                    let ds = &*ds;
                     let per_sample = b.rows.len() * job.geo.ow;
                     let s0 = n0 + b.first_sample;
                     // Each (sample, channel) plane of dX gathers its own kh*kw panel rows.
@@ -436,6 +472,7 @@ mod flex {
                 }
             }
         }
+        scratch.keep();
         let dx = want_x.then(|| FlexTensor::from_data(TensorData::new(dx, [n, c, job.geo.h, job.geo.w])));
         let dw = want_w.then(|| {
             let dw = if w_rows { dw } else { transpose(&dw, ckk, o) };
