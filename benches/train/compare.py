@@ -31,7 +31,7 @@ for arch, batch in groups:
             rt = torch[t]
             for rb in burn[b]:
                 label = f"{b} ({rb.get('kernels', '?')})"
-                print(f"{label:>25} {rb['patches_per_s']:10.1f} {rb['first_step_s']:8.1f} | {t:>12} {rt['patches_per_s']:10.1f} {rt['first_step_s']:8.1f} | {rb['patches_per_s'] / rt['patches_per_s']:11.2f}x")
+                print(f"{label:>25} {rb['patches_per_s']:10.1f} {rb['first_step_s']:8.1f} | {t:>12} {rt['patches_per_s']:10.1f} {rt['first_step_s']:8.1f} | {rb['patches_per_s'] / rt['patches_per_s']:11.3f}x")
     print()
     # On the CPU only f32 is measured.
     on_gpu = any(r.get("device", "cuda") != "cpu" for r in torch.values())
