@@ -25,13 +25,13 @@ for arch, batch in groups:
     torch = {r["precision"]: r for r in here if r["system"] == "pytorch"}
     where = next((r["gpu"] for r in torch.values()), "?")
     print(f"training throughput, {arch}, batch {batch}, 12x120x120 -> 19, on {where}")
-    print(f"{'burn':>25} {'patches/s':>10} {'first s':>8} | {'pytorch':>12} {'patches/s':>10} {'first s':>8} | {'burn/pytorch':>12}")
+    print(f"{'burn':>36} {'patches/s':>10} {'first s':>8} | {'pytorch':>12} {'patches/s':>10} {'first s':>8} | {'burn/pytorch':>12}")
     for b, t in [("f32", "fp32"), ("f32", "tf32"), ("bf16", "amp-bf16"), ("bf16", "amp-bf16-cl"), ("f16", "amp-bf16")]:
         if b in burn and t in torch:
             rt = torch[t]
             for rb in burn[b]:
                 label = f"{b} ({rb.get('kernels', '?')})"
-                print(f"{label:>25} {rb['patches_per_s']:10.1f} {rb['first_step_s']:8.1f} | {t:>12} {rt['patches_per_s']:10.1f} {rt['first_step_s']:8.1f} | {rb['patches_per_s'] / rt['patches_per_s']:11.3f}x")
+                print(f"{label:>36} {rb['patches_per_s']:10.1f} {rb['first_step_s']:8.1f} | {t:>12} {rt['patches_per_s']:10.1f} {rt['first_step_s']:8.1f} | {rb['patches_per_s'] / rt['patches_per_s']:11.3f}x")
     print()
     # On the CPU only f32 is measured.
     on_gpu = any(r.get("device", "cuda") != "cpu" for r in torch.values())

@@ -9,7 +9,9 @@
 #      TRAIN_BENCH / BEMM (prebuilt binaries with the `cuda` feature; built
 #      with cargo when unset; TRAIN_BENCH may name several, e.g. a `cuda`
 #      and a `cuda-base` build), BURN_PRECISIONS (f32 bf16), WARMUP (3),
-#      BURN_MAX_SECONDS (60: timed steps stop after this), CUDA_FEATURE (cuda: burn's fusion and
+#      BURN_MAX_SECONDS (60: timed steps stop after this), CUDA_CONVS (burn;
+#      `burn implicit-gemm` also runs each cuda-base build with
+#      BEMM_CUDA_CONV=implicit-gemm, see trainer/src/model/conv_cuda.rs), CUDA_FEATURE (cuda: burn's fusion and
 #      autotuning; cuda-base: neither: no fused kernels or autotune candidates to compile before the
 #      first steps), SKIP_DEMO=1 to leave out the end-to-end run.
 set -uo pipefail
@@ -44,13 +46,15 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 pids=(); i=0
 for tb in $TRAIN_BENCH; do
     i=$((i + 1))
-    for p in ${BURN_PRECISIONS:-f32 bf16}; do
-        tag="burn-$i-$p"
-        ( timeout "${BURN_TIMEOUT:-600}" "$tb" --device cuda --arch "$ARCH" --batch "$BATCH" --precision "$p" \
-              --warmup "${WARMUP:-3}" --steps "$STEPS" --max-seconds "${BURN_MAX_SECONDS:-60}" --exclusive "$LOCK" --json \
-              > "$OUT/$tag.json" 2> "$OUT/$tag.log"
-          echo "$tb --precision $p: exit status $?" >> "$OUT/$tag.log" ) &
-        pids+=($!)
+    for conv in ${CUDA_CONVS:-burn}; do
+        for p in ${BURN_PRECISIONS:-f32 bf16}; do
+            tag="burn-$i-$conv-$p"
+            ( BEMM_CUDA_CONV=$conv timeout "${BURN_TIMEOUT:-600}" "$tb" --device cuda --arch "$ARCH" --batch "$BATCH" --precision "$p" \
+                  --warmup "${WARMUP:-3}" --steps "$STEPS" --max-seconds "${BURN_MAX_SECONDS:-60}" --exclusive "$LOCK" --json \
+                  > "$OUT/$tag.json" 2> "$OUT/$tag.log"
+              echo "BEMM_CUDA_CONV=$conv $tb --precision $p: exit status $?" >> "$OUT/$tag.log" ) &
+            pids+=($!)
+        done
     done
 done
 echo "== PyTorch"

@@ -25,6 +25,7 @@ use anyhow::{bail, Context, Result};
 use bemm_engine::arch::Arch;
 use bemm_formats::bands::{CHANNELS, SIZE};
 use bemm_formats::labels::NUM_CLASSES;
+use bemm_trainer::model::conv::CudaConv;
 use bemm_trainer::model::Net;
 use bemm_trainer::train::bce_with_logits;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
@@ -202,19 +203,29 @@ fn cuda(_: &Opts, d: &str) -> Result<Measured> {
 }
 
 /// Which kernels a run used: burn-flex on the CPU; on CUDA, burn's fused and
-/// autotuned kernels (`--features cuda`) or neither (`--features cuda-base`).
-fn kernels(device: &str) -> &'static str {
+/// autotuned kernels (`--features cuda`) or neither (`--features cuda-base`),
+/// there with the convolution `BEMM_CUDA_CONV` names.
+fn kernels(device: &str) -> Result<String> {
     if !device.starts_with("cuda") {
-        "flex"
-    } else if cfg!(feature = "cuda") {
-        "fused+autotune"
-    } else {
-        "plain"
+        return Ok("flex".into());
     }
+    let value = std::env::var(CudaConv::ENV).unwrap_or_default();
+    let conv = CudaConv::parse(&value).with_context(|| format!("{}={value}: expected burn or implicit-gemm", CudaConv::ENV))?;
+    if cfg!(feature = "cuda") {
+        if conv != CudaConv::Burn {
+            bail!("{}={value}: only a `--features cuda-base` build chooses its convolution (this one fuses and autotunes)", CudaConv::ENV);
+        }
+        return Ok("fused+autotune".into());
+    }
+    Ok(match conv {
+        CudaConv::Burn => "plain".into(),
+        other => format!("plain, {} conv", other.name()),
+    })
 }
 
 fn main() -> Result<()> {
     let o = parse()?;
+    let kernels = kernels(&o.device)?;
     let m = run(&o)?;
     let rate = (m.steps * o.batch) as f64 / m.seconds.max(1e-12);
     let step_ms = m.seconds / m.steps.max(1) as f64 * 1e3;
@@ -223,7 +234,7 @@ fn main() -> Result<()> {
             "{}",
             serde_json::json!({
                 "system": "burn", "device": o.device, "arch": o.arch.name(), "batch": o.batch,
-                "precision": o.precision, "kernels": kernels(&o.device), "steps": m.steps, "seconds": m.seconds,
+                "precision": o.precision, "kernels": kernels, "steps": m.steps, "seconds": m.seconds,
                 "step_ms": step_ms, "patches_per_s": rate, "first_step_s": m.first_step_s,
                 "final_loss": m.final_loss,
             })

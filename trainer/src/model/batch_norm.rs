@@ -124,7 +124,8 @@ mod flex {
     use burn::tensor::backend::Backend;
     use burn::tensor::{Tensor, TensorData, TensorPrimitive};
 
-    use super::super::on_flex::{cast, contiguous, f32s, owned};
+    use super::super::downcast::cast;
+    use super::super::on_flex::{contiguous, f32s, owned};
     use rayon::prelude::*;
 
     type Ad = Autodiff<Flex>;

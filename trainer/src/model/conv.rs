@@ -1,7 +1,8 @@
 //! The trainer's 2-D convolution. On the CPU backend (`Flex`, and
 //! `Autodiff<Flex>` in training) the output and both gradients are GEMMs
-//! over an im2col panel that spans a chunk of samples; every other backend
-//! (burn-cuda, burn-ndarray) runs burn's own `Conv2d` unchanged.
+//! over an im2col panel that spans a chunk of samples; burn-cuda runs
+//! burn's own `Conv2d`, or with `BEMM_CUDA_CONV=implicit-gemm` burn-cubecl's
+//! implicit-GEMM kernels (`conv_cuda.rs`); burn-ndarray runs burn's own.
 //!
 //! With `L = oh*ow` output pixels per sample, the panel
 //! `Xcol = [C*kh*kw][N*L]` and the output gradient gathered as
@@ -46,11 +47,49 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+/// How the trainer convolves on burn-cuda without fusion (`--features
+/// cuda-base`), named by the environment variable [`CudaConv::ENV`]
+/// (`conv_cuda.rs`). Other backends ignore it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CudaConv {
+    /// burn's own `Conv2d` (the variable unset, empty or `burn`).
+    Burn,
+    /// burn-cubecl's implicit-GEMM kernels, without autotuning
+    /// (`implicit-gemm`).
+    ImplicitGemm,
+}
+
+impl CudaConv {
+    /// The environment variable that names the algorithm.
+    pub const ENV: &'static str = "BEMM_CUDA_CONV";
+
+    /// The algorithm `value` names; `None` for an unknown name.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "" | "burn" => Some(Self::Burn),
+            "implicit-gemm" => Some(Self::ImplicitGemm),
+            _ => None,
+        }
+    }
+
+    /// The name [`CudaConv::parse`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Burn => "burn",
+            Self::ImplicitGemm => "implicit-gemm",
+        }
+    }
+}
+
 /// `conv` applied to `x` (`[N, C, H, W]` -> `[N, O, oh, ow]`), as
 /// `conv.forward(x)` computes it.
 pub fn forward<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     #[cfg(feature = "flex")]
     if let Some(y) = flex::forward(conv, &x) {
+        return y;
+    }
+    #[cfg(all(feature = "cuda-base", not(feature = "cuda")))]
+    if let Some(y) = super::conv_cuda::forward(conv, &x) {
         return y;
     }
     conv.forward(x)
@@ -74,7 +113,8 @@ mod flex {
     use rayon::prelude::*;
 
     use super::super::gemm::{self, View};
-    use super::super::on_flex::{cast, contiguous, f32s};
+    use super::super::downcast::cast;
+    use super::super::on_flex::{contiguous, f32s};
 
     type Ad = Autodiff<Flex>;
 
@@ -793,5 +833,20 @@ mod flex {
                 assert!(dx.is_some() && dw.is_none());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod cuda_conv_tests {
+    use super::CudaConv;
+
+    #[test]
+    fn algorithm_names_round_trip_and_unknown_ones_are_refused() {
+        for algo in [CudaConv::Burn, CudaConv::ImplicitGemm] {
+            assert_eq!(CudaConv::parse(algo.name()), Some(algo));
+        }
+        assert_eq!(CudaConv::parse(""), Some(CudaConv::Burn));
+        assert_eq!(CudaConv::parse("implicit_gemm"), None);
+        assert_eq!(CudaConv::parse("Burn"), None);
     }
 }

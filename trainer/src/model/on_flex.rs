@@ -1,17 +1,9 @@
 //! What the trainer's burn-flex layers (`conv.rs`, `batch_norm.rs`) share:
-//! the downcast that finds out whether a generic backend is burn-flex, and
-//! checked f32 views of burn-flex tensors.
+//! checked f32 views of burn-flex tensors (`downcast.rs` finds out whether a
+//! generic backend is burn-flex).
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, TensorData};
-use std::any::Any;
-
-/// `t` as a `U` when `T` is `U` (a clone: burn and burn-flex tensors share
-/// their data): how a layer generic over the backend takes its burn-flex
-/// path, `Tensor<B, D>` as `Tensor<Autodiff<Flex>, D>`, and back.
-pub(super) fn cast<T: Any, U: Any + Clone>(t: &T) -> Option<U> {
-    (t as &dyn Any).downcast_ref::<U>().cloned()
-}
 
 /// `t` with row-major strides: a shared clone when it has them, a copy when
 /// it is a strided view.
