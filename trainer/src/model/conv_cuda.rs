@@ -7,10 +7,10 @@
 //! Why: without autotuning, burn-cubecl 0.21 convolves with
 //! `ConvStrategy::Direct` (a loop per output element, no tensor cores) and
 //! fallback kernels for the gradients. On an H200 that was 3.1 s a ResNet50
-//! step at batch 256, 35x slower than PyTorch in fp32. Autotuning would pick
-//! the implicit-GEMM kernels, but compiling and timing its candidates did not
-//! finish ResNet50's first step in 535 s. Naming the algorithm skips the
-//! candidates: one kernel per layer shape.
+//! step at batch 256, 35x slower than PyTorch in fp32. Autotuning chooses
+//! among implicit-GEMM and other kernels, but compiling and timing its
+//! candidates did not finish ResNet50's first step in 535 s. Naming the
+//! algorithm leaves no candidates to compile and time.
 //!
 //! Opt-in, not the default, because it has not yet run on a GPU: no session
 //! since it was written has had one (README, "Benchmarks").
