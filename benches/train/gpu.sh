@@ -6,14 +6,17 @@
 #
 # Env: ARCH (resnet50), BATCH (256), STEPS (20 timed steps), BENCH_OUT
 #      (target/bench-gpu), PYTHON (a python3 with torch + torchvision),
-#      TRAIN_BENCH / BEMM (prebuilt binaries with the `cuda` feature; built
-#      with cargo when unset; TRAIN_BENCH may name several, e.g. a `cuda`
-#      and a `cuda-base` build), BURN_PRECISIONS (f32 bf16), WARMUP (3),
-#      BURN_MAX_SECONDS (60: timed steps stop after this), CUDA_CONVS (burn;
-#      `burn implicit-gemm` also runs each cuda-base build with
-#      BEMM_CUDA_CONV=implicit-gemm, see trainer/src/model/conv_cuda.rs), CUDA_FEATURE (cuda: burn's fusion and
-#      autotuning; cuda-base: neither: no fused kernels or autotune candidates to compile before the
-#      first steps), SKIP_DEMO=1 to leave out the end-to-end run.
+#      TRAIN_BENCH / BEMM (prebuilt binaries with a CUDA feature; built with
+#      cargo when unset; TRAIN_BENCH may name several, e.g. a `cuda` and a
+#      `cuda-base` build), BURN_PRECISIONS (f32 bf16), WARMUP (3),
+#      BURN_MAX_SECONDS (60: timed steps stop after this), CUDA_CONVS
+#      (`burn implicit-gemm`: each cuda-base build once with burn's own
+#      convolution and once with BEMM_CUDA_CONV=implicit-gemm, see
+#      trainer/src/model/conv_cuda.rs; a fused build refuses the second at
+#      once), CUDA_FEATURE (cuda-base: no fusion or autotuning, first step
+#      18 s for ResNet50 on an H200; cuda: burn's fusion and autotuning, whose
+#      first ResNet50 step did not finish in 535 s there), SKIP_DEMO=1 to
+#      leave out the end-to-end run.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${BENCH_OUT:-target/bench-gpu}
@@ -21,11 +24,11 @@ ARCH=${ARCH:-resnet50}; BATCH=${BATCH:-256}; STEPS=${STEPS:-20}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 if [ -z "${TRAIN_BENCH:-}" ]; then
-    cargo build --release -p bemm-benches --features "${CUDA_FEATURE:-cuda}" --bin train_bench || exit 1
+    cargo build --release -p bemm-benches --features "${CUDA_FEATURE:-cuda-base}" --bin train_bench || exit 1
     TRAIN_BENCH=target/release/train_bench
 fi
 if [ -z "${SKIP_DEMO:-}" ] && [ -z "${BEMM:-}" ]; then
-    cargo build --release -p bemm-tools --features "${CUDA_FEATURE:-cuda}" --bin bemm || exit 1
+    cargo build --release -p bemm-tools --features "${CUDA_FEATURE:-cuda-base}" --bin bemm || exit 1
     BEMM=target/release/bemm
 fi
 # cudarc loads the driver and NVRTC at run time: make a toolkit's or a pip
@@ -46,7 +49,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 pids=(); i=0
 for tb in $TRAIN_BENCH; do
     i=$((i + 1))
-    for conv in ${CUDA_CONVS:-burn}; do
+    for conv in ${CUDA_CONVS:-burn implicit-gemm}; do
         for p in ${BURN_PRECISIONS:-f32 bf16}; do
             tag="burn-$i-$conv-$p"
             ( BEMM_CUDA_CONV=$conv timeout "${BURN_TIMEOUT:-600}" "$tb" --device cuda --arch "$ARCH" --batch "$BATCH" --precision "$p" \
