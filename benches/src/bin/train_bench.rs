@@ -209,11 +209,10 @@ fn kernels(device: &str) -> Result<String> {
     if !device.starts_with("cuda") {
         return Ok("flex".into());
     }
-    let value = std::env::var(CudaConv::ENV).unwrap_or_default();
-    let conv = CudaConv::parse(&value).with_context(|| format!("{}={value}: expected burn or implicit-gemm", CudaConv::ENV))?;
+    let conv = CudaConv::from_env().map_err(anyhow::Error::msg)?;
     if cfg!(feature = "cuda") {
         if conv != CudaConv::Burn {
-            bail!("{}={value}: only a `--features cuda-base` build chooses its convolution (this one fuses and autotunes)", CudaConv::ENV);
+            bail!("{}={}: only a `--features cuda-base` build chooses its convolution (this one fuses and autotunes)", CudaConv::ENV, conv.name());
         }
         return Ok("fused+autotune".into());
     }

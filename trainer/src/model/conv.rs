@@ -72,12 +72,35 @@ impl CudaConv {
         }
     }
 
+    /// The algorithm [`CudaConv::ENV`] names (unset: [`CudaConv::Burn`]);
+    /// for an unknown name, the message that says what was expected.
+    pub fn from_env() -> Result<Self, String> {
+        let value = std::env::var(Self::ENV).unwrap_or_default();
+        Self::parse(&value).ok_or_else(|| format!("{}={value}: expected burn or implicit-gemm", Self::ENV))
+    }
+
     /// The name [`CudaConv::parse`] reads.
     pub fn name(self) -> &'static str {
         match self {
             Self::Burn => "burn",
             Self::ImplicitGemm => "implicit-gemm",
         }
+    }
+}
+
+/// The `[top, left]` padding of an ungrouped layer padded the same on
+/// opposite sides, the layers the trainer's own convolutions take (on
+/// burn-flex and with [`CudaConv::ImplicitGemm`]); `None` for any other.
+#[cfg(any(feature = "flex", all(feature = "cuda-base", not(feature = "cuda"))))]
+pub(super) fn symmetric_padding<B: Backend>(conv: &Conv2d<B>) -> Option<[usize; 2]> {
+    use burn::nn::PaddingConfig2d;
+    if conv.groups != 1 {
+        return None;
+    }
+    match conv.padding {
+        PaddingConfig2d::Valid => Some([0, 0]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => Some([top, left]),
+        _ => None,
     }
 }
 
@@ -105,7 +128,6 @@ mod flex {
     use burn::backend::flex::FlexTensor;
     use burn::backend::{Autodiff, Flex};
     use burn::nn::conv::Conv2d;
-    use burn::nn::PaddingConfig2d;
     use burn::tensor::backend::Backend;
     use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps, ModuleOps};
     use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
@@ -153,15 +175,10 @@ mod flex {
     /// [`panel_forward`]) and the layer is an ungrouped, undilated,
     /// symmetrically padded one; `None` otherwise.
     pub(super) fn forward<B: Backend>(conv: &Conv2d<B>, x: &Tensor<B, 4>) -> Option<Tensor<B, 4>> {
-        if conv.groups != 1 || conv.dilation != [1, 1] {
+        if conv.dilation != [1, 1] {
             return None;
         }
-        let (top, left) = match conv.padding {
-            PaddingConfig2d::Valid => (0, 0),
-            PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => (top, left),
-            _ => return None,
-        };
-        let options = ConvOptions::new(conv.stride, [top, left], [1, 1], 1);
+        let options = ConvOptions::new(conv.stride, super::symmetric_padding(conv)?, [1, 1], 1);
         let (w, b) = (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
         if let Some(x) = cast::<_, Tensor<Ad, 4>>(x) {
             let b = match &b {

@@ -27,7 +27,6 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::NodeId;
 use burn::backend::Autodiff;
 use burn::nn::conv::Conv2d;
-use burn::nn::PaddingConfig2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ConvOptions, ModuleOps};
 use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive};
@@ -50,9 +49,8 @@ type Cube = CubeTensor<CudaRuntime>;
 fn chosen() -> CudaConv {
     static CHOSEN: OnceLock<CudaConv> = OnceLock::new();
     *CHOSEN.get_or_init(|| {
-        let value = std::env::var(CudaConv::ENV).unwrap_or_default();
-        CudaConv::parse(&value).unwrap_or_else(|| {
-            eprintln!("{}={value}: expected burn or implicit-gemm; using burn's convolution", CudaConv::ENV);
+        CudaConv::from_env().unwrap_or_else(|message| {
+            eprintln!("{message}; using burn's convolution");
             CudaConv::Burn
         })
     })
@@ -62,15 +60,10 @@ fn chosen() -> CudaConv {
 /// chosen, `B` is burn-cuda (f32, bf16 or f16; training or not) and the
 /// layer is ungrouped and symmetrically padded; `None` otherwise.
 pub(super) fn forward<B: Backend>(conv: &Conv2d<B>, x: &Tensor<B, 4>) -> Option<Tensor<B, 4>> {
-    if chosen() != CudaConv::ImplicitGemm || conv.groups != 1 {
+    if chosen() != CudaConv::ImplicitGemm {
         return None;
     }
-    let padding = match conv.padding {
-        PaddingConfig2d::Valid => [0, 0],
-        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [top, left],
-        _ => return None,
-    };
-    let options = ConvOptions::new(conv.stride, padding, conv.dilation, 1);
+    let options = ConvOptions::new(conv.stride, super::conv::symmetric_padding(conv)?, conv.dilation, 1);
     let y = on::<B, f32>(conv, x, &options).or_else(|| on::<B, half::bf16>(conv, x, &options)).or_else(|| on::<B, half::f16>(conv, x, &options))?;
     // The bias (VGG's layers; ResNet's have none) through burn's own ops,
     // which also give its gradient.
