@@ -216,10 +216,7 @@ pub unsafe extern "C" fn bemm_model_open(
     out: *mut *mut BemmModel,
 ) -> i32 {
     if storage.is_null() || bytes.is_null() || out.is_null() {
-        return fail(
-            BEMM_ERR_NULL,
-            format_args!("bemm_model_open: storage, bytes and out must not be null"),
-        );
+        return fail(BEMM_ERR_NULL, format_args!("bemm_model_open: storage, bytes and out must not be null"));
     }
     if storage_len < bemm_model_storage_size() || !storage.cast::<BemmModel>().is_aligned() {
         return fail(
@@ -338,11 +335,7 @@ pub unsafe extern "C" fn bemm_model_info(
 /// # Safety
 /// `model` must be a live handle and `out` writable.
 #[no_mangle]
-pub unsafe extern "C" fn bemm_scratch_len(
-    model: *const BemmModel,
-    batch: usize,
-    out: *mut usize,
-) -> i32 {
+pub unsafe extern "C" fn bemm_scratch_len(model: *const BemmModel, batch: usize, out: *mut usize) -> i32 {
     // SAFETY: forwarded caller contract.
     let m = match unsafe { model_ref(model, "bemm_scratch_len") } {
         Ok(m) => m,
@@ -352,17 +345,11 @@ pub unsafe extern "C" fn bemm_scratch_len(
         return fail(BEMM_ERR_NULL, format_args!("bemm_scratch_len: out is null"));
     }
     if batch == 0 {
-        return fail(
-            BEMM_ERR_BATCH,
-            format_args!("bemm_scratch_len: batch must be at least 1"),
-        );
+        return fail(BEMM_ERR_BATCH, format_args!("bemm_scratch_len: batch must be at least 1"));
     }
     let n = m.scratch_len(batch);
     if n == usize::MAX {
-        return fail(
-            BEMM_ERR_BATCH,
-            format_args!("bemm_scratch_len: batch {batch} overflows the scratch size"),
-        );
+        return fail(BEMM_ERR_BATCH, format_args!("bemm_scratch_len: batch {batch} overflows the scratch size"));
     }
     // SAFETY: non-null, caller promises writable.
     unsafe { out.write_unaligned(n) };
@@ -389,29 +376,19 @@ unsafe fn run(
     // SAFETY: forwarded caller contract.
     let m: &'static BemmModel = unsafe { model_ref(model, what)? };
     if input.is_null() || scratch.is_null() || probs.is_null() {
-        return Err(fail(
-            BEMM_ERR_NULL,
-            format_args!("{what}: input, scratch and probs must not be null"),
-        ));
+        return Err(fail(BEMM_ERR_NULL, format_args!("{what}: input, scratch and probs must not be null")));
     }
     if batch == 0 {
-        return Err(fail(
-            BEMM_ERR_BATCH,
-            format_args!("{what}: batch must be at least 1"),
-        ));
+        return Err(fail(BEMM_ERR_BATCH, format_args!("{what}: batch must be at least 1")));
     }
-    if !input.is_aligned() || !scratch.is_aligned() || !probs.is_aligned() || !features.is_aligned()
-    {
+    if !input.is_aligned() || !scratch.is_aligned() || !probs.is_aligned() || !features.is_aligned() {
         return Err(fail(
             BEMM_ERR_INPUT,
             format_args!("{what}: input must be 2-byte and float buffers 4-byte aligned"),
         ));
     }
     let Some(n_in) = m.input_len().checked_mul(batch) else {
-        return Err(fail(
-            BEMM_ERR_BATCH,
-            format_args!("{what}: batch {batch} overflows the input size"),
-        ));
+        return Err(fail(BEMM_ERR_BATCH, format_args!("{what}: batch {batch} overflows the input size")));
     };
     // SAFETY: the caller promises `batch * input_len` readable values at
     // `input` (the documented contract), aligned as checked; f16 is a
@@ -427,8 +404,7 @@ unsafe fn run(
         // SAFETY: as above.
         unsafe { core::slice::from_raw_parts_mut(features, features_len) }
     };
-    m.infer(input, batch, scratch, probs, features)
-        .map_err(engine_fail)?;
+    m.infer(input, batch, scratch, probs, features).map_err(engine_fail)?;
     Ok(m)
 }
 
@@ -455,18 +431,7 @@ pub unsafe extern "C" fn bemm_predict(
 ) -> i32 {
     // SAFETY: forwarded caller contract.
     let m = match unsafe {
-        run(
-            "bemm_predict",
-            model,
-            input,
-            batch,
-            scratch,
-            scratch_len,
-            probs,
-            probs_len,
-            core::ptr::null_mut(),
-            0,
-        )
+        run("bemm_predict", model, input, batch, scratch, scratch_len, probs, probs_len, core::ptr::null_mut(), 0)
     } {
         Ok(m) => m,
         Err(c) => return c,
@@ -503,10 +468,7 @@ pub unsafe extern "C" fn bemm_extract_features(
     features_len: usize,
 ) -> i32 {
     if features.is_null() {
-        return fail(
-            BEMM_ERR_NULL,
-            format_args!("bemm_extract_features: features must not be null"),
-        );
+        return fail(BEMM_ERR_NULL, format_args!("bemm_extract_features: features must not be null"));
     }
     // SAFETY: forwarded caller contract.
     match unsafe {
@@ -536,17 +498,11 @@ pub unsafe extern "C" fn bemm_extract_features(
 #[no_mangle]
 pub unsafe extern "C" fn bemm_f32_to_f16(src: *const f32, dst: *mut u16, n: usize) -> i32 {
     if src.is_null() || dst.is_null() {
-        return fail(
-            BEMM_ERR_NULL,
-            format_args!("bemm_f32_to_f16: src and dst must not be null"),
-        );
+        return fail(BEMM_ERR_NULL, format_args!("bemm_f32_to_f16: src and dst must not be null"));
     }
     for i in 0..n {
         // SAFETY: caller promises `n` elements at each pointer.
-        unsafe {
-            dst.add(i)
-                .write_unaligned(f16::from_f32(src.add(i).read_unaligned()).to_bits())
-        };
+        unsafe { dst.add(i).write_unaligned(f16::from_f32(src.add(i).read_unaligned()).to_bits()) };
     }
     BEMM_OK
 }
@@ -560,23 +516,15 @@ mod tests {
     #[test]
     fn open_predict_and_errors_through_the_c_abi() {
         let meta = OwnedMeta::bigearthnet("tiny", &[0, 1, 2]);
-        let bytes = build(Arch::Tiny, 3, 32, 19, &mut RandomWeights::new(3), meta)
-            .expect("build")
-            .to_bytes()
-            .expect("bytes");
+        let bytes =
+            build(Arch::Tiny, 3, 32, 19, &mut RandomWeights::new(3), meta).expect("build").to_bytes().expect("bytes");
         let mut words = std::vec![0u64; bytes.len().div_ceil(8)];
         bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
         let mut storage = std::vec![0u64; bemm_model_storage_size().div_ceil(8)];
         let mut h: *mut BemmModel = core::ptr::null_mut();
         // SAFETY: buffers live for the whole test.
         unsafe {
-            let rc = bemm_model_open(
-                storage.as_mut_ptr().cast(),
-                8,
-                words.as_ptr().cast(),
-                bytes.len(),
-                &mut h,
-            );
+            let rc = bemm_model_open(storage.as_mut_ptr().cast(), 8, words.as_ptr().cast(), bytes.len(), &mut h);
             assert_eq!(rc, BEMM_ERR_STORAGE);
             assert_eq!(bemm_last_error(), BEMM_ERR_STORAGE);
             let rc = bemm_model_open(
@@ -616,9 +564,8 @@ mod tests {
             assert_eq!((il, nc), (3 * 32 * 32, 19));
             let mut sl = 0usize;
             assert_eq!(bemm_scratch_len(h, 2, &mut sl), BEMM_OK);
-            let input: std::vec::Vec<u16> = (0..2 * il)
-                .map(|i| f16::from_f32(((i % 7) as f32 - 3.0) / 3.0).to_bits())
-                .collect();
+            let input: std::vec::Vec<u16> =
+                (0..2 * il).map(|i| f16::from_f32(((i % 7) as f32 - 3.0) / 3.0).to_bits()).collect();
             let mut scratch = std::vec![0f32; sl];
             let mut probs = std::vec![0f32; 2 * nc];
             let mut feats = std::vec![0f32; 2 * fl];
@@ -652,8 +599,7 @@ mod tests {
             let m = &*h;
             let input16: std::vec::Vec<f16> = input.iter().map(|b| f16::from_bits(*b)).collect();
             let mut want = std::vec![0f32; 2 * nc];
-            m.infer(&input16, 2, &mut scratch, &mut want, &mut [])
-                .expect("infer");
+            m.infer(&input16, 2, &mut scratch, &mut want, &mut []).expect("infer");
             assert_eq!(probs, want);
             assert_eq!(labels[1], m.predicted(&want[nc..]));
             assert_eq!(
@@ -695,7 +641,16 @@ mod tests {
             let mut probs2 = std::vec![0f32; 2 * nc];
             let mut labels2 = [0u64; 2];
             assert_eq!(
-                bemm_predict(h, input.as_ptr(), 2, scratch.as_mut_ptr(), small, probs2.as_mut_ptr(), probs2.len(), labels2.as_mut_ptr()),
+                bemm_predict(
+                    h,
+                    input.as_ptr(),
+                    2,
+                    scratch.as_mut_ptr(),
+                    small,
+                    probs2.as_mut_ptr(),
+                    probs2.len(),
+                    labels2.as_mut_ptr()
+                ),
                 BEMM_OK
             );
             assert_eq!(labels2, labels);
@@ -710,7 +665,8 @@ mod tests {
     fn last_error_is_per_thread() {
         let storage_ok = [0u64; 4];
         // SAFETY: null pointers are the case under test; nothing is dereferenced.
-        let rc = unsafe { bemm_model_open(core::ptr::null_mut(), 0, storage_ok.as_ptr().cast(), 8, core::ptr::null_mut()) };
+        let rc =
+            unsafe { bemm_model_open(core::ptr::null_mut(), 0, storage_ok.as_ptr().cast(), 8, core::ptr::null_mut()) };
         assert_eq!(rc, BEMM_ERR_NULL);
         assert_eq!(bemm_last_error(), BEMM_ERR_NULL);
         // Another thread's failure neither shows here nor sees ours.

@@ -109,7 +109,10 @@ impl<'a> ConvJob<'a> {
     /// `out_len` f32 hold its output.
     pub fn operands_fit(&self, out_len: usize) -> bool {
         let (m, n, g) = (self.cout, self.n(), &self.g);
-        self.weight.len() >= m * g.c * g.kh * g.kw && self.bias.is_none_or(|b| b.len() >= m) && out_len >= m * n && self.res.is_none_or(|r| r.len() >= m * n)
+        self.weight.len() >= m * g.c * g.kh * g.kw
+            && self.bias.is_none_or(|b| b.len() >= m)
+            && out_len >= m * n
+            && self.res.is_none_or(|r| r.len() >= m * n)
     }
 
     /// The same layer restricted to output channels `r0..r1` (a thread's
@@ -183,9 +186,17 @@ impl<P: Planes> PackB for Im2col<'_, P> {
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
         let g = self.g;
         if g.stride > 1 && g.kw > 1 && (nr - 1) * g.stride + g.kw <= STRIDED_SPAN {
-            return widest(self.isa, #[inline(always)] || self.pack_strided(k0, kc, n0, nc, nr, dst));
+            return widest(
+                self.isa,
+                #[inline(always)]
+                || self.pack_strided(k0, kc, n0, nc, nr, dst),
+            );
         }
-        widest(self.isa, #[inline(always)] || self.pack_runs(k0, kc, n0, nc, nr, dst));
+        widest(
+            self.isa,
+            #[inline(always)]
+            || self.pack_runs(k0, kc, n0, nc, nr, dst),
+        );
     }
 }
 
@@ -366,13 +377,21 @@ pub struct Pointwise<'t> {
 
 impl PackB for Pointwise<'_> {
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
-        widest(self.isa, #[inline(always)] || self.pack_rows(k0, kc, n0, nc, nr, dst));
+        widest(
+            self.isa,
+            #[inline(always)]
+            || self.pack_rows(k0, kc, n0, nc, nr, dst),
+        );
     }
 
     // Both rows of a pair are read straight from the activation: no f32
     // panel and no in-place conversion pass (the default's two passes).
     fn pack_pairs(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
-        widest(self.isa, #[inline(always)] || self.pack_row_pairs(k0, kc, n0, nc, nr, dst));
+        widest(
+            self.isa,
+            #[inline(always)]
+            || self.pack_row_pairs(k0, kc, n0, nc, nr, dst),
+        );
     }
 }
 
@@ -487,7 +506,9 @@ pub fn conv<P: Planes>(
     let (cout, part) = (spec.m, blocks.workspace_len());
     let job = ConvJob { kern, isa, g, weight, bias, cout, relu, res, batch };
     match (algo(&g, winograd, kern), dense) {
-        (ConvAlgo::Pointwise, Some(d)) => gemm::gemm_split(kern, isa, blocks, spec, a, &Pointwise { data: d.data, n, isa }, out, ws, fork),
+        (ConvAlgo::Pointwise, Some(d)) => {
+            gemm::gemm_split(kern, isa, blocks, spec, a, &Pointwise { data: d.data, n, isa }, out, ws, fork)
+        }
         // The fit is checked with all output channels in one part, so the
         // choice (and the result) is the same however many threads split
         // the layer; a workspace too small for its blocks falls to im2col.

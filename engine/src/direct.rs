@@ -45,7 +45,10 @@ const MR: usize = 12;
 /// depends on the layer alone, never on the batch.
 pub fn applicable(g: &Geometry, pairs: bool) -> bool {
     let groups = if pairs { g.c.div_ceil(2) } else { g.c };
-    g.kh * g.kw >= 9 && groups * g.kh * g.kw <= MAX_TAPS && g.ow * 100 >= g.ow.div_ceil(COLS) * COLS * 85 && g.w <= MAX_W
+    g.kh * g.kw >= 9
+        && groups * g.kh * g.kw <= MAX_TAPS
+        && g.ow * 100 >= g.ow.div_ceil(COLS) * COLS * 85
+        && g.w <= MAX_W
 }
 
 /// Widest input row (the row buffer of [`split_phases`] is on the stack).
@@ -91,7 +94,13 @@ pub fn workspace_len(g: &Geometry, m: usize) -> usize {
 /// least [`workspace_len`] values and `job.kern.taps` is `Some`. Output rows
 /// are split over `fork`; every output is computed the same way whatever
 /// the split.
-pub fn conv<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32], fork: Option<&dyn Fork>) -> Result<(), EngineError> {
+pub fn conv<P: Planes>(
+    job: &ConvJob,
+    src: &P,
+    out: &mut [f32],
+    ws: &mut [f32],
+    fork: Option<&dyn Fork>,
+) -> Result<(), EngineError> {
     let ConvJob { kern, isa, ref g, weight, bias, cout: m, relu, res, batch } = *job;
     let Some(taps_kernel) = kern.taps else {
         return Err(EngineError::Internal("direct convolution needs a taps kernel"));
@@ -109,7 +118,12 @@ pub fn conv<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32], 
     let ph = Phases::of(g);
     let strips = m.div_ceil(MR);
     // Tap offsets are u32 and the row buffers hold MAX_W values.
-    if steps > MAX_TAPS || g.w > MAX_W || ph.len(g, groups) > u32::MAX as usize || !job.operands_fit(out.len()) || ws.len() < workspace_len(g, m) {
+    if steps > MAX_TAPS
+        || g.w > MAX_W
+        || ph.len(g, groups) > u32::MAX as usize
+        || !job.operands_fit(out.len())
+        || ws.len() < workspace_len(g, m)
+    {
         return Err(EngineError::Internal("direct convolution operand sizes"));
     }
     let (planes, rest) = ws.split_at_mut(ph.len(g, groups));
@@ -132,7 +146,11 @@ pub fn conv<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32], 
     let taps = &taps[..steps];
     let optr = out.as_mut_ptr() as usize;
     for b in 0..batch {
-        widest(isa, #[inline(always)] || split_phases(isa, g, &ph, src, b, pairs, planes));
+        widest(
+            isa,
+            #[inline(always)]
+            || split_phases(isa, g, &ph, src, b, pairs, planes),
+        );
         let planes: &[f32] = planes;
         let apack: &[f32] = apack;
         let biasf: &[f32] = biasf;
@@ -187,7 +205,11 @@ pub fn conv<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32], 
 fn pack_weights(isa: Isa, weight: &[f16], c: usize, khw: usize, m: usize, pairs: bool, apack: &mut [f32]) {
     let k = c * khw;
     if !pairs {
-        widest(isa, #[inline(always)] || pack_a(isa, weight, k, 0, m, 0, k, MR, PackFormat::F32RowsA, apack, &mut []));
+        widest(
+            isa,
+            #[inline(always)]
+            || pack_a(isa, weight, k, 0, m, 0, k, MR, PackFormat::F32RowsA, apack, &mut []),
+        );
         return;
     }
     let steps = c.div_ceil(2) * khw;

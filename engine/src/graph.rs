@@ -36,7 +36,12 @@ enum Src<'t> {
 
 /// Borrow the arena range `r` (disjoint from the output range `out`) from
 /// the pieces left and right of the output.
-fn resolve<'t>(left: &'t [f32], right: &'t [f32], out: &Range<usize>, r: Range<usize>) -> Result<&'t [f32], EngineError> {
+fn resolve<'t>(
+    left: &'t [f32],
+    right: &'t [f32],
+    out: &Range<usize>,
+    r: Range<usize>,
+) -> Result<&'t [f32], EngineError> {
     if r.end <= out.start {
         left.get(r).ok_or(EngineError::Internal("source range"))
     } else if r.start >= out.end {
@@ -53,7 +58,16 @@ fn resolve<'t>(left: &'t [f32], right: &'t [f32], out: &Range<usize>, r: Range<u
 /// non-empty) `[batch][feature_len]` CHW-flattened features, when their
 /// layers are in `range`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, range: Range<usize>, arena: &mut [f32], ws: &mut [f32], probs: &mut [f32], features: &mut [f32]) -> Result<(), EngineError> {
+pub(crate) fn run<I: InputBatch>(
+    ex: &Exec<'_, '_>,
+    input: &I,
+    batch: usize,
+    range: Range<usize>,
+    arena: &mut [f32],
+    ws: &mut [f32],
+    probs: &mut [f32],
+    features: &mut [f32],
+) -> Result<(), EngineError> {
     let file = ex.file;
     let layers = file.layers();
     let hdr = file.header();
@@ -67,7 +81,8 @@ pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, ran
         let kind = l.layer_kind().ok_or(EngineError::Internal("unknown layer kind"))?;
         // A conv fused into the residual add after it writes the add's output.
         let fused_into = (kind == LayerKind::Conv && ex.plan.fused(i)).then(|| layers.get(i + 1)).flatten();
-        let out_r = ex.plan.range(if fused_into.is_some() { i + 1 } else { i }, batch).ok_or(EngineError::Internal("plan"))?;
+        let out_r =
+            ex.plan.range(if fused_into.is_some() { i + 1 } else { i }, batch).ok_or(EngineError::Internal("plan"))?;
         let (left, tail) = arena.split_at_mut(out_r.start);
         let (out, right) = tail.split_at_mut(out_r.len());
         let (left, right) = (&*left, &*right);
@@ -115,18 +130,39 @@ pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, ran
                     }
                     None => None,
                 };
-                with_planes!(s1, hw1, |p, dense| conv::conv(ex.kern, ex.isa, ex.blocks, ex.winograd, l, w, b, &p, dense, batch, out, ws, ex.fork, fused))?;
+                with_planes!(s1, hw1, |p, dense| conv::conv(
+                    ex.kern,
+                    ex.isa,
+                    ex.blocks,
+                    ex.winograd,
+                    l,
+                    w,
+                    b,
+                    &p,
+                    dense,
+                    batch,
+                    out,
+                    ws,
+                    ex.fork,
+                    fused
+                ))?;
             }
             LayerKind::Linear => {
                 let w = file.tensor(l.weight).ok_or(EngineError::Internal("linear weight"))?;
                 let b = file.tensor(l.bias);
                 let (oc, ic) = (l.out_c as usize, l.in_c as usize);
-                with_planes!(s1, hw1, |p, _d| linear::linear(ex.kern, ex.isa, ex.blocks, w, b, oc, &p, hw1, ic, batch, relu, out, ws, ex.fork))?;
+                with_planes!(s1, hw1, |p, _d| linear::linear(
+                    ex.kern, ex.isa, ex.blocks, w, b, oc, &p, hw1, ic, batch, relu, out, ws, ex.fork
+                ))?;
             }
             LayerKind::MaxPool | LayerKind::AvgPool => {
                 let pk = if kind == LayerKind::MaxPool { PoolKind::Max } else { PoolKind::Avg };
                 let g = Geometry::of(l);
-                with_planes!(s1, hw1, |p, _d| widest(ex.isa, #[inline(always)] || pool::pool(pk, &g, &p, batch, relu, out)));
+                with_planes!(s1, hw1, |p, _d| widest(
+                    ex.isa,
+                    #[inline(always)]
+                    || pool::pool(pk, &g, &p, batch, relu, out)
+                ));
             }
             LayerKind::GlobalAvgPool => {
                 with_planes!(s1, hw1, |p, _d| pool::global_avg(&p, l.in_c as usize, hw1, batch, relu, out));
@@ -140,7 +176,11 @@ pub(crate) fn run<I: InputBatch>(ex: &Exec<'_, '_>, input: &I, batch: usize, ran
             LayerKind::Add => {
                 let (s2, hw2) = source(l.input2)?;
                 let c = l.out_c as usize;
-                with_planes!(s1, hw1, |a, _d| with_planes!(s2, hw2, |b, _e| widest(ex.isa, #[inline(always)] || elementwise::add(&a, &b, c, out_hw, batch, relu, out))));
+                with_planes!(s1, hw1, |a, _d| with_planes!(s2, hw2, |b, _e| widest(
+                    ex.isa,
+                    #[inline(always)]
+                    || elementwise::add(&a, &b, c, out_hw, batch, relu, out)
+                )));
             }
         }
 

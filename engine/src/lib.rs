@@ -25,10 +25,10 @@
 extern crate alloc;
 
 pub mod act;
-#[cfg(feature = "capi")]
-pub mod capi;
 #[cfg(feature = "alloc")]
 pub mod arch;
+#[cfg(feature = "capi")]
+pub mod capi;
 pub mod conv;
 pub mod direct;
 pub mod elementwise;
@@ -43,11 +43,11 @@ pub mod metrics;
 pub mod model;
 #[cfg(feature = "std")]
 pub mod owned;
-#[cfg(feature = "std")]
-mod spin_fork;
 pub mod planner;
 pub mod pool;
 pub mod retrieval;
+#[cfg(feature = "std")]
+mod spin_fork;
 pub mod winograd;
 
 pub use error::EngineError;

@@ -349,7 +349,11 @@ mod tests {
         let (mut a, mut b) = (MultiLabelAccumulator::new(4), MultiLabelAccumulator::new(4));
         for (i, (t, s)) in samples.iter().enumerate() {
             all.add_thresholded(*t, s, &th);
-            if i % 2 == 0 { a.add_thresholded(*t, s, &th) } else { b.add_thresholded(*t, s, &th) }
+            if i % 2 == 0 {
+                a.add_thresholded(*t, s, &th)
+            } else {
+                b.add_thresholded(*t, s, &th)
+            }
         }
         a.merge(&b);
         let (x, y) = (all.finish(), a.finish());

@@ -99,7 +99,8 @@ fn late_stage(file: &ModelFile<'_>, plan: &Plan, chunk: usize, keep: &[u32]) -> 
         }
         // The layers after the cut within STAGE_BYTES, the cut's output
         // (read twice, by a block's two branches) within CHUNK_BYTES.
-        let late = (STAGE_BYTES / 4 / largest_output(&layers[cut + 1..])).min(CHUNK_BYTES / 4 / layers[cut].out_len().max(1));
+        let late =
+            (STAGE_BYTES / 4 / largest_output(&layers[cut + 1..])).min(CHUNK_BYTES / 4 / layers[cut].out_len().max(1));
         if late < 2 * chunk {
             continue;
         }
@@ -123,7 +124,17 @@ impl<'a> Model<'a> {
         let kern = kernels::best(true);
         let chunk = (CHUNK_BYTES / 4 / largest_output(file.layers())).max(1);
         let stage = late_stage(&file, &plan, chunk, &keep)?;
-        Ok(Model { file, plan, kern, isa: kern.isa, precision: Precision::Exact, blocks: Blocks::DEFAULT, winograd: true, chunk, stage })
+        Ok(Model {
+            file,
+            plan,
+            kern,
+            isa: kern.isa,
+            precision: Precision::Exact,
+            blocks: Blocks::DEFAULT,
+            winograd: true,
+            chunk,
+            stage,
+        })
     }
 
     /// Select the arithmetic (see [`Precision`]).
@@ -266,7 +277,14 @@ impl<'a> Model<'a> {
     /// `features` (`batch * feature_len()` f32, sample-major, CHW-flattened).
     /// `scratch` must hold at least `scratch_len(batch)` f32; its contents on
     /// entry do not matter. Allocates nothing.
-    pub fn infer(&self, input: &[f16], batch: usize, scratch: &mut [f32], probs: &mut [f32], features: &mut [f32]) -> Result<(), EngineError> {
+    pub fn infer(
+        &self,
+        input: &[f16],
+        batch: usize,
+        scratch: &mut [f32],
+        probs: &mut [f32],
+        features: &mut [f32],
+    ) -> Result<(), EngineError> {
         let per = self.input_len();
         let expected = per.checked_mul(batch).ok_or(EngineError::BatchTooLarge(batch))?;
         if input.len() != expected {
@@ -278,7 +296,13 @@ impl<'a> Model<'a> {
     /// Like [`Model::infer`] over samples that are not contiguous (e.g.
     /// patches picked from several shards of a memory-mapped archive); the
     /// batch is `samples.len()`.
-    pub fn infer_samples(&self, samples: &[&[f16]], scratch: &mut [f32], probs: &mut [f32], features: &mut [f32]) -> Result<(), EngineError> {
+    pub fn infer_samples(
+        &self,
+        samples: &[&[f16]],
+        scratch: &mut [f32],
+        probs: &mut [f32],
+        features: &mut [f32],
+    ) -> Result<(), EngineError> {
         let per = self.input_len();
         if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != per) {
             return Err(EngineError::SampleLength { index, found: s.len(), expected: per });
@@ -289,7 +313,14 @@ impl<'a> Model<'a> {
     /// [`Model::infer_samples`] with every convolution and linear layer split
     /// over `fork` (for one or few samples on several threads); `scratch`
     /// needs `scratch_len(batch) + (fork.ways() - 1) * workspace_len()`.
-    pub fn infer_samples_forked(&self, samples: &[&[f16]], scratch: &mut [f32], probs: &mut [f32], features: &mut [f32], fork: &dyn crate::gemm::Fork) -> Result<(), EngineError> {
+    pub fn infer_samples_forked(
+        &self,
+        samples: &[&[f16]],
+        scratch: &mut [f32],
+        probs: &mut [f32],
+        features: &mut [f32],
+        fork: &dyn crate::gemm::Fork,
+    ) -> Result<(), EngineError> {
         let per = self.input_len();
         if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != per) {
             return Err(EngineError::SampleLength { index, found: s.len(), expected: per });
@@ -297,14 +328,25 @@ impl<'a> Model<'a> {
         self.run(&samples, samples.len(), scratch, probs, features, Some(fork))
     }
 
-    fn run<I: InputBatch>(&self, input: &I, batch: usize, scratch: &mut [f32], probs: &mut [f32], features: &mut [f32], fork: Option<&dyn crate::gemm::Fork>) -> Result<(), EngineError> {
+    fn run<I: InputBatch>(
+        &self,
+        input: &I,
+        batch: usize,
+        scratch: &mut [f32],
+        probs: &mut [f32],
+        features: &mut [f32],
+        fork: Option<&dyn crate::gemm::Fork>,
+    ) -> Result<(), EngineError> {
         if batch == 0 {
             return Err(EngineError::EmptyBatch);
         }
         let ways = fork.map_or(1, |f| f.ways()).max(1);
         let chunk = batch.min(self.chunk);
         let (early, late) = self.arenas(batch).ok_or(EngineError::BatchTooLarge(batch))?;
-        let needed = ways.checked_mul(self.workspace_len()).and_then(|w| w.checked_add(early + late)).ok_or(EngineError::BatchTooLarge(batch))?;
+        let needed = ways
+            .checked_mul(self.workspace_len())
+            .and_then(|w| w.checked_add(early + late))
+            .ok_or(EngineError::BatchTooLarge(batch))?;
         if scratch.len() < needed {
             return Err(EngineError::ScratchTooSmall { found: scratch.len(), needed, batch });
         }
@@ -318,14 +360,31 @@ impl<'a> Model<'a> {
         }
         let (arena, rest) = scratch.split_at_mut(early);
         let (late_arena, ws) = rest.split_at_mut(late);
-        let ex = Exec { file: &self.file, plan: &self.plan, kern: self.kern, isa: self.isa, blocks: self.blocks, winograd: self.winograd, fork };
+        let ex = Exec {
+            file: &self.file,
+            plan: &self.plan,
+            kern: self.kern,
+            isa: self.isa,
+            blocks: self.blocks,
+            winograd: self.winograd,
+            fork,
+        };
         let (nc, fl) = (self.num_classes(), self.feature_len());
         let all = 0..self.file.layers().len();
         let Some(st) = self.stage.as_ref().filter(|_| late > 0) else {
             for start in (0..batch).step_by(chunk) {
                 let len = chunk.min(batch - start);
                 let f = if features.is_empty() { &mut [][..] } else { &mut features[start * fl..(start + len) * fl] };
-                graph::run(&ex, &Window { inner: input, start, len }, len, all.clone(), arena, ws, &mut probs[start * nc..(start + len) * nc], f)?;
+                graph::run(
+                    &ex,
+                    &Window { inner: input, start, len },
+                    len,
+                    all.clone(),
+                    arena,
+                    ws,
+                    &mut probs[start * nc..(start + len) * nc],
+                    f,
+                )?;
             }
             return Ok(());
         };
@@ -353,7 +412,16 @@ impl<'a> Model<'a> {
                 }
             }
             let f = if features.is_empty() { &mut [][..] } else { &mut features[group * fl..(group + glen) * fl] };
-            graph::run(&late_ex, &Window { inner: input, start: group, len: glen }, glen, st.cut + 1..all.end, late_arena, ws, &mut probs[group * nc..(group + glen) * nc], f)?;
+            graph::run(
+                &late_ex,
+                &Window { inner: input, start: group, len: glen },
+                glen,
+                st.cut + 1..all.end,
+                late_arena,
+                ws,
+                &mut probs[group * nc..(group + glen) * nc],
+                f,
+            )?;
         }
         Ok(())
     }

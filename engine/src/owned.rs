@@ -21,7 +21,8 @@ impl OwnedModel {
         let file = std::fs::File::open(path).map_err(|source| EngineError::Io { path: shown.clone(), source })?;
         // SAFETY: the map is read-only; model files are written by
         // temp-then-rename, so a file being replaced is never mutated in place.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| EngineError::Io { path: shown.clone(), source })?;
+        let map =
+            unsafe { memmap2::Mmap::map(&file) }.map_err(|source| EngineError::Io { path: shown.clone(), source })?;
         // SAFETY: the slice points into the mapping owned by `_map`, which
         // lives exactly as long as `model` (same struct, dropped after it) and
         // whose address does not change when the struct moves.
@@ -51,7 +52,13 @@ impl Model<'_> {
     /// and its own scratch (allocated here); with fewer (e.g. one patch on
     /// two threads), every convolution and linear layer is split by output
     /// channels instead. Outputs as in [`Model::infer`]; `features` may be empty.
-    pub fn infer_parallel(&self, samples: &[&[f16]], threads: usize, probs: &mut [f32], features: &mut [f32]) -> Result<(), EngineError> {
+    pub fn infer_parallel(
+        &self,
+        samples: &[&[f16]],
+        threads: usize,
+        probs: &mut [f32],
+        features: &mut [f32],
+    ) -> Result<(), EngineError> {
         let batch = samples.len();
         if batch == 0 {
             return Err(EngineError::EmptyBatch);
@@ -65,7 +72,9 @@ impl Model<'_> {
         }
         if threads > batch && threads > 1 {
             let mut scratch = vec![0f32; self.scratch_len(batch) + (threads - 1) * self.workspace_len()];
-            return crate::spin_fork::SpinFork::with(threads, |fork| self.infer_samples_forked(samples, &mut scratch, probs, features, fork));
+            return crate::spin_fork::SpinFork::with(threads, |fork| {
+                self.infer_samples_forked(samples, &mut scratch, probs, features, fork)
+            });
         }
         let threads = threads.clamp(1, batch);
         let per = batch.div_ceil(threads);
@@ -89,7 +98,9 @@ impl Model<'_> {
                     self.infer_samples(chunk, &mut scratch, p, f)
                 }));
             }
-            handles.into_iter().try_for_each(|h| h.join().map_err(|_| EngineError::Internal("inference thread panicked"))?)
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().map_err(|_| EngineError::Internal("inference thread panicked"))?)
         })
     }
 }

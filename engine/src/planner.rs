@@ -50,10 +50,21 @@ fn lifetimes(layers: &[LayerRecord], last: &mut [usize]) {
 /// f32 operations in the same order (bit-identical).
 fn fusable(layers: &[LayerRecord], last: &[usize], keep: &[u32], i: usize) -> bool {
     let (Some(l), Some(a)) = (layers.get(i), layers.get(i + 1)) else { return false };
-    if l.layer_kind() != Some(LayerKind::Conv) || l.relu() || a.layer_kind() != Some(LayerKind::Add) || last[i] != i + 1 || keep.contains(&(i as u32)) {
+    if l.layer_kind() != Some(LayerKind::Conv)
+        || l.relu()
+        || a.layer_kind() != Some(LayerKind::Add)
+        || last[i] != i + 1
+        || keep.contains(&(i as u32))
+    {
         return false;
     }
-    let other = if a.input as usize == i { a.input2 } else if a.input2 as usize == i { a.input } else { return false };
+    let other = if a.input as usize == i {
+        a.input2
+    } else if a.input2 as usize == i {
+        a.input
+    } else {
+        return false;
+    };
     other != INPUT && (other as usize) < i
 }
 
@@ -216,7 +227,8 @@ mod tests {
     #[test]
     fn chain_reuses_two_buffers() {
         // A plain chain needs only the two largest neighbours at once.
-        let ls: std::vec::Vec<_> = (0..6).map(|i| layer(LayerKind::Relu, if i == 0 { INPUT } else { i - 1 }, NONE, 4, 8)).collect();
+        let ls: std::vec::Vec<_> =
+            (0..6).map(|i| layer(LayerKind::Relu, if i == 0 { INPUT } else { i - 1 }, NONE, 4, 8)).collect();
         let p = Plan::new(&ls, &[]).unwrap();
         assert_valid(&ls, &p);
         assert_eq!(p.arena_per_sample(), 2 * 4 * 64);

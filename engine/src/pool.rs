@@ -35,7 +35,11 @@ pub fn pool<P: Planes>(kind: PoolKind, g: &Geometry, src: &P, batch: usize, relu
         for b in 0..batch {
             let plane = src.plane(c, b);
             let o = &mut out[(c * batch + b) * ohw..(c * batch + b + 1) * ohw];
-            if kind == PoolKind::Max && g.w <= MAX_ROW && g.pad <= MAX_PAD && (g.ow.max(1) - 1) * g.stride + g.kw <= g.w + 2 * g.pad {
+            if kind == PoolKind::Max
+                && g.w <= MAX_ROW
+                && g.pad <= MAX_PAD
+                && (g.ow.max(1) - 1) * g.stride + g.kw <= g.w + 2 * g.pad
+            {
                 max_plane(g, plane, relu, o);
                 continue;
             }

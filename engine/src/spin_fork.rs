@@ -62,7 +62,13 @@ impl SpinFork<'_> {
     /// Run `body` with a fork of `ways` threads (the caller and `ways - 1`
     /// helpers living for the call).
     pub fn with<R>(ways: usize, body: impl FnOnce(&dyn Fork) -> R) -> R {
-        let shared = Shared { epoch: AtomicUsize::new(0), done: AtomicUsize::new(0), panicked: AtomicBool::new(false), stop: AtomicBool::new(false), job: UnsafeCell::new(None) };
+        let shared = Shared {
+            epoch: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            job: UnsafeCell::new(None),
+        };
         let shared = &shared;
         std::thread::scope(|s| {
             for t in 1..ways {
@@ -117,7 +123,8 @@ impl Fork for SpinFork<'_> {
         // SAFETY: the erased lifetime is never outlived: this call returns
         // only after every helper has finished with the job (`done` below),
         // and the next job replaces it before any helper looks again.
-        let f_static: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(f) };
+        let f_static: &'static (dyn Fn(usize) + Sync) =
+            unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(f) };
         // SAFETY: no helper reads `job` now: all counted themselves done
         // with the previous epoch before the previous `run` returned.
         unsafe { *self.shared.job.get() = Some((f_static, n)) };

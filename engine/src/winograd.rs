@@ -44,7 +44,13 @@ const MIN_TILES_PER_SAMPLE: usize = 16;
 
 /// Whether a layer has the shape this algorithm computes.
 pub fn applicable(g: &Geometry) -> bool {
-    g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pad == 1 && g.oh == g.h && g.ow == g.w && g.oh.div_ceil(2) * g.ow.div_ceil(2) >= MIN_TILES_PER_SAMPLE
+    g.kh == 3
+        && g.kw == 3
+        && g.stride == 1
+        && g.pad == 1
+        && g.oh == g.h
+        && g.ow == g.w
+        && g.oh.div_ceil(2) * g.ow.div_ceil(2) >= MIN_TILES_PER_SAMPLE
 }
 
 /// Fixed f32 workspace: transformed A blocks, one weight row, the input rows.
@@ -89,7 +95,14 @@ fn cache_offset(cout: usize, mr: usize, ic: usize, pc: usize, c: usize) -> usize
 /// (see `conv_rows`), and the cache's length; `None` when one tile block
 /// holds all `tiles` anyway (`nct` columns without the cache) or the cache
 /// leaves no room for a column quantum.
-fn weight_cache(kern: &MicroKernel, ws_len: usize, cout: usize, g: &Geometry, tiles: usize, nct: usize) -> Option<(usize, usize)> {
+fn weight_cache(
+    kern: &MicroKernel,
+    ws_len: usize,
+    cout: usize,
+    g: &Geometry,
+    tiles: usize,
+    nct: usize,
+) -> Option<(usize, usize)> {
     if tiles <= nct {
         return None;
     }
@@ -104,7 +117,14 @@ fn weight_cache(kern: &MicroKernel, ws_len: usize, cout: usize, g: &Geometry, ti
 /// [`applicable`] accepts) into `out` (`[cout][batch][H*W]` f32). `ws` holds
 /// `ways` parts of `part_len` f32 (one per thread of `fork`); output
 /// channels are split over the parts.
-pub fn conv<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32], part_len: usize, fork: Option<&dyn Fork>) -> Result<(), EngineError> {
+pub fn conv<P: Planes>(
+    job: &ConvJob,
+    src: &P,
+    out: &mut [f32],
+    ws: &mut [f32],
+    part_len: usize,
+    fork: Option<&dyn Fork>,
+) -> Result<(), EngineError> {
     if !job.operands_fit(out.len()) || job.g.kh != 3 || job.g.kw != 3 {
         return Err(EngineError::Internal("winograd operand sizes"));
     }
@@ -116,7 +136,9 @@ pub fn conv<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32], 
     let (Some(fork), true) = (fork, ways > 1) else {
         return conv_rows(job, src, out, &mut ws[..part_len]);
     };
-    for_row_parts(fork, ways, cout, job.kern.mr, n, out, ws, part_len, &|r0, r1, opart, wpart| conv_rows(&job.rows(r0, r1), src, opart, wpart))
+    for_row_parts(fork, ways, cout, job.kern.mr, n, out, ws, part_len, &|r0, r1, opart, wpart| {
+        conv_rows(&job.rows(r0, r1), src, opart, wpart)
+    })
 }
 
 /// One thread's share: all tiles, every output channel of `job`.
@@ -148,13 +170,21 @@ fn conv_rows<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32])
             let kc = KCW.min(g.c - pc);
             let depth = if pairs { kc.div_ceil(2) } else { kc };
             let panel = kc * strips * nr;
-            widest(isa, #[inline(always)] || transform_input(isa, src, g, pc, kc, t0, tn, nr, &mut bpack[..XI * panel], rows));
+            widest(
+                isa,
+                #[inline(always)]
+                || transform_input(isa, src, g, pc, kc, t0, tn, nr, &mut bpack[..XI * panel], rows),
+            );
             if pairs {
-                widest(isa, #[inline(always)] || {
-                    for p in bpack[..XI * panel].chunks_exact_mut(panel) {
-                        to_pairs(p, kc, strips, nr);
-                    }
-                });
+                widest(
+                    isa,
+                    #[inline(always)]
+                    || {
+                        for p in bpack[..XI * panel].chunks_exact_mut(panel) {
+                            to_pairs(p, kc, strips, nr);
+                        }
+                    },
+                );
             }
             for ic in (0..cout).step_by(MCW) {
                 let mc = MCW.min(cout - ic);
@@ -167,14 +197,19 @@ fn conv_rows<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32])
                 let ablock = &mut apack[at..at + XI * xs];
                 let transform = cache.is_none() || t0 == 0;
                 if transform {
-                    widest(isa, #[inline(always)] || transform_weights(isa, weight, g.c, ic, mc, pc, kc, mr, kern.format, ablock, xs, g9, urow));
+                    widest(
+                        isa,
+                        #[inline(always)]
+                        || transform_weights(isa, weight, g.c, ic, mc, pc, kc, mr, kern.format, ablock, xs, g9, urow),
+                    );
                 }
                 // The weight rows of the next block, fetched while these tiles
                 // run (batch 1: 8x8 maps give one strip of 16 tiles per GEMM).
                 let (nic, npc) = if ic + MCW < cout { (ic + MCW, pc) } else { (0, pc + KCW) };
                 let nrows = if npc < g.c && (cache.is_none() || t0 == 0) { MCW.min(cout - nic) } else { 0 };
                 let nkc = KCW.min(g.c.saturating_sub(npc));
-                let mut next = NextA::rows(weight, (nic * g.c + npc) * 9, g.c * 9, nkc * 9, nrows, XI * strips * mc.div_ceil(mr));
+                let mut next =
+                    NextA::rows(weight, (nic * g.c + npc) * 9, g.c * 9, nkc * 9, nrows, XI * strips * mc.div_ceil(mr));
                 let ablock = &*ablock;
                 for xi in 0..XI {
                     let a = &ablock[xi * xs..(xi + 1) * xs];
@@ -209,7 +244,11 @@ fn conv_rows<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32])
                 }
             }
         }
-        widest(isa, #[inline(always)] || transform_output(g, macc, cout, nct, t0, tn, bias, relu, res, batch, out));
+        widest(
+            isa,
+            #[inline(always)]
+            || transform_output(g, macc, cout, nct, t0, tn, bias, relu, res, batch, out),
+        );
     }
     Ok(())
 }
@@ -226,7 +265,18 @@ fn conv_rows<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32])
 /// operation over a run of tiles, stored contiguously into its panel.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn transform_input<P: Planes>(isa: Isa, src: &P, g: &Geometry, pc: usize, kc: usize, t0: usize, tn: usize, nr: usize, bpack: &mut [f32], rows: &mut [f32]) {
+fn transform_input<P: Planes>(
+    isa: Isa,
+    src: &P,
+    g: &Geometry,
+    pc: usize,
+    kc: usize,
+    t0: usize,
+    tn: usize,
+    nr: usize,
+    bpack: &mut [f32],
+    rows: &mut [f32],
+) {
     let (th, tw) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
     let per_sample = th * tw;
     let strips = tn.div_ceil(nr);
@@ -297,7 +347,8 @@ fn transform_input<P: Planes>(isa: Isa, src: &P, g: &Geometry, pc: usize, kc: us
                     let (p0, rest) = bpack[4 * r * panel..(4 * r + 4) * panel].split_at_mut(panel);
                     let (p1, rest) = rest.split_at_mut(panel);
                     let (p2, p3) = rest.split_at_mut(panel);
-                    let (v0, v1, v2, v3) = (&mut p0[at..at + len], &mut p1[at..at + len], &mut p2[at..at + len], &mut p3[at..at + len]);
+                    let (v0, v1, v2, v3) =
+                        (&mut p0[at..at + len], &mut p1[at..at + len], &mut p2[at..at + len], &mut p3[at..at + len]);
                     for q in 0..len {
                         v0[q] = e0[q] - e1[q];
                         v1[q] = o0[q] + e1[q];
@@ -327,7 +378,21 @@ fn transform_input<P: Planes>(isa: Isa, src: &P, g: &Geometry, pc: usize, kc: us
 /// arithmetic across channels), `urow` `16 * kc`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn transform_weights(isa: Isa, weight: &[f16], c: usize, ic: usize, mc: usize, pc: usize, kc: usize, mr: usize, format: PackFormat, apack: &mut [f32], xs: usize, g9: &mut [f32], urow: &mut [f32]) {
+fn transform_weights(
+    isa: Isa,
+    weight: &[f16],
+    c: usize,
+    ic: usize,
+    mc: usize,
+    pc: usize,
+    kc: usize,
+    mr: usize,
+    format: PackFormat,
+    apack: &mut [f32],
+    xs: usize,
+    g9: &mut [f32],
+    urow: &mut [f32],
+) {
     let padded = mc.div_ceil(mr) * mr;
     let mut taps = [[0f32; KCW]; 9];
     for r in 0..padded {
@@ -390,7 +455,11 @@ fn store_a_row(isa: Isa, format: PackFormat, block: &mut [f32], r: usize, mr: us
         PackFormat::F32RowsA => block[s * mr * kc + rr * kc..s * mr * kc + (rr + 1) * kc].copy_from_slice(v),
         PackFormat::Bf16Pairs => {
             let depth = kc.div_ceil(2);
-            convert::f32_to_bf16_pairs(isa, &v[..kc], &mut block[s * mr * depth + rr * depth..s * mr * depth + (rr + 1) * depth]);
+            convert::f32_to_bf16_pairs(
+                isa,
+                &v[..kc],
+                &mut block[s * mr * depth + rr * depth..s * mr * depth + (rr + 1) * depth],
+            );
         }
     }
 }
@@ -401,7 +470,19 @@ fn store_a_row(isa: Isa, format: PackFormat, block: &mut [f32], r: usize, mr: us
 /// one tile row, so the transform is vector arithmetic over the run.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn transform_output(g: &Geometry, macc: &[f32], cout: usize, nct: usize, t0: usize, tn: usize, bias: Option<&[f16]>, relu: bool, res: Option<&[f32]>, batch: usize, out: &mut [f32]) {
+fn transform_output(
+    g: &Geometry,
+    macc: &[f32],
+    cout: usize,
+    nct: usize,
+    t0: usize,
+    tn: usize,
+    bias: Option<&[f16]>,
+    relu: bool,
+    res: Option<&[f32]>,
+    batch: usize,
+    out: &mut [f32],
+) {
     const RUN: usize = 64;
     let tw = g.ow.div_ceil(2);
     let per_sample = g.oh.div_ceil(2) * tw;
@@ -476,7 +557,11 @@ fn transform_output(g: &Geometry, macc: &[f32], cout: usize, nct: usize, t0: usi
                             // The residual add's own arithmetic (elementwise::add).
                             let f = |v: f32| if relu && v < 0.0 { 0.0 } else { v };
                             let rrow = &r[o * n + at..o * n + at + g.ow];
-                            for (k, (pair, rp)) in row[x0..x0 + 2 * full].chunks_exact_mut(2).zip(rrow[x0..x0 + 2 * full].chunks_exact(2)).enumerate() {
+                            for (k, (pair, rp)) in row[x0..x0 + 2 * full]
+                                .chunks_exact_mut(2)
+                                .zip(rrow[x0..x0 + 2 * full].chunks_exact(2))
+                                .enumerate()
+                            {
                                 pair[0] = f(ya[k] + rp[0]);
                                 pair[1] = f(yb[k] + rp[1]);
                             }
@@ -511,7 +596,8 @@ mod tests {
             return;
         }
         let kern = crate::kernels::best(true);
-        for (c, h, w, cout, batch) in [(5usize, 9usize, 7usize, 13usize, 2usize), (130, 8, 8, 20, 1), (3, 15, 15, 7, 3)] {
+        for (c, h, w, cout, batch) in [(5usize, 9usize, 7usize, 13usize, 2usize), (130, 8, 8, 20, 1), (3, 15, 15, 7, 3)]
+        {
             let g = Geometry { c, h, w, kh: 3, kw: 3, stride: 1, pad: 1, oh: h, ow: w };
             let data = values(c * batch * h * w, 3);
             let src = Cnhw { data: &data, batch, hw: h * w };
@@ -522,21 +608,56 @@ mod tests {
             let (mut narrow, mut wide_out) = (std::vec![0f32; XI * panel], std::vec![0f32; XI * panel]);
             transform_input(Isa::Scalar, &src, &g, 0, kc, 0, tiles, nr, &mut narrow, &mut rows);
             widest(wide, || transform_input(wide, &src, &g, 0, kc, 0, tiles, nr, &mut wide_out, &mut rows));
-            assert!(narrow.iter().zip(&wide_out).all(|(a, b)| a.to_bits() == b.to_bits()), "input transform {c}x{h}x{w}");
+            assert!(
+                narrow.iter().zip(&wide_out).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "input transform {c}x{h}x{w}"
+            );
 
             let weight: Vec<f16> = values(cout * c * 9, 5).into_iter().map(f16::from_f32).collect();
             let mc = cout.min(MCW);
             let (mut g9, mut urow) = (std::vec![0f32; KCW * 9], std::vec![0f32; XI * KCW]);
             let (mut a0, mut a1) = (std::vec![0f32; XI * MCW * KCW], std::vec![0f32; XI * MCW * KCW]);
-            transform_weights(Isa::Scalar, &weight, c, 0, mc, 0, kc, kern.mr, kern.format, &mut a0, MCW * KCW, &mut g9, &mut urow);
-            widest(wide, || transform_weights(wide, &weight, c, 0, mc, 0, kc, kern.mr, kern.format, &mut a1, MCW * KCW, &mut g9, &mut urow));
+            transform_weights(
+                Isa::Scalar,
+                &weight,
+                c,
+                0,
+                mc,
+                0,
+                kc,
+                kern.mr,
+                kern.format,
+                &mut a0,
+                MCW * KCW,
+                &mut g9,
+                &mut urow,
+            );
+            widest(wide, || {
+                transform_weights(
+                    wide,
+                    &weight,
+                    c,
+                    0,
+                    mc,
+                    0,
+                    kc,
+                    kern.mr,
+                    kern.format,
+                    &mut a1,
+                    MCW * KCW,
+                    &mut g9,
+                    &mut urow,
+                )
+            });
             assert!(a0.iter().zip(&a1).all(|(a, b)| a.to_bits() == b.to_bits()), "weight transform {c}x{cout}");
 
             let macc = values(XI * cout * tiles, 7);
             let bias: Vec<f16> = values(cout, 9).into_iter().map(f16::from_f32).collect();
             let (mut o0, mut o1) = (std::vec![0f32; cout * batch * h * w], std::vec![0f32; cout * batch * h * w]);
             transform_output(&g, &macc, cout, tiles, 0, tiles, Some(&bias), true, None, batch, &mut o0);
-            widest(wide, || transform_output(&g, &macc, cout, tiles, 0, tiles, Some(&bias), true, None, batch, &mut o1));
+            widest(wide, || {
+                transform_output(&g, &macc, cout, tiles, 0, tiles, Some(&bias), true, None, batch, &mut o1)
+            });
             assert!(o0.iter().zip(&o1).all(|(a, b)| a.to_bits() == b.to_bits()), "output transform {c}x{cout}");
         }
     }

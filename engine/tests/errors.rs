@@ -3,9 +3,9 @@
 //! flipped at every byte, and flipped with the checksum re-sealed so the
 //! structure validation is what stands between the bytes and the engine).
 
+mod common;
 #[path = "../../formats/tests/common/mod.rs"]
 mod corpus;
-mod common;
 
 use bemm_engine::{EngineError, Model};
 use common::{Aligned, Rng};
@@ -25,16 +25,34 @@ fn wrong_lengths_and_short_scratch_are_errors() {
     let mut scratch = vec![0f32; m.scratch_len(2)];
     let mut probs = vec![0f32; 2 * m.num_classes()];
     let mut feats = vec![0f32; 2 * m.feature_len()];
-    assert!(matches!(m.infer(&input[..2 * n - 1], 2, &mut scratch, &mut probs, &mut feats), Err(EngineError::InputLength { .. })));
+    assert!(matches!(
+        m.infer(&input[..2 * n - 1], 2, &mut scratch, &mut probs, &mut feats),
+        Err(EngineError::InputLength { .. })
+    ));
     assert!(matches!(m.infer(&input, 3, &mut scratch, &mut probs, &mut feats), Err(EngineError::InputLength { .. })));
     assert!(matches!(m.infer(&input[..0], 0, &mut scratch, &mut probs, &mut feats), Err(EngineError::EmptyBatch)));
     let short = m.scratch_len(2) - 1;
-    assert!(matches!(m.infer(&input, 2, &mut scratch[..short], &mut probs, &mut feats), Err(EngineError::ScratchTooSmall { .. })));
-    assert!(matches!(m.infer(&input, 2, &mut scratch, &mut probs[1..], &mut feats), Err(EngineError::OutputLength { what: "probs", .. })));
-    assert!(matches!(m.infer(&input, 2, &mut scratch, &mut probs, &mut feats[1..]), Err(EngineError::OutputLength { what: "features", .. })));
-    assert!(matches!(m.infer(&input, usize::MAX / 2, &mut scratch, &mut probs, &mut feats), Err(EngineError::BatchTooLarge(_) | EngineError::InputLength { .. })));
+    assert!(matches!(
+        m.infer(&input, 2, &mut scratch[..short], &mut probs, &mut feats),
+        Err(EngineError::ScratchTooSmall { .. })
+    ));
+    assert!(matches!(
+        m.infer(&input, 2, &mut scratch, &mut probs[1..], &mut feats),
+        Err(EngineError::OutputLength { what: "probs", .. })
+    ));
+    assert!(matches!(
+        m.infer(&input, 2, &mut scratch, &mut probs, &mut feats[1..]),
+        Err(EngineError::OutputLength { what: "features", .. })
+    ));
+    assert!(matches!(
+        m.infer(&input, usize::MAX / 2, &mut scratch, &mut probs, &mut feats),
+        Err(EngineError::BatchTooLarge(_) | EngineError::InputLength { .. })
+    ));
     let samples = [&input[..n], &input[n..2 * n - 3]];
-    assert!(matches!(m.infer_samples(&samples, &mut scratch, &mut probs, &mut feats), Err(EngineError::SampleLength { index: 1, .. })));
+    assert!(matches!(
+        m.infer_samples(&samples, &mut scratch, &mut probs, &mut feats),
+        Err(EngineError::SampleLength { index: 1, .. })
+    ));
     // And the good call still works, with an error message that names things.
     m.infer(&input, 2, &mut scratch, &mut probs, &mut feats).unwrap();
     let msg = m.infer(&input, 2, &mut scratch[..10], &mut probs, &mut feats).unwrap_err().to_string();
@@ -62,7 +80,10 @@ fn truncated_or_flipped_models_are_errors_or_equal() {
     let good = model();
     let want = load_and_run(&good).unwrap();
     for len in 0..good.len() {
-        assert!(no_panic(&format!("truncated to {len}"), || load_and_run(&good[..len])).is_none(), "truncated to {len} was accepted");
+        assert!(
+            no_panic(&format!("truncated to {len}"), || load_and_run(&good[..len])).is_none(),
+            "truncated to {len} was accepted"
+        );
     }
     for pos in 0..good.len() {
         for mask in [0x01u8, 0x80, 0xFF] {

@@ -53,7 +53,9 @@ fn strided_windows_split_across_depth_and_column_blocks() {
     // blocks (KC = 256) end inside a window row (256 = 5*49 + 11 and
     // 256 = 28*9 + 4) and N > NC, from the f16 input and an f32 activation.
     let mut rng = Rng(0x57e);
-    for (c, k, stride, pad, h, from_input) in [(11, 7, 2, 3, 70, true), (11, 7, 2, 3, 70, false), (29, 3, 2, 1, 65, false), (6, 5, 3, 2, 41, true)] {
+    for (c, k, stride, pad, h, from_input) in
+        [(11, 7, 2, 3, 70, true), (11, 7, 2, 3, 70, false), (29, 3, 2, 1, 65, false), (6, 5, 3, 2, 41, true)]
+    {
         let mut g = GraphBuilder::new(c.min(12), h, h);
         let src = if from_input { INPUT } else { widen(&mut g, c, &mut rng) };
         let w = rng.vec((16 * c * k * k) as usize, 0.3);
@@ -77,12 +79,32 @@ fn direct_convolution_of_wide_maps_matches_reference() {
     use bemm_engine::conv::{algo, ConvAlgo, Geometry};
     use bemm_engine::kernels;
     let mut rng = Rng(0xd1ec7);
-    for (c, oc, k, stride, pad, h, from_input) in [(12u32, 64u32, 7u32, 2u32, 3u32, 64u32, true), (12, 64, 7, 2, 3, 120, false), (5, 13, 3, 1, 0, 32, false), (3, 30, 5, 3, 2, 88, true), (7, 25, 4, 2, 1, 61, false), (2, 4, 3, 1, 0, 33, true), (17, 20, 3, 1, 1, 30, false)] {
+    for (c, oc, k, stride, pad, h, from_input) in [
+        (12u32, 64u32, 7u32, 2u32, 3u32, 64u32, true),
+        (12, 64, 7, 2, 3, 120, false),
+        (5, 13, 3, 1, 0, 32, false),
+        (3, 30, 5, 3, 2, 88, true),
+        (7, 25, 4, 2, 1, 61, false),
+        (2, 4, 3, 1, 0, 33, true),
+        (17, 20, 3, 1, 1, 30, false),
+    ] {
         let mut g = GraphBuilder::new(c.min(12), h, h);
         let src = if from_input { INPUT } else { widen(&mut g, c, &mut rng) };
-        let conv = g.conv(src, oc, k, stride, pad, rng.vec((oc * c * k * k) as usize, 0.3), rng.vec(oc as usize, 0.5), false).unwrap();
+        let conv = g
+            .conv(src, oc, k, stride, pad, rng.vec((oc * c * k * k) as usize, 0.3), rng.vec(oc as usize, 0.5), false)
+            .unwrap();
         let shape = g.shape(conv).unwrap();
-        let geometry = Geometry { c: c as usize, h: h as usize, w: h as usize, kh: k as usize, kw: k as usize, stride: stride as usize, pad: pad as usize, oh: shape.h as usize, ow: shape.w as usize };
+        let geometry = Geometry {
+            c: c as usize,
+            h: h as usize,
+            w: h as usize,
+            kh: k as usize,
+            kw: k as usize,
+            stride: stride as usize,
+            pad: pad as usize,
+            oh: shape.h as usize,
+            ow: shape.w as usize,
+        };
         for kern in [kernels::best(true), kernels::best(false)] {
             let winograd = kern.exact && pad == 1 && k == 3 && stride == 1;
             let want = match (kern.taps.is_some(), winograd) {
@@ -92,7 +114,8 @@ fn direct_convolution_of_wide_maps_matches_reference() {
             };
             assert_eq!(algo(&geometry, true, kern), want, "{c}x{h}x{h} k{k}/{stride}, {}", kern.name);
         }
-        let skip = g.conv(src, oc, 1, stride, 0, rng.vec((oc * c) as usize, 0.3), rng.vec(oc as usize, 0.3), false).unwrap();
+        let skip =
+            g.conv(src, oc, 1, stride, 0, rng.vec((oc * c) as usize, 0.3), rng.vec(oc as usize, 0.3), false).unwrap();
         let out = if skip == conv || g.shape(skip).unwrap() != shape { conv } else { g.add(conv, skip, true).unwrap() };
         let bytes = with_head(g, out, &mut rng);
         check_model(&bytes, 1 + (h as usize % 3), &mut rng, 1.0);
@@ -121,8 +144,16 @@ fn pools_random_windows() {
         let stride = rng.u(1, 3);
         let h = rng.u(k.saturating_sub(2 * pad).max(1), 11);
         let mut g = GraphBuilder::new(c, h, h + 1);
-        let src = if case % 2 == 0 { INPUT } else { g.conv(INPUT, c, 1, 1, 0, rng.vec((c * c) as usize, 1.0), rng.vec(c as usize, 0.1), false).unwrap() };
-        let p = if case % 4 < 2 { g.max_pool(src, k, stride, pad).unwrap() } else { g.avg_pool(src, k, stride, pad).unwrap() };
+        let src = if case % 2 == 0 {
+            INPUT
+        } else {
+            g.conv(INPUT, c, 1, 1, 0, rng.vec((c * c) as usize, 1.0), rng.vec(c as usize, 0.1), false).unwrap()
+        };
+        let p = if case % 4 < 2 {
+            g.max_pool(src, k, stride, pad).unwrap()
+        } else {
+            g.avg_pool(src, k, stride, pad).unwrap()
+        };
         let bytes = with_head(g, p, &mut rng);
         check_model(&bytes, 1 + case % 2, &mut rng, 1.0);
     }
@@ -192,10 +223,16 @@ fn winograd_3x3_matches_reference_and_direct() {
     use bemm_engine::conv::{algo, ConvAlgo, Geometry};
     use bemm_engine::Model;
     let mut rng = Rng(0x3a3);
-    for (case, (c, oc, h, w)) in [(5u32, 7u32, 8u32, 8u32), (130, 50, 9, 14), (16, 97, 15, 15), (3, 4, 7, 8), (64, 64, 30, 30)].into_iter().enumerate() {
+    for (case, (c, oc, h, w)) in
+        [(5u32, 7u32, 8u32, 8u32), (130, 50, 9, 14), (16, 97, 15, 15), (3, 4, 7, 8), (64, 64, 30, 30)]
+            .into_iter()
+            .enumerate()
+    {
         let mut g = GraphBuilder::new(c.min(16), h, w);
         let src = if case % 2 == 0 && c <= 16 { INPUT } else { widen(&mut g, c, &mut rng) };
-        let conv = g.conv(src, oc, 3, 1, 1, rng.vec((oc * c * 9) as usize, 0.3), rng.vec(oc as usize, 0.5), case % 2 == 1).unwrap();
+        let conv = g
+            .conv(src, oc, 3, 1, 1, rng.vec((oc * c * 9) as usize, 0.3), rng.vec(oc as usize, 0.5), case % 2 == 1)
+            .unwrap();
         let bytes = with_head(g, conv, &mut rng);
         let buf = Aligned::new(&bytes);
         let m = Model::from_bytes(buf.bytes()).unwrap();
@@ -232,7 +269,9 @@ fn winograd_random_shapes_agree_with_direct_in_any_batch_and_thread_split() {
         let (h, w) = (rng.u(1, 20), rng.u(1, 20));
         let mut g = GraphBuilder::new(3, h, w);
         let src = widen(&mut g, c, &mut rng);
-        let conv = g.conv(src, oc, 3, 1, 1, rng.vec((oc * c * 9) as usize, 0.2), rng.vec(oc as usize, 0.5), case % 2 == 0).unwrap();
+        let conv = g
+            .conv(src, oc, 3, 1, 1, rng.vec((oc * c * 9) as usize, 0.2), rng.vec(oc as usize, 0.5), case % 2 == 0)
+            .unwrap();
         let bytes = with_head(g, conv, &mut rng);
         let buf = Aligned::new(&bytes);
         let m = Model::from_bytes(buf.bytes()).unwrap();
@@ -263,11 +302,26 @@ fn residual_adds_fused_into_convolutions_match_reference_in_any_batch_and_split(
     // batch, and split over three threads.
     use bemm_engine::Model;
     let mut rng = Rng(0xadd);
-    for (case, (k, stride, c, oc, relu)) in [(1u32, 1u32, 24u32, 24u32, true), (3, 1, 20, 20, true), (3, 1, 7, 7, false), (3, 2, 9, 30, true), (1, 2, 16, 40, true)].into_iter().enumerate() {
+    for (case, (k, stride, c, oc, relu)) in [
+        (1u32, 1u32, 24u32, 24u32, true),
+        (3, 1, 20, 20, true),
+        (3, 1, 7, 7, false),
+        (3, 2, 9, 30, true),
+        (1, 2, 16, 40, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut g = GraphBuilder::new(5, 9, 9);
         let src = widen(&mut g, c, &mut rng);
-        let skip = if stride == 1 && c == oc { src } else { g.conv(src, oc, 1, stride, 0, rng.vec((oc * c) as usize, 0.3), rng.vec(oc as usize, 0.3), false).unwrap() };
-        let main = g.conv(src, oc, k, stride, k / 2, rng.vec((oc * c * k * k) as usize, 0.2), rng.vec(oc as usize, 0.3), false).unwrap();
+        let skip = if stride == 1 && c == oc {
+            src
+        } else {
+            g.conv(src, oc, 1, stride, 0, rng.vec((oc * c) as usize, 0.3), rng.vec(oc as usize, 0.3), false).unwrap()
+        };
+        let main = g
+            .conv(src, oc, k, stride, k / 2, rng.vec((oc * c * k * k) as usize, 0.2), rng.vec(oc as usize, 0.3), false)
+            .unwrap();
         let add = g.add(main, skip, relu).unwrap();
         let bytes = with_head(g, add, &mut rng);
         check_model(&bytes, 1 + case % 3, &mut rng, 1.0);
@@ -293,12 +347,18 @@ fn layers_split_by_columns_or_rows_over_threads_equal_one_thread() {
     // Every split must give one thread's bits.
     use bemm_engine::Model;
     let mut rng = Rng(0xc015);
-    for (c, h, oc, k, stride, pad) in [(12u32, 64u32, 20u32, 7u32, 2u32, 3u32), (12, 41, 24, 1, 1, 0), (12, 4, 70, 3, 1, 1)] {
+    for (c, h, oc, k, stride, pad) in
+        [(12u32, 64u32, 20u32, 7u32, 2u32, 3u32), (12, 41, 24, 1, 1, 0), (12, 4, 70, 3, 1, 1)]
+    {
         let mut g = GraphBuilder::new(c, h, h);
         let src = widen(&mut g, 16, &mut rng);
-        let conv = g.conv(src, oc, k, stride, pad, rng.vec((oc * 16 * k * k) as usize, 0.2), rng.vec(oc as usize, 0.3), false).unwrap();
-        let skip = g.conv(src, oc, 1, stride, 0, rng.vec((oc * 16) as usize, 0.2), rng.vec(oc as usize, 0.3), true).unwrap();
-        let main = g.conv(conv, oc, 1, 1, 0, rng.vec((oc * oc) as usize, 0.2), rng.vec(oc as usize, 0.3), false).unwrap();
+        let conv = g
+            .conv(src, oc, k, stride, pad, rng.vec((oc * 16 * k * k) as usize, 0.2), rng.vec(oc as usize, 0.3), false)
+            .unwrap();
+        let skip =
+            g.conv(src, oc, 1, stride, 0, rng.vec((oc * 16) as usize, 0.2), rng.vec(oc as usize, 0.3), true).unwrap();
+        let main =
+            g.conv(conv, oc, 1, 1, 0, rng.vec((oc * oc) as usize, 0.2), rng.vec(oc as usize, 0.3), false).unwrap();
         let add = g.add(main, skip, true).unwrap();
         let bytes = with_head(g, add, &mut rng);
         let buf = Aligned::new(&bytes);
@@ -330,7 +390,12 @@ fn large_batches_run_in_chunks_with_the_scratch_of_one_chunk() {
     let buf = Aligned::new(&bytes);
     let m = Model::from_bytes(buf.bytes()).unwrap();
     assert_eq!(m.chunk(), 1);
-    assert!(m.scratch_len(3) - m.scratch_len(1) < m.unplanned_len() / 4, "{} vs {}", m.scratch_len(3), m.scratch_len(1));
+    assert!(
+        m.scratch_len(3) - m.scratch_len(1) < m.unplanned_len() / 4,
+        "{} vs {}",
+        m.scratch_len(3),
+        m.scratch_len(1)
+    );
     let n = m.input_len();
     let input = rng.input(3 * n);
     let (p3, f3) = run(&m, &input, 3);

@@ -110,7 +110,11 @@ fn late_stage_of_large_batches_gives_each_samples_own_results() {
         let (p40, f40) = run(&m, &input, 40);
         for b in [0, 15, 16, 31, 32, 39] {
             let (p1, f1) = run(&m, &input[b * n..(b + 1) * n], 1);
-            assert_eq!((&p1[..], &f1[..]), (&p40[b * k..(b + 1) * k], &f40[b * fl..(b + 1) * fl]), "sample {b}, {precision:?}");
+            assert_eq!(
+                (&p1[..], &f1[..]),
+                (&p40[b * k..(b + 1) * k], &f40[b * fl..(b + 1) * fl]),
+                "sample {b}, {precision:?}"
+            );
         }
         // Two threads split the batch (20 samples each: a late stage each).
         let samples: Vec<&[f16]> = (0..40).map(|b| &input[b * n..(b + 1) * n]).collect();
@@ -121,7 +125,10 @@ fn late_stage_of_large_batches_gives_each_samples_own_results() {
     // The scratch of the early stage alone is too short for 40 samples.
     let mut short = vec![0f32; m.scratch_len(16)];
     let (mut p, mut f) = (vec![0f32; 40 * k], vec![0f32; 40 * fl]);
-    assert!(matches!(m.infer(&input, 40, &mut short, &mut p, &mut f), Err(bemm_engine::EngineError::ScratchTooSmall { .. })));
+    assert!(matches!(
+        m.infer(&input, 40, &mut short, &mut p, &mut f),
+        Err(bemm_engine::EngineError::ScratchTooSmall { .. })
+    ));
 }
 
 #[test]

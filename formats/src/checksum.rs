@@ -52,12 +52,7 @@ impl Default for Xxh64 {
 impl Xxh64 {
     /// A fresh hasher (seed 0).
     pub fn new() -> Self {
-        Xxh64 {
-            v: [P1.wrapping_add(P2), P2, 0, 0u64.wrapping_sub(P1)],
-            buf: [0; 32],
-            buf_len: 0,
-            total: 0,
-        }
+        Xxh64 { v: [P1.wrapping_add(P2), P2, 0, 0u64.wrapping_sub(P1)], buf: [0; 32], buf_len: 0, total: 0 }
     }
 
     /// Feed bytes.
@@ -148,10 +143,7 @@ mod tests {
         assert_eq!(xxh64(b""), 0xEF46_DB37_51D8_E999);
         assert_eq!(xxh64(b"a"), 0xD24E_C4F1_A98C_6E5B);
         assert_eq!(xxh64(b"abc"), 0x44BC_2CF5_AD77_0999);
-        assert_eq!(
-            xxh64(b"Nobody inspects the spammish repetition"),
-            0xFBCE_A83C_8A37_8BF1
-        );
+        assert_eq!(xxh64(b"Nobody inspects the spammish repetition"), 0xFBCE_A83C_8A37_8BF1);
     }
     #[test]
     fn streaming_equals_one_shot() {

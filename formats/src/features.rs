@@ -114,20 +114,30 @@ impl<'a> FeatureArchive<'a> {
             return Err(invalid("vectors_offset", h.vectors_offset, "128"));
         }
         let rows_len = h.count.checked_mul(h.row_stride).ok_or(invalid("count", h.count, "a count that fits"))?;
-        let rec_off = FEATURE_HEADER_SIZE
-            .checked_add(rows_len)
-            .and_then(|e| align_up(e, 64))
-            .ok_or(invalid("count", h.count, "a count that fits"))?;
+        let rec_off = FEATURE_HEADER_SIZE.checked_add(rows_len).and_then(|e| align_up(e, 64)).ok_or(invalid(
+            "count",
+            h.count,
+            "a count that fits",
+        ))?;
         if h.records_offset != rec_off {
             return Err(invalid("records_offset", h.records_offset, "end of rows rounded up to 64"));
         }
-        let rec_len = h.count.checked_mul(core::mem::size_of::<PatchRecord>() as u64).ok_or(invalid("count", h.count, "a count that fits"))?;
+        let rec_len = h.count.checked_mul(core::mem::size_of::<PatchRecord>() as u64).ok_or(invalid(
+            "count",
+            h.count,
+            "a count that fits",
+        ))?;
         let body_len = rec_off.checked_add(rec_len).ok_or(invalid("count", h.count, "a count that fits"))?;
         let body = region(bytes, WHAT, 0, body_len)?;
         let stored: u64 = read(bytes, "feature archive checksum", body_len)?;
         let computed = xxh64(body);
         if stored != computed {
-            return Err(FormatError::Checksum { what: WHAT, region: "all bytes before the checksum", stored, computed });
+            return Err(FormatError::Checksum {
+                what: WHAT,
+                region: "all bytes before the checksum",
+                stored,
+                computed,
+            });
         }
         let rows: &[f16] = slice(bytes, "feature rows", FEATURE_HEADER_SIZE, rows_len / 2)?;
         let records: &[PatchRecord] = slice(bytes, "feature records", rec_off, h.count)?;
@@ -178,7 +188,13 @@ impl<'a> FeatureArchive<'a> {
 
 /// Serialise a feature archive: `vectors` holds `records.len() * dim` values, row-major.
 #[cfg(feature = "alloc")]
-pub fn encode_features(dim: u32, vectors: &[f16], records: &[PatchRecord], description: &str, model_checksum: u64) -> Result<alloc::vec::Vec<u8>> {
+pub fn encode_features(
+    dim: u32,
+    vectors: &[f16],
+    records: &[PatchRecord],
+    description: &str,
+    model_checksum: u64,
+) -> Result<alloc::vec::Vec<u8>> {
     let count = records.len() as u64;
     if dim == 0 || dim > MAX_FEATURE_DIM || vectors.len() as u64 != count * dim as u64 {
         return Err(invalid("dim", dim as u64, "1..=65536 with records.len()*dim vector values"));

@@ -24,11 +24,11 @@ pub mod bands;
 pub mod checksum;
 pub mod error;
 pub mod features;
+#[cfg(feature = "std")]
+pub mod fsutil;
 pub mod labels;
 pub mod model;
 mod pod;
-#[cfg(feature = "std")]
-pub mod fsutil;
 
 pub use error::FormatError;
 pub use half::f16;

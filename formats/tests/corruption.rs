@@ -122,7 +122,11 @@ fn parse_shard(b: &[u8]) -> Option<(Vec<u8>, Vec<u8>, Vec<u16>)> {
     verified.then(|| (bytemuck::bytes_of(s.header()).to_vec(), bytemuck::cast_slice(s.records()).to_vec(), tensors))
 }
 
-fn check_shard(good: &[u8], positions: impl Iterator<Item = usize>, lengths: impl Iterator<Item = usize>) -> (usize, usize) {
+fn check_shard(
+    good: &[u8],
+    positions: impl Iterator<Item = usize>,
+    lengths: impl Iterator<Item = usize>,
+) -> (usize, usize) {
     let want = parse_shard(good).expect("the fixture parses");
     let (mut flips, mut truncs) = (0, 0);
     for len in lengths {

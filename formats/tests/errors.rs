@@ -4,7 +4,7 @@
 
 mod common;
 
-use bemm_formats::archive::{Manifest, PatchArchive, Shard, ArchiveError};
+use bemm_formats::archive::{ArchiveError, Manifest, PatchArchive, Shard};
 use bemm_formats::features::FeatureArchive;
 use bemm_formats::model::ModelFile;
 use bemm_formats::FormatError;
@@ -225,7 +225,10 @@ fn model_shape_mismatches_are_graph_errors() {
     put_u32(&mut m, t0 + 16 + 12, 1);
     reseal_model(&mut m);
     let e = model_err(&m);
-    assert!(matches!(e, FormatError::Graph { layer: 0, problem: "weight tensor shape does not match the layer", .. }), "{e}");
+    assert!(
+        matches!(e, FormatError::Graph { layer: 0, problem: "weight tensor shape does not match the layer", .. }),
+        "{e}"
+    );
 
     // elements disagreeing with dims.
     let mut m = good.clone();
@@ -288,7 +291,10 @@ fn shard_shape_disagreeing_with_manifest_is_rejected_by_the_archive() {
     man.height = 60;
     man.save(dir.path()).unwrap();
     let e = PatchArchive::open(dir.path()).err().unwrap();
-    assert!(matches!(e, ArchiveError::Manifest(ref s) if s.contains("shard-00000.bin") && s.contains("12x120x120")), "{e}");
+    assert!(
+        matches!(e, ArchiveError::Manifest(ref s) if s.contains("shard-00000.bin") && s.contains("12x120x120")),
+        "{e}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let mut man = write_archive(dir.path(), &[1]);

@@ -45,7 +45,8 @@ fn numpy_memmaps_shard_and_features_from_the_spec() {
     std::fs::write(&fpath, &feats).unwrap();
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/memmap_archive.py");
-    let out = Command::new("python3").arg(&script).arg(dir.path().join("shard-00000.bin")).arg(&fpath).output().unwrap();
+    let out =
+        Command::new("python3").arg(&script).arg(dir.path().join("shard-00000.bin")).arg(&fpath).output().unwrap();
     assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
 
@@ -63,7 +64,11 @@ fn numpy_memmaps_shard_and_features_from_the_spec() {
         let got = v["patch_sums"][i].as_f64().unwrap();
         assert!((got - sum).abs() <= 1e-9 * sum.abs().max(1.0), "patch {i}: numpy sum {got}, rust {sum}");
         for (k, pos) in positions.iter().enumerate() {
-            let (c, y, x) = (pos[0].as_u64().unwrap() as usize, pos[1].as_u64().unwrap() as usize, pos[2].as_u64().unwrap() as usize);
+            let (c, y, x) = (
+                pos[0].as_u64().unwrap() as usize,
+                pos[1].as_u64().unwrap() as usize,
+                pos[2].as_u64().unwrap() as usize,
+            );
             let want = p[(c * SIZE + y) * SIZE + x].to_f64();
             assert_eq!(v["probes"][i][k].as_f64().unwrap(), want, "patch {i} at ({c},{y},{x})");
         }

@@ -4,9 +4,9 @@ mod common;
 
 use bemm_formats::archive::{PatchArchive, Shard, Split};
 use bemm_formats::bands::{BAND_MEAN, BAND_NAMES, BAND_STD, PATCH_LEN};
+use bemm_formats::f16;
 use bemm_formats::features::FeatureArchive;
 use bemm_formats::model::{LayerKind, ModelFile, OwnedMeta, FLAG_RELU, INPUT, NONE};
-use bemm_formats::f16;
 use common::*;
 
 fn f16s(v: &[f32]) -> Vec<f16> {
@@ -163,7 +163,9 @@ fn feature_archive_round_trip() {
             assert_eq!(f.vector(i).unwrap(), &want[i * dim as usize..(i + 1) * dim as usize]);
             assert_eq!(*f.record(i).unwrap(), record(i));
             // Row padding is zero.
-            assert!(f.rows()[i * f.row_elems() + dim as usize..(i + 1) * f.row_elems()].iter().all(|v| v.to_bits() == 0));
+            assert!(f.rows()[i * f.row_elems() + dim as usize..(i + 1) * f.row_elems()]
+                .iter()
+                .all(|v| v.to_bits() == 0));
         }
         assert!(f.vector(count).is_none() && f.vector(usize::MAX).is_none());
     }

@@ -52,11 +52,26 @@ fn model_file_tables_match_spec() {
     assert_eq!(l, core::array::from_fn::<usize, 16, _>(|i| 4 * i));
     assert_eq!(size_of::<TensorRecord>(), 40);
     assert_eq!(
-        [offset_of!(TensorRecord, offset), offset_of!(TensorRecord, elements), offset_of!(TensorRecord, dims), offset_of!(TensorRecord, rank), offset_of!(TensorRecord, dtype)],
+        [
+            offset_of!(TensorRecord, offset),
+            offset_of!(TensorRecord, elements),
+            offset_of!(TensorRecord, dims),
+            offset_of!(TensorRecord, rank),
+            offset_of!(TensorRecord, dtype)
+        ],
         [0, 8, 16, 32, 36]
     );
     assert_eq!((NONE, INPUT), (0xFFFF_FFFF, 0xFFFF_FFFE));
-    let kinds = [LayerKind::Conv, LayerKind::Relu, LayerKind::MaxPool, LayerKind::AvgPool, LayerKind::Add, LayerKind::GlobalAvgPool, LayerKind::Linear, LayerKind::Sigmoid];
+    let kinds = [
+        LayerKind::Conv,
+        LayerKind::Relu,
+        LayerKind::MaxPool,
+        LayerKind::AvgPool,
+        LayerKind::Add,
+        LayerKind::GlobalAvgPool,
+        LayerKind::Linear,
+        LayerKind::Sigmoid,
+    ];
     for (i, k) in kinds.iter().enumerate() {
         assert_eq!(*k as u32, i as u32 + 1);
         assert_eq!(LayerKind::from_u32(i as u32 + 1), Some(*k));

@@ -24,14 +24,34 @@ fn reduced_demo_writes_a_sane_report() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("demo");
     let o = out.to_str().expect("utf-8 path");
-    bemm_tools::cli::run_args(["demo", "--out", o, "--pairs", "240", "--epochs", "2", "--batch-size", "16", "--k", "5"]).expect("demo runs");
+    bemm_tools::cli::run_args([
+        "demo",
+        "--out",
+        o,
+        "--pairs",
+        "240",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--k",
+        "5",
+    ])
+    .expect("demo runs");
 
     let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
-    for section in ["## Data", "## Training", "## Test-split classification", "## Retrieval", "## Example query", "## Timings"] {
+    for section in
+        ["## Data", "## Training", "## Test-split classification", "## Retrieval", "## Example query", "## Timings"]
+    {
         assert!(report.contains(section), "missing {section}");
     }
     // Every picture the report embeds exists and is a real SVG/PNG.
-    for (link, magic) in [("run/loss.svg", &b"<svg"[..]), ("run/scores.svg", b"<svg"), ("per_class_f2.svg", b"<svg"), ("example_query.png", b"\x89PNG")] {
+    for (link, magic) in [
+        ("run/loss.svg", &b"<svg"[..]),
+        ("run/scores.svg", b"<svg"),
+        ("per_class_f2.svg", b"<svg"),
+        ("example_query.png", b"\x89PNG"),
+    ] {
         assert!(report.contains(&format!("]({link})")), "report does not embed {link}");
         let p = out.join(link);
         let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -45,7 +65,8 @@ fn reduced_demo_writes_a_sane_report() {
     let data: Vec<u64> = ["train", "validation", "test"]
         .iter()
         .map(|s| {
-            let line = report.lines().find(|l| l.starts_with(&format!("| {s} |"))).unwrap_or_else(|| panic!("no {s} row"));
+            let line =
+                report.lines().find(|l| l.starts_with(&format!("| {s} |"))).unwrap_or_else(|| panic!("no {s} row"));
             number_cells(line)[0] as u64
         })
         .collect();

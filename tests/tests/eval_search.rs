@@ -25,7 +25,14 @@ fn eval_of_the_fixture_csvs_equals_scikit_learn() {
     let ev = eval::evaluate(&fixture("truth.csv"), &fixture("predictions.csv"), 0.5, None).unwrap();
     let m = ev.metrics;
     let e = &fx["expected"];
-    for (name, ours) in [("hamming_loss", m.hamming_loss), ("one_error", m.one_error), ("sample_recall", m.sample_recall), ("sample_f2", m.sample_f2), ("macro_f2", m.macro_f2), ("micro_f1", m.micro_f1)] {
+    for (name, ours) in [
+        ("hamming_loss", m.hamming_loss),
+        ("one_error", m.one_error),
+        ("sample_recall", m.sample_recall),
+        ("sample_f2", m.sample_f2),
+        ("macro_f2", m.macro_f2),
+        ("micro_f1", m.micro_f1),
+    ] {
         let want = e[name].as_f64().unwrap();
         // predictions.csv holds the float32 scores at full precision, so thresholding is exact.
         assert!((ours - want).abs() < 1e-9, "{name}: {ours} vs scikit-learn {want}");
@@ -33,7 +40,17 @@ fn eval_of_the_fixture_csvs_equals_scikit_learn() {
     // The CLI writes a chart with one bar per class that has a finite F2 (all 19).
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("f2.svg");
-    bemm_tools::cli::run_args(["eval", "--truth", fixture("truth.csv").to_str().unwrap(), "--predictions", fixture("predictions.csv").to_str().unwrap(), "--json", "--chart", chart.to_str().unwrap()]).unwrap();
+    bemm_tools::cli::run_args([
+        "eval",
+        "--truth",
+        fixture("truth.csv").to_str().unwrap(),
+        "--predictions",
+        fixture("predictions.csv").to_str().unwrap(),
+        "--json",
+        "--chart",
+        chart.to_str().unwrap(),
+    ])
+    .unwrap();
     let svg = std::fs::read_to_string(&chart).unwrap();
     assert_eq!(svg.matches("<rect x=").count(), 19);
     assert!(svg.contains("Moors, heathland and sclerophyllous vegetation"));
@@ -109,7 +126,9 @@ fn retrieval_eval_and_search_on_label_features_give_known_answers() {
     let (k5, k10) = (r.exact[0].1, r.exact[1].1);
     // 5 other patches share the query's class: top 5 are all of them.
     assert_eq!((r.exact[0].0, k5.precision, k5.recall, k5.average_precision, k5.ndcg), (5, 1.0, 1.0, 1.0, 1.0));
-    assert!((k10.precision - 0.5).abs() < 1e-12 && k10.recall == 1.0 && k10.average_precision == 1.0 && k10.ndcg == 1.0);
+    assert!(
+        (k10.precision - 0.5).abs() < 1e-12 && k10.recall == 1.0 && k10.average_precision == 1.0 && k10.ndcg == 1.0
+    );
     let (coarse, recall) = r.coarse.unwrap();
     assert_eq!(coarse[0].1.precision, 1.0);
     assert!(recall > 0.99);
@@ -133,7 +152,17 @@ fn retrieval_eval_and_search_on_label_features_give_known_answers() {
     assert!((s.hits[5].distance - 2.0).abs() < 1e-5);
 
     // Unknown names and negative features (for chi-square) are clear errors.
-    let mut a = search::Args { features: path.clone(), query: Some("NOPE".into()), query_patch: None, model: None, k: 3, metric: "chi2".into(), split: None, threads: None, json: false };
+    let mut a = search::Args {
+        features: path.clone(),
+        query: Some("NOPE".into()),
+        query_patch: None,
+        model: None,
+        k: 3,
+        metric: "chi2".into(),
+        split: None,
+        threads: None,
+        json: false,
+    };
     assert!(search::execute(&a).unwrap_err().to_string().contains("no patch named \"NOPE\""));
     vectors[3] = f16::from_f32(-1.0);
     std::fs::write(&path, encode_features(dim as u32, &vectors, &records, "neg", 0).unwrap()).unwrap();
@@ -158,7 +187,18 @@ fn eval_search_and_retrieval_eval_on_a_synth_archive() {
     let (mps, aps) = (mp.to_str().unwrap(), archive.to_str().unwrap());
     let pred = dir.path().join("pred.csv");
     let feats = dir.path().join("f.bemf");
-    bemm_tools::cli::run_args(["predict", mps, aps, "--split", "test", "--out", pred.to_str().unwrap(), "--threads", "2"]).unwrap();
+    bemm_tools::cli::run_args([
+        "predict",
+        mps,
+        aps,
+        "--split",
+        "test",
+        "--out",
+        pred.to_str().unwrap(),
+        "--threads",
+        "2",
+    ])
+    .unwrap();
     bemm_tools::cli::run_args(["features", mps, aps, "--out", feats.to_str().unwrap(), "--threads", "2"]).unwrap();
 
     // eval with the archive as truth, exactly the test split.
@@ -193,7 +233,18 @@ fn eval_search_and_retrieval_eval_on_a_synth_archive() {
     a.model = None;
     let s = search::execute(&a).unwrap();
     assert!(s.hits.iter().all(|h| h.name != name) && s.hits.len() == 5);
-    bemm_tools::cli::run_args(["search", feats.to_str().unwrap(), "--query", &name, "--k", "3", "--metric", "cosine", "--json"]).unwrap();
+    bemm_tools::cli::run_args([
+        "search",
+        feats.to_str().unwrap(),
+        "--query",
+        &name,
+        "--k",
+        "3",
+        "--metric",
+        "cosine",
+        "--json",
+    ])
+    .unwrap();
 
     let r = retrieval_eval::evaluate(&retrieval_eval::Args {
         features: feats.clone(),
@@ -208,6 +259,12 @@ fn eval_search_and_retrieval_eval_on_a_synth_archive() {
     })
     .unwrap();
     let s = r.exact[0].1;
-    assert!(r.queries > 0 && (0.0..=1.0).contains(&s.precision) && (0.0..=1.0).contains(&s.ndcg) && (0.0..=1.0).contains(&s.average_precision));
-    bemm_tools::cli::run_args(["retrieval-eval", feats.to_str().unwrap(), "--queries", "test", "--k", "1,3", "--json"]).unwrap();
+    assert!(
+        r.queries > 0
+            && (0.0..=1.0).contains(&s.precision)
+            && (0.0..=1.0).contains(&s.ndcg)
+            && (0.0..=1.0).contains(&s.average_precision)
+    );
+    bemm_tools::cli::run_args(["retrieval-eval", feats.to_str().unwrap(), "--queries", "test", "--k", "1,3", "--json"])
+        .unwrap();
 }

@@ -21,33 +21,24 @@ fn setup() -> (Twin, PathBuf, PathBuf, String, String) {
 fn check(twin: &Twin, reason: &str, must_name: &[&str]) {
     let out = tempfile::tempdir().unwrap();
     let clean_total = {
-        let written =
-            twin.list("train.csv").len() + twin.list("val.csv").len() + twin.list("test.csv").len();
+        let written = twin.list("train.csv").len() + twin.list("val.csv").len() + twin.list("test.csv").len();
         written as u64
     };
     let s = ingest(&twin.options(out.path()));
     assert_eq!(skipped(&s, reason), 1, "{reason}: {:?}", s.ingest);
     assert_eq!(s.ingest.as_ref().unwrap().written, clean_total - 1);
-    assert_eq!(
-        PatchArchive::open(out.path()).unwrap().len() as u64,
-        clean_total - 1
-    );
+    assert_eq!(PatchArchive::open(out.path()).unwrap().len() as u64, clean_total - 1);
 
     let strict_out = tempfile::tempdir().unwrap();
     let mut o = twin.options(strict_out.path());
     o.strict = true;
-    let err = format!(
-        "{:#}",
-        bemm_tools::ingest::run(&o).expect_err("--strict must fail")
-    );
+    let err = format!("{:#}", bemm_tools::ingest::run(&o).expect_err("--strict must fail"));
     for n in must_name {
         assert!(err.contains(n), "error {err:?} should name {n:?}");
     }
     // No shard, finished or temporary, was left behind.
-    let files: Vec<String> = std::fs::read_dir(strict_out.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let files: Vec<String> =
+        std::fs::read_dir(strict_out.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert!(files.iter().all(|f| !f.contains("shard")), "{files:?}");
 }
 
@@ -55,11 +46,7 @@ fn check(twin: &Twin, reason: &str, must_name: &[&str]) {
 fn missing_band_file() {
     let (twin, s2dir, _, s2, _) = setup();
     std::fs::remove_file(s2dir.join(format!("{s2}_B11.tif"))).unwrap();
-    check(
-        &twin,
-        "missing_file",
-        &[&s2, &format!("{s2}_B11.tif"), "missing"],
-    );
+    check(&twin, "missing_file", &[&s2, &format!("{s2}_B11.tif"), "missing"]);
 }
 
 #[test]
@@ -68,88 +55,46 @@ fn unreadable_band_file() {
     let f = s1dir.join(format!("{s1}_VH.tif"));
     let bytes = std::fs::read(&f).unwrap();
     std::fs::write(&f, &bytes[..bytes.len() / 3]).unwrap();
-    check(
-        &twin,
-        "unreadable_band",
-        &[&s1, &format!("{s1}_VH.tif"), "unreadable"],
-    );
+    check(&twin, "unreadable_band", &[&s1, &format!("{s1}_VH.tif"), "unreadable"]);
 }
 
 #[test]
 fn band_of_the_wrong_size() {
     let (twin, s2dir, _, s2, _) = setup();
     // A 20 m band (60x60) where a 10 m band (120x120) belongs.
-    std::fs::copy(
-        s2dir.join(format!("{s2}_B05.tif")),
-        s2dir.join(format!("{s2}_B03.tif")),
-    )
-    .unwrap();
-    check(
-        &twin,
-        "wrong_size",
-        &[&s2, &format!("{s2}_B03.tif"), "60x60", "expected 120x120"],
-    );
+    std::fs::copy(s2dir.join(format!("{s2}_B05.tif")), s2dir.join(format!("{s2}_B03.tif"))).unwrap();
+    check(&twin, "wrong_size", &[&s2, &format!("{s2}_B03.tif"), "60x60", "expected 120x120"]);
 }
 
 #[test]
 fn band_of_the_wrong_sample_type() {
     let (twin, s2dir, s1dir, s2, s1) = setup();
     // float32 S1 data where uint16 S2 data belongs (same 120x120 size).
-    std::fs::copy(
-        s1dir.join(format!("{s1}_VV.tif")),
-        s2dir.join(format!("{s2}_B08.tif")),
-    )
-    .unwrap();
-    check(
-        &twin,
-        "wrong_sample_type",
-        &[&s2, &format!("{s2}_B08.tif"), "float32", "expected uint16"],
-    );
+    std::fs::copy(s1dir.join(format!("{s1}_VV.tif")), s2dir.join(format!("{s2}_B08.tif"))).unwrap();
+    check(&twin, "wrong_sample_type", &[&s2, &format!("{s2}_B08.tif"), "float32", "expected uint16"]);
 }
 
 #[test]
 fn metadata_that_is_not_json() {
     let (twin, s2dir, _, s2, _) = setup();
-    std::fs::write(
-        s2dir.join(format!("{s2}_labels_metadata.json")),
-        b"{\"labels\": [\"Pastures\"",
-    )
-    .unwrap();
-    check(
-        &twin,
-        "bad_metadata",
-        &[&s2, "_labels_metadata.json", "not valid JSON"],
-    );
+    std::fs::write(s2dir.join(format!("{s2}_labels_metadata.json")), b"{\"labels\": [\"Pastures\"").unwrap();
+    check(&twin, "bad_metadata", &[&s2, "_labels_metadata.json", "not valid JSON"]);
 }
 
 #[test]
 fn metadata_without_labels() {
     let (twin, s2dir, _, s2, _) = setup();
-    std::fs::write(
-        s2dir.join(format!("{s2}_labels_metadata.json")),
-        br#"{"coordinates": {}, "tile_source": "x"}"#,
-    )
-    .unwrap();
-    check(
-        &twin,
-        "bad_metadata",
-        &[&s2, "_labels_metadata.json", "no field `labels`"],
-    );
+    std::fs::write(s2dir.join(format!("{s2}_labels_metadata.json")), br#"{"coordinates": {}, "tile_source": "x"}"#)
+        .unwrap();
+    check(&twin, "bad_metadata", &[&s2, "_labels_metadata.json", "no field `labels`"]);
 }
 
 #[test]
 fn unknown_label_name() {
     let (twin, s2dir, _, s2, _) = setup();
-    std::fs::write(
-        s2dir.join(format!("{s2}_labels_metadata.json")),
-        br#"{"labels": ["Pastures", "Lunar regolith"]}"#,
-    )
-    .unwrap();
-    check(
-        &twin,
-        "unknown_label",
-        &[&s2, "_labels_metadata.json", "Lunar regolith"],
-    );
+    std::fs::write(s2dir.join(format!("{s2}_labels_metadata.json")), br#"{"labels": ["Pastures", "Lunar regolith"]}"#)
+        .unwrap();
+    check(&twin, "unknown_label", &[&s2, "_labels_metadata.json", "Lunar regolith"]);
 }
 
 #[test]
@@ -162,11 +107,7 @@ fn s1_folder_whose_s2_partner_is_missing() {
 #[test]
 fn s1_metadata_without_partner_field() {
     let (twin, _, s1dir, _, s1) = setup();
-    std::fs::write(
-        s1dir.join(format!("{s1}_labels_metadata.json")),
-        br#"{"labels": ["Pastures"]}"#,
-    )
-    .unwrap();
+    std::fs::write(s1dir.join(format!("{s1}_labels_metadata.json")), br#"{"labels": ["Pastures"]}"#).unwrap();
     check(&twin, "bad_metadata", &[&s1, "corresponding_s2_patch"]);
 }
 

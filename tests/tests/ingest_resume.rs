@@ -30,57 +30,28 @@ fn interrupted_ingest_resumes_to_the_same_archive() {
     assert_eq!(first.shards, 2);
     assert_eq!(first.complete, Some(false));
     let m = Manifest::load(part.path()).unwrap();
-    assert_eq!(
-        m.shards.iter().map(|s| s.chunk).collect::<Vec<_>>(),
-        vec![0, 1]
-    );
+    assert_eq!(m.shards.iter().map(|s| s.chunk).collect::<Vec<_>>(), vec![0, 1]);
     // The partial archive is readable and holds exactly the finished shards.
-    assert_eq!(
-        PatchArchive::open(part.path()).unwrap().len() as u64,
-        m.total()
-    );
-    let before: Vec<_> = m
-        .shards
-        .iter()
-        .map(|s| identity(&part.path().join(&s.file)))
-        .collect();
+    assert_eq!(PatchArchive::open(part.path()).unwrap().len() as u64, m.total());
+    let before: Vec<_> = m.shards.iter().map(|s| identity(&part.path().join(&s.file))).collect();
 
     // What a kill can leave: a half-written temp shard, and a complete shard
     // renamed into place whose manifest update never happened.
-    std::fs::write(
-        part.path().join("shard-000002.bemp.tmp"),
-        b"BEMPATCH half written",
-    )
-    .unwrap();
-    std::fs::write(
-        part.path().join("shard-000003.bemp"),
-        b"garbage from a previous crash",
-    )
-    .unwrap();
-    assert_eq!(
-        PatchArchive::open(part.path()).unwrap().len() as u64,
-        m.total()
-    );
+    std::fs::write(part.path().join("shard-000002.bemp.tmp"), b"BEMPATCH half written").unwrap();
+    std::fs::write(part.path().join("shard-000003.bemp"), b"garbage from a previous crash").unwrap();
+    assert_eq!(PatchArchive::open(part.path()).unwrap().len() as u64, m.total());
 
     o.stop_after_shards = None;
     let second = ingest(&o);
     assert_eq!(second.complete, Some(true));
     let m2 = Manifest::load(part.path()).unwrap();
     for (s, id) in m2.shards.iter().take(2).zip(&before) {
-        assert_eq!(
-            identity(&part.path().join(&s.file)),
-            *id,
-            "{} was rewritten",
-            s.file
-        );
+        assert_eq!(identity(&part.path().join(&s.file)), *id, "{} was rewritten", s.file);
     }
     // Same archive as the uninterrupted run: manifest entries, records, tensors, summary.
     let mf = Manifest::load(full.path()).unwrap();
     assert_eq!(m2.shards, mf.shards);
-    let (a, b) = (
-        PatchArchive::open(part.path()).unwrap(),
-        PatchArchive::open(full.path()).unwrap(),
-    );
+    let (a, b) = (PatchArchive::open(part.path()).unwrap(), PatchArchive::open(full.path()).unwrap());
     a.verify().unwrap();
     assert_eq!(a.len(), b.len());
     for i in 0..a.len() {
@@ -92,20 +63,10 @@ fn interrupted_ingest_resumes_to_the_same_archive() {
     assert!(!part.path().join("shard-000002.bemp.tmp").exists());
 
     // A re-run of a complete archive writes nothing.
-    let ids: Vec<_> = m2
-        .shards
-        .iter()
-        .map(|s| identity(&part.path().join(&s.file)))
-        .collect();
+    let ids: Vec<_> = m2.shards.iter().map(|s| identity(&part.path().join(&s.file))).collect();
     ingest(&o);
     let m3 = Manifest::load(part.path()).unwrap();
-    assert_eq!(
-        m3.shards
-            .iter()
-            .map(|s| identity(&part.path().join(&s.file)))
-            .collect::<Vec<_>>(),
-        ids
-    );
+    assert_eq!(m3.shards.iter().map(|s| identity(&part.path().join(&s.file))).collect::<Vec<_>>(), ids);
 }
 
 #[test]

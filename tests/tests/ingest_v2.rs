@@ -23,16 +23,11 @@ const S1_PATCH: &str = "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_70_48";
 fn sample() -> Option<PathBuf> {
     let p = std::env::var_os("BEMM_V2_SAMPLE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/bigearthnet-v2-sample")
-        });
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/bigearthnet-v2-sample"));
     if p.join("metadata.parquet").is_file() {
         Some(p)
     } else {
-        println!(
-            "SKIPPED: real BigEarthNet v2 sample not found at {} (set BEMM_V2_SAMPLE)",
-            p.display()
-        );
+        println!("SKIPPED: real BigEarthNet v2 sample not found at {} (set BEMM_V2_SAMPLE)", p.display());
         None
     }
 }
@@ -43,49 +38,19 @@ fn real_metadata_parquet_reads_with_exact_split_counts() {
     let rows = v2::read_metadata(&dir.join("metadata.parquet")).unwrap();
     assert_eq!(rows.len(), 480_038);
     let count = |s: Split| rows.iter().filter(|r| r.split == s).count();
-    assert_eq!(
-        (
-            count(Split::Train),
-            count(Split::Validation),
-            count(Split::Test)
-        ),
-        (237_871, 122_342, 119_825)
-    );
-    assert!(rows
-        .iter()
-        .all(|r| r.unknown_label.is_none() && r.labels19 != 0 && !r.s1_name.is_empty()));
-    assert!(
-        rows.iter().all(|r| !r.snow && !r.cloud),
-        "metadata.parquet holds only clean patches"
-    );
-    let per_label = rows
-        .iter()
-        .map(|r| r.labels19.count_ones() as usize)
-        .max()
-        .unwrap();
+    assert_eq!((count(Split::Train), count(Split::Validation), count(Split::Test)), (237_871, 122_342, 119_825));
+    assert!(rows.iter().all(|r| r.unknown_label.is_none() && r.labels19 != 0 && !r.s1_name.is_empty()));
+    assert!(rows.iter().all(|r| !r.snow && !r.cloud), "metadata.parquet holds only clean patches");
+    let per_label = rows.iter().map(|r| r.labels19.count_ones() as usize).max().unwrap();
     assert!((1..=12).contains(&per_label));
     // Pairing comes from the metadata: the sample S2 patch's partner is the
     // S1 patch with the same row/column, and the sample S1 patch belongs to `..._70_48`.
-    let sample = rows
-        .iter()
-        .find(|r| r.patch_id == S2_PATCH)
-        .expect("the sample S2 patch is listed");
-    assert_eq!(
-        sample.s1_name,
-        "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_75_43"
-    );
-    let partner = rows
-        .iter()
-        .find(|r| r.s1_name == S1_PATCH)
-        .expect("the sample S1 patch is listed");
-    assert_eq!(
-        partner.patch_id,
-        "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_70_48"
-    );
+    let sample = rows.iter().find(|r| r.patch_id == S2_PATCH).expect("the sample S2 patch is listed");
+    assert_eq!(sample.s1_name, "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_75_43");
+    let partner = rows.iter().find(|r| r.s1_name == S1_PATCH).expect("the sample S1 patch is listed");
+    assert_eq!(partner.patch_id, "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_70_48");
 
-    let excluded =
-        v2::read_metadata(&dir.join("metadata_for_patches_with_snow_cloud_or_shadow.parquet"))
-            .unwrap();
+    let excluded = v2::read_metadata(&dir.join("metadata_for_patches_with_snow_cloud_or_shadow.parquet")).unwrap();
     assert_eq!(excluded.len(), 69_450);
     assert!(excluded.iter().all(|r| r.snow || r.cloud));
 }
@@ -102,10 +67,7 @@ fn real_v2_band_files_read_with_their_sizes_and_types() {
                 let v = read_s1_band(&s1.join(format!("{S1_PATCH}_{band}.tif")), side).unwrap();
                 // Backscatter in dB: negative, finite, plausible.
                 let mean = v.iter().map(|x| *x as f64).sum::<f64>() / v.len() as f64;
-                assert!(
-                    v.iter().all(|x| x.is_finite()) && (-40.0..5.0).contains(&mean),
-                    "{band}: {mean}"
-                );
+                assert!(v.iter().all(|x| x.is_finite()) && (-40.0..5.0).contains(&mean), "{band}: {mean}");
             }
             _ => {
                 let v = read_s2_band(&s2.join(format!("{S2_PATCH}_{band}.tif")), side).unwrap();
@@ -115,31 +77,13 @@ fn real_v2_band_files_read_with_their_sizes_and_types() {
         }
     }
     for band in ["B01", "B09"] {
-        assert_eq!(
-            read_s2_band(&s2.join(format!("{S2_PATCH}_{band}.tif")), 20)
-                .unwrap()
-                .len(),
-            400
-        );
+        assert_eq!(read_s2_band(&s2.join(format!("{S2_PATCH}_{band}.tif")), 20).unwrap().len(), 400);
     }
     let b02 = s2.join(format!("{S2_PATCH}_B02.tif"));
-    assert!(matches!(
-        read_s2_band(&b02, 60),
-        Err(BandError::WrongSize {
-            width: 120,
-            height: 120,
-            expected: 60
-        })
-    ));
+    assert!(matches!(read_s2_band(&b02, 60), Err(BandError::WrongSize { width: 120, height: 120, expected: 60 })));
     let vv = s1.join(format!("{S1_PATCH}_VV.tif"));
-    assert!(matches!(
-        read_s2_band(&vv, 120),
-        Err(BandError::WrongSampleType { .. })
-    ));
-    assert!(matches!(
-        read_s1_band(&b02, 120),
-        Err(BandError::WrongSampleType { .. })
-    ));
+    assert!(matches!(read_s2_band(&vv, 120), Err(BandError::WrongSampleType { .. })));
+    assert!(matches!(read_s1_band(&b02, 120), Err(BandError::WrongSampleType { .. })));
     assert!(v2::looks_like_v2(&dir.join("BigEarthNet-S2")));
 }
 
@@ -164,9 +108,7 @@ fn write_metadata(path: &Path, rows: &[Row]) {
     .unwrap();
     let mut rg = w.next_row_group().unwrap();
     let strings = |f: &dyn Fn(usize) -> String| -> Vec<ByteArray> {
-        (0..rows.len())
-            .map(|i| ByteArray::from(f(i).as_str()))
-            .collect()
+        (0..rows.len()).map(|i| ByteArray::from(f(i).as_str())).collect()
     };
     let mut col = 0;
     while let Some(mut c) = rg.next_column().unwrap() {
@@ -185,10 +127,7 @@ fn write_metadata(path: &Path, rows: &[Row]) {
                         rep.push(if i == 0 { 0 } else { 1 });
                     }
                 }
-                c.typed::<ByteArrayType>()
-                    .write_batch(&vals, Some(&def), Some(&rep))
-                    .map(|_| ())
-                    .unwrap()
+                c.typed::<ByteArrayType>().write_batch(&vals, Some(&def), Some(&rep)).map(|_| ()).unwrap()
             }
             2 => c
                 .typed::<ByteArrayType>()
@@ -235,22 +174,8 @@ fn v2_ingest_of_the_real_sample_patch() {
         &meta,
         &[
             (S2_PATCH, &labels, "validation", S1_PATCH, false, false),
-            (
-                "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_99_99",
-                &labels,
-                "train",
-                S1_PATCH,
-                false,
-                false,
-            ),
-            (
-                "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_98_98",
-                &["Moon base"],
-                "train",
-                S1_PATCH,
-                false,
-                false,
-            ),
+            ("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_99_99", &labels, "train", S1_PATCH, false, false),
+            ("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_98_98", &["Moon base"], "train", S1_PATCH, false, false),
         ],
     );
     let out = tmp.path().join("archive");
@@ -279,17 +204,8 @@ fn v2_ingest_of_the_real_sample_patch() {
 
     let a = PatchArchive::open(&out).unwrap();
     let r = a.record(0).unwrap();
-    assert_eq!(
-        (r.s2(), r.s1(), r.split()),
-        (S2_PATCH, S1_PATCH, Split::Validation)
-    );
-    assert_eq!(
-        r.labels19,
-        labels
-            .iter()
-            .map(|l| 1u32 << class_index(l).unwrap())
-            .sum::<u32>()
-    );
+    assert_eq!((r.s2(), r.s1(), r.split()), (S2_PATCH, S1_PATCH, Split::Validation));
+    assert_eq!(r.labels19, labels.iter().map(|l| 1u32 << class_index(l).unwrap()).sum::<u32>());
     assert_eq!(r.labels43, 0, "v2 has no 43-class labels");
     let t = a.patch(0).unwrap();
     let s2 = v2::s2_folder(&o.s2, S2_PATCH);
@@ -297,27 +213,18 @@ fn v2_ingest_of_the_real_sample_patch() {
     for (c, band) in BAND_NAMES.iter().enumerate() {
         let res = BAND_RESOLUTION[c];
         let raw: Vec<f32> = match res {
-            Resolution::S1 => {
-                read_s1_band(&s1.join(format!("{S1_PATCH}_{band}.tif")), 120).unwrap()
-            }
+            Resolution::S1 => read_s1_band(&s1.join(format!("{S1_PATCH}_{band}.tif")), 120).unwrap(),
             _ => read_s2_band(&s2.join(format!("{S2_PATCH}_{band}.tif")), res.side())
                 .unwrap()
                 .into_iter()
                 .map(|x| x as f32)
                 .collect(),
         };
-        let full = if res.side() == 60 {
-            bicubic::resize(&raw, 60, 60, 120, 120)
-        } else {
-            raw
-        };
+        let full = if res.side() == 60 { bicubic::resize(&raw, 60, 60, 120, 120) } else { raw };
         for p in (0..PIXELS).step_by(131) {
             let want = ((full[p] as f64 - BAND_MEAN[c]) / BAND_STD[c]) as f32;
             let got = t[c * PIXELS + p].to_f32();
-            assert!(
-                (got - want).abs() <= want.abs() * 1e-3 + 1e-3,
-                "{band} px {p}: {got} vs {want}"
-            );
+            assert!((got - want).abs() <= want.abs() * 1e-3 + 1e-3, "{band} px {p}: {got} vs {want}");
         }
     }
 }
@@ -326,21 +233,11 @@ fn v2_ingest_of_the_real_sample_patch() {
 fn v2_snow_cloud_metadata_is_excluded_or_kept_flagged() {
     let Some(dir) = sample() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let (meta, sc) = (
-        tmp.path().join("metadata.parquet"),
-        tmp.path().join("snow_cloud.parquet"),
-    );
+    let (meta, sc) = (tmp.path().join("metadata.parquet"), tmp.path().join("snow_cloud.parquet"));
     let labels = ["Pastures"];
     write_metadata(
         &meta,
-        &[(
-            "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_97_97",
-            &labels,
-            "test",
-            S1_PATCH,
-            false,
-            false,
-        )],
+        &[("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_97_97", &labels, "test", S1_PATCH, false, false)],
     );
     write_metadata(&sc, &[(S2_PATCH, &labels, "train", S1_PATCH, true, false)]);
     for keep in [false, true] {

@@ -12,18 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
 /// A C type as tokens: identifiers and `*` (e.g. `const char *` -> [const, char, *]).
 fn c_tokens(t: &str) -> Vec<String> {
-    t.replace('*', " * ")
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
+    t.replace('*', " * ").split_whitespace().map(str::to_string).collect()
 }
 
 /// The C spelling of a Rust FFI type used in capi.rs.
@@ -80,10 +74,7 @@ fn rust_signatures(src: &str) -> Sigs {
             .map(|p| rust_to_c(p.split_once(':').expect("name: type").1))
             .collect();
         let brace = rest.find('{').expect("{");
-        let ret = rest[close + 1..brace]
-            .trim()
-            .trim_start_matches("->")
-            .trim();
+        let ret = rest[close + 1..brace].trim().trim_start_matches("->").trim();
         out.insert(name, (rust_to_c(ret), params));
     }
     out
@@ -100,17 +91,11 @@ fn header_signatures(h: &str) -> Sigs {
     text.push_str(rest);
     let text: String = text
         .lines()
-        .filter(|l| {
-            !l.trim_start().starts_with('#') && !l.contains("extern \"C\"") && l.trim() != "}"
-        })
+        .filter(|l| !l.trim_start().starts_with('#') && !l.contains("extern \"C\"") && l.trim() != "}")
         .collect::<Vec<_>>()
         .join(" ");
     let mut out = Sigs::new();
-    for decl in text
-        .split(';')
-        .map(str::trim)
-        .filter(|d| d.contains('(') && !d.starts_with("typedef"))
-    {
+    for decl in text.split(';').map(str::trim).filter(|d| d.contains('(') && !d.starts_with("typedef")) {
         let open = decl.find('(').expect("(");
         let mut head = c_tokens(&decl[..open]);
         let name = head.pop().expect("function name");
@@ -132,15 +117,8 @@ fn constants(src: &str, prefix: &str) -> BTreeMap<String, i32> {
     src.lines()
         .filter_map(|l| {
             let l = l.trim().strip_prefix(prefix)?;
-            let (name, value) = if prefix == "#define " {
-                l.split_once(' ')?
-            } else {
-                l.split_once(": i32 =")?
-            };
-            let v = value
-                .trim()
-                .trim_end_matches(';')
-                .trim_matches(|c| c == '(' || c == ')' || c == ' ');
+            let (name, value) = if prefix == "#define " { l.split_once(' ')? } else { l.split_once(": i32 =")? };
+            let v = value.trim().trim_end_matches(';').trim_matches(|c| c == '(' || c == ')' || c == ' ');
             Some((name.trim().to_string(), v.parse().ok()?))
         })
         .filter(|(n, _)| n.starts_with("BEMM_") && n != "BEMM_H")
@@ -152,23 +130,12 @@ fn header_declares_exactly_the_exported_functions_and_codes() {
     let rs = std::fs::read_to_string(repo().join("engine/src/capi.rs")).expect("capi.rs");
     let h = std::fs::read_to_string(repo().join("engine/include/bemm.h")).expect("bemm.h");
     let (rust, header) = (rust_signatures(&rs), header_signatures(&h));
-    assert!(
-        rust.len() >= 12,
-        "found only {} exported functions",
-        rust.len()
-    );
+    assert!(rust.len() >= 12, "found only {} exported functions", rust.len());
     for (name, sig) in &rust {
-        assert_eq!(
-            header.get(name),
-            Some(sig),
-            "bemm.h disagrees with capi.rs on `{name}`"
-        );
+        assert_eq!(header.get(name), Some(sig), "bemm.h disagrees with capi.rs on `{name}`");
     }
     for name in header.keys() {
-        assert!(
-            rust.contains_key(name),
-            "bemm.h declares `{name}`, which capi.rs does not export"
-        );
+        assert!(rust.contains_key(name), "bemm.h declares `{name}`, which capi.rs does not export");
     }
     let (rc, hc) = (constants(&rs, "pub const "), constants(&h, "#define "));
     assert!(rc.len() >= 10);
@@ -199,21 +166,13 @@ fn staticlib() -> PathBuf {
         .env_remove("RUSTFLAGS")
         .status()
         .expect("run cargo");
-    assert!(
-        status.success(),
-        "building the bemm-engine staticlib failed"
-    );
+    assert!(status.success(), "building the bemm-engine staticlib failed");
     target.join("debug/libbemm_engine.a")
 }
 
 #[test]
 fn c_example_links_the_staticlib_and_predicts_like_the_rust_api() {
-    if Command::new("cc")
-        .arg("--version")
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-    {
+    if Command::new("cc").arg("--version").output().map(|o| !o.status.success()).unwrap_or(true) {
         println!("SKIP: no system C compiler `cc` on PATH; the C example cannot be built");
         return;
     }
@@ -229,83 +188,45 @@ fn c_example_links_the_staticlib_and_predicts_like_the_rust_api() {
         .arg(&exe)
         .output()
         .expect("run cc");
-    assert!(
-        out.status.success(),
-        "cc failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "cc failed:\n{}", String::from_utf8_lossy(&out.stderr));
 
     // A 12-band model and a normalised patch.
     let channels: Vec<usize> = (0..12).collect();
-    let bytes = build(
-        Arch::Tiny,
-        12,
-        120,
-        19,
-        &mut RandomWeights::new(11),
-        OwnedMeta::bigearthnet("tiny", &channels),
-    )
-    .expect("build")
-    .to_bytes()
-    .expect("bytes");
-    let patch: Vec<f32> = (0..12 * 120 * 120)
-        .map(|i| ((i * 37 % 997) as f32 / 498.5 - 1.0) * 1.5)
-        .collect();
+    let bytes = build(Arch::Tiny, 12, 120, 19, &mut RandomWeights::new(11), OwnedMeta::bigearthnet("tiny", &channels))
+        .expect("build")
+        .to_bytes()
+        .expect("bytes");
+    let patch: Vec<f32> = (0..12 * 120 * 120).map(|i| ((i * 37 % 997) as f32 / 498.5 - 1.0) * 1.5).collect();
     let (model_path, patch_path) = (dir.path().join("m.bemm"), dir.path().join("p.f32"));
     std::fs::write(&model_path, &bytes).expect("write model");
-    std::fs::write(
-        &patch_path,
-        patch
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect::<Vec<u8>>(),
-    )
-    .expect("write patch");
-    let run = Command::new(&exe)
-        .arg(&model_path)
-        .arg(&patch_path)
-        .output()
-        .expect("run predict");
+    std::fs::write(&patch_path, patch.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).expect("write patch");
+    let run = Command::new(&exe).arg(&model_path).arg(&patch_path).output().expect("run predict");
     let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
-    assert!(
-        run.status.success(),
-        "predict failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    assert!(
-        stdout.contains("expected error BEMM_ERR_SCRATCH: scratch holds"),
-        "{stdout}"
-    );
+    assert!(run.status.success(), "predict failed:\n{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("expected error BEMM_ERR_SCRATCH: scratch holds"), "{stdout}");
 
     // The same prediction through the Rust API.
     let mut words = vec![0u64; bytes.len().div_ceil(8)];
     bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
-    let m =
-        Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()]).expect("load");
+    let m = Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()]).expect("load");
     let input: Vec<f16> = patch.iter().map(|v| f16::from_f32(*v)).collect();
     let mut scratch = vec![0f32; m.scratch_len(1)];
     let (mut probs, mut feats) = (vec![0f32; 19], vec![0f32; m.feature_len()]);
-    m.infer(&input, 1, &mut scratch, &mut probs, &mut feats)
-        .expect("infer");
+    m.infer(&input, 1, &mut scratch, &mut probs, &mut feats).expect("infer");
 
     let mut seen = 0;
     for line in stdout.lines() {
         let parts: Vec<&str> = line.split_whitespace().collect();
         match parts.as_slice() {
-            ["labels", mask] => assert_eq!(
-                u64::from_str_radix(mask.trim_start_matches("0x"), 16).expect("mask"),
-                m.predicted(&probs)
-            ),
-            ["feature0", v] => assert!(
-                (v.parse::<f32>().expect("f") - feats[0]).abs() <= 1e-6 * feats[0].abs().max(1.0)
-            ),
+            ["labels", mask] => {
+                assert_eq!(u64::from_str_radix(mask.trim_start_matches("0x"), 16).expect("mask"), m.predicted(&probs))
+            }
+            ["feature0", v] => {
+                assert!((v.parse::<f32>().expect("f") - feats[0]).abs() <= 1e-6 * feats[0].abs().max(1.0))
+            }
             [j, p] if j.parse::<usize>().is_ok() => {
                 let (j, p) = (j.parse::<usize>().expect("j"), p.parse::<f32>().expect("p"));
-                assert!(
-                    (p - probs[j]).abs() <= 1e-6,
-                    "class {j}: C {p}, Rust {}",
-                    probs[j]
-                );
+                assert!((p - probs[j]).abs() <= 1e-6, "class {j}: C {p}, Rust {}", probs[j]);
                 seen += 1;
             }
             _ => {}

@@ -16,7 +16,11 @@ fn fixture() -> Value {
 }
 
 fn mask(row: &Value) -> u64 {
-    row.as_array().unwrap().iter().enumerate().fold(0u64, |m, (c, v)| if v.as_i64() == Some(1) { m | 1 << c } else { m })
+    row.as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .fold(0u64, |m, (c, v)| if v.as_i64() == Some(1) { m | 1 << c } else { m })
 }
 
 fn scores(row: &Value) -> Vec<f32> {
@@ -61,7 +65,8 @@ fn metrics_from_masks_equal_scikit_learn() {
     let n_classes = fx["classes"].as_array().unwrap().len();
     assert_eq!(n_classes, bemm_formats::labels::NUM_CLASSES);
     let mut acc = MultiLabelAccumulator::new(n_classes);
-    let (t, p, s) = (fx["truth"].as_array().unwrap(), fx["predicted"].as_array().unwrap(), fx["scores"].as_array().unwrap());
+    let (t, p, s) =
+        (fx["truth"].as_array().unwrap(), fx["predicted"].as_array().unwrap(), fx["scores"].as_array().unwrap());
     for i in 0..t.len() {
         acc.add(mask(&t[i]), mask(&p[i]), &scores(&s[i]));
     }

@@ -45,8 +45,34 @@ fn predict_and_features_cover_the_split_and_match_the_engine() {
     let csv = dir.path().join("pred.csv");
     let feats = dir.path().join("f.bemf");
     let (mp, ap) = (model_path.to_str().unwrap(), archive_dir.to_str().unwrap());
-    bemm_tools::cli::run_args(["predict", mp, ap, "--split", "train", "--out", csv.to_str().unwrap(), "--threads", "2", "--batch", "3"]).unwrap();
-    bemm_tools::cli::run_args(["features", mp, ap, "--split", "train", "--out", feats.to_str().unwrap(), "--threads", "2", "--batch", "2"]).unwrap();
+    bemm_tools::cli::run_args([
+        "predict",
+        mp,
+        ap,
+        "--split",
+        "train",
+        "--out",
+        csv.to_str().unwrap(),
+        "--threads",
+        "2",
+        "--batch",
+        "3",
+    ])
+    .unwrap();
+    bemm_tools::cli::run_args([
+        "features",
+        mp,
+        ap,
+        "--split",
+        "train",
+        "--out",
+        feats.to_str().unwrap(),
+        "--threads",
+        "2",
+        "--batch",
+        "2",
+    ])
+    .unwrap();
 
     let archive = PatchArchive::open(&archive_dir).unwrap();
     let idx = archive.indices(Some(Split::Train));
@@ -63,7 +89,14 @@ fn predict_and_features_cover_the_split_and_match_the_engine() {
     let owned = OwnedModel::open(&model_path).unwrap();
     let m = owned.model();
     let fa_bytes = std::fs::read(&feats).unwrap();
-    let fa_buf: Vec<u64> = fa_bytes.chunks(8).map(|c| { let mut a = [0u8; 8]; a[..c.len()].copy_from_slice(c); u64::from_le_bytes(a) }).collect();
+    let fa_buf: Vec<u64> = fa_bytes
+        .chunks(8)
+        .map(|c| {
+            let mut a = [0u8; 8];
+            a[..c.len()].copy_from_slice(c);
+            u64::from_le_bytes(a)
+        })
+        .collect();
     let fa = FeatureArchive::parse(&bytemuck::cast_slice::<u64, u8>(&fa_buf)[..fa_bytes.len()]).unwrap();
     assert_eq!(fa.len(), idx.len());
     assert_eq!(fa.dim() as usize, m.feature_len());

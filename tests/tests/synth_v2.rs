@@ -14,23 +14,58 @@ fn v2_twin_ingests_to_the_same_archive_as_v1() {
     let d = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
     let pairs = 90u64;
     for layout in ["v1", "v2"] {
-        run_args(["synth", "--pairs", &pairs.to_string(), "--seed", "11", "--layout", layout, "--out", &d(layout), "--json"]).unwrap();
+        run_args([
+            "synth",
+            "--pairs",
+            &pairs.to_string(),
+            "--seed",
+            "11",
+            "--layout",
+            layout,
+            "--out",
+            &d(layout),
+            "--json",
+        ])
+        .unwrap();
     }
     run_args([
-        "ingest", "--s2", &d("v1/BigEarthNet-v1.0"), "--s1", &d("v1/BigEarthNet-S1-v1.0"), "--splits", &d("v1"),
-        "--snow", &d("v1/patches_with_seasonal_snow.csv"), "--cloud", &d("v1/patches_with_cloud_and_shadow.csv"),
-        "--out", &d("a1"), "--json",
+        "ingest",
+        "--s2",
+        &d("v1/BigEarthNet-v1.0"),
+        "--s1",
+        &d("v1/BigEarthNet-S1-v1.0"),
+        "--splits",
+        &d("v1"),
+        "--snow",
+        &d("v1/patches_with_seasonal_snow.csv"),
+        "--cloud",
+        &d("v1/patches_with_cloud_and_shadow.csv"),
+        "--out",
+        &d("a1"),
+        "--json",
     ])
     .unwrap();
     run_args([
-        "ingest", "--s2", &d("v2/BigEarthNet-S2"), "--s1", &d("v2/BigEarthNet-S1"), "--metadata", &d("v2/metadata.parquet"),
-        "--snow-cloud-metadata", &d("v2/metadata_for_patches_with_snow_cloud_or_shadow.parquet"), "--out", &d("a2"), "--json",
+        "ingest",
+        "--s2",
+        &d("v2/BigEarthNet-S2"),
+        "--s1",
+        &d("v2/BigEarthNet-S1"),
+        "--metadata",
+        &d("v2/metadata.parquet"),
+        "--snow-cloud-metadata",
+        &d("v2/metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
+        "--out",
+        &d("a2"),
+        "--json",
     ])
     .unwrap();
-    let (a1, a2) = (PatchArchive::open(&dir.path().join("a1")).unwrap(), PatchArchive::open(&dir.path().join("a2")).unwrap());
+    let (a1, a2) =
+        (PatchArchive::open(&dir.path().join("a1")).unwrap(), PatchArchive::open(&dir.path().join("a2")).unwrap());
     assert!(a1.len() > 60, "{} patches", a1.len());
     assert_eq!(a1.len(), a2.len());
-    let v2_name: HashMap<String, String> = (0..pairs).map(|i| (pair_names_in(Layout::V1, i).0, pair_names_in(Layout::V2, i).0)).collect();
+    let v2_name: HashMap<String, String> =
+        (0..pairs).map(|i| (pair_names_in(Layout::V1, i).0, pair_names_in(Layout::V2, i).0)).collect();
     let index2: HashMap<String, usize> = (0..a2.len()).map(|i| (a2.record(i).unwrap().s2().to_string(), i)).collect();
     for i in 0..a1.len() {
         let r1 = a1.record(i).unwrap();

@@ -17,7 +17,8 @@ fn synth_ingest_train_export_predict() {
     let run = dir.path().join("run");
     let model = dir.path().join("tiny.bemm");
     let s = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_string();
-    bemm_tools::cli::run_args(["synth", "--pairs", "1000", "--seed", "1", "--out", &s(&twin), "--json"]).expect("synth");
+    bemm_tools::cli::run_args(["synth", "--pairs", "1000", "--seed", "1", "--out", &s(&twin), "--json"])
+        .expect("synth");
     bemm_tools::cli::run_args([
         "ingest",
         "--s2",
@@ -36,7 +37,21 @@ fn synth_ingest_train_export_predict() {
     .expect("ingest");
     let t_data = t0.elapsed().as_secs_f64();
     bemm_tools::cli::run_args([
-        "train", &s(&archive), "--arch", "tiny", "--out", &s(&run), "--epochs", EPOCHS, "--batch-size", BATCH, "--lr", LR, "--seed", "3", "--json",
+        "train",
+        &s(&archive),
+        "--arch",
+        "tiny",
+        "--out",
+        &s(&run),
+        "--epochs",
+        EPOCHS,
+        "--batch-size",
+        BATCH,
+        "--lr",
+        LR,
+        "--seed",
+        "3",
+        "--json",
     ])
     .expect("train");
     let t_train = t0.elapsed().as_secs_f64() - t_data;

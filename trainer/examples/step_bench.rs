@@ -33,7 +33,12 @@ fn bench<B: AutodiffBackend>(backend: &str, arch: Arch, batch: usize, steps: usi
     }
     times.sort_by(f64::total_cmp);
     let med = times[times.len() / 2];
-    println!("{backend:8} {:9} batch {batch:3}: median step {:8.1} ms, {:7.1} patches/s ({steps} steps)", arch.name(), med * 1e3, batch as f64 / med);
+    println!(
+        "{backend:8} {:9} batch {batch:3}: median step {:8.1} ms, {:7.1} patches/s ({steps} steps)",
+        arch.name(),
+        med * 1e3,
+        batch as f64 / med
+    );
 }
 
 fn main() {

@@ -31,7 +31,8 @@ pub struct CheckpointBytes {
 
 /// Encode and atomically write a checkpoint.
 pub fn write(path: &Path, state: &RunState, model: &[u8], optim: &[u8]) -> Result<(), TrainError> {
-    let json = serde_json::to_vec(state).map_err(|e| TrainError::Config(format!("cannot encode the run state: {e}")))?;
+    let json =
+        serde_json::to_vec(state).map_err(|e| TrainError::Config(format!("cannot encode the run state: {e}")))?;
     let mut out = Vec::with_capacity(json.len() + model.len() + optim.len() + 40);
     out.extend_from_slice(MAGIC);
     for s in [&json[..], model, optim] {
@@ -61,7 +62,10 @@ pub fn read(path: &Path) -> Result<CheckpointBytes, TrainError> {
         let len_bytes = bytes.get(pos..pos + 8).ok_or_else(|| bad(&format!("{name} section length missing")))?;
         let len = u64::from_le_bytes(len_bytes.try_into().map_err(|_| bad("truncated"))?) as usize;
         pos += 8;
-        let end = pos.checked_add(len).filter(|&e| e <= body).ok_or_else(|| bad(&format!("{name} section runs past the end")))?;
+        let end = pos
+            .checked_add(len)
+            .filter(|&e| e <= body)
+            .ok_or_else(|| bad(&format!("{name} section runs past the end")))?;
         sections.push(bytes[pos..end].to_vec());
         pos = end;
     }
@@ -73,10 +77,16 @@ pub fn read(path: &Path) -> Result<CheckpointBytes, TrainError> {
 }
 
 /// Load a checkpoint's network (weights only) onto `device`, with its run state.
-pub fn load_net<B: burn::tensor::backend::Backend>(path: &Path, device: &B::Device) -> Result<(RunState, crate::model::Net<B>), TrainError> {
+pub fn load_net<B: burn::tensor::backend::Backend>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<(RunState, crate::model::Net<B>), TrainError> {
     let ck = read(path)?;
     let s = &ck.state.settings;
-    let arch = bemm_engine::arch::Arch::parse(&s.arch).ok_or_else(|| TrainError::Checkpoint { path: path.to_path_buf(), problem: format!("unknown architecture {:?}", s.arch) })?;
+    let arch = bemm_engine::arch::Arch::parse(&s.arch).ok_or_else(|| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        problem: format!("unknown architecture {:?}", s.arch),
+    })?;
     let net = crate::model::Net::<B>::new(arch, s.channels.len(), s.size, s.classes, 0, device);
     let net = crate::train::load_model(net, ck.model, device, path)?;
     Ok((ck.state, net))

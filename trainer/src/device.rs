@@ -42,7 +42,9 @@ impl DeviceSpec {
         match self {
             DeviceSpec::Cpu => "cpu (burn-flex)".into(),
             DeviceSpec::NdArray => "cpu (burn-ndarray)".into(),
-            DeviceSpec::Cuda(ids) => format!("cuda:{}", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")),
+            DeviceSpec::Cuda(ids) => {
+                format!("cuda:{}", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))
+            }
         }
     }
 }
@@ -54,14 +56,17 @@ pub fn probe_cuda(ids: &[usize]) -> Result<usize, TrainError> {
     let no = |why: String| TrainError::Device(format!("no usable CUDA GPU found: {why}"));
     // SAFETY: loading the system's CUDA driver library runs its initialisers;
     // this is the same library cubecl would load, and we only load it.
-    let lib = unsafe { libloading::Library::new("libcuda.so.1") }.map_err(|e| no(format!("cannot load the CUDA driver libcuda.so.1 ({e})")))?;
+    let lib = unsafe { libloading::Library::new("libcuda.so.1") }
+        .map_err(|e| no(format!("cannot load the CUDA driver libcuda.so.1 ({e})")))?;
     type CuInit = unsafe extern "C" fn(u32) -> i32;
     type CuCount = unsafe extern "C" fn(*mut i32) -> i32;
     // SAFETY: the symbol types are those of the CUDA driver API (`CUresult cuInit(unsigned)`,
     // `CUresult cuDeviceGetCount(int*)`), stable since CUDA 2.0.
     let (init, count) = unsafe {
-        let init: libloading::Symbol<CuInit> = lib.get(b"cuInit\0").map_err(|e| no(format!("libcuda.so.1 lacks cuInit ({e})")))?;
-        let count: libloading::Symbol<CuCount> = lib.get(b"cuDeviceGetCount\0").map_err(|e| no(format!("libcuda.so.1 lacks cuDeviceGetCount ({e})")))?;
+        let init: libloading::Symbol<CuInit> =
+            lib.get(b"cuInit\0").map_err(|e| no(format!("libcuda.so.1 lacks cuInit ({e})")))?;
+        let count: libloading::Symbol<CuCount> =
+            lib.get(b"cuDeviceGetCount\0").map_err(|e| no(format!("libcuda.so.1 lacks cuDeviceGetCount ({e})")))?;
         (*init, *count)
     };
     // SAFETY: plain C calls with valid arguments (flags 0; a pointer to a live i32).
@@ -85,7 +90,9 @@ pub fn probe_cuda(ids: &[usize]) -> Result<usize, TrainError> {
 /// Without the `cuda` feature, `--device cuda` is a configuration error.
 #[cfg(not(feature = "cuda-base"))]
 pub fn probe_cuda(_ids: &[usize]) -> Result<usize, TrainError> {
-    Err(TrainError::Device("no usable CUDA GPU found: this build has no CUDA support (rebuild with `--features cuda`)".into()))
+    Err(TrainError::Device(
+        "no usable CUDA GPU found: this build has no CUDA support (rebuild with `--features cuda`)".into(),
+    ))
 }
 
 #[cfg(test)]

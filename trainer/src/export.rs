@@ -76,7 +76,13 @@ impl BurnWeights {
     /// Drain `src` (e.g. the importer's safetensors source) for the layers of
     /// `arch`, by name and shape, into a backend-independent map: the initial
     /// weights of a run (`TrainConfig::init_weights`).
-    pub fn from_source<S: WeightSource>(arch: Arch, in_c: usize, size: usize, classes: usize, src: &mut S) -> Result<Self, TrainError>
+    pub fn from_source<S: WeightSource>(
+        arch: Arch,
+        in_c: usize,
+        size: usize,
+        classes: usize,
+        src: &mut S,
+    ) -> Result<Self, TrainError>
     where
         S::Error: std::fmt::Display,
     {
@@ -97,10 +103,18 @@ pub type CpuBackend = burn::backend::NdArray;
 impl WeightSource for BurnWeights {
     type Error = String;
 
-    fn conv(&mut self, name: &str, out_c: usize, in_c: usize, k: usize) -> Result<(Vec<f32>, Option<Vec<f32>>), String> {
+    fn conv(
+        &mut self,
+        name: &str,
+        out_c: usize,
+        in_c: usize,
+        k: usize,
+    ) -> Result<(Vec<f32>, Option<Vec<f32>>), String> {
         match self.layers.get(name) {
             Some(Stored::Conv { w, dims, bias }) if *dims == [out_c, in_c, k, k] => Ok((w.clone(), bias.clone())),
-            Some(Stored::Conv { dims, .. }) => Err(format!("conv {name}: burn has shape {dims:?}, the architecture expects {:?}", [out_c, in_c, k, k])),
+            Some(Stored::Conv { dims, .. }) => {
+                Err(format!("conv {name}: burn has shape {dims:?}, the architecture expects {:?}", [out_c, in_c, k, k]))
+            }
             _ => Err(format!("conv {name}: no such layer in the burn network")),
         }
     }
@@ -108,7 +122,9 @@ impl WeightSource for BurnWeights {
     fn batch_norm(&mut self, name: &str, c: usize) -> Result<BatchNorm, String> {
         match self.layers.get(name) {
             Some(Stored::Bn(b)) if b.gamma.len() == c => Ok(b.clone()),
-            Some(Stored::Bn(b)) => Err(format!("batch norm {name}: burn has {} channels, the architecture expects {c}", b.gamma.len())),
+            Some(Stored::Bn(b)) => {
+                Err(format!("batch norm {name}: burn has {} channels, the architecture expects {c}", b.gamma.len()))
+            }
             _ => Err(format!("batch norm {name}: no such layer in the burn network")),
         }
     }
@@ -116,7 +132,9 @@ impl WeightSource for BurnWeights {
     fn linear(&mut self, name: &str, out: usize, inp: usize) -> Result<(Vec<f32>, Vec<f32>), String> {
         match self.layers.get(name) {
             Some(Stored::Linear { w, out: o, inp: i, bias }) if (*o, *i) == (out, inp) => Ok((w.clone(), bias.clone())),
-            Some(Stored::Linear { out: o, inp: i, .. }) => Err(format!("linear {name}: burn has [{o}, {i}], the architecture expects [{out}, {inp}]")),
+            Some(Stored::Linear { out: o, inp: i, .. }) => {
+                Err(format!("linear {name}: burn has [{o}, {i}], the architecture expects [{out}, {inp}]"))
+            }
             _ => Err(format!("linear {name}: no such layer in the burn network")),
         }
     }
@@ -124,7 +142,11 @@ impl WeightSource for BurnWeights {
 
 /// Replace `net`'s weights by those of `src` (by torchvision name; shapes
 /// must match). The hook for `--init` from a PyTorch state dict.
-pub fn load_weights<B: Backend, S: WeightSource>(net: &mut Net<B>, src: &mut S, device: &B::Device) -> Result<(), TrainError>
+pub fn load_weights<B: Backend, S: WeightSource>(
+    net: &mut Net<B>,
+    src: &mut S,
+    device: &B::Device,
+) -> Result<(), TrainError>
 where
     S::Error: std::fmt::Display,
 {
@@ -174,9 +196,17 @@ where
 }
 
 /// Build the `.bemm` model bytes of `net` (BN folded, fp16) with provenance.
-pub fn model_bytes<B: Backend>(net: &Net<B>, arch: Arch, channels: &[usize], size: usize, classes: usize, meta: OwnedMeta) -> Result<Vec<u8>, TrainError> {
+pub fn model_bytes<B: Backend>(
+    net: &Net<B>,
+    arch: Arch,
+    channels: &[usize],
+    size: usize,
+    classes: usize,
+    meta: OwnedMeta,
+) -> Result<Vec<u8>, TrainError> {
     let mut src = BurnWeights::new(net);
-    let builder = arch::build(arch, channels.len(), size, classes, &mut src, meta).map_err(|e| TrainError::Export(format!("building the {} graph: {e}", arch.name())))?;
+    let builder = arch::build(arch, channels.len(), size, classes, &mut src, meta)
+        .map_err(|e| TrainError::Export(format!("building the {} graph: {e}", arch.name())))?;
     builder.to_bytes().map_err(|e| TrainError::Export(format!("encoding the model file: {e}")))
 }
 
@@ -211,22 +241,38 @@ impl Agreement {
 pub const FP16_MARGIN: f32 = 0.02;
 
 /// Run the engine on `bytes` and compare with `net` (burn, f32) on `indices`.
-pub fn compare_with_engine<B: Backend>(net: &Net<B>, bytes: &[u8], archive: &PatchArchive, indices: &[usize], channels: &[usize], device: &B::Device) -> Result<Agreement, TrainError> {
+pub fn compare_with_engine<B: Backend>(
+    net: &Net<B>,
+    bytes: &[u8],
+    archive: &PatchArchive,
+    indices: &[usize],
+    channels: &[usize],
+    device: &B::Device,
+) -> Result<Agreement, TrainError> {
     // The engine reads the file in place: give it an 8-byte aligned copy.
     let mut words = vec![0u64; bytes.len().div_ceil(8)];
     bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
     let aligned = &bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()];
-    let model = bemm_engine::Model::from_bytes(aligned).map_err(|e| TrainError::Export(format!("the engine rejects the exported model: {e}")))?;
+    let model = bemm_engine::Model::from_bytes(aligned)
+        .map_err(|e| TrainError::Export(format!("the engine rejects the exported model: {e}")))?;
     let classes = model.num_classes();
     let (burn_probs, _) = predict(net, archive, indices, channels, classes, 32, 2, device);
     let plane = archive.patch_len() / bemm_formats::bands::CHANNELS.max(1);
     let chunk = 16usize;
     let mut scratch = vec![0f32; model.scratch_len(chunk)];
-    let mut agreement = Agreement { patches: indices.len(), decisions: indices.len() * classes, differing: 0, differing_beyond_rounding: 0, max_prob_diff: 0.0 };
+    let mut agreement = Agreement {
+        patches: indices.len(),
+        decisions: indices.len() * classes,
+        differing: 0,
+        differing_beyond_rounding: 0,
+        max_prob_diff: 0.0,
+    };
     for (ci, group) in indices.chunks(chunk).enumerate() {
         let mut input: Vec<f16> = Vec::with_capacity(group.len() * channels.len() * plane);
         for &i in group {
-            let p = archive.patch(i).ok_or_else(|| TrainError::Archive(format!("{}: patch {i} unreadable", archive.dir().display())))?;
+            let p = archive
+                .patch(i)
+                .ok_or_else(|| TrainError::Archive(format!("{}: patch {i} unreadable", archive.dir().display())))?;
             for &c in channels {
                 input.extend_from_slice(&p[c * plane..(c + 1) * plane]);
             }
@@ -313,12 +359,17 @@ pub fn export(opts: &ExportOptions) -> Result<ExportReport, TrainError> {
     let ck = checkpoint::read(&ck_path)?;
     let state: RunState = ck.state;
     let s = &state.settings;
-    let arch = Arch::parse(&s.arch).ok_or_else(|| TrainError::Checkpoint { path: ck_path.clone(), problem: format!("unknown architecture {:?}", s.arch) })?;
+    let arch = Arch::parse(&s.arch).ok_or_else(|| TrainError::Checkpoint {
+        path: ck_path.clone(),
+        problem: format!("unknown architecture {:?}", s.arch),
+    })?;
     let net = Net::<Cpu>::new(arch, s.channels.len(), s.size, s.classes, 0, &device);
     let net = load_model(net, ck.model, &device, &ck_path)?;
 
     let archive_path = opts.archive.clone().unwrap_or_else(|| PathBuf::from(&s.archive));
-    let archive = PatchArchive::open(&archive_path).map_err(|e| TrainError::Archive(format!("{} (verification archive; pass --archive): {e}", archive_path.display())))?;
+    let archive = PatchArchive::open(&archive_path).map_err(|e| {
+        TrainError::Archive(format!("{} (verification archive; pass --archive): {e}", archive_path.display()))
+    })?;
     check_archive(&archive)?;
     let mut verify_idx = archive.indices(Some(Split::Validation));
     if verify_idx.is_empty() {
@@ -331,7 +382,14 @@ pub fn export(opts: &ExportOptions) -> Result<ExportReport, TrainError> {
     meta.training_data = format!("{} (train split, {} patches; bands {})", s.archive, s.train_patches, s.bands.name());
     let val = state.history.iter().find(|h| h.epoch == state.epochs_done).map(|h| h.val);
     let push_scores = |meta: &mut OwnedMeta, prefix: &str, sc: &Scores| {
-        for (k, v) in [("f2", sc.f2), ("macro_f2", sc.macro_f2), ("hamming_loss", sc.hamming_loss), ("one_error", sc.one_error), ("recall", sc.recall), ("precision", sc.precision)] {
+        for (k, v) in [
+            ("f2", sc.f2),
+            ("macro_f2", sc.macro_f2),
+            ("hamming_loss", sc.hamming_loss),
+            ("one_error", sc.one_error),
+            ("recall", sc.recall),
+            ("precision", sc.precision),
+        ] {
             meta.scores.push((format!("{prefix}_{k}"), v as f32));
         }
     };
@@ -378,10 +436,16 @@ pub fn export(opts: &ExportOptions) -> Result<ExportReport, TrainError> {
 }
 
 /// The paper's scores of a model file on `indices`, computed by the engine.
-pub fn engine_scores(bytes: &[u8], archive: &PatchArchive, indices: &[usize], channels: &[usize]) -> Result<Scores, TrainError> {
+pub fn engine_scores(
+    bytes: &[u8],
+    archive: &PatchArchive,
+    indices: &[usize],
+    channels: &[usize],
+) -> Result<Scores, TrainError> {
     let mut words = vec![0u64; bytes.len().div_ceil(8)];
     bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
-    let model = bemm_engine::Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()]).map_err(|e| TrainError::Export(format!("engine: {e}")))?;
+    let model = bemm_engine::Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()])
+        .map_err(|e| TrainError::Export(format!("engine: {e}")))?;
     let classes = model.num_classes();
     let plane = archive.patch_len() / bemm_formats::bands::CHANNELS.max(1);
     let chunk = 16;
@@ -400,7 +464,9 @@ pub fn engine_scores(bytes: &[u8], archive: &PatchArchive, indices: &[usize], ch
             truth.push(u64::from(r.labels19));
         }
         let mut probs = vec![0f32; group.len() * classes];
-        model.infer(&input, group.len(), &mut scratch[..model.scratch_len(group.len())], &mut probs, &mut []).map_err(|e| TrainError::Export(format!("engine inference: {e}")))?;
+        model
+            .infer(&input, group.len(), &mut scratch[..model.scratch_len(group.len())], &mut probs, &mut [])
+            .map_err(|e| TrainError::Export(format!("engine inference: {e}")))?;
         for (k, &t) in truth.iter().enumerate() {
             let row = &probs[k * classes..(k + 1) * classes];
             acc.add(t, model.predicted(row), row);

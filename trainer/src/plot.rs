@@ -52,9 +52,17 @@ fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
 }
 
 fn fmt_tick(v: f64, step: f64) -> String {
-    let decimals = if step >= 1.0 { 0 } else { (-step.log10().floor()) as usize + usize::from((step / 10f64.powf(step.log10().floor())).fract() > 1e-9) };
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10().floor()) as usize + usize::from((step / 10f64.powf(step.log10().floor())).fract() > 1e-9)
+    };
     let s = format!("{v:.decimals$}");
-    if s == "-0" { "0".into() } else { s }
+    if s == "-0" {
+        "0".into()
+    } else {
+        s
+    }
 }
 
 /// Approximate rendered width of `s` at `size` px (average glyph ~0.56 em).
@@ -90,22 +98,59 @@ pub fn line_chart_svg(title: &str, x_label: &str, y_label: &str, series: &[(&str
     let mut s = String::new();
     let _ = writeln!(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" {FONT}>");
     let _ = writeln!(s, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-    let _ = writeln!(s, "<text x=\"{:.1}\" y=\"28\" font-size=\"18\" font-weight=\"bold\" text-anchor=\"middle\">{}</text>", ml + pw / 2.0, esc(title));
+    let _ = writeln!(
+        s,
+        "<text x=\"{:.1}\" y=\"28\" font-size=\"18\" font-weight=\"bold\" text-anchor=\"middle\">{}</text>",
+        ml + pw / 2.0,
+        esc(title)
+    );
     // grid and ticks
     for &t in &yt {
         let y = sy(t);
-        let _ = writeln!(s, "<line x1=\"{ml:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#e3e3e3\"/>", ml + pw);
-        let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"end\">{}</text>", ml - 8.0, y + 4.0, fmt_tick(t, ys));
+        let _ =
+            writeln!(s, "<line x1=\"{ml:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#e3e3e3\"/>", ml + pw);
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"end\">{}</text>",
+            ml - 8.0,
+            y + 4.0,
+            fmt_tick(t, ys)
+        );
     }
     for &t in &xt {
         let x = sx(t);
-        let _ = writeln!(s, "<line x1=\"{x:.1}\" y1=\"{mt:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#f0f0f0\"/>", mt + ph);
-        let _ = writeln!(s, "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>", mt + ph, mt + ph + 5.0);
-        let _ = writeln!(s, "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\">{}</text>", mt + ph + 19.0, fmt_tick(t, xs));
+        let _ =
+            writeln!(s, "<line x1=\"{x:.1}\" y1=\"{mt:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#f0f0f0\"/>", mt + ph);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>",
+            mt + ph,
+            mt + ph + 5.0
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\">{}</text>",
+            mt + ph + 19.0,
+            fmt_tick(t, xs)
+        );
     }
-    let _ = writeln!(s, "<rect x=\"{ml:.1}\" y=\"{mt:.1}\" width=\"{pw:.1}\" height=\"{ph:.1}\" fill=\"none\" stroke=\"#333\"/>");
-    let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"14\" text-anchor=\"middle\">{}</text>", ml + pw / 2.0, h - 16.0, esc(x_label));
-    let _ = writeln!(s, "<text transform=\"translate(20 {:.1}) rotate(-90)\" font-size=\"14\" text-anchor=\"middle\">{}</text>", mt + ph / 2.0, esc(y_label));
+    let _ = writeln!(
+        s,
+        "<rect x=\"{ml:.1}\" y=\"{mt:.1}\" width=\"{pw:.1}\" height=\"{ph:.1}\" fill=\"none\" stroke=\"#333\"/>"
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"14\" text-anchor=\"middle\">{}</text>",
+        ml + pw / 2.0,
+        h - 16.0,
+        esc(x_label)
+    );
+    let _ = writeln!(
+        s,
+        "<text transform=\"translate(20 {:.1}) rotate(-90)\" font-size=\"14\" text-anchor=\"middle\">{}</text>",
+        mt + ph / 2.0,
+        esc(y_label)
+    );
     // series
     for (i, (name, v)) in series.iter().enumerate() {
         let c = PALETTE[i % PALETTE.len()];
@@ -121,7 +166,11 @@ pub fn line_chart_svg(title: &str, x_label: &str, y_label: &str, series: &[(&str
         }
         let ly = mt + 10.0 + i as f64 * 22.0;
         let lx = ml + pw + 18.0;
-        let _ = writeln!(s, "<line x1=\"{lx:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{c}\" stroke-width=\"3\"{dash}/>", lx + 24.0);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{lx:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{c}\" stroke-width=\"3\"{dash}/>",
+            lx + 24.0
+        );
         let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"13\">{}</text>", lx + 30.0, ly + 4.5, esc(name));
     }
     s.push_str("</svg>\n");
@@ -160,30 +209,75 @@ pub fn bar_chart_svg(title: &str, labels: &[&str], values: &[f64], value_label: 
     let mut s = String::new();
     let _ = writeln!(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" {FONT}>");
     let _ = writeln!(s, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-    let _ = writeln!(s, "<text x=\"{:.1}\" y=\"30\" font-size=\"18\" font-weight=\"bold\" text-anchor=\"middle\">{}</text>", w / 2.0, esc(title));
+    let _ = writeln!(
+        s,
+        "<text x=\"{:.1}\" y=\"30\" font-size=\"18\" font-weight=\"bold\" text-anchor=\"middle\">{}</text>",
+        w / 2.0,
+        esc(title)
+    );
     for &t in &ticks {
         let x = sx(t);
-        let _ = writeln!(s, "<line x1=\"{x:.1}\" y1=\"{mt:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#e6e6e6\"/>", mt + ph);
-        let _ = writeln!(s, "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\">{}</text>", mt + ph + 18.0, fmt_tick(t, step));
+        let _ =
+            writeln!(s, "<line x1=\"{x:.1}\" y1=\"{mt:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#e6e6e6\"/>", mt + ph);
+        let _ = writeln!(
+            s,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\">{}</text>",
+            mt + ph + 18.0,
+            fmt_tick(t, step)
+        );
     }
     let zero = sx(0.0f64.clamp(a, b));
     for (i, l) in labels.iter().enumerate() {
         let y = mt + i as f64 * (bar_h + gap) + gap / 2.0;
-        let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"13\" text-anchor=\"end\">{}</text>", ml - 8.0, y + bar_h * 0.72, esc(l));
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"13\" text-anchor=\"end\">{}</text>",
+            ml - 8.0,
+            y + bar_h * 0.72,
+            esc(l)
+        );
         match val(i) {
             Some(v) => {
                 let (x0, x1) = if v >= 0.0 { (zero, sx(v)) } else { (sx(v), zero) };
-                let _ = writeln!(s, "<rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{bar_h:.1}\" fill=\"{}\"/>", (x1 - x0).max(0.5), PALETTE[0]);
-                let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\">{v:.decimals$}</text>", x1.max(zero) + 5.0, y + bar_h * 0.72);
+                let _ = writeln!(
+                    s,
+                    "<rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{bar_h:.1}\" fill=\"{}\"/>",
+                    (x1 - x0).max(0.5),
+                    PALETTE[0]
+                );
+                let _ = writeln!(
+                    s,
+                    "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\">{v:.decimals$}</text>",
+                    x1.max(zero) + 5.0,
+                    y + bar_h * 0.72
+                );
             }
             None => {
-                let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" fill=\"#888\">n/a</text>", zero + 5.0, y + bar_h * 0.72);
+                let _ = writeln!(
+                    s,
+                    "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" fill=\"#888\">n/a</text>",
+                    zero + 5.0,
+                    y + bar_h * 0.72
+                );
             }
         }
     }
-    let _ = writeln!(s, "<line x1=\"{zero:.1}\" y1=\"{mt:.1}\" x2=\"{zero:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>", mt + ph);
-    let _ = writeln!(s, "<line x1=\"{ml:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>", mt + ph, ml + pw, mt + ph);
-    let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"14\" text-anchor=\"middle\">{}</text>", ml + pw / 2.0, h - 14.0, esc(value_label));
+    let _ =
+        writeln!(s, "<line x1=\"{zero:.1}\" y1=\"{mt:.1}\" x2=\"{zero:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>", mt + ph);
+    let _ = writeln!(
+        s,
+        "<line x1=\"{ml:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>",
+        mt + ph,
+        ml + pw,
+        mt + ph
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"14\" text-anchor=\"middle\">{}</text>",
+        ml + pw / 2.0,
+        h - 14.0,
+        esc(value_label)
+    );
     s.push_str("</svg>\n");
     s
 }

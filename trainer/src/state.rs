@@ -165,9 +165,22 @@ pub fn write_logs(dir: &Path, history: &[EpochLog]) -> Result<(), TrainError> {
         let v = &h.val;
         csv.push_str(&format!(
             "{},{:.6},{:.2},{:.2},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6}\n",
-            h.epoch, h.train_loss, h.patches_per_s, h.seconds, v.samples, v.hamming_loss, v.one_error, v.precision, v.recall, v.f1, v.f2, v.macro_f2
+            h.epoch,
+            h.train_loss,
+            h.patches_per_s,
+            h.seconds,
+            v.samples,
+            v.hamming_loss,
+            v.one_error,
+            v.precision,
+            v.recall,
+            v.f1,
+            v.f2,
+            v.macro_f2
         ));
-        jsonl.push_str(&serde_json::to_string(h).map_err(|e| TrainError::Config(format!("cannot encode the metrics log: {e}")))?);
+        jsonl.push_str(
+            &serde_json::to_string(h).map_err(|e| TrainError::Config(format!("cannot encode the metrics log: {e}")))?,
+        );
         jsonl.push('\n');
     }
     let loss: Vec<(f64, f64)> = history.iter().map(|h| (h.epoch as f64, h.train_loss)).collect();
@@ -181,7 +194,9 @@ pub fn write_logs(dir: &Path, history: &[EpochLog]) -> Result<(), TrainError> {
         "score",
         &[("sample F2", f2), ("class-based F2", mf2), ("Hamming loss", hl)],
     );
-    for (name, body) in [("metrics.csv", csv), ("metrics.jsonl", jsonl), ("loss.svg", svg_loss), ("scores.svg", svg_scores)] {
+    for (name, body) in
+        [("metrics.csv", csv), ("metrics.jsonl", jsonl), ("loss.svg", svg_loss), ("scores.svg", svg_scores)]
+    {
         let p = dir.join(name);
         bemm_formats::fsutil::write_atomic(&p, body.as_bytes()).map_err(TrainError::io(&p))?;
     }

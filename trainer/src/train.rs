@@ -143,7 +143,8 @@ pub struct TrainSummary {
 
 /// Train as `cfg` says, resuming from `RUN_DIR/last.ckpt` when it exists.
 pub fn train(cfg: &TrainConfig, obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
-    let archive = PatchArchive::open(&cfg.archive).map_err(|e| TrainError::Archive(format!("{}: {e}", cfg.archive.display())))?;
+    let archive =
+        PatchArchive::open(&cfg.archive).map_err(|e| TrainError::Archive(format!("{}: {e}", cfg.archive.display())))?;
     match &cfg.device {
         DeviceSpec::Cpu => cpu_flex(cfg, &archive, obs),
         DeviceSpec::NdArray => cpu_ndarray(cfg, &archive, obs),
@@ -156,7 +157,12 @@ pub fn train(cfg: &TrainConfig, obs: &mut dyn Observer) -> Result<TrainSummary, 
 
 #[cfg(feature = "flex")]
 fn cpu_flex(cfg: &TrainConfig, archive: &PatchArchive, obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
-    run::<burn::backend::Autodiff<burn::backend::Flex>>(cfg, archive, vec![Default::default(); cfg.cpu_shards.max(1)], obs)
+    run::<burn::backend::Autodiff<burn::backend::Flex>>(
+        cfg,
+        archive,
+        vec![Default::default(); cfg.cpu_shards.max(1)],
+        obs,
+    )
 }
 #[cfg(not(feature = "flex"))]
 fn cpu_flex(_: &TrainConfig, _: &PatchArchive, _: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
@@ -165,15 +171,27 @@ fn cpu_flex(_: &TrainConfig, _: &PatchArchive, _: &mut dyn Observer) -> Result<T
 
 #[cfg(feature = "ndarray")]
 fn cpu_ndarray(cfg: &TrainConfig, archive: &PatchArchive, obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
-    run::<burn::backend::Autodiff<burn::backend::NdArray>>(cfg, archive, vec![Default::default(); cfg.cpu_shards.max(1)], obs)
+    run::<burn::backend::Autodiff<burn::backend::NdArray>>(
+        cfg,
+        archive,
+        vec![Default::default(); cfg.cpu_shards.max(1)],
+        obs,
+    )
 }
 #[cfg(not(feature = "ndarray"))]
 fn cpu_ndarray(_: &TrainConfig, _: &PatchArchive, _: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
-    Err(TrainError::Device("--device ndarray needs the `ndarray` cargo feature (cargo build --features ndarray)".into()))
+    Err(TrainError::Device(
+        "--device ndarray needs the `ndarray` cargo feature (cargo build --features ndarray)".into(),
+    ))
 }
 
 #[cfg(feature = "cuda-base")]
-fn cuda(cfg: &TrainConfig, archive: &PatchArchive, ids: &[usize], obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
+fn cuda(
+    cfg: &TrainConfig,
+    archive: &PatchArchive,
+    ids: &[usize],
+    obs: &mut dyn Observer,
+) -> Result<TrainSummary, TrainError> {
     let devices = ids.iter().map(|&index| burn::backend::cuda::CudaDevice { index }).collect();
     // Measured on an H200 (README, "Benchmarks"): with fusion and autotuning
     // ResNet50 did not finish its first step in 535 s while the GPU sat
@@ -204,7 +222,12 @@ pub(crate) fn check_archive(archive: &PatchArchive) -> Result<usize, TrainError>
         )));
     }
     if m.height != m.width {
-        return Err(TrainError::Archive(format!("{}: patches are {}x{}, expected square", archive.dir().display(), m.height, m.width)));
+        return Err(TrainError::Archive(format!(
+            "{}: patches are {}x{}, expected square",
+            archive.dir().display(),
+            m.height,
+            m.width
+        )));
     }
     Ok(m.height as usize)
 }
@@ -221,17 +244,30 @@ fn split_indices(archive: &PatchArchive, split: Split, limit: Option<usize>) -> 
 }
 
 /// Decode a model record saved by the trainer into `net`.
-pub(crate) fn load_model<B: Backend>(net: Net<B>, bytes: Vec<u8>, device: &B::Device, path: &Path) -> Result<Net<B>, TrainError> {
+pub(crate) fn load_model<B: Backend>(
+    net: Net<B>,
+    bytes: Vec<u8>,
+    device: &B::Device,
+    path: &Path,
+) -> Result<Net<B>, TrainError> {
     let record = Recorder::<B>::load(&Rec::new(), bytes, device)
         .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), problem: format!("model weights: {e}") })?;
     Ok(net.load_record(record))
 }
 
-fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, devices: Vec<B::Device>, obs: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
+fn run<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    archive: &PatchArchive,
+    devices: Vec<B::Device>,
+    obs: &mut dyn Observer,
+) -> Result<TrainSummary, TrainError> {
     let device = devices.first().cloned().ok_or_else(|| TrainError::Device("no device given".into()))?;
     let size = check_archive(archive)?;
     if cfg.batch_size == 0 || cfg.epochs == 0 || cfg.lr.is_nan() || cfg.lr <= 0.0 {
-        return Err(TrainError::Config(format!("batch size {}, epochs {}, lr {}: all must be positive", cfg.batch_size, cfg.epochs, cfg.lr)));
+        return Err(TrainError::Config(format!(
+            "batch size {}, epochs {}, lr {}: all must be positive",
+            cfg.batch_size, cfg.epochs, cfg.lr
+        )));
     }
     let channels = cfg.bands.channels();
     let classes = CLASS_NAMES.len();
@@ -265,7 +301,13 @@ fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, devices: V
     if last_path.exists() {
         let ck = checkpoint::read(&last_path)?;
         let s = &ck.state.settings;
-        let same = s.arch == settings.arch && s.channels == settings.channels && s.batch_size == settings.batch_size && s.seed == settings.seed && s.lr == settings.lr && s.augment == settings.augment && s.train_patches == settings.train_patches;
+        let same = s.arch == settings.arch
+            && s.channels == settings.channels
+            && s.batch_size == settings.batch_size
+            && s.seed == settings.seed
+            && s.lr == settings.lr
+            && s.augment == settings.augment
+            && s.train_patches == settings.train_patches;
         if !same {
             return Err(TrainError::Config(format!(
                 "{}: this run was started with arch {}, bands {}, batch {}, lr {}, seed {}, augment {}, {} training patches; resuming needs the same settings (or a new --out directory)",
@@ -280,8 +322,10 @@ fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, devices: V
             )));
         }
         net = load_model(net, ck.model, &device, &last_path)?;
-        let orec = Recorder::<B>::load(&Rec::new(), ck.optim, &device)
-            .map_err(|e| TrainError::Checkpoint { path: last_path.clone(), problem: format!("optimiser state: {e}") })?;
+        let orec = Recorder::<B>::load(&Rec::new(), ck.optim, &device).map_err(|e| TrainError::Checkpoint {
+            path: last_path.clone(),
+            problem: format!("optimiser state: {e}"),
+        })?;
         optim = optim.load_record(orec);
         state = ck.state;
         state.epochs = cfg.epochs;
@@ -290,7 +334,10 @@ fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, devices: V
         obs.note(&format!("resuming {} after epoch {} of {}", cfg.run_dir.display(), state.epochs_done, cfg.epochs));
     } else {
         if cfg.resume {
-            return Err(TrainError::Config(format!("--resume: {} has no checkpoint to resume from", last_path.display())));
+            return Err(TrainError::Config(format!(
+                "--resume: {} has no checkpoint to resume from",
+                last_path.display()
+            )));
         }
         if let Some(init) = &cfg.init {
             let ck = checkpoint::read(init)?;
@@ -308,9 +355,19 @@ fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, devices: V
             obs.note(&format!("initial weights from {} (epoch {})", init.display(), ck.state.epochs_done));
         } else if let Some(w) = &cfg.init_weights {
             crate::export::load_weights(&mut net, &mut w.clone(), &device)?;
-            obs.note(&format!("initial weights from {}", cfg.init_label.as_deref().unwrap_or("the given weight source")));
+            obs.note(&format!(
+                "initial weights from {}",
+                cfg.init_label.as_deref().unwrap_or("the given weight source")
+            ));
         }
-        state = RunState { settings, epochs: cfg.epochs, epochs_done: 0, best: None, stopped_early: false, history: Vec::new() };
+        state = RunState {
+            settings,
+            epochs: cfg.epochs,
+            epochs_done: 0,
+            best: None,
+            stopped_early: false,
+            history: Vec::new(),
+        };
         resumed_after = None;
     }
 
@@ -364,8 +421,14 @@ fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, devices: V
                     let hi = n * (k + 1) / shards;
                     let ns = hi - lo;
                     let mk = if k == 0 { m.clone() } else { m.clone().fork(dev) };
-                    let x = Tensor::<B, 4>::from_data(TensorData::new(batch.x[lo * per..hi * per].to_vec(), [ns, c, side, side]), dev);
-                    let y = Tensor::<B, 2>::from_data(TensorData::new(y32[lo * classes..hi * classes].to_vec(), [ns, classes]), dev);
+                    let x = Tensor::<B, 4>::from_data(
+                        TensorData::new(batch.x[lo * per..hi * per].to_vec(), [ns, c, side, side]),
+                        dev,
+                    );
+                    let y = Tensor::<B, 2>::from_data(
+                        TensorData::new(y32[lo * classes..hi * classes].to_vec(), [ns, classes]),
+                        dev,
+                    );
                     let loss = bce_with_logits(mk.forward(x, Some(&mut drop_rng)), y) * (ns as f32 / n as f32);
                     let detached = loss.clone().inner().to_device(&device) * (n as f32);
                     loss_sum = Some(match loss_sum.take() {
@@ -425,7 +488,10 @@ fn run<B: AutodiffBackend>(cfg: &TrainConfig, archive: &PatchArchive, devices: V
         write_logs(&cfg.run_dir, &state.history)?;
         obs.epoch_end(&log, improved);
         if state.stopped_early {
-            obs.note(&format!("early stopping: no better validation F2 for {} epochs", cfg.early_stopping.unwrap_or(0)));
+            obs.note(&format!(
+                "early stopping: no better validation F2 for {} epochs",
+                cfg.early_stopping.unwrap_or(0)
+            ));
         }
     }
     Ok(TrainSummary { state, resumed_after, best_checkpoint: best_path })
@@ -443,9 +509,27 @@ pub fn bce_with_logits<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 2>) 
 /// Sigmoid probabilities of `net` on `indices` (batches of `batch`),
 /// sample-major `[len, classes]`, with the truth masks.
 #[allow(clippy::too_many_arguments)]
-pub fn predict<B: Backend>(net: &Net<B>, archive: &PatchArchive, indices: &[usize], channels: &[usize], classes: usize, batch: usize, workers: usize, device: &B::Device) -> (Vec<f32>, Vec<u64>) {
+pub fn predict<B: Backend>(
+    net: &Net<B>,
+    archive: &PatchArchive,
+    indices: &[usize],
+    channels: &[usize],
+    classes: usize,
+    batch: usize,
+    workers: usize,
+    device: &B::Device,
+) -> (Vec<f32>, Vec<u64>) {
     let side = archive.manifest().height as usize;
-    let plan = BatchPlan { archive, order: indices.to_vec(), channels: channels.to_vec(), batch_size: batch.max(1), augment: false, seed: 0, epoch: 0, classes };
+    let plan = BatchPlan {
+        archive,
+        order: indices.to_vec(),
+        channels: channels.to_vec(),
+        batch_size: batch.max(1),
+        augment: false,
+        seed: 0,
+        epoch: 0,
+        classes,
+    };
     let mut probs = Vec::with_capacity(indices.len() * classes);
     let mut truth = Vec::with_capacity(indices.len());
     plan.stream(workers, 2, |_, b| {
@@ -463,7 +547,16 @@ pub fn predict<B: Backend>(net: &Net<B>, archive: &PatchArchive, indices: &[usiz
 
 /// The paper's scores of `net` on `indices` (threshold 0.5).
 #[allow(clippy::too_many_arguments)]
-pub fn evaluate<B: Backend>(net: &Net<B>, archive: &PatchArchive, indices: &[usize], channels: &[usize], classes: usize, batch: usize, workers: usize, device: &B::Device) -> Scores {
+pub fn evaluate<B: Backend>(
+    net: &Net<B>,
+    archive: &PatchArchive,
+    indices: &[usize],
+    channels: &[usize],
+    classes: usize,
+    batch: usize,
+    workers: usize,
+    device: &B::Device,
+) -> Scores {
     let (probs, truth) = predict(net, archive, indices, channels, classes, batch, workers, device);
     let mut acc = MultiLabelAccumulator::new(classes);
     for (k, &t) in truth.iter().enumerate() {

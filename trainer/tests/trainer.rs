@@ -70,7 +70,8 @@ fn exported_tiny_model_matches_burn_through_the_engine() {
         let bytes = model_bytes(&net, arch, &(0..12).collect::<Vec<_>>(), side, 19, meta).expect("export");
         let mut words = vec![0u64; bytes.len().div_ceil(8)];
         bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
-        let model = bemm_engine::Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()]).expect("engine loads it");
+        let model = bemm_engine::Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()])
+            .expect("engine loads it");
         let n = 4;
         let x16 = input(n, 12, side, 9);
         let mut probs = vec![0f32; n * 19];
@@ -95,7 +96,8 @@ fn write_archive(dir: &Path, side: usize, per_split: &[(Split, usize)]) {
     m.width = side as u32;
     let bands: Vec<&str> = m.bands.iter().map(|s| s.as_str()).collect();
     let file = "shard-00000.bemmshard";
-    let mut w = ShardWriter::create(&dir.join(file), &bands, &m.mean, &m.std, side as u32, side as u32).expect("create shard");
+    let mut w =
+        ShardWriter::create(&dir.join(file), &bands, &m.mean, &m.std, side as u32, side as u32).expect("create shard");
     let mut k = 0u64;
     for &(split, n) in per_split {
         for _ in 0..n {
@@ -143,7 +145,9 @@ fn all_weights(net: &mut Net<B>) -> Vec<(String, Vec<f32>)> {
     let mut out = Vec::new();
     let v = |t: Vec<f32>| t;
     net.for_each_layer(&mut |name, layer| match layer {
-        LayerMut::Conv(c) => out.push((name.to_string(), v(c.weight.val().into_data().into_vec::<f32>().unwrap_or_default()))),
+        LayerMut::Conv(c) => {
+            out.push((name.to_string(), v(c.weight.val().into_data().into_vec::<f32>().unwrap_or_default())))
+        }
         LayerMut::Bn(b) => {
             let mut x = b.gamma.val().into_data().into_vec::<f32>().unwrap_or_default();
             x.extend(b.beta.val().into_data().into_vec::<f32>().unwrap_or_default());
@@ -151,7 +155,9 @@ fn all_weights(net: &mut Net<B>) -> Vec<(String, Vec<f32>)> {
             x.extend(b.running_var.value().into_data().into_vec::<f32>().unwrap_or_default());
             out.push((name.to_string(), x));
         }
-        LayerMut::Linear(l) => out.push((name.to_string(), v(l.weight.val().into_data().into_vec::<f32>().unwrap_or_default()))),
+        LayerMut::Linear(l) => {
+            out.push((name.to_string(), v(l.weight.val().into_data().into_vec::<f32>().unwrap_or_default())))
+        }
     });
     out
 }
@@ -242,5 +248,9 @@ fn sharded_data_parallel_step_trains_like_one_device() {
         let rel = (a.train_loss - b.train_loss).abs() / a.train_loss;
         assert!(rel < 0.1, "epoch {}: loss {} on one device, {} in two shards", a.epoch, a.train_loss, b.train_loss);
     }
-    assert!(two.state.history[1].train_loss < two.state.history[0].train_loss, "sharded training does not learn: {:?}", two.state.history);
+    assert!(
+        two.state.history[1].train_loss < two.state.history[0].train_loss,
+        "sharded training does not learn: {:?}",
+        two.state.history
+    );
 }

@@ -41,7 +41,15 @@ struct Opts {
 }
 
 fn parse() -> Result<Opts> {
-    let mut o = Opts { archive: PathBuf::new(), model: None, random: None, queries: Split::Test, database: Some(Split::Train), ks: vec![10, 100], threads: 2 };
+    let mut o = Opts {
+        archive: PathBuf::new(),
+        model: None,
+        random: None,
+        queries: Split::Test,
+        database: Some(Split::Train),
+        ks: vec![10, 100],
+        threads: 2,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = |n: &str| it.next().with_context(|| format!("{n} needs a value"));
@@ -52,9 +60,15 @@ fn parse() -> Result<Opts> {
             "--queries" => o.queries = Split::parse(&val("--queries")?).context("--queries: a split")?,
             "--database" => {
                 let v = val("--database")?;
-                o.database = if v == "all" { None } else { Some(Split::parse(&v).context("--database: a split or all")?) }
+                o.database =
+                    if v == "all" { None } else { Some(Split::parse(&v).context("--database: a split or all")?) }
             }
-            "--k" => o.ks = val("--k")?.split(',').map(|s| s.parse().context("--k: comma-separated counts")).collect::<Result<_>>()?,
+            "--k" => {
+                o.ks = val("--k")?
+                    .split(',')
+                    .map(|s| s.parse().context("--k: comma-separated counts"))
+                    .collect::<Result<_>>()?
+            }
             "--threads" => o.threads = val("--threads")?.parse()?,
             other => bail!("unknown argument {other:?}"),
         }
@@ -67,7 +81,14 @@ fn parse() -> Result<Opts> {
 
 /// The model bytes with the feature layer moved to the block mean's input.
 fn pooled_variant(bytes: &[u8]) -> Result<Vec<u8>> {
-    let words: Vec<u64> = bytes.chunks(8).map(|c| { let mut a = [0u8; 8]; a[..c.len()].copy_from_slice(c); u64::from_le_bytes(a) }).collect();
+    let words: Vec<u64> = bytes
+        .chunks(8)
+        .map(|c| {
+            let mut a = [0u8; 8];
+            a[..c.len()].copy_from_slice(c);
+            u64::from_le_bytes(a)
+        })
+        .collect();
     let aligned = &bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()];
     let m = bemm_formats::model::ModelFile::parse(aligned).context("model file")?;
     let fl = m.header().feature_layer as usize;
@@ -89,7 +110,12 @@ fn pooled_variant(bytes: &[u8]) -> Result<Vec<u8>> {
 type Reduction = Vec<Vec<(usize, f32)>>;
 
 fn block_mean(d: usize, scale: &[f32]) -> Reduction {
-    (0..OUT).map(|j| { let (a, b) = (j * d / OUT, (j + 1) * d / OUT); (a..b).map(|i| (i, scale[i] / (b - a) as f32)).collect() }).collect()
+    (0..OUT)
+        .map(|j| {
+            let (a, b) = (j * d / OUT, (j + 1) * d / OUT);
+            (a..b).map(|i| (i, scale[i] / (b - a) as f32)).collect()
+        })
+        .collect()
 }
 
 fn apply(red: &Reduction, x: &[f32]) -> Vec<f32> {
@@ -102,8 +128,11 @@ fn apply(red: &Reduction, x: &[f32]) -> Vec<f32> {
 fn corr_groups(feats: &[Vec<f32>], d: usize, scale: &[f32]) -> Reduction {
     let n = feats.len() as f64;
     let mean: Vec<f64> = (0..d).map(|c| feats.iter().map(|f| f[c] as f64).sum::<f64>() / n).collect();
-    let sd: Vec<f64> = (0..d).map(|c| (feats.iter().map(|f| (f[c] as f64 - mean[c]).powi(2)).sum::<f64>() / n).sqrt().max(1e-12)).collect();
-    let z: Vec<Vec<f32>> = (0..d).map(|c| feats.iter().map(|f| ((f[c] as f64 - mean[c]) / sd[c]) as f32).collect()).collect();
+    let sd: Vec<f64> = (0..d)
+        .map(|c| (feats.iter().map(|f| (f[c] as f64 - mean[c]).powi(2)).sum::<f64>() / n).sqrt().max(1e-12))
+        .collect();
+    let z: Vec<Vec<f32>> =
+        (0..d).map(|c| feats.iter().map(|f| ((f[c] as f64 - mean[c]) / sd[c]) as f32).collect()).collect();
     let mut order: Vec<usize> = (0..d).collect();
     order.sort_by(|a, b| sd[*b].total_cmp(&sd[*a]));
     let size = d.div_ceil(OUT);
@@ -114,7 +143,10 @@ fn corr_groups(feats: &[Vec<f32>], d: usize, scale: &[f32]) -> Reduction {
             continue;
         }
         used[seed] = true;
-        let mut corr: Vec<(f32, usize)> = (0..d).filter(|c| !used[*c]).map(|c| (z[seed].iter().zip(&z[c]).map(|(a, b)| a * b).sum::<f32>(), c)).collect();
+        let mut corr: Vec<(f32, usize)> = (0..d)
+            .filter(|c| !used[*c])
+            .map(|c| (z[seed].iter().zip(&z[c]).map(|(a, b)| a * b).sum::<f32>(), c))
+            .collect();
         corr.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut g = vec![seed];
         for &(_, c) in corr.iter().take(size - 1) {
@@ -134,9 +166,16 @@ fn main() -> Result<()> {
     let (bytes, name) = match (&o.model, &o.random) {
         (Some(p), _) => (std::fs::read(p).with_context(|| format!("{}", p.display()))?, p.display().to_string()),
         (None, Some(a)) => {
-            let arch = match a.as_str() { "resnet18" => Arch::ResNet18, "resnet50" => Arch::ResNet50, "tiny" => Arch::Tiny, _ => bail!("--random: resnet18, resnet50 or tiny") };
+            let arch = match a.as_str() {
+                "resnet18" => Arch::ResNet18,
+                "resnet50" => Arch::ResNet50,
+                "tiny" => Arch::Tiny,
+                _ => bail!("--random: resnet18, resnet50 or tiny"),
+            };
             let meta = OwnedMeta::bigearthnet(a, &(0..12).collect::<Vec<_>>());
-            let b = arch::build(arch, 12, 120, 19, &mut RandomWeights::new(1), meta).map_err(|e| anyhow::anyhow!("{e}"))?.to_bytes()?;
+            let b = arch::build(arch, 12, 120, 19, &mut RandomWeights::new(1), meta)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .to_bytes()?;
             (b, format!("random-weight {a}"))
         }
         _ => unreachable!("checked in parse"),
@@ -167,7 +206,8 @@ fn main() -> Result<()> {
     let db_feats: Vec<Vec<f32>> = feats.iter().zip(&in_db).filter(|(_, a)| **a).map(|(f, _)| f.clone()).collect();
     let nd = db_feats.len() as f64;
     let mean: Vec<f32> = (0..d).map(|c| (db_feats.iter().map(|f| f[c] as f64).sum::<f64>() / nd) as f32).collect();
-    let var: Vec<f64> = (0..d).map(|c| db_feats.iter().map(|f| (f[c] as f64 - mean[c] as f64).powi(2)).sum::<f64>() / nd).collect();
+    let var: Vec<f64> =
+        (0..d).map(|c| db_feats.iter().map(|f| (f[c] as f64 - mean[c] as f64).powi(2)).sum::<f64>() / nd).collect();
     let ones = vec![1f32; d];
     let inv_mean: Vec<f32> = mean.iter().map(|m| if *m > 1e-12 { 1.0 / m } else { 0.0 }).collect();
     let mut top: Vec<usize> = (0..d).collect();
@@ -188,7 +228,13 @@ fn main() -> Result<()> {
     let kmax = *o.ks.iter().max().unwrap_or(&10);
     let qidx: Vec<usize> = (0..recs.len()).filter(|&i| recs[i].split() == o.queries).collect();
     let index = LabelIndex::new(recs.iter().zip(&in_db).filter(|(_, a)| **a).map(|(r, _)| r.labels19 as u64));
-    println!("{name}; {} queries ({}), database {} patches ({}); chi-square, exact", qidx.len(), o.queries.name(), in_db.iter().filter(|a| **a).count(), o.database.map_or("all", |s| s.name()));
+    println!(
+        "{name}; {} queries ({}), database {} patches ({}); chi-square, exact",
+        qidx.len(),
+        o.queries.name(),
+        in_db.iter().filter(|a| **a).count(),
+        o.database.map_or("all", |s| s.name())
+    );
     let mut head = format!("{:<40}", "features");
     for k in &o.ks {
         head.push_str(&format!(" {:>8} {:>8} {:>8}", format!("P@{k}"), format!("mAP@{k}"), format!("NDCG@{k}")));
@@ -211,7 +257,8 @@ fn main() -> Result<()> {
         let mut overlap = 0.0;
         let mut tops = Vec::new();
         for chunk in qidx.chunks(64) {
-            let qs: Vec<Query> = chunk.iter().map(|&i| Query::from_row(&db, i).context("row")).collect::<Result<_>>()?;
+            let qs: Vec<Query> =
+                chunk.iter().map(|&i| Query::from_row(&db, i).context("row")).collect::<Result<_>>()?;
             let res = search_batch(&db, &qs, &opt)?;
             for (&qi, hits) in chunk.iter().zip(&res) {
                 let ql = recs[qi].labels19 as u64;
@@ -229,7 +276,12 @@ fn main() -> Result<()> {
         }
         let mut line = format!("{label:<40}");
         for (_, s) in acc.finish() {
-            line.push_str(&format!(" {:>8.2} {:>8.2} {:>8.2}", 100.0 * s.precision, 100.0 * s.average_precision, 100.0 * s.ndcg));
+            line.push_str(&format!(
+                " {:>8.2} {:>8.2} {:>8.2}",
+                100.0 * s.precision,
+                100.0 * s.average_precision,
+                100.0 * s.ndcg
+            ));
         }
         line.push_str(&format!(" {:>12.3}", overlap / tops.len().max(1) as f64));
         println!("{line}");

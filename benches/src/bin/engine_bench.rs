@@ -101,7 +101,8 @@ fn cpu_seconds() -> f64 {
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 (utime, stime) are the 12th and 13th after the name.
-    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     ticks / 100.0
 }
 
@@ -224,7 +225,12 @@ fn quick(args: &[String]) -> anyhow::Result<()> {
             (false, Some(t)) => 1.0 / throughput(&m, &x, 1, t, budget),
             (false, None) => latency(&m, &x, budget),
         };
-        println!("{name:5} ({}): batch 16 {thr:6.1} patches/cpu-s ({:5.1} GFLOP/s), batch-1 latency {:6.2} ms", m.kernel().name, thr * flops / 1e9, lat * 1e3);
+        println!(
+            "{name:5} ({}): batch 16 {thr:6.1} patches/cpu-s ({:5.1} GFLOP/s), batch-1 latency {:6.2} ms",
+            m.kernel().name,
+            thr * flops / 1e9,
+            lat * 1e3
+        );
     }
     Ok(())
 }
@@ -233,7 +239,9 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     let path = arg(args, "--model").context("--model FILE")?;
     let budget: f64 = arg(args, "--seconds").map(|s| s.parse()).transpose()?.unwrap_or(3.0);
     let ort: Option<serde_json::Value> = match arg(args, "--ort") {
-        Some(p) => Some(serde_json::from_str(&std::fs::read_to_string(&p).with_context(|| format!("{p}: cannot read"))?)?),
+        Some(p) => {
+            Some(serde_json::from_str(&std::fs::read_to_string(&p).with_context(|| format!("{p}: cannot read"))?)?)
+        }
         None => None,
     };
     let owned = OwnedModel::open(std::path::Path::new(&path))?;
@@ -259,7 +267,12 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     let (mut pe, mut pf) = (vec![0f32; 16 * 19], vec![0f32; 16 * 19]);
     exact.infer_parallel(&samples, 2, &mut pe, &mut [])?;
     fast.infer_parallel(&samples, 2, &mut pf, &mut [])?;
-    let agree = (0..16).map(|b| 19 - (exact.predicted(&pe[b * 19..(b + 1) * 19]) ^ fast.predicted(&pf[b * 19..(b + 1) * 19])).count_ones() as usize).sum::<usize>();
+    let agree = (0..16)
+        .map(|b| {
+            19 - (exact.predicted(&pe[b * 19..(b + 1) * 19]) ^ fast.predicted(&pf[b * 19..(b + 1) * 19])).count_ones()
+                as usize
+        })
+        .sum::<usize>();
     let max_dp = pe.iter().zip(&pf).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     // Features are not saturated like random-weight probabilities: compare them too.
     let (mut fe, mut ff) = (vec![0f32; 16 * exact.feature_len()], vec![0f32; 16 * exact.feature_len()]);
@@ -284,14 +297,33 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         _ => "-".into(),
     };
     let rows: Vec<[String; 6]> = vec![
-        ["measure".into(), "bemm exact".into(), "bemm fast".into(), "ONNX Runtime".into(), "exact/ORT".into(), "fast/ORT".into()],
+        [
+            "measure".into(),
+            "bemm exact".into(),
+            "bemm fast".into(),
+            "ONNX Runtime".into(),
+            "exact/ORT".into(),
+            "fast/ORT".into(),
+        ],
         row_lat("batch-1 latency, 1 thread", lat, o("latency_b1_t1"), ms),
         row_lat("batch-1 latency, 2 threads", lat2, o("latency_b1_t2"), ms),
         row_thr("batch-16 throughput, 1 thread", thr1, o("throughput_b16_t1"), ps, &ratio),
         row_thr("batch-16 throughput, 2 threads", thr2, o("throughput_b16_t2"), ps, &ratio),
-        row_thr("batch-16 per CPU-second, 1 thread", cpu, o("cpu_throughput_b16_t1"), |p| format!("{p:.1}/cpu-s"), &ratio),
+        row_thr(
+            "batch-16 per CPU-second, 1 thread",
+            cpu,
+            o("cpu_throughput_b16_t1"),
+            |p| format!("{p:.1}/cpu-s"),
+            &ratio,
+        ),
     ];
-    println!("ResNet50-like model {path}: {:.2} GFLOP per patch, {}x{}x{} input", flops / 1e9, exact.input_shape().c, exact.input_shape().h, exact.input_shape().w);
+    println!(
+        "ResNet50-like model {path}: {:.2} GFLOP per patch, {}x{}x{} input",
+        flops / 1e9,
+        exact.input_shape().c,
+        exact.input_shape().h,
+        exact.input_shape().w
+    );
     print!("{}", table(&rows));
     println!(
         "bemm GFLOP/s (batch 16, 1 thread): exact {:.0}, fast {:.0}; measured f32 FMA peak {:.0} (1 thread), {:.0} (2 threads): exact at {:.0}% of peak",
@@ -302,7 +334,12 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         100.0 * thr1[0] * flops / 1e9 / peak[0]
     );
     if let Some(g) = o("throughput_b16_t1") {
-        println!("ONNX Runtime GFLOP/s (batch 16, 1 thread): {:.0} ({:.0}% of peak), version {}", g * flops / 1e9, 100.0 * g * flops / 1e9 / peak[0], ort.as_ref().map(|v| v["version"].to_string()).unwrap_or_default());
+        println!(
+            "ONNX Runtime GFLOP/s (batch 16, 1 thread): {:.0} ({:.0}% of peak), version {}",
+            g * flops / 1e9,
+            100.0 * g * flops / 1e9 / peak[0],
+            ort.as_ref().map(|v| v["version"].to_string()).unwrap_or_default()
+        );
     }
     if let (Some(d), Some(f)) = (o("parity_max_abs_diff"), o("parity_feature_rel_diff")) {
         println!("parity with ORT on one input (same graph, same weights): max |dp| = {d:.1e}, max feature difference {f:.1e} of the largest feature");
@@ -310,7 +347,10 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
         println!("load average during the run: {} (wall-clock rows are unreliable when it exceeds the core count; the CPU-second row is not)", l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     }
-    println!("bemm peak heap at batch 1 (scratch + outputs; mapped model excluded): {:.2} MiB", heap as f64 / (1 << 20) as f64);
+    println!(
+        "bemm peak heap at batch 1 (scratch + outputs; mapped model excluded): {:.2} MiB",
+        heap as f64 / (1 << 20) as f64
+    );
     println!("fast vs exact: {agree} of {} label decisions agree, max |dp| = {max_dp:.4}, max feature difference {max_df:.1e} of the largest feature (16 random inputs)", 16 * 19);
     Ok(())
 }
@@ -321,7 +361,13 @@ fn row_lat(name: &str, v: [f64; 2], ort: Option<f64>, f: impl Fn(f64) -> String)
     [name.into(), f(v[0]), f(v[1]), ort.map(&f).unwrap_or("-".into()), r(v[0]), r(v[1])]
 }
 
-fn row_thr(name: &str, v: [f64; 2], ort: Option<f64>, f: impl Fn(f64) -> String, ratio: &impl Fn(Option<f64>, Option<f64>) -> String) -> [String; 6] {
+fn row_thr(
+    name: &str,
+    v: [f64; 2],
+    ort: Option<f64>,
+    f: impl Fn(f64) -> String,
+    ratio: &impl Fn(Option<f64>, Option<f64>) -> String,
+) -> [String; 6] {
     [name.into(), f(v[0]), f(v[1]), ort.map(&f).unwrap_or("-".into()), ratio(Some(v[0]), ort), ratio(Some(v[1]), ort)]
 }
 
@@ -334,7 +380,11 @@ fn table(rows: &[[String; 6]]) -> String {
     }
     let mut s = String::new();
     for (n, r) in rows.iter().enumerate() {
-        let cells: Vec<String> = r.iter().enumerate().map(|(i, c)| if i == 0 { format!("{c:<0$}", w[i]) } else { format!("{c:>0$}", w[i]) }).collect();
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i == 0 { format!("{c:<0$}", w[i]) } else { format!("{c:>0$}", w[i]) })
+            .collect();
         s.push_str(cells.join("  ").trim_end());
         s.push('\n');
         if n == 0 {

@@ -31,19 +31,14 @@ fn files_of(twin: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn read_all(files: &[PathBuf]) -> u64 {
-    files
-        .par_iter()
-        .map(|f| std::fs::read(f).map(|b| b.len() as u64).unwrap_or(0))
-        .sum()
+    files.par_iter().map(|f| std::fs::read(f).map(|b| b.len() as u64).unwrap_or(0)).sum()
 }
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let pairs: u64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(2000);
     let threads: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(2);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let tmp = tempfile::tempdir()?;
     let twin = tmp.path().join("twin");
     eprintln!("writing a twin of {pairs} pairs ...");
@@ -60,10 +55,7 @@ fn main() -> Result<()> {
         floor.push(t.elapsed().as_secs_f64());
         let out = tmp.path().join(format!("archive{r}"));
         // keep_excluded: every pair is decoded and written.
-        let o = Options {
-            keep_excluded: true,
-            ..Options::for_twin(&twin, out.clone())
-        };
+        let o = Options { keep_excluded: true, ..Options::for_twin(&twin, out.clone()) };
         let t = Instant::now();
         let s = pool.install(|| ingest::run(&o))?;
         ours.push(t.elapsed().as_secs_f64());
@@ -71,23 +63,10 @@ fn main() -> Result<()> {
         std::fs::remove_dir_all(&out)?;
     }
     let best = |v: &[f64]| v.iter().cloned().fold(f64::MAX, f64::min);
-    let mut rows = vec![vec![
-        "pipeline".to_string(),
-        "pairs/s".into(),
-        "input MB/s".into(),
-        "s (best of 3)".into(),
-    ]];
+    let mut rows = vec![vec!["pipeline".to_string(), "pairs/s".into(), "input MB/s".into(), "s (best of 3)".into()]];
     let mb = bytes as f64 / 1e6;
-    for (name, t) in [
-        ("read files only (I/O floor)", best(&floor)),
-        ("bemm ingest", best(&ours)),
-    ] {
-        rows.push(vec![
-            name.into(),
-            format!("{:.0}", pairs as f64 / t),
-            format!("{:.0}", mb / t),
-            format!("{t:.3}"),
-        ]);
+    for (name, t) in [("read files only (I/O floor)", best(&floor)), ("bemm ingest", best(&ours))] {
+        rows.push(vec![name.into(), format!("{:.0}", pairs as f64 / t), format!("{:.0}", mb / t), format!("{t:.3}")]);
     }
     // Peer: a PyTorch pipeline over the same files (single process; torch uses `threads` threads).
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ingest_peer.py");
@@ -100,10 +79,8 @@ fn main() -> Result<()> {
     match peer {
         Ok(o) if o.status.success() => {
             let text = String::from_utf8_lossy(&o.stdout);
-            if let Some(t) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("seconds "))
-                .and_then(|s| s.trim().parse::<f64>().ok())
+            if let Some(t) =
+                text.lines().find_map(|l| l.strip_prefix("seconds ")).and_then(|s| s.trim().parse::<f64>().ok())
             {
                 let n = text
                     .lines()
@@ -118,18 +95,12 @@ fn main() -> Result<()> {
                 ]);
             }
         }
-        Ok(o) => eprintln!(
-            "PyTorch peer skipped: {}",
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("failed")
-        ),
+        Ok(o) => {
+            eprintln!("PyTorch peer skipped: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("failed"))
+        }
         Err(e) => eprintln!("PyTorch peer skipped: {e:#}"),
     }
-    println!(
-        "ingest benchmark: {pairs} pairs ({mb:.0} MB of input in page cache), {threads} threads"
-    );
+    println!("ingest benchmark: {pairs} pairs ({mb:.0} MB of input in page cache), {threads} threads");
     print!("{}", bemm_tools::report::table(&rows));
     Ok(())
 }

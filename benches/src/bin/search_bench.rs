@@ -37,7 +37,12 @@ fn parse() -> Result<Opts> {
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
         match a.as_str() {
-            "--sizes" => o.sizes = val("--sizes")?.split(',').map(|s| s.trim().parse().context("--sizes: comma-separated row counts")).collect::<Result<_>>()?,
+            "--sizes" => {
+                o.sizes = val("--sizes")?
+                    .split(',')
+                    .map(|s| s.trim().parse().context("--sizes: comma-separated row counts"))
+                    .collect::<Result<_>>()?
+            }
             "--queries" => o.queries = val("--queries")?.parse().context("--queries: a count")?,
             "--threads" => o.threads = val("--threads")?.parse().context("--threads: a count")?,
             "--k" => o.k = val("--k")?.parse().context("--k: a count")?,
@@ -66,12 +71,22 @@ fn make_rows(n: usize, seed: u64) -> Vec<f16> {
         s ^= s << 17;
         (s >> 11) as f64 / (1u64 << 53) as f64
     };
-    let centres: Vec<f32> = (0..256 * DIM).map(|_| { let u = next(); if u < 0.35 { 0.0 } else { (-(1.0 - u).ln() * 0.8) as f32 } }).collect();
+    let centres: Vec<f32> = (0..256 * DIM)
+        .map(|_| {
+            let u = next();
+            if u < 0.35 {
+                0.0
+            } else {
+                (-(1.0 - u).ln() * 0.8) as f32
+            }
+        })
+        .collect();
     let mut rows = Vec::with_capacity(n * DIM);
     for _ in 0..n {
         let c = (next() * 256.0) as usize % 256;
         for j in 0..DIM {
-            let v = centres[c * DIM + j] * (0.6 + 0.8 * next() as f32) + if next() < 0.2 { (next() * 0.5) as f32 } else { 0.0 };
+            let v = centres[c * DIM + j] * (0.6 + 0.8 * next() as f32)
+                + if next() < 0.2 { (next() * 0.5) as f32 } else { 0.0 };
             rows.push(f16::from_f32(v));
         }
     }
@@ -106,12 +121,17 @@ fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
     // utime and stime are fields 14 and 15: the 12th and 13th after the name; 100 ticks/s.
-    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     ticks / 100.0
 }
 
 fn numpy_available() -> bool {
-    std::process::Command::new("python3").args(["-c", "import numpy"]).output().map(|o| o.status.success()).unwrap_or(false)
+    std::process::Command::new("python3")
+        .args(["-c", "import numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// numpy peer: f32 matrix in memory (conversion from f16 not timed), chi-square
@@ -161,7 +181,13 @@ fn main() -> Result<()> {
     let kernel = Kernel::detect();
     let have_numpy = numpy_available();
     let mut results: Vec<Row> = Vec::new();
-    eprintln!("kernel {}, {} threads, k = {}, dim = {DIM} f16 (256 B/row){}", kernel.name(), o.threads, o.k, if have_numpy { ", numpy peer on" } else { ", numpy not found: peer skipped" });
+    eprintln!(
+        "kernel {}, {} threads, k = {}, dim = {DIM} f16 (256 B/row){}",
+        kernel.name(),
+        o.threads,
+        o.k,
+        if have_numpy { ", numpy peer on" } else { ", numpy not found: peer skipped" }
+    );
     for &n in &o.sizes {
         if n < 2 {
             bail!("--sizes: each size must be at least 2 rows");
@@ -175,7 +201,14 @@ fn main() -> Result<()> {
         let queries: Vec<Query> = qidx.iter().filter_map(|&i| Query::from_row(&db, i)).collect();
         let bytes = (n * DIM * 2) as f64;
         let mut push = |method: String, secs_per_q: f64, bytes_per_q: f64, recall: Option<f64>| {
-            results.push(Row { size: n, method, ms_per_query: secs_per_q * 1e3, queries_per_s: 1.0 / secs_per_q, gb_per_s: bytes_per_q / secs_per_q / 1e9, recall });
+            results.push(Row {
+                size: n,
+                method,
+                ms_per_query: secs_per_q * 1e3,
+                queries_per_s: 1.0 / secs_per_q,
+                gb_per_s: bytes_per_q / secs_per_q / 1e9,
+                recall,
+            });
         };
         let opt = SearchOptions { metric: Metric::ChiSquare, k: o.k, threads: o.threads, kernel };
         eprint!(" exact...");
@@ -187,14 +220,24 @@ fn main() -> Result<()> {
                 exact.push(search(&db, q, &opt).map(|h| h.iter().map(|h| h.index).collect()).unwrap_or_default());
             }
         });
-        push(format!("bemm exact ({}, {} thr)", kernel.name(), thread_count(o.threads, n, 1)), t / nq as f64, bytes, None);
+        push(
+            format!("bemm exact ({}, {} thr)", kernel.name(), thread_count(o.threads, n, 1)),
+            t / nq as f64,
+            bytes,
+            None,
+        );
         let batch = 16.min(nq);
         let t = time(o.repeat, || {
             for chunk in queries.chunks(batch) {
                 let _ = search_batch(&db, chunk, &opt);
             }
         });
-        push(format!("bemm exact, batch {batch} ({} thr)", thread_count(o.threads, n, batch)), t / nq as f64, bytes / batch as f64, None);
+        push(
+            format!("bemm exact, batch {batch} ({} thr)", thread_count(o.threads, n, batch)),
+            t / nq as f64,
+            bytes / batch as f64,
+            None,
+        );
         let t1 = SearchOptions { threads: 1, ..opt };
         let t = time(o.repeat, || {
             for q in &queries {
@@ -229,7 +272,12 @@ fn main() -> Result<()> {
                 naive_same &= overlap(&got, e) >= 0.99;
             }
         });
-        push("naive scalar + full sort (1 thr)".into(), t / few as f64, bytes, Some(if naive_same { 1.0 } else { 0.0 }));
+        push(
+            "naive scalar + full sort (1 thr)".into(),
+            t / few as f64,
+            bytes,
+            Some(if naive_same { 1.0 } else { 0.0 }),
+        );
         eprint!(" binary...");
         let codes = BinaryCodes::build(&rows, DIM, DIM);
         for factor in [10usize, 30] {
@@ -244,7 +292,12 @@ fn main() -> Result<()> {
                 }
             });
             let bpq = (n * codes.bytes_per_row() + cands * DIM * 2) as f64;
-            push(format!("binary codes top-{cands} + exact rerank (1 thr)"), t / nq as f64, bpq, Some(recall / nq as f64));
+            push(
+                format!("binary codes top-{cands} + exact rerank (1 thr)"),
+                t / nq as f64,
+                bpq,
+                Some(recall / nq as f64),
+            );
         }
         if have_numpy {
             eprint!(" numpy...");
@@ -262,15 +315,25 @@ fn main() -> Result<()> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{:>8}  {:<48} {:>10} {:>10} {:>8} {:>8}", "rows", "method", "ms/query", "queries/s", "GB/s", "recall");
+        println!(
+            "{:>8}  {:<48} {:>10} {:>10} {:>8} {:>8}",
+            "rows", "method", "ms/query", "queries/s", "GB/s", "recall"
+        );
         for r in &results {
             let rec = r.recall.map_or(String::from("-"), |x| format!("{x:.3}"));
-            println!("{:>8}  {:<48} {:>10.3} {:>10.1} {:>8.2} {:>8}", r.size, r.method, r.ms_per_query, r.queries_per_s, r.gb_per_s, rec);
+            println!(
+                "{:>8}  {:<48} {:>10.3} {:>10.1} {:>8.2} {:>8}",
+                r.size, r.method, r.ms_per_query, r.queries_per_s, r.gb_per_s, rec
+            );
         }
         println!("GB/s = feature bytes the method reads per query / time per query (batch: bytes / batch size).");
         println!("\"per CPU-second\": CPU time, not wall time: robust to other jobs on the machine.");
         if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
-            println!("load average at the end: {} ({} cores; wall-clock rows are unreliable above that)", l.split_whitespace().take(3).collect::<Vec<_>>().join(" "), std::thread::available_parallelism().map_or(1, |n| n.get()));
+            println!(
+                "load average at the end: {} ({} cores; wall-clock rows are unreliable above that)",
+                l.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            );
         }
         println!("recall = fraction of the exact top-{} found (naive: 1 = same neighbours as bemm exact).", o.k);
     }

@@ -54,7 +54,17 @@ network on a batch made once and kept on the device; prints step time and patche
 warm-up and timed steps, so benchmarks sharing a GPU time their steps alone.";
 
 fn parse() -> Result<Opts> {
-    let mut o = Opts { device: "cpu".into(), arch: Arch::ResNet50, batch: 256, precision: "f32".into(), warmup: 3, steps: 20, max_seconds: 120.0, exclusive: None, json: false };
+    let mut o = Opts {
+        device: "cpu".into(),
+        arch: Arch::ResNet50,
+        batch: 256,
+        precision: "f32".into(),
+        warmup: 3,
+        steps: 20,
+        max_seconds: 120.0,
+        exclusive: None,
+        json: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().with_context(|| format!("{a} needs a value"));
@@ -104,7 +114,8 @@ fn bench<B: AutodiffBackend>(o: &Opts, dev: &B::Device) -> Result<Measured> {
         s ^= s << 17;
         s
     };
-    let x: Vec<f32> = (0..o.batch * c * side * side).map(|_| (next() >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0).collect();
+    let x: Vec<f32> =
+        (0..o.batch * c * side * side).map(|_| (next() >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0).collect();
     let y: Vec<f32> = (0..o.batch * k).map(|_| ((next() % 10) < 3) as u8 as f32).collect();
     let xt = Tensor::<B, 4>::from_data(TensorData::new(x, [o.batch, c, side, side]), dev);
     let yt = Tensor::<B, 2>::from_data(TensorData::new(y, [o.batch, k]), dev);
@@ -127,7 +138,12 @@ fn bench<B: AutodiffBackend>(o: &Opts, dev: &B::Device) -> Result<Measured> {
     // Held until the function returns: warm-up and timed steps run alone.
     let _lock = match &o.exclusive {
         Some(path) => {
-            let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).with_context(|| format!("--exclusive {}: cannot open the lock file", path.display()))?;
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)
+                .with_context(|| format!("--exclusive {}: cannot open the lock file", path.display()))?;
             let t = Instant::now();
             f.lock().with_context(|| format!("--exclusive {}: cannot lock", path.display()))?;
             eprintln!("waited {:.1} s for {}", t.elapsed().as_secs_f64(), path.display());
@@ -158,7 +174,11 @@ fn bench<B: AutodiffBackend>(o: &Opts, dev: &B::Device) -> Result<Measured> {
             }
         }
     }
-    let final_loss = last.map(|l| l.into_data().convert::<f32>().to_vec::<f32>().ok().and_then(|v| v.first().copied()).unwrap_or(f32::NAN)).unwrap_or(f32::NAN);
+    let final_loss = last
+        .map(|l| {
+            l.into_data().convert::<f32>().to_vec::<f32>().ok().and_then(|v| v.first().copied()).unwrap_or(f32::NAN)
+        })
+        .unwrap_or(f32::NAN);
     let _ = B::sync(dev);
     Ok(Measured { first_step_s, steps: done, seconds: t.elapsed().as_secs_f64(), final_loss })
 }
@@ -212,7 +232,11 @@ fn kernels(device: &str) -> Result<String> {
     let conv = CudaConv::from_env().map_err(anyhow::Error::msg)?;
     if cfg!(feature = "cuda") {
         if conv != CudaConv::Burn {
-            bail!("{}={}: only a `--features cuda-base` build chooses its convolution (this one fuses and autotunes)", CudaConv::ENV, conv.name());
+            bail!(
+                "{}={}: only a `--features cuda-base` build chooses its convolution (this one fuses and autotunes)",
+                CudaConv::ENV,
+                conv.name()
+            );
         }
         return Ok("fused+autotune".into());
     }
@@ -240,7 +264,17 @@ fn main() -> Result<()> {
         );
     } else {
         println!("system  device  arch       batch  precision  step ms  patches/s  first step s  loss");
-        println!("burn    {:7} {:10} {:5}  {:9}  {:7.1}  {:9.1}  {:12.1}  {:.4}", o.device, o.arch.name(), o.batch, o.precision, step_ms, rate, m.first_step_s, m.final_loss);
+        println!(
+            "burn    {:7} {:10} {:5}  {:9}  {:7.1}  {:9.1}  {:12.1}  {:.4}",
+            o.device,
+            o.arch.name(),
+            o.batch,
+            o.precision,
+            step_ms,
+            rate,
+            m.first_step_s,
+            m.final_loss
+        );
     }
     Ok(())
 }

@@ -50,8 +50,16 @@ pub enum Arch {
 
 impl Arch {
     /// All architectures.
-    pub const ALL: [Arch; 8] =
-        [Arch::Tiny, Arch::ResNet18, Arch::ResNet34, Arch::ResNet50, Arch::ResNet101, Arch::ResNet152, Arch::Vgg16, Arch::Vgg19];
+    pub const ALL: [Arch; 8] = [
+        Arch::Tiny,
+        Arch::ResNet18,
+        Arch::ResNet34,
+        Arch::ResNet50,
+        Arch::ResNet101,
+        Arch::ResNet152,
+        Arch::Vgg16,
+        Arch::Vgg19,
+    ];
 
     /// Lower-case name as used on the command line and in model files.
     pub fn name(self) -> &'static str {
@@ -87,7 +95,8 @@ impl Arch {
     /// VGG configuration: channel counts, 0 = 2x2 max pool.
     pub fn vgg_config(self) -> Option<&'static [usize]> {
         const D: &[usize] = &[64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0];
-        const E: &[usize] = &[64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512, 0, 512, 512, 512, 512, 0];
+        const E: &[usize] =
+            &[64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512, 0, 512, 512, 512, 512, 0];
         match self {
             Arch::Vgg16 => Some(D),
             Arch::Vgg19 => Some(E),
@@ -303,7 +312,13 @@ mod tests {
     #[test]
     fn batch_norm_folding_matches_conv_then_bn() {
         let mut w = alloc::vec![1.0f32, 2.0, 3.0, 4.0];
-        let bn = BatchNorm { gamma: alloc::vec![2.0, 0.5], beta: alloc::vec![1.0, -1.0], mean: alloc::vec![0.5, 1.0], var: alloc::vec![3.0, 0.0], eps: 1.0 };
+        let bn = BatchNorm {
+            gamma: alloc::vec![2.0, 0.5],
+            beta: alloc::vec![1.0, -1.0],
+            mean: alloc::vec![0.5, 1.0],
+            var: alloc::vec![3.0, 0.0],
+            eps: 1.0,
+        };
         let b = fold_batch_norm(&mut w, Some(alloc::vec![0.25, 0.0]), &bn);
         assert_eq!(w, [1.0, 2.0, 1.5, 2.0]);
         assert_eq!(b, [(0.25 - 0.5) * 1.0 + 1.0, (0.0 - 1.0) * 0.5 - 1.0]);

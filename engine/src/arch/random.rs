@@ -33,7 +33,13 @@ impl RandomWeights {
 impl WeightSource for RandomWeights {
     type Error = Infallible;
 
-    fn conv(&mut self, _name: &str, out_c: usize, in_c: usize, k: usize) -> Result<(Vec<f32>, Option<Vec<f32>>), Infallible> {
+    fn conv(
+        &mut self,
+        _name: &str,
+        out_c: usize,
+        in_c: usize,
+        k: usize,
+    ) -> Result<(Vec<f32>, Option<Vec<f32>>), Infallible> {
         // Uniform with variance 2/fan_in (He), so activations neither explode nor vanish.
         let scale = super::sqrt_f32(6.0 / (in_c * k * k) as f32);
         Ok((self.vec(out_c * in_c * k * k, scale), None))
@@ -54,4 +60,3 @@ impl WeightSource for RandomWeights {
         Ok((self.vec(out * inp, scale), self.vec(out, 0.1)))
     }
 }
-

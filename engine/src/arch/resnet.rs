@@ -6,7 +6,12 @@ use alloc::format;
 use bemm_formats::model::GraphBuilder;
 
 /// Returns (pooled features layer, logits layer).
-pub(super) fn build<S: WeightSource>(g: &mut GraphBuilder, src: &mut S, arch: Arch, classes: usize) -> Result<(u32, u32), ArchError<S::Error>> {
+pub(super) fn build<S: WeightSource>(
+    g: &mut GraphBuilder,
+    src: &mut S,
+    arch: Arch,
+    classes: usize,
+) -> Result<(u32, u32), ArchError<S::Error>> {
     let Some((blocks, bottleneck)) = arch.resnet_layout() else {
         return Err(ArchError::Format(bemm_formats::FormatError::Meta { problem: "not a ResNet architecture" }));
     };
@@ -21,7 +26,18 @@ pub(super) fn build<S: WeightSource>(g: &mut GraphBuilder, src: &mut S, arch: Ar
             let p = format!("layer{}.{}", stage + 1, b);
             let out_c = width * expansion;
             let shortcut = if stride != 1 || in_c != out_c {
-                conv_bn(g, src, x, &join(&p, "downsample.0"), Some(&join(&p, "downsample.1")), out_c, 1, stride, 0, false)?
+                conv_bn(
+                    g,
+                    src,
+                    x,
+                    &join(&p, "downsample.0"),
+                    Some(&join(&p, "downsample.1")),
+                    out_c,
+                    1,
+                    stride,
+                    0,
+                    false,
+                )?
             } else {
                 x
             };

@@ -6,7 +6,11 @@ use super::{conv_bn, ArchError, WeightSource};
 use bemm_formats::model::GraphBuilder;
 
 /// Returns (pooled features layer, logits layer).
-pub(super) fn build<S: WeightSource>(g: &mut GraphBuilder, src: &mut S, classes: usize) -> Result<(u32, u32), ArchError<S::Error>> {
+pub(super) fn build<S: WeightSource>(
+    g: &mut GraphBuilder,
+    src: &mut S,
+    classes: usize,
+) -> Result<(u32, u32), ArchError<S::Error>> {
     let x = conv_bn(g, src, GraphBuilder::INPUT, "conv1", Some("bn1"), 16, 3, 2, 1, true)?;
     let x = conv_bn(g, src, x, "conv2", Some("bn2"), 32, 3, 2, 1, true)?;
     let y = conv_bn(g, src, x, "block.conv1", Some("block.bn1"), 32, 3, 1, 1, true)?;

@@ -7,7 +7,12 @@ use alloc::format;
 use bemm_formats::model::GraphBuilder;
 
 /// Returns (feature source layer = second classifier ReLU output, logits layer).
-pub(super) fn build<S: WeightSource>(g: &mut GraphBuilder, src: &mut S, arch: Arch, classes: usize) -> Result<(u32, u32), ArchError<S::Error>> {
+pub(super) fn build<S: WeightSource>(
+    g: &mut GraphBuilder,
+    src: &mut S,
+    arch: Arch,
+    classes: usize,
+) -> Result<(u32, u32), ArchError<S::Error>> {
     let Some(cfg) = arch.vgg_config() else {
         return Err(ArchError::Format(bemm_formats::FormatError::Meta { problem: "not a VGG architecture" }));
     };

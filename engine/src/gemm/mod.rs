@@ -59,10 +59,18 @@ impl Blocks {
     /// 32, 32..=65536).
     pub fn new(kc: usize, nc: usize) -> Result<Blocks, EngineError> {
         if !(2..=4096).contains(&kc) || !kc.is_multiple_of(2) {
-            return Err(EngineError::GemmBlocks { what: "kc (depth)", found: kc, expected: "an even number from 2 to 4096" });
+            return Err(EngineError::GemmBlocks {
+                what: "kc (depth)",
+                found: kc,
+                expected: "an even number from 2 to 4096",
+            });
         }
         if !(NC_QUANTUM..=65536).contains(&nc) || !nc.is_multiple_of(NC_QUANTUM) {
-            return Err(EngineError::GemmBlocks { what: "nc (columns)", found: nc, expected: "a multiple of 32 from 32 to 65536" });
+            return Err(EngineError::GemmBlocks {
+                what: "nc (columns)",
+                found: nc,
+                expected: "a multiple of 32 from 32 to 65536",
+            });
         }
         Ok(Blocks { kc, nc })
     }
@@ -127,7 +135,17 @@ pub trait Fork: Sync {
 /// [`gemm`] would (same blocks, same order): results do not depend on the
 /// split. `ws` holds `ways * blocks.workspace_len()` values.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_split(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: WeightsF16<'_>, b: &(impl PackB + Sync), c: &mut [f32], ws: &mut [f32], fork: Option<&dyn Fork>) -> Result<(), EngineError> {
+pub fn gemm_split(
+    kern: &MicroKernel,
+    isa: Isa,
+    blocks: Blocks,
+    spec: GemmSpec,
+    a: WeightsF16<'_>,
+    b: &(impl PackB + Sync),
+    c: &mut [f32],
+    ws: &mut [f32],
+    fork: Option<&dyn Fork>,
+) -> Result<(), EngineError> {
     let by_cols = spec.n >= spec.m;
     let parts = if by_cols { spec.n.div_ceil(kern.nr) } else { spec.m.div_ceil(kern.mr) };
     let ways = fork.map_or(1, |f| f.ways()).min(parts).max(1);
@@ -137,7 +155,12 @@ pub fn gemm_split(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, 
     let wlen = blocks.workspace_len();
     let c_need = (spec.m - 1).checked_mul(spec.ldc).and_then(|x| x.checked_add(spec.n));
     let too_short = |len: usize| c_need.is_none_or(|need| len < need);
-    if a.w.len() < spec.m * spec.k || a.bias.is_some_and(|b| b.len() < spec.m) || too_short(c.len()) || spec.res.is_some_and(|r| too_short(r.len())) || ws.len() < ways * wlen {
+    if a.w.len() < spec.m * spec.k
+        || a.bias.is_some_and(|b| b.len() < spec.m)
+        || too_short(c.len())
+        || spec.res.is_some_and(|r| too_short(r.len()))
+        || ws.len() < ways * wlen
+    {
         return Err(EngineError::Internal("gemm operand sizes"));
     }
     if by_cols {
@@ -169,7 +192,18 @@ impl<B: PackB> PackB for Cols<'_, B> {
 /// `NR` strips) of every row of C with its own workspace chunk. Operand
 /// sizes were checked by the caller.
 #[allow(clippy::too_many_arguments)]
-fn for_col_parts(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: WeightsF16<'_>, b: &(impl PackB + Sync), c: &mut [f32], ws: &mut [f32], fork: &dyn Fork, ways: usize) -> Result<(), EngineError> {
+fn for_col_parts(
+    kern: &MicroKernel,
+    isa: Isa,
+    blocks: Blocks,
+    spec: GemmSpec,
+    a: WeightsF16<'_>,
+    b: &(impl PackB + Sync),
+    c: &mut [f32],
+    ws: &mut [f32],
+    fork: &dyn Fork,
+    ways: usize,
+) -> Result<(), EngineError> {
     let wlen = blocks.workspace_len();
     let cols = spec.n.div_ceil(ways).div_ceil(kern.nr) * kern.nr;
     let (cptr, clen) = (c.as_mut_ptr() as usize, c.len());
@@ -190,7 +224,19 @@ fn for_col_parts(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a
         // ldc with n columns) is mutably borrowed for the whole call; this
         // part reads and writes only columns n0..n1 of its rows, which no
         // other part touches, and `fork.run` returns after every part.
-        let r = unsafe { gemm_raw(kern, isa, blocks, part_spec, a, &Cols { inner: b, off: n0 }, (cptr as *mut f32).add(n0), clen - n0, wpart) };
+        let r = unsafe {
+            gemm_raw(
+                kern,
+                isa,
+                blocks,
+                part_spec,
+                a,
+                &Cols { inner: b, off: n0 },
+                (cptr as *mut f32).add(n0),
+                clen - n0,
+                wpart,
+            )
+        };
         if r.is_err() {
             errors.store(true, core::sync::atomic::Ordering::Relaxed);
         }
@@ -210,7 +256,17 @@ pub(crate) type RowPart<'f> = dyn Fn(usize, usize, &mut [f32], &mut [f32]) -> Re
 /// its own rows of `c` (row stride `ldc`; the last row may be short) and its
 /// own `part_len` chunk of `ws`. Shared by the GEMM and Winograd paths.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn for_row_parts(fork: &dyn Fork, ways: usize, m: usize, mr: usize, ldc: usize, c: &mut [f32], ws: &mut [f32], part_len: usize, f: &RowPart<'_>) -> Result<(), EngineError> {
+pub(crate) fn for_row_parts(
+    fork: &dyn Fork,
+    ways: usize,
+    m: usize,
+    mr: usize,
+    ldc: usize,
+    c: &mut [f32],
+    ws: &mut [f32],
+    part_len: usize,
+    f: &RowPart<'_>,
+) -> Result<(), EngineError> {
     if ws.len() < ways * part_len {
         return Err(EngineError::Internal("workspace parts"));
     }
@@ -275,7 +331,16 @@ pub struct GemmSpec<'r> {
 /// `C = A * B (+ bias) (ReLU)` with micro-kernel `kern`; `isa` drives the
 /// f16 widening while packing. `ws` needs `blocks.workspace_len()` values.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: WeightsF16<'_>, b: &impl PackB, c: &mut [f32], ws: &mut [f32]) -> Result<(), EngineError> {
+pub fn gemm(
+    kern: &MicroKernel,
+    isa: Isa,
+    blocks: Blocks,
+    spec: GemmSpec,
+    a: WeightsF16<'_>,
+    b: &impl PackB,
+    c: &mut [f32],
+    ws: &mut [f32],
+) -> Result<(), EngineError> {
     // SAFETY: `c` is exclusively borrowed for the call and holds c.len() values.
     unsafe { gemm_raw(kern, isa, blocks, spec, a, b, c.as_mut_ptr(), c.len(), ws) }
 }
@@ -287,7 +352,17 @@ pub fn gemm(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: Wei
 /// this call touches (rows `0..m`, columns `0..n`, rows `ldc` apart) must not
 /// be accessed by anyone else during the call.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_raw(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec, a: WeightsF16<'_>, b: &impl PackB, c: *mut f32, c_len: usize, ws: &mut [f32]) -> Result<(), EngineError> {
+unsafe fn gemm_raw(
+    kern: &MicroKernel,
+    isa: Isa,
+    blocks: Blocks,
+    spec: GemmSpec,
+    a: WeightsF16<'_>,
+    b: &impl PackB,
+    c: *mut f32,
+    c_len: usize,
+    ws: &mut [f32],
+) -> Result<(), EngineError> {
     let GemmSpec { m, n, k, ldc, relu, res } = spec;
     let Blocks { kc: kc_max, nc: nc_max } = blocks;
     if m == 0 || n == 0 || k == 0 {
@@ -295,7 +370,13 @@ unsafe fn gemm_raw(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec,
     }
     let c_need = (m - 1).checked_mul(ldc).and_then(|x| x.checked_add(n));
     let too_short = |len: usize| c_need.is_none_or(|need| len < need);
-    if a.w.len() < m * k || a.bias.is_some_and(|b| b.len() < m) || too_short(c_len) || res.is_some_and(|r| too_short(r.len())) || ldc < n || ws.len() < blocks.workspace_len() {
+    if a.w.len() < m * k
+        || a.bias.is_some_and(|b| b.len() < m)
+        || too_short(c_len)
+        || res.is_some_and(|r| too_short(r.len()))
+        || ldc < n
+        || ws.len() < blocks.workspace_len()
+    {
         return Err(EngineError::Internal("gemm operand sizes"));
     }
     if !MC.is_multiple_of(kern.mr) || !nc_max.is_multiple_of(kern.nr) {
@@ -314,14 +395,22 @@ unsafe fn gemm_raw(kern: &MicroKernel, isa: Isa, blocks: Blocks, spec: GemmSpec,
             let kc = kc_max.min(k - pc);
             let (first, last) = (pc == 0, pc + kc == k);
             if pairs {
-                widest(isa, #[inline(always)] || b.pack_pairs(pc, kc, jc, nc, nr, bpack));
+                widest(
+                    isa,
+                    #[inline(always)]
+                    || b.pack_pairs(pc, kc, jc, nc, nr, bpack),
+                );
             } else {
                 b.pack(pc, kc, jc, nc, nr, bpack);
             }
             let depth = if pairs { kc.div_ceil(2) } else { kc };
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
-                widest(isa, #[inline(always)] || pack_a(isa, a.w, k, ic, mc, pc, kc, mr, kern.format, apack, rowtmp));
+                widest(
+                    isa,
+                    #[inline(always)]
+                    || pack_a(isa, a.w, k, ic, mc, pc, kc, mr, kern.format, apack, rowtmp),
+                );
                 // The f16 rows the next pack_a will widen, fetched while this
                 // block's tiles run (see `NextA`).
                 let mut next = NextA::after(a.w, k, m, ic, pc, kc_max, nc.div_ceil(nr) * mc.div_ceil(mr));

@@ -11,7 +11,19 @@ use half::f16;
 /// `rowtmp` holds `kc` values.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub fn pack_a(isa: Isa, w: &[f16], k: usize, i0: usize, mc: usize, k0: usize, kc: usize, mr: usize, format: PackFormat, dst: &mut [f32], rowtmp: &mut [f32]) {
+pub fn pack_a(
+    isa: Isa,
+    w: &[f16],
+    k: usize,
+    i0: usize,
+    mc: usize,
+    k0: usize,
+    kc: usize,
+    mr: usize,
+    format: PackFormat,
+    dst: &mut [f32],
+    rowtmp: &mut [f32],
+) {
     let pairs = format == PackFormat::Bf16Pairs;
     let depth = if pairs { kc.div_ceil(2) } else { kc };
     let strips = mc.div_ceil(mr);
@@ -117,7 +129,8 @@ mod tests {
         let w: Vec<f16> = values(m * k, 1).into_iter().map(f16::from_f32).collect();
         let depth = kc.div_ceil(2);
         let strips = m.div_ceil(mr);
-        let (mut t, mut r, mut p) = (vec![0f32; strips * mr * kc], vec![0f32; strips * mr * kc], vec![0f32; strips * mr * depth]);
+        let (mut t, mut r, mut p) =
+            (vec![0f32; strips * mr * kc], vec![0f32; strips * mr * kc], vec![0f32; strips * mr * depth]);
         let mut tmp = vec![0f32; kc];
         pack_a(Isa::Scalar, &w, k, 0, m, k0, kc, mr, PackFormat::F32, &mut t, &mut tmp);
         pack_a(Isa::Scalar, &w, k, 0, m, k0, kc, mr, PackFormat::F32RowsA, &mut r, &mut tmp);
@@ -144,14 +157,18 @@ mod tests {
         let (k, n) = (13, 77);
         let data = values(k * n, 2);
         let b = Pointwise { data: &data, n, isa: crate::kernels::best(true).isa };
-        for (k0, kc, n0, nc, nr) in [(0usize, 13usize, 0usize, 77usize, 32usize), (2, 7, 5, 70, 32), (1, 4, 9, 33, 16)] {
+        for (k0, kc, n0, nc, nr) in [(0usize, 13usize, 0usize, 77usize, 32usize), (2, 7, 5, 70, 32), (1, 4, 9, 33, 16)]
+        {
             let len = nc.div_ceil(nr) * nr * kc;
             let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
             b.pack(k0, kc, n0, nc, nr, &mut want);
             to_pairs(&mut want, kc, nc.div_ceil(nr), nr);
             b.pack_pairs(k0, kc, n0, nc, nr, &mut got);
             let used = nc.div_ceil(nr) * nr * kc.div_ceil(2);
-            assert!(want[..used].iter().zip(&got[..used]).all(|(a, b)| a.to_bits() == b.to_bits()), "k0 {k0} kc {kc} n0 {n0} nc {nc}");
+            assert!(
+                want[..used].iter().zip(&got[..used]).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "k0 {k0} kc {kc} n0 {n0} nc {nc}"
+            );
         }
     }
 }

@@ -133,7 +133,13 @@ unsafe fn tile_by<const R: usize, const W: usize>(t: &Tile, b_at: impl Fn(usize)
 pub(crate) unsafe fn store<const R: usize>(t: &Tile, acc: [[__m512; 2]; R]) {
     let cols = t.cols as u32;
     let m0: __mmask16 = if cols >= 16 { 0xFFFF } else { ((1u32 << cols) - 1) as u16 };
-    let m1: __mmask16 = if cols >= 32 { 0xFFFF } else if cols > 16 { ((1u32 << (cols - 16)) - 1) as u16 } else { 0 };
+    let m1: __mmask16 = if cols >= 32 {
+        0xFFFF
+    } else if cols > 16 {
+        ((1u32 << (cols - 16)) - 1) as u16
+    } else {
+        0
+    };
     // SAFETY: AVX-512F (the caller's contract).
     let zero = unsafe { _mm512_setzero_ps() };
     for (r, accr) in acc.iter().enumerate().take(t.rows) {

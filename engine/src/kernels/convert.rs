@@ -74,7 +74,13 @@ unsafe fn f16_to_f32_avx512(src: &[f16], dst: &mut [f32]) {
         let mask: __mmask16 = ((1u32 << (n - i)) - 1) as u16;
         // SAFETY: the stack block holds 16 values; the mask limits the
         // store to the n - i < 16 values left in `dst`.
-        unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add(i), mask, _mm512_cvtph_ps(_mm256_loadu_si256(h.as_ptr() as *const __m256i))) };
+        unsafe {
+            _mm512_mask_storeu_ps(
+                dst.as_mut_ptr().add(i),
+                mask,
+                _mm512_cvtph_ps(_mm256_loadu_si256(h.as_ptr() as *const __m256i)),
+            )
+        };
     }
 }
 
@@ -138,7 +144,12 @@ fn pairs_from(n: usize, first: usize, value: impl Fn(usize) -> f32, dst: &mut [f
 /// for `i + 16 <= n`; `dst` holds `ceil(n/2)` slots.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn pairs_avx512bf16(n: usize, load: impl Fn(usize) -> core::arch::x86_64::__m512, value: impl Fn(usize) -> f32, dst: &mut [f32]) {
+unsafe fn pairs_avx512bf16(
+    n: usize,
+    load: impl Fn(usize) -> core::arch::x86_64::__m512,
+    value: impl Fn(usize) -> f32,
+    dst: &mut [f32],
+) {
     use core::arch::x86_64::*;
     let mut i = 0;
     while i + 16 <= n {
@@ -146,7 +157,10 @@ unsafe fn pairs_avx512bf16(n: usize, load: impl Fn(usize) -> core::arch::x86_64:
         // slots) take the 16 bf16 (32 bytes); AVX512-BF16 per the contract.
         unsafe {
             let b = _mm512_cvtneps_pbh(load(i));
-            _mm256_storeu_si256(dst.as_mut_ptr().add(i / 2) as *mut __m256i, core::mem::transmute::<__m256bh, __m256i>(b));
+            _mm256_storeu_si256(
+                dst.as_mut_ptr().add(i / 2) as *mut __m256i,
+                core::mem::transmute::<__m256bh, __m256i>(b),
+            );
         }
         i += 16;
     }
@@ -158,7 +172,14 @@ unsafe fn pairs_avx512bf16(n: usize, load: impl Fn(usize) -> core::arch::x86_64:
 unsafe fn f16_to_bf16_pairs_avx512bf16(src: &[f16], dst: &mut [f32]) {
     use core::arch::x86_64::*;
     // SAFETY: the loads read values i..i+16 < n of `src`; AVX512-BF16 is enabled here.
-    unsafe { pairs_avx512bf16(src.len(), |i| _mm512_cvtph_ps(_mm256_loadu_si256(src.as_ptr().add(i) as *const __m256i)), |i| f16_bits_to_f32(src[i].to_bits()), dst) }
+    unsafe {
+        pairs_avx512bf16(
+            src.len(),
+            |i| _mm512_cvtph_ps(_mm256_loadu_si256(src.as_ptr().add(i) as *const __m256i)),
+            |i| f16_bits_to_f32(src[i].to_bits()),
+            dst,
+        )
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -240,7 +261,11 @@ mod tests {
                 let x = lcg.next_u32();
                 let bits = x & 0xFFFF_0000 | if x & 1 == 0 { 0x8000 } else { x >> 16 };
                 let f = f32::from_bits(bits);
-                if f.is_normal() { f } else { 0.0 }
+                if f.is_normal() {
+                    f
+                } else {
+                    0.0
+                }
             })
             .collect();
         v.extend([0.0, -0.0, 1.0, f32::MAX, f32::MIN_POSITIVE, f32::INFINITY]);

@@ -28,15 +28,15 @@ macro_rules! has {
 #[allow(unused_imports)]
 pub(crate) use has;
 
-pub mod convert;
-pub mod scalar;
-pub mod widest;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512bf16;
+pub mod convert;
+pub mod scalar;
+pub mod widest;
 
 /// An instruction-set level a kernel needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,7 +78,6 @@ impl Isa {
         }
     }
 }
-
 
 /// How a kernel wants its operands packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +170,8 @@ impl MicroKernel {
     }
 }
 
-/// Every micro-kernel, best first within each precision.
+/// Every micro-kernel, best first within each precision (one line per kernel).
+#[rustfmt::skip]
 pub static REGISTRY: &[MicroKernel] = &[
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32, narrow: Some(avx512bf16::kernel_12x16), taps: Some(avx512bf16::kernel_12x32_taps) },
@@ -184,10 +184,7 @@ pub static REGISTRY: &[MicroKernel] = &[
 
 /// The best available kernel; `exact` restricts to full-f32 kernels.
 pub fn best(exact: bool) -> &'static MicroKernel {
-    REGISTRY
-        .iter()
-        .find(|k| (k.exact || !exact) && k.isa.available())
-        .unwrap_or(&REGISTRY[REGISTRY.len() - 1])
+    REGISTRY.iter().find(|k| (k.exact || !exact) && k.isa.available()).unwrap_or(&REGISTRY[REGISTRY.len() - 1])
 }
 
 /// The best available kernel of exactly this ISA, if any.
@@ -260,7 +257,19 @@ mod tests {
                 let taps: Vec<u32> = (0..depth as u32).map(|d| 32 * d).collect();
                 let (mut want, mut got) = (vec![7f32; 12 * 40], vec![7f32; 12 * 40]);
                 for (c, is_taps) in [(&mut want, false), (&mut got, true)] {
-                    let t = Tile { kc, a: a.as_ptr(), b: b.as_ptr(), c: c.as_mut_ptr(), ldc: 40, rows, cols, accumulate: false, bias: bias.as_ptr(), relu: true, res: res.as_ptr() };
+                    let t = Tile {
+                        kc,
+                        a: a.as_ptr(),
+                        b: b.as_ptr(),
+                        c: c.as_mut_ptr(),
+                        ldc: 40,
+                        rows,
+                        cols,
+                        accumulate: false,
+                        bias: bias.as_ptr(),
+                        relu: true,
+                        res: res.as_ptr(),
+                    };
                     // SAFETY: the kernel's ISA is available (filtered above); A holds
                     // 12 * depth, B 32 * depth (every tap reads 32 slots inside it),
                     // C and the residual 12 rows of ldc 40 >= cols.

@@ -88,7 +88,10 @@ impl BinaryCodes {
         for (r, c) in self.codes.chunks_exact(w).enumerate() {
             let d: u32 = c.iter().zip(code).map(|(a, b)| (a ^ b).count_ones()).sum();
             let d = d as f32;
-            if d < top.worst() && exclude != Some(r as u32) && allowed.is_none_or(|a| a.get(r).copied().unwrap_or(false)) {
+            if d < top.worst()
+                && exclude != Some(r as u32)
+                && allowed.is_none_or(|a| a.get(r).copied().unwrap_or(false))
+            {
                 top.push(r as u32, d);
             }
         }
@@ -108,7 +111,15 @@ fn encode_into(thresholds: &[f32], v: &[f32], out: &mut [u64]) {
 }
 
 /// Exact distances of `candidates` (row indices) to `query`, best `k` first.
-pub fn rerank(kernel: Kernel, metric: Metric, query: &[f32], rows: &[f16], stride: usize, candidates: &[u32], k: usize) -> Vec<Hit> {
+pub fn rerank(
+    kernel: Kernel,
+    metric: Metric,
+    query: &[f32],
+    rows: &[f16],
+    stride: usize,
+    candidates: &[u32],
+    k: usize,
+) -> Vec<Hit> {
     let mut top = TopK::new(k);
     let mut d = [0f32; 1];
     for &c in candidates {

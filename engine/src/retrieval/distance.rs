@@ -61,11 +61,20 @@ impl Kernel {
     pub fn detect() -> Kernel {
         #[cfg(all(target_arch = "x86_64", feature = "std"))]
         {
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") && std::is_x86_feature_detected!("fma") {
+            if std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("f16c")
+                && std::is_x86_feature_detected!("fma")
+            {
                 return Kernel::Avx2;
             }
         }
-        #[cfg(all(target_arch = "x86_64", not(feature = "std"), target_feature = "avx2", target_feature = "f16c", target_feature = "fma"))]
+        #[cfg(all(
+            target_arch = "x86_64",
+            not(feature = "std"),
+            target_feature = "avx2",
+            target_feature = "f16c",
+            target_feature = "fma"
+        ))]
         {
             return Kernel::Avx2;
         }
@@ -235,9 +244,9 @@ mod avx2 {
         let d = q.len();
         let d8 = d / 8 * 8;
         let zero = _mm256_setzero_ps();
-                for (r, o) in out.iter_mut().enumerate() {
+        for (r, o) in out.iter_mut().enumerate() {
             let row = &rows[r * stride..r * stride + d];
-                        let tail = row[d8..].iter().map(|x| x.to_f32()).zip(&q[d8..]);
+            let tail = row[d8..].iter().map(|x| x.to_f32()).zip(&q[d8..]);
             match metric {
                 Metric::ChiSquare => {
                     let (mut a0, mut a1) = (zero, zero);
@@ -312,7 +321,10 @@ mod tests {
         let c = distance_scalar(Metric::Cosine, &q, &x);
         assert!((c - (1.0 - 3.0 / (5.0f32.sqrt() * 10.0f32.sqrt()))).abs() < 1e-6);
         assert_eq!(distance_scalar(Metric::Cosine, &[0.0; 4], &x), 1.0);
-        assert_eq!(distance_scalar(Metric::ChiSquare, &q, &[f16::from_f32(1.0), f16::ZERO, f16::from_f32(2.0), f16::ZERO]), 0.0);
+        assert_eq!(
+            distance_scalar(Metric::ChiSquare, &q, &[f16::from_f32(1.0), f16::ZERO, f16::from_f32(2.0), f16::ZERO]),
+            0.0
+        );
     }
 
     /// The SIMD kernel equals the scalar reference on many shapes: dims that
@@ -327,9 +339,25 @@ mod tests {
         for &(dim, stride) in &[(128usize, 128usize), (100, 128), (7, 32), (24, 32), (2048, 2048), (1, 32)] {
             let n = 37;
             let rows: Vec<f16> = (0..n * stride)
-                .map(|i| if i % stride >= dim { f16::ZERO } else { let v = lcg(&mut seed); f16::from_f32(if v < 0.4 { 0.0 } else { v * 3.0 }) })
+                .map(|i| {
+                    if i % stride >= dim {
+                        f16::ZERO
+                    } else {
+                        let v = lcg(&mut seed);
+                        f16::from_f32(if v < 0.4 { 0.0 } else { v * 3.0 })
+                    }
+                })
                 .collect();
-            let q: Vec<f32> = (0..dim).map(|_| { let v = lcg(&mut seed); if v < 0.3 { 0.0 } else { v * 2.0 } }).collect();
+            let q: Vec<f32> = (0..dim)
+                .map(|_| {
+                    let v = lcg(&mut seed);
+                    if v < 0.3 {
+                        0.0
+                    } else {
+                        v * 2.0
+                    }
+                })
+                .collect();
             for metric in [Metric::ChiSquare, Metric::SquaredL2, Metric::Cosine] {
                 let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
                 assert_eq!(Kernel::Scalar.distances(metric, &q, &rows, stride, &mut a), n);
@@ -345,7 +373,8 @@ mod tests {
     #[test]
     fn padded_query_equals_unpadded() {
         let stride = 32;
-        let rows: Vec<f16> = (0..2 * stride).map(|i| f16::from_f32(if i % stride < 20 { (i % 7) as f32 } else { 0.0 })).collect();
+        let rows: Vec<f16> =
+            (0..2 * stride).map(|i| f16::from_f32(if i % stride < 20 { (i % 7) as f32 } else { 0.0 })).collect();
         let q: Vec<f32> = (0..20).map(|i| (i % 5) as f32).collect();
         let mut qp = q.clone();
         qp.resize(stride, 0.0);

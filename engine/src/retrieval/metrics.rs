@@ -191,7 +191,17 @@ impl RetrievalAccumulator {
         self.ks
             .iter()
             .zip(&self.sums)
-            .map(|(&k, s)| (k, QueryScores { precision: s.precision / n, recall: s.recall / n, average_precision: s.average_precision / n, ndcg: s.ndcg / n }))
+            .map(|(&k, s)| {
+                (
+                    k,
+                    QueryScores {
+                        precision: s.precision / n,
+                        recall: s.recall / n,
+                        average_precision: s.average_precision / n,
+                        ndcg: s.ndcg / n,
+                    },
+                )
+            })
             .collect()
     }
 }
@@ -242,7 +252,9 @@ mod tests {
         assert_eq!(p.total_relevant(), 1);
         // One result for k = 4: the missing positions count as irrelevant.
         let s = score_query(1, &[1], 4, &p);
-        assert!(close(s.precision, 0.25) && close(s.recall, 1.0) && close(s.average_precision, 1.0) && close(s.ndcg, 1.0));
+        assert!(
+            close(s.precision, 0.25) && close(s.recall, 1.0) && close(s.average_precision, 1.0) && close(s.ndcg, 1.0)
+        );
         let none = index.profile(8, false);
         let s = score_query(8, &[1, 2], 2, &none);
         assert_eq!(s, QueryScores::default());

@@ -13,18 +13,18 @@
 //! - [`search`] (`std`): threads over rows, batched queries;
 //! - [`metrics`] (`std`): precision@k, recall@k, mAP@k, NDCG@k.
 
-pub mod distance;
-#[cfg(feature = "alloc")]
-pub mod topk;
 #[cfg(feature = "alloc")]
 pub mod binary;
-#[cfg(feature = "std")]
-pub mod search;
+pub mod distance;
 #[cfg(feature = "std")]
 pub mod metrics;
+#[cfg(feature = "std")]
+pub mod search;
+#[cfg(feature = "alloc")]
+pub mod topk;
 
 pub use distance::{distance_scalar, Kernel, Metric};
-#[cfg(feature = "alloc")]
-pub use topk::{Hit, TopK};
 #[cfg(feature = "std")]
 pub use search::{search, search_batch, search_naive, Database, Query, SearchError, SearchOptions};
+#[cfg(feature = "alloc")]
+pub use topk::{Hit, TopK};

@@ -220,7 +220,10 @@ pub fn search(db: &Database<'_>, query: &Query, opt: &SearchOptions) -> Result<V
 pub fn search_naive(db: &Database<'_>, query: &Query, metric: Metric, k: usize) -> Vec<Hit> {
     let mut all: Vec<Hit> = (0..db.len)
         .filter(|&i| query.exclude != Some(i as u32) && db.allowed.is_none_or(|a| a[i]))
-        .filter_map(|i| db.row(i).map(|r| Hit { index: i as u32, distance: super::distance::distance_scalar(metric, &query.vector, r) }))
+        .filter_map(|i| {
+            db.row(i)
+                .map(|r| Hit { index: i as u32, distance: super::distance::distance_scalar(metric, &query.vector, r) })
+        })
         .collect();
     all.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.index.cmp(&b.index)));
     all.truncate(k);
@@ -236,7 +239,11 @@ mod tests {
         (0..n * stride)
             .map(|i| {
                 s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                if i % stride < dim { f16::from_f32(((s >> 40) % 1000) as f32 / 250.0) } else { f16::ZERO }
+                if i % stride < dim {
+                    f16::from_f32(((s >> 40) % 1000) as f32 / 250.0)
+                } else {
+                    f16::ZERO
+                }
             })
             .collect()
     }
@@ -244,11 +251,14 @@ mod tests {
     #[test]
     fn hand_made_nearest_neighbours() {
         // 1-d points 0, 10, 3, 4, 20: neighbours of 3.5 by L2 are rows 2, 3, then 0.
-        let rows: Vec<f16> = [0.0f32, 10.0, 3.0, 4.0, 20.0].iter().flat_map(|&v| {
-            let mut r = vec![f16::ZERO; 32];
-            r[0] = f16::from_f32(v);
-            r
-        }).collect();
+        let rows: Vec<f16> = [0.0f32, 10.0, 3.0, 4.0, 20.0]
+            .iter()
+            .flat_map(|&v| {
+                let mut r = vec![f16::ZERO; 32];
+                r[0] = f16::from_f32(v);
+                r
+            })
+            .collect();
         let db = Database::new(&rows, 32).unwrap();
         let q = Query { vector: vec![3.5], exclude: None };
         let hits = search(&db, &q, &SearchOptions::new(Metric::SquaredL2, 3)).unwrap();
@@ -259,7 +269,8 @@ mod tests {
         let allowed = [false, true, true, true, true];
         let db = db.with_filter(&allowed).unwrap();
         let q = Query { vector: vec![3.5], exclude: Some(2) };
-        let idx: Vec<u32> = search(&db, &q, &SearchOptions::new(Metric::SquaredL2, 3)).unwrap().iter().map(|h| h.index).collect();
+        let idx: Vec<u32> =
+            search(&db, &q, &SearchOptions::new(Metric::SquaredL2, 3)).unwrap().iter().map(|h| h.index).collect();
         assert_eq!(idx, vec![3, 1, 4]);
     }
 
@@ -282,7 +293,10 @@ mod tests {
                     for (h, w) in hits.iter().zip(&want) {
                         // Same neighbour, or an exchange of near-equal distances
                         // (SIMD and scalar sum in different orders).
-                        assert!(h.index == w.index || (h.distance - w.distance).abs() <= 1e-5 * w.distance.max(1.0), "{metric:?} {h:?} vs {w:?}");
+                        assert!(
+                            h.index == w.index || (h.distance - w.distance).abs() <= 1e-5 * w.distance.max(1.0),
+                            "{metric:?} {h:?} vs {w:?}"
+                        );
                     }
                 }
             }
@@ -306,7 +320,10 @@ mod tests {
         let db = Database::new(&rows, 32).unwrap();
         assert!(matches!(db.with_filter(&[true]), Err(SearchError::FilterLength { .. })));
         let q = Query { vector: vec![0.0; 33], exclude: None };
-        assert!(matches!(search(&db, &q, &SearchOptions::new(Metric::ChiSquare, 1)), Err(SearchError::QueryTooLong { .. })));
+        assert!(matches!(
+            search(&db, &q, &SearchOptions::new(Metric::ChiSquare, 1)),
+            Err(SearchError::QueryTooLong { .. })
+        ));
         // k larger than the database returns every row.
         let q = Query { vector: vec![0.0; 32], exclude: None };
         assert_eq!(search(&db, &q, &SearchOptions::new(Metric::ChiSquare, 10)).unwrap().len(), 2);

@@ -143,7 +143,11 @@ mod tests {
         let (mut a, mut b) = (TopK::new(10), TopK::new(10));
         for (i, &x) in d.iter().enumerate() {
             whole.push(i as u32, x);
-            if i < 77 { a.push(i as u32, x) } else { b.push(i as u32, x) }
+            if i < 77 {
+                a.push(i as u32, x)
+            } else {
+                b.push(i as u32, x)
+            }
         }
         b.merge(a);
         assert_eq!(whole.into_sorted(), b.into_sorted());

@@ -66,15 +66,23 @@ pub fn reference(m: &ModelFile<'_>, input: &[f16]) -> Vec<Vec<f64>> {
     let x: Vec<f64> = input.iter().map(|v| v.to_f64()).collect();
     let mut outs: Vec<Vec<f64>> = Vec::new();
     for l in m.layers() {
-        let src = |id: u32| -> &[f64] { if id == INPUT { &x } else { &outs[id as usize] } };
+        let src = |id: u32| -> &[f64] {
+            if id == INPUT {
+                &x
+            } else {
+                &outs[id as usize]
+            }
+        };
         let a = src(l.input);
         let (ic, ih, iw) = (l.in_c as usize, l.in_h as usize, l.in_w as usize);
         let (oc, oh, ow) = (l.out_c as usize, l.out_h as usize, l.out_w as usize);
         let (kh, kw, s, p) = (l.kernel_h as usize, l.kernel_w as usize, l.stride as usize, l.pad as isize);
         let w: Vec<f64> = m.tensor(l.weight).map(|t| t.iter().map(|v| v.to_f64()).collect()).unwrap_or_default();
-        let b: Vec<f64> = m.tensor(l.bias).map(|t| t.iter().map(|v| v.to_f64()).collect()).unwrap_or_else(|| vec![0.0; oc]);
+        let b: Vec<f64> =
+            m.tensor(l.bias).map(|t| t.iter().map(|v| v.to_f64()).collect()).unwrap_or_else(|| vec![0.0; oc]);
         let at = |c: usize, y: isize, xx: isize| -> Option<f64> {
-            (y >= 0 && xx >= 0 && (y as usize) < ih && (xx as usize) < iw).then(|| a[(c * ih + y as usize) * iw + xx as usize])
+            (y >= 0 && xx >= 0 && (y as usize) < ih && (xx as usize) < iw)
+                .then(|| a[(c * ih + y as usize) * iw + xx as usize])
         };
         let mut o = vec![0f64; oc * oh * ow];
         match l.layer_kind().unwrap() {
@@ -86,7 +94,8 @@ pub fn reference(m: &ModelFile<'_>, input: &[f16]) -> Vec<Vec<f64>> {
                             for c in 0..ic {
                                 for ky in 0..kh {
                                     for kx in 0..kw {
-                                        let v = at(c, (y * s + ky) as isize - p, (xx * s + kx) as isize - p).unwrap_or(0.0);
+                                        let v =
+                                            at(c, (y * s + ky) as isize - p, (xx * s + kx) as isize - p).unwrap_or(0.0);
                                         acc += v * w[((co * ic + c) * kh + ky) * kw + kx];
                                     }
                                 }
@@ -165,7 +174,11 @@ pub fn isas() -> Vec<Isa> {
 
 /// Tolerance of a kernel family against the f64 reference.
 pub fn tol(isa: Isa) -> f64 {
-    if isa == Isa::Avx512Bf16 { 3e-2 } else { 2e-5 }
+    if isa == Isa::Avx512Bf16 {
+        3e-2
+    } else {
+        2e-5
+    }
 }
 
 /// Check a model on `batch` random samples under every ISA against the
@@ -188,7 +201,11 @@ pub fn check_model(bytes: &[u8], batch: usize, rng: &mut Rng, tol_scale: f64) ->
         let m = base.clone().with_isa(isa).unwrap();
         let (p, f) = run(&m, &input, batch);
         let (ef, ep) = (rel_err(&f, &want_f), rel_err(&p, &want_p));
-        assert!(ef <= tol(isa) * tol_scale && ep <= tol(isa) * tol_scale, "{}: feature error {ef:e}, prob error {ep:e}", isa.name());
+        assert!(
+            ef <= tol(isa) * tol_scale && ep <= tol(isa) * tol_scale,
+            "{}: feature error {ef:e}, prob error {ep:e}",
+            isa.name()
+        );
         out.push((isa, ef.max(ep)));
     }
     out

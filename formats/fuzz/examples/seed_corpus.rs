@@ -1,9 +1,9 @@
 //! Writes one valid file per format into `corpus/<target>/` so the fuzzers
 //! start from real structure: `cargo run --example seed_corpus`.
 use bemm_formats::archive::{name_bytes, Manifest, PatchRecord, ShardEntry, ShardWriter};
+use bemm_formats::f16;
 use bemm_formats::features::encode_features;
 use bemm_formats::model::{GraphBuilder, ModelBuilder, OwnedMeta};
-use bemm_formats::f16;
 use std::fs;
 use std::path::Path;
 

@@ -71,9 +71,14 @@ impl Manifest {
     pub fn load(dir: &Path) -> Result<Self, String> {
         let path = dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let m: Manifest = serde_json::from_str(&text).map_err(|e| format!("{}: not a valid manifest: {e}", path.display()))?;
+        let m: Manifest =
+            serde_json::from_str(&text).map_err(|e| format!("{}: not a valid manifest: {e}", path.display()))?;
         if m.format != "bemm-patch-archive" {
-            return Err(format!("{}: field `format` is {:?}, expected \"bemm-patch-archive\"", path.display(), m.format));
+            return Err(format!(
+                "{}: field `format` is {:?}, expected \"bemm-patch-archive\"",
+                path.display(),
+                m.format
+            ));
         }
         if m.version != 1 {
             return Err(format!("{}: field `version` is {}, expected 1", path.display(), m.version));
@@ -90,7 +95,10 @@ impl Manifest {
             return Err(format!("field `channels` is {}, expected 1..=16", self.channels));
         }
         if self.height == 0 || self.height > 4096 || self.width == 0 || self.width > 4096 {
-            return Err(format!("fields `height`, `width` are {}, {}, expected 1..=4096 each", self.height, self.width));
+            return Err(format!(
+                "fields `height`, `width` are {}, {}, expected 1..=4096 each",
+                self.height, self.width
+            ));
         }
         let c = self.channels as usize;
         if self.bands.len() != c || self.mean.len() != c || self.std.len() != c {

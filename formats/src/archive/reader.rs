@@ -65,7 +65,9 @@ impl PatchArchive {
             let map = unsafe { Mmap::map(&file) }.map_err(|source| ArchiveError::Io { path: path.clone(), source })?;
             let shard = Shard::parse(&map).map_err(|source| ArchiveError::Format { path: path.clone(), source })?;
             let h = *shard.header();
-            if (h.channels, h.height, h.width) != (manifest.channels, manifest.height, manifest.width) || h.count != e.count {
+            if (h.channels, h.height, h.width) != (manifest.channels, manifest.height, manifest.width)
+                || h.count != e.count
+            {
                 return Err(ArchiveError::Manifest(format!(
                     "{}: shard holds {} patches of {}x{}x{}, the manifest says {} of {}x{}x{}",
                     path.display(),
@@ -87,7 +89,8 @@ impl PatchArchive {
                 name8[..name.len().min(8)].copy_from_slice(&name[..name.len().min(8)]);
                 // Relative tolerance: a hand-edited manifest may print fewer digits.
                 let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
-                if h.band_names[c] != name8 || !close(h.mean[c], manifest.mean[c]) || !close(h.std[c], manifest.std[c]) {
+                if h.band_names[c] != name8 || !close(h.mean[c], manifest.mean[c]) || !close(h.std[c], manifest.std[c])
+                {
                     return Err(ArchiveError::Manifest(format!(
                         "{}: channel {c} is {:?} normalised with mean {} std {}, the manifest says {:?} with mean {} std {}",
                         path.display(),
@@ -186,4 +189,3 @@ impl PatchArchive {
         Ok(())
     }
 }
-

@@ -116,7 +116,12 @@ impl<'a> Shard<'a> {
         }
         let computed = h.compute_checksum();
         if computed != h.header_checksum {
-            return Err(FormatError::Checksum { what: WHAT, region: "header bytes 0..504", stored: h.header_checksum, computed });
+            return Err(FormatError::Checksum {
+                what: WHAT,
+                region: "header bytes 0..504",
+                stored: h.header_checksum,
+                computed,
+            });
         }
         if h.header_size as u64 != SHARD_HEADER_SIZE {
             return Err(invalid("header_size", h.header_size as u64, "512"));
@@ -139,10 +144,11 @@ impl<'a> Shard<'a> {
         if h.count > u32::MAX as u64 {
             return Err(invalid("count", h.count, "at most 2^32-1 patches"));
         }
-        let tensors_len = h
-            .count
-            .checked_mul(h.patch_stride)
-            .ok_or(invalid("count", h.count, "a count whose tensors fit in 64 bits"))?;
+        let tensors_len = h.count.checked_mul(h.patch_stride).ok_or(invalid(
+            "count",
+            h.count,
+            "a count whose tensors fit in 64 bits",
+        ))?;
         let expected_records = SHARD_HEADER_SIZE
             .checked_add(tensors_len)
             .and_then(|e| align_up(e, 64))
@@ -153,7 +159,12 @@ impl<'a> Shard<'a> {
         let records: &[PatchRecord] = slice(bytes, "patch records", h.records_offset, h.count)?;
         let computed = xxh64(bytemuck::cast_slice(records));
         if computed != h.records_checksum {
-            return Err(FormatError::Checksum { what: WHAT, region: "record table", stored: h.records_checksum, computed });
+            return Err(FormatError::Checksum {
+                what: WHAT,
+                region: "record table",
+                stored: h.records_checksum,
+                computed,
+            });
         }
         let tensor_bytes = region(bytes, "patch tensors", SHARD_HEADER_SIZE, tensors_len)?;
         let tensors: &[f16] = bytemuck::try_cast_slice(tensor_bytes).map_err(|_| FormatError::Misaligned {
@@ -169,7 +180,12 @@ impl<'a> Shard<'a> {
     pub fn verify_tensors(&self) -> Result<()> {
         let computed = xxh64(self.tensor_bytes);
         if computed != self.header.tensors_checksum {
-            return Err(FormatError::Checksum { what: WHAT, region: "tensors", stored: self.header.tensors_checksum, computed });
+            return Err(FormatError::Checksum {
+                what: WHAT,
+                region: "tensors",
+                stored: self.header.tensors_checksum,
+                computed,
+            });
         }
         Ok(())
     }

@@ -32,7 +32,10 @@ impl ShardWriter {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "1..=16 bands with one mean and std each"));
         }
         if height == 0 || height > 4096 || width == 0 || width > 4096 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("patch size {height}x{width}: height and width must be in 1..=4096")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("patch size {height}x{width}: height and width must be in 1..=4096"),
+            ));
         }
         let mut header: ShardHeader = bytemuck::Zeroable::zeroed();
         header.magic = SHARD_MAGIC;
@@ -55,7 +58,16 @@ impl ShardWriter {
         let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
         out.write_all(&[0u8; SHARD_HEADER_SIZE as usize])?;
         let pad = vec![0u8; (header.patch_stride - header.patch_bytes()) as usize];
-        Ok(ShardWriter { path: path.to_path_buf(), tmp, out, header, records: Vec::new(), tensors_hash: Xxh64::new(), pad, buf: Vec::new() })
+        Ok(ShardWriter {
+            path: path.to_path_buf(),
+            tmp,
+            out,
+            header,
+            records: Vec::new(),
+            tensors_hash: Xxh64::new(),
+            pad,
+            buf: Vec::new(),
+        })
     }
 
     /// Number of patches pushed so far.

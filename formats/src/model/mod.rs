@@ -16,8 +16,11 @@ mod parse;
 #[cfg(feature = "alloc")]
 mod write;
 
-pub use layout::{FileHeader, LayerKind, LayerRecord, TensorRecord, DTYPE_F16, FLAG_RELU, INPUT, MAGIC, NONE, VERSION_MAJOR, VERSION_MINOR};
+pub use layout::{
+    FileHeader, LayerKind, LayerRecord, TensorRecord, DTYPE_F16, FLAG_RELU, INPUT, MAGIC, NONE, VERSION_MAJOR,
+    VERSION_MINOR,
+};
 pub use meta::{ModelMeta, Provenance, MAX_BANDS, MAX_CLASSES, MAX_SCORES};
 pub use parse::{ModelFile, Shape, MAX_DIM, MAX_KERNEL, MAX_LAYERS, MAX_TENSOR_ELEMS};
 #[cfg(feature = "alloc")]
-pub use write::{COMPACT_FEATURE_DIM, GraphBuilder, LayerSpec, ModelBuilder, OwnedMeta};
+pub use write::{GraphBuilder, LayerSpec, ModelBuilder, OwnedMeta, COMPACT_FEATURE_DIM};

@@ -105,8 +105,11 @@ impl<'a> ModelFile<'a> {
         let tensors: &[TensorRecord] = slice(body, "tensor table", tensors_off, header.num_tensors as u64)?;
         let meta_off = tensors_off + 40 * header.num_tensors as u64;
         let meta_bytes = region(body, "model metadata", meta_off, header.meta_len as u64)?;
-        let payload_start = align_up(meta_off + header.meta_len as u64, 64)
-            .ok_or(invalid("meta_len", header.meta_len as u64, "a length inside the file"))?;
+        let payload_start = align_up(meta_off + header.meta_len as u64, 64).ok_or(invalid(
+            "meta_len",
+            header.meta_len as u64,
+            "a length inside the file",
+        ))?;
         let (meta, rest) = postcard::take_from_bytes::<ModelMeta<'a>>(meta_bytes)
             .map_err(|_| FormatError::Meta { problem: "not a valid postcard-encoded ModelMeta" })?;
         if !rest.is_empty() {
@@ -162,14 +165,19 @@ impl<'a> ModelFile<'a> {
     }
 
     fn tensor_dims(&self, layer: usize, idx: u32, field: &'static str, want: &[u32]) -> Result<()> {
-        let t = self
-            .tensors
-            .get(idx as usize)
-            .ok_or(graph(layer, if field == "weight" { "weight tensor index out of range" } else { "bias tensor index out of range" }, idx as u64))?;
+        let t = self.tensors.get(idx as usize).ok_or(graph(
+            layer,
+            if field == "weight" { "weight tensor index out of range" } else { "bias tensor index out of range" },
+            idx as u64,
+        ))?;
         if t.rank as usize != want.len() || t.dims[..want.len()] != *want {
             return Err(graph(
                 layer,
-                if field == "weight" { "weight tensor shape does not match the layer" } else { "bias tensor shape does not match the layer" },
+                if field == "weight" {
+                    "weight tensor shape does not match the layer"
+                } else {
+                    "bias tensor shape does not match the layer"
+                },
                 t.elements,
             ));
         }
@@ -195,7 +203,11 @@ impl<'a> ModelFile<'a> {
             let (ic, ih, iw) = (l.in_c, l.in_h, l.in_w);
             if kind == LayerKind::Linear {
                 if ic as u64 != src.len() as u64 || ih != 1 || iw != 1 {
-                    return Err(graph(i, "linear in_c must equal the flattened input size, in_h = in_w = 1", ic as u64));
+                    return Err(graph(
+                        i,
+                        "linear in_c must equal the flattened input size, in_h = in_w = 1",
+                        ic as u64,
+                    ));
                 }
             } else if (ic, ih, iw) != (src.c, src.h, src.w) {
                 return Err(graph(i, "input shape does not match the producing layer's output", ic as u64));
@@ -234,7 +246,11 @@ impl<'a> ModelFile<'a> {
                     }
                     let (oh, ow) = ((eh - kh) / s + 1, (ew - kw) / s + 1);
                     if (l.out_h, l.out_w) != (oh, ow) {
-                        return Err(graph(i, "output size does not follow from input, kernel, stride and padding", l.out_h as u64));
+                        return Err(graph(
+                            i,
+                            "output size does not follow from input, kernel, stride and padding",
+                            l.out_h as u64,
+                        ));
                     }
                     if kind == LayerKind::Conv {
                         if l.weight == NONE {
@@ -297,7 +313,11 @@ impl<'a> ModelFile<'a> {
             return Ok(Shape { c: h.input_c, h: h.input_h, w: h.input_w });
         }
         if (input as usize) >= layer {
-            return Err(graph(layer, "input is not an earlier layer (graph must be topologically ordered)", input as u64));
+            return Err(graph(
+                layer,
+                "input is not an earlier layer (graph must be topologically ordered)",
+                input as u64,
+            ));
         }
         let p = &self.layers[input as usize];
         Ok(Shape { c: p.out_c, h: p.out_h, w: p.out_w })

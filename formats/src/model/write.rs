@@ -62,7 +62,13 @@ impl GraphBuilder {
         &self.layers
     }
 
-    fn push(&mut self, mut record: LayerRecord, input: u32, weight: Option<Vec<f32>>, bias: Option<Vec<f32>>) -> Result<u32> {
+    fn push(
+        &mut self,
+        mut record: LayerRecord,
+        input: u32,
+        weight: Option<Vec<f32>>,
+        bias: Option<Vec<f32>>,
+    ) -> Result<u32> {
         let s = self.shape(input)?;
         record.input = input;
         if record.kind != LayerKind::Linear as u32 {
@@ -97,11 +103,24 @@ impl GraphBuilder {
     /// Square `k x k` convolution, `out_c` filters, weights `[out_c, in_c, k, k]`
     /// (OIHW, row-major), bias `[out_c]`, optional fused ReLU.
     #[allow(clippy::too_many_arguments)]
-    pub fn conv(&mut self, input: u32, out_c: u32, k: u32, stride: u32, pad: u32, weight: Vec<f32>, bias: Vec<f32>, relu: bool) -> Result<u32> {
+    pub fn conv(
+        &mut self,
+        input: u32,
+        out_c: u32,
+        k: u32,
+        stride: u32,
+        pad: u32,
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        relu: bool,
+    ) -> Result<u32> {
         let s = self.shape(input)?;
         let (oh, ow) = Self::window(s, k, stride, pad)?;
         if weight.len() as u64 != out_c as u64 * s.c as u64 * k as u64 * k as u64 || bias.len() != out_c as usize {
-            return Err(shape_err("conv weight or bias length does not match out_c x in_c x k x k", weight.len() as u64));
+            return Err(shape_err(
+                "conv weight or bias length does not match out_c x in_c x k x k",
+                weight.len() as u64,
+            ));
         }
         let r = LayerRecord {
             kind: LayerKind::Conv as u32,
@@ -121,7 +140,17 @@ impl GraphBuilder {
     fn pool(&mut self, kind: LayerKind, input: u32, k: u32, stride: u32, pad: u32) -> Result<u32> {
         let s = self.shape(input)?;
         let (oh, ow) = Self::window(s, k, stride, pad)?;
-        let r = LayerRecord { kind: kind as u32, out_c: s.c, out_h: oh, out_w: ow, kernel_h: k, kernel_w: k, stride, pad, ..zeroed() };
+        let r = LayerRecord {
+            kind: kind as u32,
+            out_c: s.c,
+            out_h: oh,
+            out_w: ow,
+            kernel_h: k,
+            kernel_w: k,
+            stride,
+            pad,
+            ..zeroed()
+        };
         self.push(r, input, None, None)
     }
 
@@ -178,7 +207,8 @@ impl GraphBuilder {
     /// weights `[out, in]` row-major, bias `[out]`.
     pub fn linear(&mut self, input: u32, out: u32, weight: Vec<f32>, bias: Vec<f32>, relu: bool) -> Result<u32> {
         let s = self.shape(input)?;
-        let n = u32::try_from(s.len()).map_err(|_| shape_err("linear input larger than 2^32 elements", s.len() as u64))?;
+        let n =
+            u32::try_from(s.len()).map_err(|_| shape_err("linear input larger than 2^32 elements", s.len() as u64))?;
         if weight.len() as u64 != out as u64 * n as u64 || bias.len() != out as usize {
             return Err(shape_err("linear weight or bias length does not match out x in", weight.len() as u64));
         }
@@ -328,7 +358,8 @@ impl ModelBuilder {
     /// Serialise to the `.bemm` byte layout (SPEC.md) and validate the result.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let meta = self.meta.as_meta()?;
-        let meta_bytes = postcard::to_allocvec(&meta).map_err(|_| FormatError::Meta { problem: "cannot encode metadata" })?;
+        let meta_bytes =
+            postcard::to_allocvec(&meta).map_err(|_| FormatError::Meta { problem: "cannot encode metadata" })?;
         let layers_n = self.graph.layers.len();
         let mut records: Vec<LayerRecord> = Vec::with_capacity(layers_n);
         let mut tensors: Vec<TensorRecord> = Vec::new();
@@ -339,12 +370,24 @@ impl ModelBuilder {
             if let Some(w) = &spec.weight {
                 let dims = if is_conv { [r.out_c, r.in_c, r.kernel_h, r.kernel_w] } else { [r.out_c, r.in_c, 0, 0] };
                 r.weight = tensors.len() as u32;
-                tensors.push(TensorRecord { offset: 0, elements: w.len() as u64, dims, rank: if is_conv { 4 } else { 2 }, dtype: DTYPE_F16 });
+                tensors.push(TensorRecord {
+                    offset: 0,
+                    elements: w.len() as u64,
+                    dims,
+                    rank: if is_conv { 4 } else { 2 },
+                    dtype: DTYPE_F16,
+                });
                 datas.push(w);
             }
             if let Some(b) = &spec.bias {
                 r.bias = tensors.len() as u32;
-                tensors.push(TensorRecord { offset: 0, elements: b.len() as u64, dims: [r.out_c, 0, 0, 0], rank: 1, dtype: DTYPE_F16 });
+                tensors.push(TensorRecord {
+                    offset: 0,
+                    elements: b.len() as u64,
+                    dims: [r.out_c, 0, 0, 0],
+                    rank: 1,
+                    dtype: DTYPE_F16,
+                });
                 datas.push(b);
             }
             records.push(r);
@@ -392,11 +435,14 @@ impl ModelBuilder {
         // Validate through the one real parser; parse needs 2-byte alignment,
         // which a fresh Vec<u8> from the global allocator has in practice, but
         // copy into u64 storage to be certain.
-        let words: Vec<u64> = out.chunks(8).map(|c| {
-            let mut a = [0u8; 8];
-            a[..c.len()].copy_from_slice(c);
-            u64::from_le_bytes(a)
-        }).collect();
+        let words: Vec<u64> = out
+            .chunks(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a[..c.len()].copy_from_slice(c);
+                u64::from_le_bytes(a)
+            })
+            .collect();
         let aligned = &bytemuck::cast_slice::<u64, u8>(&words)[..out.len()];
         ModelFile::parse(aligned)?;
         Ok(out)

@@ -5,9 +5,9 @@
 use bemm_formats::archive::{name_bytes, Manifest, PatchRecord, ShardEntry, ShardWriter, Split};
 use bemm_formats::bands::{BAND_MEAN, BAND_NAMES, BAND_STD};
 use bemm_formats::checksum::xxh64;
+use bemm_formats::f16;
 use bemm_formats::features::encode_features;
 use bemm_formats::model::{GraphBuilder, ModelBuilder, OwnedMeta, COMPACT_FEATURE_DIM};
-use bemm_formats::f16;
 use std::path::Path;
 
 /// Deterministic pseudo-random values in [-1, 1) (64-bit LCG), so fixtures
@@ -166,7 +166,14 @@ pub fn feature_values(count: usize, dim: usize) -> Vec<f16> {
 
 pub fn features_bytes(count: usize, dim: u32) -> Vec<u8> {
     let recs: Vec<PatchRecord> = (0..count).map(record).collect();
-    encode_features(dim, &feature_values(count, dim as usize), &recs, "tiny-resnet feature layer 8", 0x1234_5678_9abc_def0).unwrap()
+    encode_features(
+        dim,
+        &feature_values(count, dim as usize),
+        &recs,
+        "tiny-resnet feature layer 8",
+        0x1234_5678_9abc_def0,
+    )
+    .unwrap()
 }
 
 /// Re-seal a feature archive after editing it (checksum at records_offset + count*144).

@@ -14,18 +14,10 @@ impl Twin {
     pub fn new(pairs: u64, seed: u64) -> Twin {
         let dir = tempfile::tempdir().unwrap();
         bemm_tools::cli::run_args(
-            [
-                "synth",
-                "--pairs",
-                &pairs.to_string(),
-                "--seed",
-                &seed.to_string(),
-                "--json",
-                "--out",
-            ]
-            .map(String::from)
-            .into_iter()
-            .chain([dir.path().display().to_string()]),
+            ["synth", "--pairs", &pairs.to_string(), "--seed", &seed.to_string(), "--json", "--out"]
+                .map(String::from)
+                .into_iter()
+                .chain([dir.path().display().to_string()]),
         )
         .expect("synth");
         Twin { dir }
@@ -71,8 +63,5 @@ pub fn ingest(o: &Options) -> bemm_tools::ingest::summary::Summary {
 
 /// Skipped count of a reason key in a summary.
 pub fn skipped(s: &bemm_tools::ingest::summary::Summary, key: &str) -> u64 {
-    s.ingest
-        .as_ref()
-        .and_then(|i| i.skipped.get(key).copied())
-        .unwrap_or(0)
+    s.ingest.as_ref().and_then(|i| i.skipped.get(key).copied()).unwrap_or(0)
 }

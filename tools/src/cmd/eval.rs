@@ -117,11 +117,12 @@ fn read_class_csv(path: &Path, binary: bool) -> anyhow::Result<ClassTable> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| format!("{file}: cannot read"))?;
     let recs = csv::parse(&text, &file)?;
-    let Some(((_, header), body)) = recs.split_first() else { bail!("{file}: empty file; expected a header `name,<19 class names>`") };
-    let name_col = header
-        .iter()
-        .position(|h| h.trim().eq_ignore_ascii_case("name"))
-        .with_context(|| format!("{file}: header has no `name` column (found {:?})", header.first().map(String::as_str).unwrap_or("")))?;
+    let Some(((_, header), body)) = recs.split_first() else {
+        bail!("{file}: empty file; expected a header `name,<19 class names>`")
+    };
+    let name_col = header.iter().position(|h| h.trim().eq_ignore_ascii_case("name")).with_context(|| {
+        format!("{file}: header has no `name` column (found {:?})", header.first().map(String::as_str).unwrap_or(""))
+    })?;
     let mut cols = [0usize; NUM_CLASSES];
     let mut missing = Vec::new();
     for (c, class) in CLASS_NAMES.iter().enumerate() {
@@ -150,7 +151,11 @@ fn read_class_csv(path: &Path, binary: bool) -> anyhow::Result<ClassTable> {
         for (c, &i) in cols.iter().enumerate() {
             let s = rec[i].trim();
             let x: f32 = s.parse().ok().filter(|x: &f32| x.is_finite()).with_context(|| {
-                format!("{file}: line {line}, column {:?}: {s:?} is not a number{}", CLASS_NAMES[c], if binary { " (expected 0 or 1)" } else { " (expected a probability)" })
+                format!(
+                    "{file}: line {line}, column {:?}: {s:?} is not a number{}",
+                    CLASS_NAMES[c],
+                    if binary { " (expected 0 or 1)" } else { " (expected a probability)" }
+                )
             })?;
             if binary && x != 0.0 && x != 1.0 {
                 bail!("{file}: line {line}, column {:?}: {s:?}, expected 0 or 1", CLASS_NAMES[c]);
@@ -186,10 +191,14 @@ pub fn evaluate(truth: &Path, predictions: &Path, threshold: f32, split: Option<
     }
     let preds = read_class_csv(predictions, false)?;
     let truth_masks: HashMap<String, u64> = if truth.is_dir() {
-        let arch = PatchArchive::open(truth).with_context(|| format!("{}: cannot open the patch archive", truth.display()))?;
+        let arch =
+            PatchArchive::open(truth).with_context(|| format!("{}: cannot open the patch archive", truth.display()))?;
         let split = match split {
             None | Some("all") => None,
-            Some(s) => Some(Split::parse(s).with_context(|| format!("--split {s}: expected train, validation, test or unassigned"))?),
+            Some(s) => Some(
+                Split::parse(s)
+                    .with_context(|| format!("--split {s}: expected train, validation, test or unassigned"))?,
+            ),
         };
         let mut m: HashMap<String, u64> = arch
             .indices(split)
@@ -208,11 +217,16 @@ pub fn evaluate(truth: &Path, predictions: &Path, threshold: f32, split: Option<
             bail!("--split applies to an archive as truth; {} is a CSV", truth.display());
         }
         let t = read_class_csv(truth, true)?;
-        t.rows.into_iter().map(|(n, v)| (n, v.iter().enumerate().filter(|(_, &x)| x == 1.0).fold(0u64, |m, (c, _)| m | 1 << c))).collect()
+        t.rows
+            .into_iter()
+            .map(|(n, v)| (n, v.iter().enumerate().filter(|(_, &x)| x == 1.0).fold(0u64, |m, (c, _)| m | 1 << c)))
+            .collect()
     };
     let pred_names: std::collections::HashSet<&str> = preds.rows.iter().map(|(n, _)| n.as_str()).collect();
-    let mut only_pred: Vec<&str> = preds.rows.iter().map(|(n, _)| n.as_str()).filter(|n| !truth_masks.contains_key(*n)).collect();
-    let mut only_truth: Vec<&str> = truth_masks.keys().map(String::as_str).filter(|n| !pred_names.contains(n)).collect();
+    let mut only_pred: Vec<&str> =
+        preds.rows.iter().map(|(n, _)| n.as_str()).filter(|n| !truth_masks.contains_key(*n)).collect();
+    let mut only_truth: Vec<&str> =
+        truth_masks.keys().map(String::as_str).filter(|n| !pred_names.contains(n)).collect();
     if !only_pred.is_empty() || !only_truth.is_empty() {
         only_pred.sort_unstable();
         only_truth.sort_unstable();
@@ -264,7 +278,16 @@ pub fn metrics_json(m: &Metrics, threshold: f32) -> serde_json::Value {
 pub fn metrics_tables(m: &Metrics) -> String {
     let mut out = String::new();
     out.push_str(&table(&[
-        vec!["samples".into(), "HL".into(), "OE %".into(), "P %".into(), "R %".into(), "F1 %".into(), "F2 %".into(), "macro F2 %".into()],
+        vec![
+            "samples".into(),
+            "HL".into(),
+            "OE %".into(),
+            "P %".into(),
+            "R %".into(),
+            "F1 %".into(),
+            "F2 %".into(),
+            "macro F2 %".into(),
+        ],
         vec![
             m.samples.to_string(),
             format!("{:.4}", m.hamming_loss),
@@ -280,11 +303,20 @@ pub fn metrics_tables(m: &Metrics) -> String {
     out.push_str(&table(&[
         vec!["average".into(), "P %".into(), "R %".into(), "F1 %".into(), "F2 %".into()],
         vec!["sample-based".into(), pct(m.sample_precision), pct(m.sample_recall), pct(m.sample_f1), pct(m.sample_f2)],
-        vec!["class-based (macro)".into(), pct(m.macro_precision), pct(m.macro_recall), pct(m.macro_f1), pct(m.macro_f2)],
+        vec![
+            "class-based (macro)".into(),
+            pct(m.macro_precision),
+            pct(m.macro_recall),
+            pct(m.macro_f1),
+            pct(m.macro_f2),
+        ],
         vec!["micro".into(), pct(m.micro_precision), pct(m.micro_recall), pct(m.micro_f1), pct(m.micro_f2)],
     ]));
     out.push('\n');
-    let mut rows = vec![["class", "support", "TP", "FP", "FN", "P %", "R %", "F1 %", "F2 %"].iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    let mut rows = vec![["class", "support", "TP", "FP", "FN", "P %", "R %", "F1 %", "F2 %"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()];
     for (c, name) in m.classes().iter().zip(CLASS_NAMES.iter()) {
         rows.push(vec![
             name.to_string(),
@@ -320,7 +352,8 @@ pub fn print_report(a: &Args, ev: &Evaluation) -> anyhow::Result<()> {
     let m = &ev.metrics;
     if let Some(path) = &a.chart {
         let title = format!("Per-class F2, {} patches (macro F2 {:.2} %)", ev.patches, 100.0 * m.macro_f2);
-        write_atomic(path, per_class_chart(m, &title).as_bytes()).with_context(|| format!("{}: cannot write the chart", path.display()))?;
+        write_atomic(path, per_class_chart(m, &title).as_bytes())
+            .with_context(|| format!("{}: cannot write the chart", path.display()))?;
     }
     if a.json {
         let mut v = metrics_json(m, a.threshold);

@@ -32,7 +32,14 @@ pub struct Args {
 
 /// Run `bemm export`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let opts = ExportOptions { source: a.source.clone(), out: a.out.clone(), archive: a.archive.clone(), verify: a.verify, test: a.test, min_agreement: a.min_agreement };
+    let opts = ExportOptions {
+        source: a.source.clone(),
+        out: a.out.clone(),
+        archive: a.archive.clone(),
+        verify: a.verify,
+        test: a.test,
+        min_agreement: a.min_agreement,
+    };
     let r = export(&opts).with_context(|| format!("exporting {}", a.source.display()))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -45,7 +52,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         vec!["bands".into(), r.bands.join(" ")],
         vec!["epoch".into(), r.epoch.to_string()],
         vec!["bytes".into(), r.bytes.to_string()],
-        vec!["engine vs burn".into(), format!("{:.3} % of {} decisions on {} patches (max |dp| {:.4})", 100.0 * ag.rate(), ag.decisions, ag.patches, ag.max_prob_diff)],
+        vec![
+            "engine vs burn".into(),
+            format!(
+                "{:.3} % of {} decisions on {} patches (max |dp| {:.4})",
+                100.0 * ag.rate(),
+                ag.decisions,
+                ag.patches,
+                ag.max_prob_diff
+            ),
+        ],
     ];
     if let Some(v) = &r.val {
         rows.push(vec!["val sample F2".into(), format!("{:.4}", v.f2)]);

@@ -42,12 +42,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let file = m.file();
     let bytes = file.bytes();
     // The file's own trailing XXH64 identifies the model.
-    let checksum = u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().context("model file shorter than its checksum")?);
+    let checksum =
+        u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().context("model file shorter than its checksum")?);
     let mut desc = format!("{} feature layer {}", m.meta().provenance.arch, file.header().feature_layer);
     while desc.len() > 48 {
         desc.pop();
     }
-    let out = encode_features(dim as u32, &vectors, &records, &desc, checksum).context("cannot encode the feature archive")?;
+    let out = encode_features(dim as u32, &vectors, &records, &desc, checksum)
+        .context("cannot encode the feature archive")?;
     write_atomic(&a.out, &out).with_context(|| format!("{}: cannot write the feature archive", a.out.display()))?;
     summary(a.json, "features", &runner, patches, secs, &a.out)
 }

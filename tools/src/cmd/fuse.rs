@@ -80,11 +80,19 @@ pub fn read_predictions(path: &Path) -> anyhow::Result<Vec<(String, [f32; NUM_CL
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| format!("{file}: cannot read"))?;
     let recs = records(&text);
-    let Some(((_, header), body)) = recs.split_first() else { bail!("{file}: empty; expected a header `name,<19 class names>`") };
-    let name_col = header.iter().position(|h| h.trim() == "name").with_context(|| format!("{file}: header has no `name` column"))?;
+    let Some(((_, header), body)) = recs.split_first() else {
+        bail!("{file}: empty; expected a header `name,<19 class names>`")
+    };
+    let name_col = header
+        .iter()
+        .position(|h| h.trim() == "name")
+        .with_context(|| format!("{file}: header has no `name` column"))?;
     let mut cols = [0usize; NUM_CLASSES];
     for (c, class) in CLASS_NAMES.iter().enumerate() {
-        cols[c] = header.iter().position(|h| h.trim() == *class).with_context(|| format!("{file}: header lacks the class column {class:?}"))?;
+        cols[c] = header
+            .iter()
+            .position(|h| h.trim() == *class)
+            .with_context(|| format!("{file}: header lacks the class column {class:?}"))?;
     }
     let mut rows = Vec::with_capacity(body.len());
     for (line, r) in body {
@@ -94,11 +102,9 @@ pub fn read_predictions(path: &Path) -> anyhow::Result<Vec<(String, [f32; NUM_CL
         let mut p = [0f32; NUM_CLASSES];
         for (c, &i) in cols.iter().enumerate() {
             let s = r[i].trim();
-            p[c] = s
-                .parse::<f32>()
-                .ok()
-                .filter(|x| (0.0..=1.0).contains(x))
-                .with_context(|| format!("{file}: line {line}, column {:?}: {s:?} is not a probability in [0, 1]", CLASS_NAMES[c]))?;
+            p[c] = s.parse::<f32>().ok().filter(|x| (0.0..=1.0).contains(x)).with_context(|| {
+                format!("{file}: line {line}, column {:?}: {s:?} is not a probability in [0, 1]", CLASS_NAMES[c])
+            })?;
         }
         rows.push((r[name_col].trim().to_string(), p));
     }
@@ -114,7 +120,12 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Fuse two prediction tables (mean of probabilities), rows in `a`'s order.
-pub fn fuse(a: &[(String, [f32; NUM_CLASSES])], b: &[(String, [f32; NUM_CLASSES])], a_name: &str, b_name: &str) -> anyhow::Result<Vec<(String, [f32; NUM_CLASSES])>> {
+pub fn fuse(
+    a: &[(String, [f32; NUM_CLASSES])],
+    b: &[(String, [f32; NUM_CLASSES])],
+    a_name: &str,
+    b_name: &str,
+) -> anyhow::Result<Vec<(String, [f32; NUM_CLASSES])>> {
     let index: HashMap<&str, usize> = b.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
     if index.len() != b.len() {
         bail!("{b_name}: a patch name appears twice");
@@ -124,7 +135,9 @@ pub fn fuse(a: &[(String, [f32; NUM_CLASSES])], b: &[(String, [f32; NUM_CLASSES]
     }
     a.iter()
         .map(|(name, pa)| {
-            let j = *index.get(name.as_str()).with_context(|| format!("patch {name:?} is in {a_name} but not in {b_name}"))?;
+            let j = *index
+                .get(name.as_str())
+                .with_context(|| format!("patch {name:?} is in {a_name} but not in {b_name}"))?;
             let pb = &b[j].1;
             let mut p = [0f32; NUM_CLASSES];
             for c in 0..NUM_CLASSES {
@@ -160,7 +173,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.json {
         println!("{}", serde_json::json!({ "patches": fused.len(), "out": a.out }));
     } else {
-        print!("{}", table(&[vec!["fused patches".into(), "out".into()], vec![fused.len().to_string(), a.out.display().to_string()]]));
+        print!(
+            "{}",
+            table(&[
+                vec!["fused patches".into(), "out".into()],
+                vec![fused.len().to_string(), a.out.display().to_string()]
+            ])
+        );
     }
     Ok(())
 }

@@ -47,13 +47,7 @@ pub struct Args {
 }
 
 fn floats(opt: &str, s: &str) -> anyhow::Result<Vec<f32>> {
-    s.split(',')
-        .map(|v| {
-            v.trim()
-                .parse::<f32>()
-                .with_context(|| format!("{opt}: `{v}` is not a number"))
-        })
-        .collect()
+    s.split(',').map(|v| v.trim().parse::<f32>().with_context(|| format!("{opt}: `{v}` is not a number"))).collect()
 }
 
 /// Run `bemm import`.
@@ -89,11 +83,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.preprocessing = Some(p.clone());
     }
     let (model, summary) = import::import(&args.weights, arch, bands, &config)?;
-    let bytes = model
-        .to_bytes()
-        .with_context(|| format!("encoding the model for {}", args.out.display()))?;
-    bemm_formats::fsutil::write_atomic(&args.out, &bytes)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    let bytes = model.to_bytes().with_context(|| format!("encoding the model for {}", args.out.display()))?;
+    bemm_formats::fsutil::write_atomic(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
     if args.json {
         let j = serde_json::json!({
             "out": args.out,
@@ -123,11 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             vec!["source classes".into(), summary.class_order.clone()],
             vec![
                 "tensor prefix".into(),
-                if summary.prefix.is_empty() {
-                    "(none)".into()
-                } else {
-                    summary.prefix.clone()
-                },
+                if summary.prefix.is_empty() { "(none)".into() } else { summary.prefix.clone() },
             ],
         ];
         print!("{}", crate::report::table(&rows));

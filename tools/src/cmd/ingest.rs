@@ -65,10 +65,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cloud: a.cloud,
         metadata: a.metadata,
         snow_cloud_metadata: a.snow_cloud_metadata,
-        layout: a
-            .layout
-            .as_deref()
-            .map(|l| if l == "v2" { Layout::V2 } else { Layout::V1 }),
+        layout: a.layout.as_deref().map(|l| if l == "v2" { Layout::V2 } else { Layout::V1 }),
         keep_excluded: a.keep_excluded,
         shard_size: a.shard_size,
         strict: a.strict,
@@ -76,10 +73,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         stop_after_shards: a.stop_after_shards,
     };
     let summary = match a.threads {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()?
-            .install(|| ingest::run(&opts))?,
+        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build()?.install(|| ingest::run(&opts))?,
         None => ingest::run(&opts)?,
     };
     if a.json {

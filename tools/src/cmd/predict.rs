@@ -69,18 +69,31 @@ impl Runner {
     /// of the archive's, with the same size and normalisation.
     pub fn open(model: &Path, archive: &Path, split: Option<&str>, fast: bool) -> anyhow::Result<Self> {
         let model = OwnedModel::open(model)?.with_precision(if fast { Precision::Fast } else { Precision::Exact });
-        let arch = PatchArchive::open(archive).with_context(|| format!("{}: cannot open the patch archive", archive.display()))?;
+        let arch = PatchArchive::open(archive)
+            .with_context(|| format!("{}: cannot open the patch archive", archive.display()))?;
         let (m, man) = (model.model(), arch.manifest());
         let shape = m.input_shape();
         if (shape.h, shape.w) != (man.height, man.width) {
-            bail!("the model expects {}x{} pixels, the archive {} holds {}x{}", shape.h, shape.w, archive.display(), man.height, man.width);
+            bail!(
+                "the model expects {}x{} pixels, the archive {} holds {}x{}",
+                shape.h,
+                shape.w,
+                archive.display(),
+                man.height,
+                man.width
+            );
         }
         let bands = &m.meta().bands;
-        let first = man
-            .bands
-            .windows(bands.len())
-            .position(|w| w.iter().zip(bands.iter()).all(|(a, b)| a == b))
-            .with_context(|| format!("the model's input bands {:?} are not a contiguous run of the archive's bands {:?}", bands.as_slice(), man.bands))?;
+        let first =
+            man.bands.windows(bands.len()).position(|w| w.iter().zip(bands.iter()).all(|(a, b)| a == b)).with_context(
+                || {
+                    format!(
+                        "the model's input bands {:?} are not a contiguous run of the archive's bands {:?}",
+                        bands.as_slice(),
+                        man.bands
+                    )
+                },
+            )?;
         for (j, b) in bands.iter().enumerate() {
             let (mm, ms) = (m.meta().mean[j] as f64, m.meta().std[j] as f64);
             let (am, asd) = (man.mean[first + j], man.std[first + j]);
@@ -90,7 +103,10 @@ impl Runner {
         }
         let split = match split {
             None | Some("all") => None,
-            Some(s) => Some(Split::parse(s).with_context(|| format!("--split {s}: expected train, validation, test, unassigned or all"))?),
+            Some(s) => Some(
+                Split::parse(s)
+                    .with_context(|| format!("--split {s}: expected train, validation, test, unassigned or all"))?,
+            ),
         };
         let indices = arch.indices(split);
         let hw = (shape.h * shape.w) as usize;
@@ -106,9 +122,15 @@ impl Runner {
 
     /// Run every selected patch; `sink(indices, probs, features)` gets each
     /// chunk in order. Returns (patches, seconds).
-    pub fn run(&self, ra: &RunArgs, want_features: bool, mut sink: impl FnMut(&[usize], &[f32], &[f32]) -> anyhow::Result<()>) -> anyhow::Result<(usize, f64)> {
+    pub fn run(
+        &self,
+        ra: &RunArgs,
+        want_features: bool,
+        mut sink: impl FnMut(&[usize], &[f32], &[f32]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<(usize, f64)> {
         let m = self.model.model();
-        let threads = ra.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+        let threads =
+            ra.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
         let chunk = ra.batch.max(1) * threads;
         let pb = progress(self.indices.len() as u64, "inference");
         let start = Instant::now();
@@ -136,7 +158,14 @@ pub(crate) fn csv_field(s: &str) -> String {
 }
 
 /// Print the run summary as a table or JSON.
-pub(crate) fn summary(json: bool, what: &str, runner: &Runner, patches: usize, secs: f64, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn summary(
+    json: bool,
+    what: &str,
+    runner: &Runner,
+    patches: usize,
+    secs: f64,
+    out: &Path,
+) -> anyhow::Result<()> {
     let m = runner.model.model();
     let rate = patches as f64 / secs.max(1e-9);
     if json {
@@ -148,7 +177,13 @@ pub(crate) fn summary(json: bool, what: &str, runner: &Runner, patches: usize, s
     } else {
         let rows = vec![
             vec!["patches".to_string(), "seconds".into(), "patches/s".into(), "kernel".into(), "output".into()],
-            vec![patches.to_string(), format!("{secs:.2}"), format!("{rate:.1}"), m.kernel().name.to_string(), out.display().to_string()],
+            vec![
+                patches.to_string(),
+                format!("{secs:.2}"),
+                format!("{rate:.1}"),
+                m.kernel().name.to_string(),
+                out.display().to_string(),
+            ],
         ];
         print!("{}", table(&rows));
     }
@@ -163,7 +198,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let classes = &m.meta().classes;
     let cols: Vec<usize> = CLASS_NAMES
         .iter()
-        .map(|name| classes.iter().position(|c| c == name).with_context(|| format!("{}: the model has no output for class {name:?}", a.source.model.display())))
+        .map(|name| {
+            classes
+                .iter()
+                .position(|c| c == name)
+                .with_context(|| format!("{}: the model has no output for class {name:?}", a.source.model.display()))
+        })
         .collect::<anyhow::Result<_>>()?;
     let mut csv = String::from("name");
     for name in CLASS_NAMES.iter() {
@@ -181,14 +221,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 csv.push_str(&format!(",{:.6}", p[c]));
             }
             let mask = m.predicted(p);
-            let labels: Vec<&str> = cols.iter().enumerate().filter(|(_, &c)| mask >> c & 1 == 1).map(|(j, _)| CLASS_NAMES[j]).collect();
+            let labels: Vec<&str> =
+                cols.iter().enumerate().filter(|(_, &c)| mask >> c & 1 == 1).map(|(j, _)| CLASS_NAMES[j]).collect();
             csv.push(',');
             csv.push_str(&csv_field(&labels.join(";")));
             csv.push('\n');
         }
         Ok(())
     })?;
-    write_atomic(&a.out, csv.as_bytes()).with_context(|| format!("{}: cannot write the predictions", a.out.display()))?;
+    write_atomic(&a.out, csv.as_bytes())
+        .with_context(|| format!("{}: cannot write the predictions", a.out.display()))?;
     summary(a.json, "predict", &runner, patches, secs, &a.out)
 }
 

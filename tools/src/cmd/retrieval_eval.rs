@@ -97,7 +97,11 @@ pub fn evaluate(a: &Args) -> anyhow::Result<RetrievalReport> {
     let allowed: Vec<bool> = recs.iter().map(|r| dsplit.is_none_or(|s| r.split() == s)).collect();
     let db_size = allowed.iter().filter(|a| **a).count();
     if db_size < 2 {
-        bail!("{}: the database (split {:?}) holds {db_size} patches; need at least 2", a.features.display(), a.database);
+        bail!(
+            "{}: the database (split {:?}) holds {db_size} patches; need at least 2",
+            a.features.display(),
+            a.database
+        );
     }
     let db = Database::from_features(&f).with_filter(&allowed)?;
     let index = LabelIndex::new(recs.iter().zip(&allowed).filter(|(_, a)| **a).map(|(r, _)| r.labels19 as u64));
@@ -108,7 +112,10 @@ pub fn evaluate(a: &Args) -> anyhow::Result<RetrievalReport> {
     let (mut exact_s, mut coarse_s, mut coarse_recall) = (0.0, 0.0, 0.0);
     let pb = progress(qidx.len() as u64, "queries");
     for chunk in qidx.chunks(BATCH) {
-        let queries: Vec<Query> = chunk.iter().map(|&i| Query::from_row(&db, i).context("query row out of range")).collect::<anyhow::Result<_>>()?;
+        let queries: Vec<Query> = chunk
+            .iter()
+            .map(|&i| Query::from_row(&db, i).context("query row out of range"))
+            .collect::<anyhow::Result<_>>()?;
         let t = Instant::now();
         let results = search_batch(&db, &queries, &opt)?;
         exact_s += t.elapsed().as_secs_f64();
@@ -124,7 +131,11 @@ pub fn evaluate(a: &Args) -> anyhow::Result<RetrievalReport> {
                 let approx = rerank(opt.kernel, metric, &q.vector, f.rows(), f.row_elems(), &cands, kmax);
                 coarse_s += t.elapsed().as_secs_f64();
                 let exact_set: HashSet<u32> = hits.iter().map(|h| h.index).collect();
-                coarse_recall += if hits.is_empty() { 1.0 } else { approx.iter().filter(|h| exact_set.contains(&h.index)).count() as f64 / hits.len() as f64 };
+                coarse_recall += if hits.is_empty() {
+                    1.0
+                } else {
+                    approx.iter().filter(|h| exact_set.contains(&h.index)).count() as f64 / hits.len() as f64
+                };
                 let ranked: Vec<u64> = approx.iter().map(|h| recs[h.index as usize].labels19 as u64).collect();
                 coarse_acc.add(ql, &ranked, &profile);
             }
@@ -181,10 +192,24 @@ pub fn print_report(a: &Args, r: &RetrievalReport) -> anyhow::Result<()> {
         a.database,
         metric.name()
     );
-    let mut rows = vec![vec!["search".to_string(), "k".into(), "P@k %".into(), "R@k %".into(), "mAP@k %".into(), "NDCG@k %".into()]];
+    let mut rows = vec![vec![
+        "search".to_string(),
+        "k".into(),
+        "P@k %".into(),
+        "R@k %".into(),
+        "mAP@k %".into(),
+        "NDCG@k %".into(),
+    ]];
     let mut add = |name: &str, v: &[(usize, QueryScores)]| {
         for (k, s) in v {
-            rows.push(vec![name.to_string(), k.to_string(), format!("{:.2}", 100.0 * s.precision), format!("{:.2}", 100.0 * s.recall), format!("{:.2}", 100.0 * s.average_precision), format!("{:.2}", 100.0 * s.ndcg)]);
+            rows.push(vec![
+                name.to_string(),
+                k.to_string(),
+                format!("{:.2}", 100.0 * s.precision),
+                format!("{:.2}", 100.0 * s.recall),
+                format!("{:.2}", 100.0 * s.average_precision),
+                format!("{:.2}", 100.0 * s.ndcg),
+            ]);
         }
     };
     add("exact", &r.exact);

@@ -57,10 +57,12 @@ pub struct FeatureFile {
 impl FeatureFile {
     /// Read and verify `path` (magic, layout, checksum).
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open the feature archive", path.display()))?;
+        let mut f = std::fs::File::open(path)
+            .with_context(|| format!("{}: cannot open the feature archive", path.display()))?;
         let len = f.metadata().with_context(|| format!("{}: cannot stat", path.display()))?.len() as usize;
         let mut words = vec![0u64; len.div_ceil(8)];
-        f.read_exact(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len]).with_context(|| format!("{}: cannot read", path.display()))?;
+        f.read_exact(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len])
+            .with_context(|| format!("{}: cannot read", path.display()))?;
         let me = FeatureFile { words, len, path: path.to_path_buf() };
         me.archive()?;
         Ok(me)
@@ -68,7 +70,8 @@ impl FeatureFile {
 
     /// The parsed view.
     pub fn archive(&self) -> anyhow::Result<FeatureArchive<'_>> {
-        FeatureArchive::parse(&bytemuck::cast_slice::<u64, u8>(&self.words)[..self.len]).with_context(|| format!("{}: not a valid feature archive", self.path.display()))
+        FeatureArchive::parse(&bytemuck::cast_slice::<u64, u8>(&self.words)[..self.len])
+            .with_context(|| format!("{}: not a valid feature archive", self.path.display()))
     }
 
     /// The file's path.
@@ -86,7 +89,9 @@ pub fn parse_metric(s: &str) -> anyhow::Result<Metric> {
 pub fn parse_split(s: Option<&str>, flag: &str) -> anyhow::Result<Option<Split>> {
     match s {
         None | Some("all") => Ok(None),
-        Some(s) => Split::parse(s).map(Some).with_context(|| format!("{flag} {s}: expected train, validation, test, unassigned or all")),
+        Some(s) => Split::parse(s)
+            .map(Some)
+            .with_context(|| format!("{flag} {s}: expected train, validation, test, unassigned or all")),
     }
 }
 
@@ -119,17 +124,27 @@ pub fn find_record(records: &[PatchRecord], name: &str) -> Option<usize> {
 /// Compute the feature vector of `archive:name` with `model`; checks the
 /// model is the one that made the feature archive.
 fn query_from_patch(spec: &str, model: &Path, f: &FeatureArchive<'_>) -> anyhow::Result<(Vec<f32>, String, u32)> {
-    let (archive, name) = spec.rsplit_once(':').with_context(|| format!("--query-patch {spec}: expected ARCHIVE:NAME"))?;
+    let (archive, name) =
+        spec.rsplit_once(':').with_context(|| format!("--query-patch {spec}: expected ARCHIVE:NAME"))?;
     let mut runner = Runner::open(model, Path::new(archive), None, false)?;
     let m = runner.model.model();
     let bytes = m.file().bytes();
-    let checksum = bytes.len().checked_sub(8).and_then(|s| bytes.get(s..)).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+    let checksum = bytes
+        .len()
+        .checked_sub(8)
+        .and_then(|s| bytes.get(s..))
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
     let fc = f.header().model_checksum;
     if fc != 0 && fc != checksum {
         bail!("{}: these features were made by another model (checksum {fc:016x}, {} has {checksum:016x}); distances would be meaningless", model.display(), model.display());
     }
     if m.feature_len() != f.dim() {
-        bail!("{} outputs {}-d features, the feature archive holds {}-d vectors", model.display(), m.feature_len(), f.dim());
+        bail!(
+            "{} outputs {}-d features, the feature archive holds {}-d vectors",
+            model.display(),
+            m.feature_len(),
+            f.dim()
+        );
     }
     let i = runner.archive.find(name).with_context(|| format!("{archive}: no patch named {name:?}"))?;
     let labels = runner.archive.record(i).map_or(0, |r| r.labels19);
@@ -215,9 +230,25 @@ pub fn execute(a: &Args) -> anyhow::Result<SearchOutput> {
     let seconds = t.elapsed().as_secs_f64();
     let hits = hits
         .iter()
-        .filter_map(|h| f.record(h.index as usize).map(|r| SearchHit { index: h.index, name: r.s2().to_string(), distance: h.distance, labels: r.labels19, split: r.split() }))
+        .filter_map(|h| {
+            f.record(h.index as usize).map(|r| SearchHit {
+                index: h.index,
+                name: r.s2().to_string(),
+                distance: h.distance,
+                labels: r.labels19,
+                split: r.split(),
+            })
+        })
         .collect();
-    Ok(SearchOutput { query: qname, query_labels: qlabels, hits, searched: f.len(), metric, kernel: opt.kernel.name(), seconds })
+    Ok(SearchOutput {
+        query: qname,
+        query_labels: qlabels,
+        hits,
+        searched: f.len(),
+        metric,
+        kernel: opt.kernel.name(),
+        seconds,
+    })
 }
 
 /// Run `bemm search`.
@@ -239,9 +270,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("query {}: {}", o.query, label_names(ql).join("; "));
-        let mut rows = vec![vec!["rank".to_string(), "name".into(), format!("{} distance", o.metric.name()), "shared".into(), "labels".into()]];
+        let mut rows = vec![vec![
+            "rank".to_string(),
+            "name".into(),
+            format!("{} distance", o.metric.name()),
+            "shared".into(),
+            "labels".into(),
+        ]];
         for (r, h) in o.hits.iter().enumerate() {
-            rows.push(vec![(r + 1).to_string(), h.name.clone(), format!("{:.4}", h.distance), (h.labels & ql).count_ones().to_string(), label_names(h.labels).join("; ")]);
+            rows.push(vec![
+                (r + 1).to_string(),
+                h.name.clone(),
+                format!("{:.4}", h.distance),
+                (h.labels & ql).count_ones().to_string(),
+                label_names(h.labels).join("; "),
+            ]);
         }
         print!("{}", table(&rows));
         println!("{} of {} patches in {:.2} ms ({}, exact)", o.hits.len(), o.searched, o.seconds * 1e3, o.kernel);

@@ -43,7 +43,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             vec![name("no 19-class target list", "no 19-class target (left out)"), s.no_19_class_targets.to_string()],
         ];
         print!("{}", crate::report::table(&rows));
-        let (s2, s1) = if v2 { (crate::synth::v2::S2_DIR, crate::synth::v2::S1_DIR) } else { (crate::synth::S2_DIR, crate::synth::S1_DIR) };
+        let (s2, s1) = if v2 {
+            (crate::synth::v2::S2_DIR, crate::synth::v2::S1_DIR)
+        } else {
+            (crate::synth::S2_DIR, crate::synth::S1_DIR)
+        };
         println!("S2: {}\nS1: {}", a.out.join(s2).display(), a.out.join(s1).display());
     }
     Ok(())

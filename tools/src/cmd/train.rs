@@ -75,7 +75,11 @@ pub struct Args {
 /// Turn the arguments into the trainer's configuration.
 pub fn config(a: &Args) -> anyhow::Result<TrainConfig> {
     let Some(arch) = Arch::parse(&a.arch) else {
-        bail!("--arch {}: unknown; expected one of {}", a.arch, Arch::ALL.iter().map(|a| a.name()).collect::<Vec<_>>().join(", "))
+        bail!(
+            "--arch {}: unknown; expected one of {}",
+            a.arch,
+            Arch::ALL.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+        )
     };
     let Some(bands) = Bands::parse(&a.bands) else { bail!("--bands {}: expected all, s1 or s2", a.bands) };
     let mut cfg = TrainConfig::paper(a.archive.clone(), a.out.clone(), arch);
@@ -102,9 +106,16 @@ pub fn config(a: &Args) -> anyhow::Result<TrainConfig> {
             if a.fresh_head {
                 opts.head = crate::import::Head::Fresh(a.seed);
             }
-            let mut src = crate::import::SafetensorsSource::open(p, opts).with_context(|| format!("--init {}", p.display()))?;
-            let w = bemm_trainer::export::BurnWeights::from_source(arch, bands.channels().len(), bemm_formats::bands::SIZE, bemm_formats::labels::NUM_CLASSES, &mut src)
-                .with_context(|| format!("--init {}", p.display()))?;
+            let mut src =
+                crate::import::SafetensorsSource::open(p, opts).with_context(|| format!("--init {}", p.display()))?;
+            let w = bemm_trainer::export::BurnWeights::from_source(
+                arch,
+                bands.channels().len(),
+                bemm_formats::bands::SIZE,
+                bemm_formats::labels::NUM_CLASSES,
+                &mut src,
+            )
+            .with_context(|| format!("--init {}", p.display()))?;
             cfg.init_weights = Some(w);
             cfg.init_label = Some(p.display().to_string());
         }
@@ -172,7 +183,8 @@ impl Observer for Bars {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let cfg = config(&a)?;
     let mut obs = Bars { bar: None, quiet: a.json, label: String::new() };
-    let s = bemm_trainer::train(&cfg, &mut obs).with_context(|| format!("training {} on {}", cfg.arch.name(), cfg.archive.display()))?;
+    let s = bemm_trainer::train(&cfg, &mut obs)
+        .with_context(|| format!("training {} on {}", cfg.arch.name(), cfg.archive.display()))?;
     if a.json {
         println!(
             "{}",

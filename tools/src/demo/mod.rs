@@ -84,7 +84,12 @@ impl Steps {
     /// Like [`Steps::run`], for a subcommand whose result the demo keeps:
     /// `args` (without the subcommand name) are parsed into its `Args`, and
     /// `f` computes, prints and returns the result.
-    fn run_kept<A: clap::Args, T>(&mut self, name: &str, args: Vec<OsString>, f: impl FnOnce(A) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    fn run_kept<A: clap::Args, T>(
+        &mut self,
+        name: &str,
+        args: Vec<OsString>,
+        f: impl FnOnce(A) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         self.n += 1;
         let shown: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         eprintln!("\n== [{}/{}] {name}: bemm {name} {}", self.n, self.total, shown.join(" "));
@@ -108,7 +113,20 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         (Some(s1), Some(s2)) => (s1.clone(), s2.clone()),
         _ => {
             let layout = if a.v2 { "v2" } else { "v1" };
-            steps.run("synth", os(&[&"synth", &"--pairs", &a.pairs.to_string(), &"--out", &l.raw, &"--seed", &a.seed.to_string(), &"--layout", &layout]))?;
+            steps.run(
+                "synth",
+                os(&[
+                    &"synth",
+                    &"--pairs",
+                    &a.pairs.to_string(),
+                    &"--out",
+                    &l.raw,
+                    &"--seed",
+                    &a.seed.to_string(),
+                    &"--layout",
+                    &layout,
+                ]),
+            )?;
             if a.v2 {
                 (l.raw.join(crate::synth::v2::S1_DIR), l.raw.join(crate::synth::v2::S2_DIR))
             } else {
@@ -166,7 +184,10 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         ]),
     )?;
     steps.run("export", os(&[&"export", &l.run, &"--out", &l.model, &"--archive", &l.archive, &"--test"]))?;
-    steps.run("predict", os(&[&"predict", &l.model, &l.archive, &"--split", &"test", &"--out", &l.predictions, &"--threads", &threads]))?;
+    steps.run(
+        "predict",
+        os(&[&"predict", &l.model, &l.archive, &"--split", &"test", &"--out", &l.predictions, &"--threads", &threads]),
+    )?;
     // eval and retrieval-eval run in-process so their figures go straight
     // into the report instead of being computed a second time.
     let test = steps.run_kept(
@@ -179,11 +200,15 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         },
     )?;
     steps.run("features", os(&[&"features", &l.model, &l.archive, &"--out", &l.features]))?;
-    let retrieval = steps.run_kept("retrieval-eval", os(&[&l.features, &"--queries", &"test", &"--k", &"10,100"]), |args: retrieval_eval::Args| {
-        let r = retrieval_eval::evaluate(&args)?;
-        retrieval_eval::print_report(&args, &r)?;
-        Ok(r)
-    })?;
+    let retrieval = steps.run_kept(
+        "retrieval-eval",
+        os(&[&l.features, &"--queries", &"test", &"--k", &"10,100"]),
+        |args: retrieval_eval::Args| {
+            let r = retrieval_eval::evaluate(&args)?;
+            retrieval_eval::print_report(&args, &r)?;
+            Ok(r)
+        },
+    )?;
 
     // The example query: the first test patch, searched over the whole archive.
     let n = steps.n + 1;
@@ -194,7 +219,8 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     steps.timings.push(("example query".into(), t.elapsed().as_secs_f64()));
     let total = t0.elapsed().as_secs_f64();
     let md = report.markdown(&l, a, &steps.timings, total);
-    bemm_formats::fsutil::write_atomic(&l.report, md.as_bytes()).with_context(|| format!("cannot write {}", l.report.display()))?;
+    bemm_formats::fsutil::write_atomic(&l.report, md.as_bytes())
+        .with_context(|| format!("cannot write {}", l.report.display()))?;
     println!("\n{}", report.summary(&l, total));
     Ok(())
 }

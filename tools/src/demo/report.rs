@@ -2,9 +2,9 @@
 
 use super::Layout;
 use crate::cmd::demo::Args;
-use crate::cmd::search::{label_names, SearchOutput};
 use crate::cmd::retrieval_eval::RetrievalReport;
 use crate::cmd::search;
+use crate::cmd::search::{label_names, SearchOutput};
 use anyhow::Context;
 use bemm_engine::metrics::Metrics;
 use bemm_engine::retrieval::metrics::QueryScores;
@@ -43,7 +43,8 @@ impl Report {
     /// Complete the figures of the pipeline's test metrics and retrieval
     /// evaluation with the split counts and the example query.
     pub fn gather(l: &Layout, a: &Args, test: Metrics, r: RetrievalReport) -> anyhow::Result<Report> {
-        let arch = PatchArchive::open(&l.archive).with_context(|| format!("{}: cannot open the archive", l.archive.display()))?;
+        let arch = PatchArchive::open(&l.archive)
+            .with_context(|| format!("{}: cannot open the archive", l.archive.display()))?;
         let splits = Split::ALL.iter().map(|&s| (s, arch.indices(Some(s)).len())).filter(|(_, n)| *n > 0).collect();
         let feats = l.features.display().to_string();
         let first_test = arch
@@ -52,7 +53,8 @@ impl Report {
             .and_then(|&i| arch.record(i))
             .map(|r| r.s2().to_string())
             .context("the archive has no test patch to use as the example query")?;
-        let query = search::execute(&parse_args(&[feats, "--query".into(), first_test, "--k".into(), a.k.to_string()])?)?;
+        let query =
+            search::execute(&parse_args(&[feats, "--query".into(), first_test, "--k".into(), a.k.to_string()])?)?;
         Ok(Report { splits, test, retrieval: r.exact, queries: r.queries, query })
     }
 
@@ -62,7 +64,11 @@ impl Report {
         let m = &self.test;
         let mut s = String::new();
         let _ = writeln!(s, "# bemm demo report\n");
-        let source = if a.s1.is_some() { "the real BigEarthNet archive".to_string() } else { format!("a synthetic twin of {} pairs (seed {})", a.pairs, a.seed) };
+        let source = if a.s1.is_some() {
+            "the real BigEarthNet archive".to_string()
+        } else {
+            format!("a synthetic twin of {} pairs (seed {})", a.pairs, a.seed)
+        };
         let _ = writeln!(
             s,
             "Model `{}` trained for {} epochs (Adam, lr {}, batch {}) on {} (device `{}`), exported to fp16 and run by \
@@ -73,8 +79,18 @@ impl Report {
         for (sp, n) in &self.splits {
             let _ = writeln!(s, "| {} | {} |", sp.name(), n);
         }
-        let _ = writeln!(s, "\n## Training\n\n![training loss]({}) ![validation scores]({})\n", rel(&l.run.join("loss.svg")), rel(&l.run.join("scores.svg")));
-        let _ = writeln!(s, "Per-epoch figures: `{}` and `{}`.\n", rel(&l.run.join("metrics.csv")), rel(&l.run.join("metrics.jsonl")));
+        let _ = writeln!(
+            s,
+            "\n## Training\n\n![training loss]({}) ![validation scores]({})\n",
+            rel(&l.run.join("loss.svg")),
+            rel(&l.run.join("scores.svg"))
+        );
+        let _ = writeln!(
+            s,
+            "Per-epoch figures: `{}` and `{}`.\n",
+            rel(&l.run.join("metrics.csv")),
+            rel(&l.run.join("metrics.jsonl"))
+        );
         let _ = writeln!(s, "## Test-split classification (engine, fp16 weights)\n");
         let _ = writeln!(s, "| patches | HL | OE % | P % | R % | F1 % | F2 % | class-based F2 % |\n|---:|---:|---:|---:|---:|---:|---:|---:|");
         let _ = writeln!(
@@ -91,18 +107,45 @@ impl Report {
         );
         let _ = writeln!(s, "![per-class F2]({})\n", rel(&l.chart));
         let _ = writeln!(s, "## Retrieval (compact 128-d f16 features, chi-square distance)\n");
-        let _ = writeln!(s, "{} test queries over the whole archive; relevant = at least one shared label.\n", self.queries);
+        let _ = writeln!(
+            s,
+            "{} test queries over the whole archive; relevant = at least one shared label.\n",
+            self.queries
+        );
         let _ = writeln!(s, "| k | P@k % | R@k % | mAP@k % | NDCG@k % |\n|---:|---:|---:|---:|---:|");
         for (k, q) in &self.retrieval {
-            let _ = writeln!(s, "| {k} | {:.2} | {:.2} | {:.2} | {:.2} |", 100.0 * q.precision, 100.0 * q.recall, 100.0 * q.average_precision, 100.0 * q.ndcg);
+            let _ = writeln!(
+                s,
+                "| {k} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                100.0 * q.precision,
+                100.0 * q.recall,
+                100.0 * q.average_precision,
+                100.0 * q.ndcg
+            );
         }
         let q = &self.query;
-        let _ = writeln!(s, "\n## Example query\n\nQuery `{}` ({}), true colour (B04, B03, B02), then its {} nearest patches:\n", q.query, label_names(q.query_labels).join("; "), q.hits.len());
+        let _ = writeln!(
+            s,
+            "\n## Example query\n\nQuery `{}` ({}), true colour (B04, B03, B02), then its {} nearest patches:\n",
+            q.query,
+            label_names(q.query_labels).join("; "),
+            q.hits.len()
+        );
         let _ = writeln!(s, "![example query]({})\n", rel(&l.query_png));
-        let _ = writeln!(s, "| rank | patch | split | chi-square | shares a label | labels |\n|---:|---|---|---:|---|---|");
+        let _ =
+            writeln!(s, "| rank | patch | split | chi-square | shares a label | labels |\n|---:|---|---|---:|---|---|");
         for (i, h) in q.hits.iter().enumerate() {
             let shares = if h.labels & q.query_labels != 0 { "yes" } else { "no" };
-            let _ = writeln!(s, "| {} | `{}` | {} | {:.4} | {} | {} |", i + 1, h.name, h.split.name(), h.distance, shares, label_names(h.labels).join("; "));
+            let _ = writeln!(
+                s,
+                "| {} | `{}` | {} | {:.4} | {} | {} |",
+                i + 1,
+                h.name,
+                h.split.name(),
+                h.distance,
+                shares,
+                label_names(h.labels).join("; ")
+            );
         }
         let _ = writeln!(s, "\n## Timings\n\n| step | seconds |\n|---|---:|");
         for (name, t) in timings {

@@ -15,7 +15,8 @@ const WHITE: f32 = 2500.0;
 /// Write `out`: the query then each hit, 120x120 each, on a dark background.
 /// The query gets a white frame; a hit sharing no label with it a red one.
 pub fn contact_sheet(archive: &Path, q: &SearchOutput, out: &Path) -> anyhow::Result<()> {
-    let arch = PatchArchive::open(archive).with_context(|| format!("{}: cannot open the archive", archive.display()))?;
+    let arch =
+        PatchArchive::open(archive).with_context(|| format!("{}: cannot open the archive", archive.display()))?;
     let mut tiles: Vec<(usize, [u8; 3])> = Vec::new();
     let qi = arch.find(&q.query).with_context(|| format!("{}: no patch named {}", archive.display(), q.query))?;
     tiles.push((qi, [255, 255, 255]));

@@ -53,10 +53,8 @@ pub struct ImportConfig {
 impl ImportConfig {
     /// Read a config file.
     pub fn load(path: &Path) -> Result<Self, ImportError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ImportError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ImportError::Io { path: path.to_path_buf(), source: e })?;
         serde_json::from_str(&text).map_err(|e| ImportError::Config {
             path: path.to_path_buf(),
             problem: format!("invalid import config: {e}"),
@@ -76,11 +74,7 @@ impl ImportConfig {
     pub fn band_order(&self) -> Result<Option<Vec<String>>, ImportError> {
         match &self.band_order {
             None => Ok(None),
-            Some(v) => v
-                .iter()
-                .map(|b| order::canonical_band(b))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
+            Some(v) => v.iter().map(|b| order::canonical_band(b)).collect::<Result<Vec<_>, _>>().map(Some),
         }
     }
 }

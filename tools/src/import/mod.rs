@@ -118,12 +118,7 @@ pub enum ImportError {
 }
 
 fn preview(names: &[String]) -> String {
-    let mut s = names
-        .iter()
-        .take(8)
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut s = names.iter().take(8).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
     if names.len() > 8 {
         s.push_str(&format!(", ... ({} more)", names.len() - 8));
     }
@@ -162,18 +157,11 @@ pub fn import(
     };
     let mut src = SafetensorsSource::open(weights, opts)?;
     let meta = OwnedMeta::bigearthnet(arch.name(), &channels);
-    let mut model = build(
-        arch,
-        channels.len(),
-        bemm_formats::bands::SIZE,
-        NUM_CLASSES,
-        &mut src,
-        meta,
-    )
-    .map_err(|e| match e {
-        ArchError::Source(e) => e,
-        ArchError::Format(f) => ImportError::Model(f.to_string()),
-    })?;
+    let mut model =
+        build(arch, channels.len(), bemm_formats::bands::SIZE, NUM_CLASSES, &mut src, meta).map_err(|e| match e {
+            ArchError::Source(e) => e,
+            ArchError::Format(f) => ImportError::Model(f.to_string()),
+        })?;
     src.finish()?;
     let summary = ImportSummary {
         prefix: src.prefix().to_string(),
@@ -199,10 +187,7 @@ pub fn meta_for(
     let mut meta = OwnedMeta::bigearthnet(arch.name(), channels);
     if let (Some(mean), Some(std)) = (&config.mean, &config.std) {
         let src_bands = if s.source_bands.is_empty() {
-            channels
-                .iter()
-                .map(|&c| BAND_NAMES[c].to_string())
-                .collect()
+            channels.iter().map(|&c| BAND_NAMES[c].to_string()).collect()
         } else {
             s.source_bands.clone()
         };
@@ -225,38 +210,24 @@ pub fn meta_for(
             if !(sd > 0.0 && sd.is_finite() && m.is_finite()) {
                 return Err(ImportError::Option {
                     option: "--mean/--std",
-                    problem: format!(
-                        "band {}: mean {m}, std {sd} (std must be > 0)",
-                        BAND_NAMES[c]
-                    ),
+                    problem: format!("band {}: mean {m}, std {sd} (std must be > 0)", BAND_NAMES[c]),
                 });
             }
             meta.mean[k] = m;
             meta.std[k] = sd;
         }
     } else if config.mean.is_some() || config.std.is_some() {
-        return Err(ImportError::Option {
-            option: "--mean/--std",
-            problem: "give both or neither".into(),
-        });
+        return Err(ImportError::Option { option: "--mean/--std", problem: "give both or neither".into() });
     }
-    let file = weights
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    meta.training_data = config
-        .training_data
-        .clone()
-        .unwrap_or_else(|| format!("imported from {file}"));
-    let pre = config.preprocessing.clone().unwrap_or_else(|| "(x-mean)/std with the mean/std recorded here; resampling of 20 m bands unknown (bicubic assumed)".into());
+    let file = weights.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    meta.training_data = config.training_data.clone().unwrap_or_else(|| format!("imported from {file}"));
+    let pre = config.preprocessing.clone().unwrap_or_else(|| {
+        "(x-mean)/std with the mean/std recorded here; resampling of 20 m bands unknown (bicubic assumed)".into()
+    });
     meta.preprocessing = format!(
         "{pre}. Imported from {file}: source band order [{}]{}, source class order {}",
         s.source_bands.join(","),
-        if s.widened {
-            " (stem widened from RGB, x3/N)"
-        } else {
-            ""
-        },
+        if s.widened { " (stem widened from RGB, x3/N)" } else { "" },
         s.class_order
     );
     Ok(meta)

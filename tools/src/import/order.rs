@@ -25,10 +25,7 @@ impl BandSet {
             "all" | "s1s2" | "mm" => Ok(BandSet::All),
             "s1" => Ok(BandSet::S1),
             "s2" => Ok(BandSet::S2),
-            _ => Err(ImportError::Option {
-                option: "--bands",
-                problem: format!("`{s}` is not one of all, s1, s2"),
-            }),
+            _ => Err(ImportError::Option { option: "--bands", problem: format!("`{s}` is not one of all, s1, s2") }),
         }
     }
 
@@ -45,11 +42,7 @@ impl BandSet {
 /// Parse a band list like `B02,B03,B04` (also accepts `B8A`/`B08A`, `B2`
 /// for `B02`, any case) into our canonical band names.
 pub fn parse_band_list(s: &str) -> Result<Vec<String>, ImportError> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|b| !b.is_empty())
-        .map(canonical_band)
-        .collect()
+    s.split(',').map(str::trim).filter(|b| !b.is_empty()).map(canonical_band).collect()
 }
 
 /// Our canonical name of a band written in any of the usual spellings.
@@ -64,10 +57,7 @@ pub fn canonical_band(b: &str) -> Result<String, ImportError> {
         Some(i) => Ok(BAND_NAMES[i].to_string()),
         None => Err(ImportError::Option {
             option: "--band-order",
-            problem: format!(
-                "unknown band `{b}` (expected one of {})",
-                BAND_NAMES.join(", ")
-            ),
+            problem: format!("unknown band `{b}` (expected one of {})", BAND_NAMES.join(", ")),
         }),
     }
 }
@@ -94,21 +84,15 @@ impl ClassOrder {
             _ => {}
         }
         let path = Path::new(s);
-        let text = std::fs::read_to_string(path).map_err(|e| ImportError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ImportError::Io { path: path.to_path_buf(), source: e })?;
         let names: Vec<String> = if text.trim_start().starts_with('[') {
             serde_json::from_str(&text).map_err(|e| ImportError::Config {
                 path: path.to_path_buf(),
                 problem: format!("expected a JSON list of class names: {e}"),
             })?
         } else {
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect()
+            text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
         };
         Ok(ClassOrder::Names(names))
     }
@@ -134,9 +118,7 @@ impl ClassOrder {
         for (row, name) in names.iter().enumerate() {
             let Some(i) = class_index(name.trim()) else {
                 return Err(ImportError::ClassOrder {
-                    problem: format!(
-                        "row {row}: `{name}` is not one of the 19 BigEarthNet classes"
-                    ),
+                    problem: format!("row {row}: `{name}` is not one of the 19 BigEarthNet classes"),
                 });
             };
             if rows[i] != usize::MAX {
@@ -148,10 +130,7 @@ impl ClassOrder {
         }
         if let Some(i) = rows.iter().position(|&r| r == usize::MAX) {
             return Err(ImportError::ClassOrder {
-                problem: format!(
-                    "class `{}` is missing from the source's class order",
-                    CLASS_NAMES[i]
-                ),
+                problem: format!("class `{}` is missing from the source's class order", CLASS_NAMES[i]),
             });
         }
         Ok(rows)
@@ -180,40 +159,26 @@ mod tests {
         for (i, &r) in rows.iter().enumerate() {
             assert_eq!(sorted[r], CLASS_NAMES[i]);
         }
-        assert_eq!(
-            ClassOrder::Official.rows_for_official().expect("rows"),
-            (0..19).collect::<Vec<_>>()
-        );
+        assert_eq!(ClassOrder::Official.rows_for_official().expect("rows"), (0..19).collect::<Vec<_>>());
     }
 
     #[test]
     fn class_lists_with_unknown_duplicate_or_missing_names_are_rejected() {
         let mut names = ClassOrder::Official.names();
         names[3] = "Vineyards".into();
-        let e = ClassOrder::Names(names.clone())
-            .rows_for_official()
-            .unwrap_err()
-            .to_string();
+        let e = ClassOrder::Names(names.clone()).rows_for_official().unwrap_err().to_string();
         assert!(e.contains("Vineyards"), "{e}");
         names[3] = names[4].clone();
-        let e = ClassOrder::Names(names)
-            .rows_for_official()
-            .unwrap_err()
-            .to_string();
+        let e = ClassOrder::Names(names).rows_for_official().unwrap_err().to_string();
         assert!(e.contains("twice"), "{e}");
-        let e = ClassOrder::Names(ClassOrder::Official.names()[..18].to_vec())
-            .rows_for_official()
-            .unwrap_err()
-            .to_string();
+        let e =
+            ClassOrder::Names(ClassOrder::Official.names()[..18].to_vec()).rows_for_official().unwrap_err().to_string();
         assert!(e.contains("Marine waters"), "{e}");
     }
 
     #[test]
     fn band_spellings_are_canonicalised() {
-        assert_eq!(
-            parse_band_list("b2, B03,B08A,vv").expect("parse"),
-            ["B02", "B03", "B8A", "VV"]
-        );
+        assert_eq!(parse_band_list("b2, B03,B08A,vv").expect("parse"), ["B02", "B03", "B8A", "VV"]);
         assert!(parse_band_list("B10").is_err());
         assert_eq!(BandSet::parse("S2").expect("s2").channels().len(), 10);
     }

@@ -105,19 +105,14 @@ const SKIPPED_SUFFIX: &str = "num_batches_tracked";
 impl SafetensorsSource {
     /// Read and decode `path`.
     pub fn open(path: &Path, opts: SourceOptions) -> Result<Self, ImportError> {
-        let bytes = std::fs::read(path).map_err(|e| ImportError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
+        let bytes = std::fs::read(path).map_err(|e| ImportError::Io { path: path.to_path_buf(), source: e })?;
         Self::from_bytes(path, &bytes, opts)
     }
 
     /// Decode a safetensors file held in memory; `path` names it in errors.
     pub fn from_bytes(path: &Path, bytes: &[u8], opts: SourceOptions) -> Result<Self, ImportError> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| ImportError::Safetensors {
-            path: path.to_path_buf(),
-            problem: e.to_string(),
-        })?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| ImportError::Safetensors { path: path.to_path_buf(), problem: e.to_string() })?;
         let names = st.names();
         let prefix = match &opts.prefix {
             Some(p) => p.clone(),
@@ -131,44 +126,24 @@ impl SafetensorsSource {
             };
             let raw = view.data();
             let data: Vec<f32> = match view.dtype() {
-                Dtype::F32 => raw
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-                Dtype::F16 => raw
-                    .chunks_exact(2)
-                    .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-                    .collect(),
-                Dtype::BF16 => raw
-                    .chunks_exact(2)
-                    .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                    .collect(),
+                Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                Dtype::F16 => raw.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+                Dtype::BF16 => raw.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
                 Dtype::F64 => raw
                     .chunks_exact(8)
-                    .map(|c| {
-                        f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
-                    })
+                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
                     .collect(),
                 other => {
                     non_float.insert(short.to_string(), other);
                     continue;
                 }
             };
-            tensors.insert(
-                short.to_string(),
-                Tensor {
-                    shape: view.shape().to_vec(),
-                    data,
-                },
-            );
+            tensors.insert(short.to_string(), Tensor { shape: view.shape().to_vec(), data });
         }
         if tensors.is_empty() {
             return Err(ImportError::Safetensors {
                 path: path.to_path_buf(),
-                problem: format!(
-                    "no float tensors under the prefix `{prefix}` ({} tensors in the file)",
-                    names.len()
-                ),
+                problem: format!("no float tensors under the prefix `{prefix}` ({} tensors in the file)", names.len()),
             });
         }
         Ok(SafetensorsSource {
@@ -201,11 +176,7 @@ impl SafetensorsSource {
 
     /// Full names of float tensors the build never asked for.
     pub fn unused(&self) -> Vec<String> {
-        self.tensors
-            .keys()
-            .filter(|k| !self.used.contains(*k))
-            .map(|k| format!("{}{k}", self.prefix))
-            .collect()
+        self.tensors.keys().filter(|k| !self.used.contains(*k)).map(|k| format!("{}{k}", self.prefix)).collect()
     }
 
     /// Fail if any tensor of the file (under the prefix) was not used: the
@@ -221,10 +192,7 @@ impl SafetensorsSource {
         if unknown.is_empty() {
             Ok(())
         } else {
-            Err(ImportError::Unknown {
-                path: self.path.clone(),
-                names: unknown,
-            })
+            Err(ImportError::Unknown { path: self.path.clone(), names: unknown })
         }
     }
 
@@ -237,12 +205,7 @@ impl SafetensorsSource {
     }
 
     /// Take tensor `name`, whose shape must satisfy `ok` (described by `expected`).
-    fn take_if(
-        &mut self,
-        name: &str,
-        expected: &str,
-        ok: impl Fn(&[usize]) -> bool,
-    ) -> Result<Tensor, ImportError> {
+    fn take_if(&mut self, name: &str, expected: &str, ok: impl Fn(&[usize]) -> bool) -> Result<Tensor, ImportError> {
         let Some(t) = self.tensors.get(name) else {
             if let Some(d) = self.non_float.get(name) {
                 return Err(ImportError::Dtype {
@@ -251,10 +214,7 @@ impl SafetensorsSource {
                     dtype: format!("{d:?}"),
                 });
             }
-            return Err(ImportError::Missing {
-                path: self.path.clone(),
-                name: self.full(name),
-            });
+            return Err(ImportError::Missing { path: self.path.clone(), name: self.full(name) });
         };
         if !ok(&t.shape) {
             return Err(ImportError::Shape {
@@ -286,23 +246,13 @@ impl SafetensorsSource {
     fn stem(&mut self, name: &str, out: usize, k: usize) -> Result<Vec<f32>, ImportError> {
         let wname = format!("{name}.weight");
         let expected = format!("[{out}, <bands>, {k}, {k}]");
-        let t = self.take_if(&wname, &expected, |s| {
-            s.len() == 4 && s[0] == out && s[2] == k && s[3] == k
-        })?;
+        let t = self.take_if(&wname, &expected, |s| s.len() == 4 && s[0] == out && s[2] == k && s[3] == k)?;
         let src_c = t.shape[1];
-        let target: Vec<&str> = self
-            .opts
-            .target_channels
-            .iter()
-            .map(|&c| BAND_NAMES[c])
-            .collect();
+        let target: Vec<&str> = self.opts.target_channels.iter().map(|&c| BAND_NAMES[c]).collect();
         let src_bands: Vec<String> = match &self.opts.source_bands {
             Some(b) => b.clone(),
             None if src_c == BAND_NAMES.len() => BAND_NAMES.iter().map(|s| s.to_string()).collect(),
-            None if src_c == 3 => ["B04", "B03", "B02"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            None if src_c == 3 => ["B04", "B03", "B02"].iter().map(|s| s.to_string()).collect(),
             None if src_c == target.len() => target.iter().map(|s| s.to_string()).collect(),
             None => {
                 return Err(ImportError::Bands {
@@ -331,24 +281,13 @@ impl SafetensorsSource {
     }
 
     /// Classifier rows `[classes, inp]` in the official class order.
-    fn head(
-        &mut self,
-        name: &str,
-        out: usize,
-        inp: usize,
-    ) -> Result<(Vec<f32>, Vec<f32>), ImportError> {
+    fn head(&mut self, name: &str, out: usize, inp: usize) -> Result<(Vec<f32>, Vec<f32>), ImportError> {
         if let Head::ImportOrFresh(order, seed) = &self.opts.head {
             let rows = order.names().len();
-            let fits = linear_aliases(name).iter().any(|a| {
-                self.tensors
-                    .get(&format!("{a}.weight"))
-                    .is_some_and(|t| t.shape == [rows, inp])
-            });
-            self.opts.head = if fits {
-                Head::Import(order.clone())
-            } else {
-                Head::Fresh(*seed)
-            };
+            let fits = linear_aliases(name)
+                .iter()
+                .any(|a| self.tensors.get(&format!("{a}.weight")).is_some_and(|t| t.shape == [rows, inp]));
+            self.opts.head = if fits { Head::Import(order.clone()) } else { Head::Fresh(*seed) };
         }
         let order = match &self.opts.head {
             Head::Fresh(seed) => {
@@ -370,10 +309,7 @@ impl SafetensorsSource {
         let (w, b) = self.linear_raw(name, n_src, inp)?;
         if out != rows.len() {
             return Err(ImportError::ClassOrder {
-                problem: format!(
-                    "the model has {out} outputs but the class order maps {} classes",
-                    rows.len()
-                ),
+                problem: format!("the model has {out} outputs but the class order maps {} classes", rows.len()),
             });
         }
         let mut pw = Vec::with_capacity(out * inp);
@@ -387,18 +323,9 @@ impl SafetensorsSource {
 
     /// A linear layer by torchvision name (or its timm alias), folding an
     /// adaptive average pool into `classifier.0` when the input sizes differ.
-    fn linear_raw(
-        &mut self,
-        name: &str,
-        out: usize,
-        inp: usize,
-    ) -> Result<(Vec<f32>, Vec<f32>), ImportError> {
+    fn linear_raw(&mut self, name: &str, out: usize, inp: usize) -> Result<(Vec<f32>, Vec<f32>), ImportError> {
         let aliases = linear_aliases(name);
-        let base = aliases
-            .iter()
-            .find(|a| self.has(&format!("{a}.weight")))
-            .copied()
-            .unwrap_or(name);
+        let base = aliases.iter().find(|a| self.has(&format!("{a}.weight"))).copied().unwrap_or(name);
         let wname = format!("{base}.weight");
         let expected = format!("[{out}, {inp}]");
         let may_fold = name == "classifier.0";
@@ -482,9 +409,7 @@ fn adaptive_pool_matrix(s: usize, p: usize) -> Vec<Vec<f32>> {
             let start = q * s / p;
             let end = ((q + 1) * s).div_ceil(p);
             let n = (end - start) as f32;
-            (0..s)
-                .map(|i| if i >= start && i < end { 1.0 / n } else { 0.0 })
-                .collect()
+            (0..s).map(|i| if i >= start && i < end { 1.0 / n } else { 0.0 }).collect()
         })
         .collect()
 }
@@ -547,19 +472,12 @@ pub fn map_stem_channels(
             }
             None => {
                 return Err(ImportError::Bands {
-                    problem: format!(
-                        "band {t} is not among the source's bands [{}]",
-                        src.join(", ")
-                    ),
+                    problem: format!("band {t} is not among the source's bands [{}]", src.join(", ")),
                 })
             }
         }
     }
-    let scale = if widen {
-        src_c as f32 / target.len() as f32
-    } else {
-        1.0
-    };
+    let scale = if widen { src_c as f32 / target.len() as f32 } else { 1.0 };
     let mut r = Vec::with_capacity(out * target.len() * kk);
     for o in 0..out {
         let block = &w[o * src_c * kk..(o + 1) * src_c * kk];
@@ -625,12 +543,7 @@ impl WeightSource for SafetensorsSource {
         Ok(bn)
     }
 
-    fn linear(
-        &mut self,
-        name: &str,
-        out: usize,
-        inp: usize,
-    ) -> Result<(Vec<f32>, Vec<f32>), ImportError> {
+    fn linear(&mut self, name: &str, out: usize, inp: usize) -> Result<(Vec<f32>, Vec<f32>), ImportError> {
         if name == "fc" || name == "classifier.6" {
             self.head(name, out, inp)
         } else {
@@ -652,9 +565,7 @@ mod tests {
         // 2 channels, 3x3 map pooled adaptively to 7x7, then a linear with 2 outputs.
         let (c, s, p, out) = (2usize, 3usize, 7usize, 2usize);
         let x: Vec<f32> = (0..c * s * s).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w: Vec<f32> = (0..out * c * p * p)
-            .map(|i| (i as f32 * 0.11).cos())
-            .collect();
+        let w: Vec<f32> = (0..out * c * p * p).map(|i| (i as f32 * 0.11).cos()).collect();
         let a = adaptive_pool_matrix(s, p);
         let mut pooled = vec![0.0f32; c * p * p];
         for ch in 0..c {
@@ -662,8 +573,7 @@ mod tests {
                 for z in 0..p {
                     for i in 0..s {
                         for j in 0..s {
-                            pooled[ch * p * p + y * p + z] +=
-                                a[y][i] * a[z][j] * x[ch * s * s + i * s + j];
+                            pooled[ch * p * p + y * p + z] += a[y][i] * a[z][j] * x[ch * s * s + i * s + j];
                         }
                     }
                 }
@@ -674,12 +584,8 @@ mod tests {
         assert_eq!(a[6], [0.0, 0.0, 1.0]);
         let folded = fold_adaptive_pool(&w, out, c, s, p);
         for o in 0..out {
-            let direct: f32 = (0..c * p * p)
-                .map(|i| w[o * c * p * p + i] * pooled[i])
-                .sum();
-            let via: f32 = (0..c * s * s)
-                .map(|i| folded[o * c * s * s + i] * x[i])
-                .sum();
+            let direct: f32 = (0..c * p * p).map(|i| w[o * c * p * p + i] * pooled[i]).sum();
+            let via: f32 = (0..c * s * s).map(|i| folded[o * c * s * s + i] * x[i]).sum();
             assert!((direct - via).abs() < 1e-4, "{direct} vs {via}");
         }
         assert_eq!(pool_fold_dims(4608, 25088), Some((512, 3, 7)));
@@ -687,18 +593,13 @@ mod tests {
     }
 
     fn st_bytes(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
-        let bufs: Vec<Vec<u8>> = tensors
-            .iter()
-            .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
-            .collect();
+        let bufs: Vec<Vec<u8>> =
+            tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
         let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
             .iter()
             .zip(&bufs)
             .map(|((n, s, _), b)| {
-                (
-                    n.to_string(),
-                    safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).expect("view"),
-                )
+                (n.to_string(), safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).expect("view"))
             })
             .collect();
         safetensors::serialize(views, None).expect("serialize")
@@ -711,29 +612,13 @@ mod tests {
         let bytes = st_bytes(&[
             ("pre_logits.fc1.weight", vec![out, c, 7, 7], fc1.clone()),
             ("pre_logits.fc1.bias", vec![out], vec![1.0; out]),
-            (
-                "pre_logits.fc2.weight",
-                vec![out, out, 1, 1],
-                vec![0.5; out * out],
-            ),
+            ("pre_logits.fc2.weight", vec![out, out, 1, 1], vec![0.5; out * out]),
             ("pre_logits.fc2.bias", vec![out], vec![0.0; out]),
-            (
-                "head.fc.weight",
-                vec![19, out],
-                (0..19 * out).map(|i| i as f32).collect(),
-            ),
-            (
-                "head.fc.bias",
-                vec![19],
-                (0..19).map(|i| i as f32).collect(),
-            ),
+            ("head.fc.weight", vec![19, out], (0..19 * out).map(|i| i as f32).collect()),
+            ("head.fc.bias", vec![19], (0..19).map(|i| i as f32).collect()),
         ]);
-        let mut src = SafetensorsSource::from_bytes(
-            Path::new("timm.safetensors"),
-            &bytes,
-            SourceOptions::new(vec![0]),
-        )
-        .expect("open");
+        let mut src = SafetensorsSource::from_bytes(Path::new("timm.safetensors"), &bytes, SourceOptions::new(vec![0]))
+            .expect("open");
         let (w, b) = src.linear("classifier.0", out, c * 9).expect("fc1 folded");
         assert_eq!((w.len(), b), (out * c * 9, vec![1.0; out]));
         assert_eq!(w, fold_adaptive_pool(&fc1, out, c, 3, 7));
@@ -746,34 +631,22 @@ mod tests {
 
     #[test]
     fn the_name_prefix_is_detected_from_the_stem() {
-        let names = [
-            "model.vision_encoder.layer1.0.conv1.weight",
-            "model.vision_encoder.conv1.weight",
-            "loss.pos_weight",
-        ];
+        let names =
+            ["model.vision_encoder.layer1.0.conv1.weight", "model.vision_encoder.conv1.weight", "loss.pos_weight"];
         assert_eq!(detect_prefix(&names), "model.vision_encoder.");
-        assert_eq!(
-            detect_prefix(&["module.features.0.weight", "module.features.1.running_mean"]),
-            "module."
-        );
-        assert_eq!(
-            detect_prefix(&["conv1.weight", "layer1.0.conv1.weight"]),
-            ""
-        );
+        assert_eq!(detect_prefix(&["module.features.0.weight", "module.features.1.running_mean"]), "module.");
+        assert_eq!(detect_prefix(&["conv1.weight", "layer1.0.conv1.weight"]), "");
         // `xconv1.weight` is not a module boundary.
         assert_eq!(detect_prefix(&["xconv1.weight"]), "");
     }
 
     #[test]
     fn import_or_fresh_skips_an_imagenet_head() {
-        let bytes = st_bytes(&[
-            ("fc.weight", vec![1000, 4], vec![1.0; 4000]),
-            ("fc.bias", vec![1000], vec![0.0; 1000]),
-        ]);
+        let bytes =
+            st_bytes(&[("fc.weight", vec![1000, 4], vec![1.0; 4000]), ("fc.bias", vec![1000], vec![0.0; 1000])]);
         let mut opts = SourceOptions::new(vec![0]);
         opts.head = Head::ImportOrFresh(crate::import::ClassOrder::Official, 5);
-        let mut src = SafetensorsSource::from_bytes(Path::new("in1k.safetensors"), &bytes, opts)
-            .expect("open");
+        let mut src = SafetensorsSource::from_bytes(Path::new("in1k.safetensors"), &bytes, opts).expect("open");
         let (w, _) = src.linear("fc", 19, 4).expect("fresh head");
         assert_eq!(w.len(), 19 * 4);
         assert!(w.iter().all(|v| *v != 1.0));
@@ -782,23 +655,16 @@ mod tests {
 
     #[test]
     fn stem_channels_are_permuted_narrowed_and_widened_by_name() {
-        let src: Vec<String> = ["B04", "B03", "B02"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let src: Vec<String> = ["B04", "B03", "B02"].iter().map(|s| s.to_string()).collect();
         // 1 output, 1x1 kernel: weights R=3, G=6, B=9.
         let w = [3.0f32, 6.0, 9.0];
-        let (r, widened) =
-            map_stem_channels(&w, 1, 1, &src, &["B02", "B03"], true).expect("narrow");
+        let (r, widened) = map_stem_channels(&w, 1, 1, &src, &["B02", "B03"], true).expect("narrow");
         assert!(!widened);
         assert_eq!(r, [9.0 * 1.5, 6.0 * 1.5]);
-        let (r, widened) =
-            map_stem_channels(&w, 1, 1, &src, &["VV", "B02", "B03", "B04"], true).expect("widen");
+        let (r, widened) = map_stem_channels(&w, 1, 1, &src, &["VV", "B02", "B03", "B04"], true).expect("widen");
         assert!(widened);
         assert_eq!(r, [6.0 * 0.75, 9.0 * 0.75, 6.0 * 0.75, 3.0 * 0.75]);
-        let e = map_stem_channels(&w, 1, 1, &src, &["VV"], false)
-            .unwrap_err()
-            .to_string();
+        let e = map_stem_channels(&w, 1, 1, &src, &["VV"], false).unwrap_err().to_string();
         assert!(e.contains("VV") && e.contains("B04, B03, B02"), "{e}");
     }
 }

@@ -48,13 +48,7 @@ pub struct Bicubic {
 impl Bicubic {
     /// Plan the resampling of an `ih x iw` band to `oh x ow`.
     pub fn new(ih: usize, iw: usize, oh: usize, ow: usize) -> Self {
-        Bicubic {
-            iw,
-            ow,
-            rows: plan(ih, oh),
-            cols: plan(iw, ow),
-            tmp: vec![0.0; ih * ow],
-        }
+        Bicubic { iw, ow, rows: plan(ih, oh), cols: plan(iw, ow), tmp: vec![0.0; ih * ow] }
     }
 
     /// Resample `src` (`ih*iw` values) into `dst` (`oh*ow` values).
@@ -66,10 +60,7 @@ impl Bicubic {
         for (r, row) in src.chunks_exact(iw).enumerate() {
             let out = &mut self.tmp[r * ow..(r + 1) * ow];
             for (o, (idx, w)) in out.iter_mut().zip(&self.cols) {
-                *o = row[idx[0]] * w[0]
-                    + row[idx[1]] * w[1]
-                    + row[idx[2]] * w[2]
-                    + row[idx[3]] * w[3];
+                *o = row[idx[0]] * w[0] + row[idx[1]] * w[1] + row[idx[2]] * w[2] + row[idx[3]] * w[3];
             }
         }
         for (y, (idx, w)) in self.rows.iter().enumerate() {

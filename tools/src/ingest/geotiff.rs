@@ -38,30 +38,19 @@ pub enum BandError {
 /// Decode `bytes` as a single-band image of side `side`, returning the decoder
 /// result (whatever its sample type) after the size check.
 fn decode(bytes: &[u8], side: usize) -> Result<DecodingResult, BandError> {
-    let mut dec =
-        Decoder::new(Cursor::new(bytes)).map_err(|e| BandError::Unreadable(e.to_string()))?;
-    let (w, h) = dec
-        .dimensions()
-        .map_err(|e| BandError::Unreadable(e.to_string()))?;
+    let mut dec = Decoder::new(Cursor::new(bytes)).map_err(|e| BandError::Unreadable(e.to_string()))?;
+    let (w, h) = dec.dimensions().map_err(|e| BandError::Unreadable(e.to_string()))?;
     if w as usize != side || h as usize != side {
-        return Err(BandError::WrongSize {
-            width: w,
-            height: h,
-            expected: side,
-        });
+        return Err(BandError::WrongSize { width: w, height: h, expected: side });
     }
     match dec.colortype() {
         Ok(ColorType::Gray(_)) => {}
         Ok(other) => {
-            return Err(BandError::WrongSampleType {
-                found: format!("{other:?}"),
-                expected: "one sample per pixel",
-            })
+            return Err(BandError::WrongSampleType { found: format!("{other:?}"), expected: "one sample per pixel" })
         }
         Err(e) => return Err(BandError::Unreadable(e.to_string())),
     }
-    dec.read_image()
-        .map_err(|e| BandError::Unreadable(e.to_string()))
+    dec.read_image().map_err(|e| BandError::Unreadable(e.to_string()))
 }
 
 fn sample_name(r: &DecodingResult) -> &'static str {
@@ -91,15 +80,10 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, BandError> {
 pub fn read_s2_band(path: &Path, side: usize) -> Result<Vec<u16>, BandError> {
     match decode(&read_bytes(path)?, side)? {
         DecodingResult::U16(v) if v.len() == side * side => Ok(v),
-        DecodingResult::U16(v) => Err(BandError::Unreadable(format!(
-            "decoded {} samples, expected {}",
-            v.len(),
-            side * side
-        ))),
-        other => Err(BandError::WrongSampleType {
-            found: sample_name(&other).into(),
-            expected: "uint16",
-        }),
+        DecodingResult::U16(v) => {
+            Err(BandError::Unreadable(format!("decoded {} samples, expected {}", v.len(), side * side)))
+        }
+        other => Err(BandError::WrongSampleType { found: sample_name(&other).into(), expected: "uint16" }),
     }
 }
 
@@ -107,14 +91,9 @@ pub fn read_s2_band(path: &Path, side: usize) -> Result<Vec<u16>, BandError> {
 pub fn read_s1_band(path: &Path, side: usize) -> Result<Vec<f32>, BandError> {
     match decode(&read_bytes(path)?, side)? {
         DecodingResult::F32(v) if v.len() == side * side => Ok(v),
-        DecodingResult::F32(v) => Err(BandError::Unreadable(format!(
-            "decoded {} samples, expected {}",
-            v.len(),
-            side * side
-        ))),
-        other => Err(BandError::WrongSampleType {
-            found: sample_name(&other).into(),
-            expected: "float32",
-        }),
+        DecodingResult::F32(v) => {
+            Err(BandError::Unreadable(format!("decoded {} samples, expected {}", v.len(), side * side)))
+        }
+        other => Err(BandError::WrongSampleType { found: sample_name(&other).into(), expected: "float32" }),
     }
 }

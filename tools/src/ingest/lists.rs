@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// First field of each non-empty line (the S2 name).
 pub fn read_names(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read list file", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read list file", path.display()))?;
     Ok(text
         .lines()
         .filter_map(|l| {
@@ -34,9 +33,7 @@ impl Splits {
     /// Read `train.csv`, `val.csv` (or `validation.csv`) and `test.csv` from `dir`.
     /// A name in two files is an error naming both.
     pub fn from_dir(dir: &Path) -> Result<Self> {
-        let find = |names: &[&str]| -> Option<PathBuf> {
-            names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
-        };
+        let find = |names: &[&str]| -> Option<PathBuf> { names.iter().map(|n| dir.join(n)).find(|p| p.is_file()) };
         let mut files = Vec::new();
         for (split, names) in [
             (Split::Train, &["train.csv"][..]),
@@ -45,12 +42,7 @@ impl Splits {
         ] {
             match find(names) {
                 Some(p) => files.push((split, p)),
-                None => bail!(
-                    "{}: no {} split file (looked for {})",
-                    dir.display(),
-                    split.name(),
-                    names.join(", ")
-                ),
+                None => bail!("{}: no {} split file (looked for {})", dir.display(), split.name(), names.join(", ")),
             }
         }
         let mut by_name = HashMap::new();
@@ -58,11 +50,7 @@ impl Splits {
             for name in read_names(&path)? {
                 if let Some(prev) = by_name.insert(name.clone(), split) {
                     if prev != split {
-                        bail!(
-                            "{}: patch {name} is also in the {} split",
-                            path.display(),
-                            prev.name()
-                        );
+                        bail!("{}: patch {name} is also in the {} split", path.display(), prev.name());
                     }
                 }
             }
@@ -110,11 +98,7 @@ mod tests {
     #[test]
     fn both_split_file_formats_and_conflicts() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(
-            d.path().join("train.csv"),
-            "S2A_a_1_2,S1A_x_1_2\n\nS2A_b_1_3,S1A_x_1_3\n",
-        )
-        .unwrap();
+        std::fs::write(d.path().join("train.csv"), "S2A_a_1_2,S1A_x_1_2\n\nS2A_b_1_3,S1A_x_1_3\n").unwrap();
         std::fs::write(d.path().join("val.csv"), " S2A_c_1_4 \r\n").unwrap();
         std::fs::write(d.path().join("test.csv"), "").unwrap();
         let s = Splits::from_dir(d.path()).unwrap();
@@ -125,9 +109,6 @@ mod tests {
         assert_eq!(s.get("S2A_zzz"), Split::Unassigned);
         std::fs::write(d.path().join("test.csv"), "S2A_a_1_2\n").unwrap();
         let e = Splits::from_dir(d.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("test.csv") && e.contains("S2A_a_1_2") && e.contains("train"),
-            "{e}"
-        );
+        assert!(e.contains("test.csv") && e.contains("S2A_a_1_2") && e.contains("train"), "{e}");
     }
 }

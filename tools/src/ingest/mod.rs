@@ -106,11 +106,7 @@ impl Options {
             splits: Some(twin.to_path_buf()),
             snow: Some(twin.join("patches_with_seasonal_snow.csv")),
             cloud: Some(twin.join("patches_with_cloud_and_shadow.csv")),
-            ..Options::new(
-                twin.join(crate::synth::S2_DIR),
-                twin.join(crate::synth::S1_DIR),
-                out,
-            )
+            ..Options::new(twin.join(crate::synth::S2_DIR), twin.join(crate::synth::S1_DIR), out)
         }
     }
 }
@@ -152,8 +148,7 @@ fn plan(o: &Options, layout: Layout) -> Result<(Vec<PairJob>, Context, String)> 
             if let Some(f) = &o.cloud {
                 ctx.cloud = lists::read_set(f)?;
             }
-            pairs::discover_v1(&o.s1)
-                .with_context(|| format!("{}: cannot list the S1 folders", o.s1.display()))?
+            pairs::discover_v1(&o.s1).with_context(|| format!("{}: cannot list the S1 folders", o.s1.display()))?
         }
         Layout::V2 => {
             let meta = match &o.metadata {
@@ -161,12 +156,13 @@ fn plan(o: &Options, layout: Layout) -> Result<(Vec<PairJob>, Context, String)> 
                 None => {
                     let guess = [
                         o.s2.join("metadata.parquet"),
-                        o.s2.parent()
-                            .map(|p| p.join("metadata.parquet"))
-                            .unwrap_or_default(),
+                        o.s2.parent().map(|p| p.join("metadata.parquet")).unwrap_or_default(),
                     ];
                     guess.into_iter().find(|p| p.is_file()).with_context(|| {
-                        format!("{}: looks like BigEarthNet v2.0 but no metadata.parquet beside it; pass --metadata", o.s2.display())
+                        format!(
+                            "{}: looks like BigEarthNet v2.0 but no metadata.parquet beside it; pass --metadata",
+                            o.s2.display()
+                        )
                     })?
                 }
             };
@@ -212,9 +208,7 @@ pub fn run(o: &Options) -> Result<Summary> {
         chunk_stats: Default::default(),
     };
     let mut state = ArchiveState::open(&o.out, o.shard_size as u64, fresh)?;
-    let todo: Vec<usize> = (0..chunks.len())
-        .filter(|k| !state.is_done(*k as u64))
-        .collect();
+    let todo: Vec<usize> = (0..chunks.len()).filter(|k| !state.is_done(*k as u64)).collect();
     let todo_pairs: u64 = todo.iter().map(|k| chunks[*k].len() as u64).sum();
     let pb = crate::report::progress(todo_pairs, "ingest");
     if !o.progress {
@@ -228,15 +222,8 @@ pub fn run(o: &Options) -> Result<Summary> {
             break;
         }
         let path = state.shard_path(k as u64);
-        let mut writer = ShardWriter::create(
-            &path,
-            &BAND_NAMES,
-            &BAND_MEAN,
-            &BAND_STD,
-            SIZE as u32,
-            SIZE as u32,
-        )
-        .with_context(|| format!("{}: cannot create shard", path.display()))?;
+        let mut writer = ShardWriter::create(&path, &BAND_NAMES, &BAND_MEAN, &BAND_STD, SIZE as u32, SIZE as u32)
+            .with_context(|| format!("{}: cannot create shard", path.display()))?;
         let mut stats = ChunkStats::default();
         let mut write = |batch: Vec<Result<LoadedPair, PairProblem>>| -> Result<()> {
             for r in batch {
@@ -256,9 +243,7 @@ pub fn run(o: &Options) -> Result<Summary> {
                             if printed < MAX_PRINTED {
                                 pb.suspend(|| eprintln!("skipped: {p}"));
                             } else if printed == MAX_PRINTED {
-                                pb.suspend(|| {
-                                    eprintln!("skipped: ... (further problems only counted)")
-                                });
+                                pb.suspend(|| eprintln!("skipped: ... (further problems only counted)"));
                             }
                             printed += 1;
                         }
@@ -270,10 +255,7 @@ pub fn run(o: &Options) -> Result<Summary> {
             Ok(())
         };
         let load = |batch: &[PairJob]| -> Vec<Result<LoadedPair, PairProblem>> {
-            batch
-                .par_iter()
-                .map_init(StackScratch::default, |s, j| pairs::load(j, &ctx, s))
-                .collect()
+            batch.par_iter().map_init(StackScratch::default, |s, j| pairs::load(j, &ctx, s)).collect()
         };
         // Write batch b while loading batch b+1.
         let mut pending: Option<Vec<_>> = None;
@@ -297,13 +279,11 @@ pub fn run(o: &Options) -> Result<Summary> {
             let _ = std::fs::remove_file(bemm_formats::fsutil::temp_path(&path));
             return Err(e);
         }
-        let (count, bytes) = writer
-            .finish()
-            .with_context(|| format!("{}: cannot finish shard", path.display()))?;
+        let (count, bytes) = writer.finish().with_context(|| format!("{}: cannot finish shard", path.display()))?;
         state.finish_chunk(k as u64, count, bytes, stats)?;
     }
     pb.finish_and_clear();
-    let archive = PatchArchive::open(&o.out)
-        .with_context(|| format!("{}: cannot reopen the archive", o.out.display()))?;
+    let archive =
+        PatchArchive::open(&o.out).with_context(|| format!("{}: cannot reopen the archive", o.out.display()))?;
     Ok(Summary::of(&archive))
 }

@@ -58,29 +58,19 @@ pub struct LoadedPair {
     pub tensor: Vec<f16>,
 }
 
-fn name_field(
-    name: &str,
-    folder: &Path,
-) -> Result<[u8; bemm_formats::archive::NAME_LEN], PairProblem> {
+fn name_field(name: &str, folder: &Path) -> Result<[u8; bemm_formats::archive::NAME_LEN], PairProblem> {
     name_bytes(name).ok_or_else(|| {
         PairProblem::new(
             SkipReason::BadMetadata,
             folder,
             None,
-            format!(
-                "patch name {name:?} is longer than {} bytes",
-                bemm_formats::archive::NAME_LEN
-            ),
+            format!("patch name {name:?} is longer than {} bytes", bemm_formats::archive::NAME_LEN),
         )
     })
 }
 
 /// Load one pair: metadata, drops, then the 12 bands.
-pub fn load(
-    job: &PairJob,
-    ctx: &Context,
-    scratch: &mut StackScratch,
-) -> Result<LoadedPair, PairProblem> {
+pub fn load(job: &PairJob, ctx: &Context, scratch: &mut StackScratch) -> Result<LoadedPair, PairProblem> {
     let (s1_name, s1_dir, s2_name, s2_dir, labels43, labels19, split, flags) = match &job.source {
         PairSource::V1 { s1_name } => {
             let s1_dir = ctx.s1_root.join(s1_name);
@@ -107,16 +97,7 @@ pub fn load(
             if ctx.cloud.contains(&s2_name) {
                 flags |= FLAG_CLOUD_OR_SHADOW;
             }
-            (
-                s1_name.clone(),
-                s1_dir,
-                s2_name,
-                s2_dir,
-                labels43,
-                labels19,
-                split,
-                flags,
-            )
+            (s1_name.clone(), s1_dir, s2_name, s2_dir, labels43, labels19, split, flags)
         }
         PairSource::V2(row) => {
             let s2_dir = v2::s2_folder(&ctx.s2_root, &row.patch_id);
@@ -142,10 +123,7 @@ pub fn load(
                     SkipReason::MissingPartner,
                     &s1_dir,
                     None,
-                    format!(
-                        "S1 partner folder of {} listed in the metadata does not exist",
-                        row.patch_id
-                    ),
+                    format!("S1 partner folder of {} listed in the metadata does not exist", row.patch_id),
                 ));
             }
             let mut flags = 0u8;
@@ -155,25 +133,11 @@ pub fn load(
             if row.cloud {
                 flags |= FLAG_CLOUD_OR_SHADOW;
             }
-            (
-                row.s1_name.clone(),
-                s1_dir,
-                row.patch_id.clone(),
-                s2_dir,
-                0u64,
-                row.labels19,
-                row.split,
-                flags,
-            )
+            (row.s1_name.clone(), s1_dir, row.patch_id.clone(), s2_dir, 0u64, row.labels19, row.split, flags)
         }
     };
     if labels19 == 0 {
-        return Err(PairProblem::new(
-            SkipReason::NoClassLabel,
-            &s2_dir,
-            None,
-            "no label of the 19-class nomenclature",
-        ));
+        return Err(PairProblem::new(SkipReason::NoClassLabel, &s2_dir, None, "no label of the 19-class nomenclature"));
     }
     if !ctx.keep_excluded {
         if flags & FLAG_SEASONAL_SNOW != 0 {
@@ -210,22 +174,14 @@ pub fn load(
 pub fn discover_v1(s1_root: &Path) -> std::io::Result<Vec<PairJob>> {
     Ok(v1::list_folders(s1_root)?
         .into_iter()
-        .map(|n| PairJob {
-            key: n.clone(),
-            source: PairSource::V1 { s1_name: n },
-        })
+        .map(|n| PairJob { key: n.clone(), source: PairSource::V1 { s1_name: n } })
         .collect())
 }
 
 /// v2 jobs: metadata rows sorted by patch id (duplicates kept once).
 pub fn discover_v2(rows: Vec<V2Row>) -> Vec<PairJob> {
-    let mut jobs: Vec<PairJob> = rows
-        .into_iter()
-        .map(|r| PairJob {
-            key: r.patch_id.clone(),
-            source: PairSource::V2(r),
-        })
-        .collect();
+    let mut jobs: Vec<PairJob> =
+        rows.into_iter().map(|r| PairJob { key: r.patch_id.clone(), source: PairSource::V2(r) }).collect();
     jobs.sort_by(|a, b| a.key.cmp(&b.key));
     jobs.dedup_by(|a, b| a.key == b.key);
     jobs

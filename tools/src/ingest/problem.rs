@@ -62,10 +62,7 @@ impl SkipReason {
 
     /// Whether this is an input error (as opposed to a documented drop).
     pub fn is_error(self) -> bool {
-        !matches!(
-            self,
-            SkipReason::NoClassLabel | SkipReason::ExcludedSnow | SkipReason::ExcludedCloud
-        )
+        !matches!(self, SkipReason::NoClassLabel | SkipReason::ExcludedSnow | SkipReason::ExcludedCloud)
     }
 }
 
@@ -90,25 +87,14 @@ impl PairProblem {
         file: Option<String>,
         detail: impl Into<String>,
     ) -> Self {
-        PairProblem {
-            reason,
-            folder: folder.into(),
-            file,
-            detail: detail.into(),
-        }
+        PairProblem { reason, folder: folder.into(), file, detail: detail.into() }
     }
 }
 
 impl fmt::Display for PairProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.file {
-            Some(file) => write!(
-                f,
-                "{}: file {}: {}",
-                self.folder.display(),
-                file,
-                self.detail
-            ),
+            Some(file) => write!(f, "{}: file {}: {}", self.folder.display(), file, self.detail),
             None => write!(f, "{}: {}", self.folder.display(), self.detail),
         }
     }

@@ -93,15 +93,11 @@ impl ArchiveState {
     /// Open `dir` for ingest: resume it when its manifest has the same
     /// fingerprint and shard size, start it when there is none, refuse otherwise.
     pub fn open(dir: &Path, shard_size: u64, fresh: IngestSource) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("{}: cannot create the archive folder", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the archive folder", dir.display()))?;
         if dir.join(MANIFEST_FILE).exists() {
             let manifest = Manifest::load(dir).map_err(anyhow::Error::msg)?;
             let Some(source) = IngestSource::from_manifest(&manifest) else {
-                bail!(
-                    "{}: holds an archive not written by `bemm ingest`; choose another --out",
-                    dir.display()
-                );
+                bail!("{}: holds an archive not written by `bemm ingest`; choose another --out", dir.display());
             };
             if source.fingerprint != fresh.fingerprint || manifest.shard_capacity != shard_size {
                 bail!(
@@ -114,22 +110,12 @@ impl ArchiveState {
                     shard_size
                 );
             }
-            return Ok(ArchiveState {
-                dir: dir.to_path_buf(),
-                manifest,
-                source,
-            });
+            return Ok(ArchiveState { dir: dir.to_path_buf(), manifest, source });
         }
         let mut manifest = Manifest::new(shard_size);
         manifest.source = serde_json::to_value(&fresh)?;
-        manifest
-            .save(dir)
-            .with_context(|| format!("{}: cannot write {MANIFEST_FILE}", dir.display()))?;
-        Ok(ArchiveState {
-            dir: dir.to_path_buf(),
-            manifest,
-            source: fresh,
-        })
+        manifest.save(dir).with_context(|| format!("{}: cannot write {MANIFEST_FILE}", dir.display()))?;
+        Ok(ArchiveState { dir: dir.to_path_buf(), manifest, source: fresh })
     }
 
     /// Whether chunk `k` already has its shard.
@@ -143,19 +129,8 @@ impl ArchiveState {
     }
 
     /// Record a finished shard and persist the manifest.
-    pub fn finish_chunk(
-        &mut self,
-        k: u64,
-        count: u64,
-        bytes: u64,
-        stats: ChunkStats,
-    ) -> Result<()> {
-        self.manifest.shards.push(ShardEntry {
-            file: shard_file(k),
-            chunk: k,
-            count,
-            bytes,
-        });
+    pub fn finish_chunk(&mut self, k: u64, count: u64, bytes: u64, stats: ChunkStats) -> Result<()> {
+        self.manifest.shards.push(ShardEntry { file: shard_file(k), chunk: k, count, bytes });
         self.manifest.shards.sort_by_key(|s| s.chunk);
         self.source.chunk_stats.insert(k, stats);
         self.source.complete = self.manifest.shards.len() as u64 == self.source.chunks;
@@ -164,9 +139,7 @@ impl ArchiveState {
 
     fn save(&mut self) -> Result<()> {
         self.manifest.source = serde_json::to_value(&self.source)?;
-        self.manifest
-            .save(&self.dir)
-            .with_context(|| format!("{}: cannot write {MANIFEST_FILE}", self.dir.display()))
+        self.manifest.save(&self.dir).with_context(|| format!("{}: cannot write {MANIFEST_FILE}", self.dir.display()))
     }
 }
 

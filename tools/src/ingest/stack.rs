@@ -66,13 +66,11 @@ pub fn build_stack(
         scratch.raw.clear();
         match res {
             Resolution::S1 => {
-                let v =
-                    read_s1_band(&path, res.side()).map_err(|e| band_problem(folder, file, e))?;
+                let v = read_s1_band(&path, res.side()).map_err(|e| band_problem(folder, file, e))?;
                 scratch.raw.extend_from_slice(&v);
             }
             _ => {
-                let v =
-                    read_s2_band(&path, res.side()).map_err(|e| band_problem(folder, file, e))?;
+                let v = read_s2_band(&path, res.side()).map_err(|e| band_problem(folder, file, e))?;
                 scratch.raw.extend(v.iter().map(|&x| x as f32));
             }
         }

@@ -62,25 +62,14 @@ impl Summary {
 
     /// JSON form (stable keys, for scripts).
     pub fn to_json(&self) -> Value {
-        let splits: serde_json::Map<String, Value> = Split::ALL
-            .iter()
-            .zip(self.per_split)
-            .map(|(s, n)| (s.name().to_string(), json!(n)))
-            .collect();
-        let labels: serde_json::Map<String, Value> = CLASS_NAMES
-            .iter()
-            .zip(self.labels)
-            .map(|(c, n)| (c.to_string(), json!(n)))
-            .collect();
+        let splits: serde_json::Map<String, Value> =
+            Split::ALL.iter().zip(self.per_split).map(|(s, n)| (s.name().to_string(), json!(n))).collect();
+        let labels: serde_json::Map<String, Value> =
+            CLASS_NAMES.iter().zip(self.labels).map(|(c, n)| (c.to_string(), json!(n))).collect();
         let ingest = self.ingest.as_ref().map(|i| {
             let skipped: serde_json::Map<String, Value> = SkipReason::ALL
                 .iter()
-                .map(|r| {
-                    (
-                        r.key().to_string(),
-                        json!(i.skipped.get(r.key()).copied().unwrap_or(0)),
-                    )
-                })
+                .map(|r| (r.key().to_string(), json!(i.skipped.get(r.key()).copied().unwrap_or(0))))
                 .collect();
             json!({ "pairs_read": i.read, "pairs_written": i.written, "skipped": skipped })
         });
@@ -118,17 +107,9 @@ impl Summary {
         rows.push(vec!["flag: cloud or shadow".into(), self.cloud.to_string()]);
         out.push_str(&table(&rows));
         out.push('\n');
-        let mut rows = vec![vec![
-            "label".to_string(),
-            "patches".to_string(),
-            "%".to_string(),
-        ]];
+        let mut rows = vec![vec!["label".to_string(), "patches".to_string(), "%".to_string()]];
         for (c, n) in CLASS_NAMES.iter().zip(self.labels) {
-            let pct = if self.patches > 0 {
-                100.0 * n as f64 / self.patches as f64
-            } else {
-                0.0
-            };
+            let pct = if self.patches > 0 { 100.0 * n as f64 / self.patches as f64 } else { 0.0 };
             rows.push(vec![c.to_string(), n.to_string(), format!("{pct:.1}")]);
         }
         out.push_str(&table(&rows));

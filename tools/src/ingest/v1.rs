@@ -17,10 +17,7 @@ pub fn metadata_file(patch: &str) -> String {
 }
 
 fn canon(key: &str) -> String {
-    key.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+    key.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
 }
 
 fn field<'a>(obj: &'a serde_json::Map<String, Value>, wanted: &str) -> Option<&'a Value> {
@@ -34,17 +31,9 @@ fn field<'a>(obj: &'a serde_json::Map<String, Value>, wanted: &str) -> Option<&'
 fn read_object(folder: &Path, file: &str) -> Result<serde_json::Map<String, Value>, PairProblem> {
     let path = folder.join(file);
     let text = std::fs::read(&path).map_err(|e| {
-        let reason = if e.kind() == std::io::ErrorKind::NotFound {
-            SkipReason::MissingFile
-        } else {
-            SkipReason::BadMetadata
-        };
-        PairProblem::new(
-            reason,
-            folder,
-            Some(file.into()),
-            format!("cannot read metadata: {e}"),
-        )
+        let reason =
+            if e.kind() == std::io::ErrorKind::NotFound { SkipReason::MissingFile } else { SkipReason::BadMetadata };
+        PairProblem::new(reason, folder, Some(file.into()), format!("cannot read metadata: {e}"))
     })?;
     match serde_json::from_slice::<Value>(&text) {
         Ok(Value::Object(o)) => Ok(o),
@@ -88,15 +77,10 @@ pub fn read_s2_partner(s1_folder: &Path, s1_name: &str) -> Result<String, PairPr
 pub fn read_clc_labels(s2_folder: &Path, s2_name: &str) -> Result<u64, PairProblem> {
     let file = metadata_file(s2_name);
     let obj = read_object(s2_folder, &file)?;
-    let bad =
-        |d: String| PairProblem::new(SkipReason::BadMetadata, s2_folder, Some(file.clone()), d);
+    let bad = |d: String| PairProblem::new(SkipReason::BadMetadata, s2_folder, Some(file.clone()), d);
     let list = match field(&obj, "labels") {
         Some(Value::Array(a)) => a,
-        Some(other) => {
-            return Err(bad(format!(
-                "field `labels` is {other}, expected a list of CLC names"
-            )))
-        }
+        Some(other) => return Err(bad(format!("field `labels` is {other}, expected a list of CLC names"))),
         None => return Err(bad("no field `labels`".into())),
     };
     if list.is_empty() {
@@ -108,8 +92,7 @@ pub fn read_clc_labels(s2_folder: &Path, s2_name: &str) -> Result<u64, PairProbl
             return Err(bad(format!("label {v} is not a string")));
         };
         let name = name.trim();
-        let idx =
-            clc_index(name).or_else(|| CLC_NAMES.iter().position(|c| c.eq_ignore_ascii_case(name)));
+        let idx = clc_index(name).or_else(|| CLC_NAMES.iter().position(|c| c.eq_ignore_ascii_case(name)));
         match idx {
             Some(i) => mask |= 1u64 << i,
             None => {

@@ -38,10 +38,7 @@ const OPTIONAL: [&str; 2] = ["contains_seasonal_snow", "contains_cloud_or_shadow
 fn as_str<'a>(f: &'a Field, path: &Path, row: usize, col: &str) -> Result<&'a str> {
     match f {
         Field::Str(s) => Ok(s),
-        other => bail!(
-            "{}: row {row}, column `{col}`: expected a string, found {other}",
-            path.display()
-        ),
+        other => bail!("{}: row {row}, column `{col}`: expected a string, found {other}", path.display()),
     }
 }
 
@@ -57,21 +54,15 @@ fn as_bool(f: &Field) -> bool {
 /// Read every row of a v2 metadata parquet file (`metadata.parquet` or
 /// `metadata_for_patches_with_snow_cloud_or_shadow.parquet`).
 pub fn read_metadata(path: &Path) -> Result<Vec<V2Row>> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("{}: cannot open metadata", path.display()))?;
-    let reader = SerializedFileReader::new(file)
-        .with_context(|| format!("{}: not a parquet file", path.display()))?;
+    let file = std::fs::File::open(path).with_context(|| format!("{}: cannot open metadata", path.display()))?;
+    let reader = SerializedFileReader::new(file).with_context(|| format!("{}: not a parquet file", path.display()))?;
     let schema = reader.metadata().file_metadata().schema();
     let fields = schema.get_fields();
     let has = |n: &str| fields.iter().any(|f| f.name() == n);
     for n in NEEDED {
         if !has(n) {
             let found: Vec<&str> = fields.iter().map(|f| f.name()).collect();
-            bail!(
-                "{}: no column `{n}` (found: {})",
-                path.display(),
-                found.join(", ")
-            );
+            bail!("{}: no column `{n}` (found: {})", path.display(), found.join(", "));
         }
     }
     // Project onto the columns we use: the record API then skips the rest.
@@ -84,9 +75,7 @@ pub fn read_metadata(path: &Path) -> Result<Vec<V2Row>> {
         .with_fields(proj_fields)
         .build()
         .with_context(|| format!("{}: cannot project the schema", path.display()))?;
-    let rows = reader
-        .get_row_iter(Some(proj))
-        .with_context(|| format!("{}: cannot read rows", path.display()))?;
+    let rows = reader.get_row_iter(Some(proj)).with_context(|| format!("{}: cannot read rows", path.display()))?;
     let mut out = Vec::with_capacity(reader.metadata().file_metadata().num_rows().max(0) as usize);
     for (i, row) in rows.enumerate() {
         let row = row.with_context(|| format!("{}: row {i} is unreadable", path.display()))?;
@@ -106,10 +95,7 @@ pub fn read_metadata(path: &Path) -> Result<Vec<V2Row>> {
                 "split" => {
                     let s = as_str(field, path, i, name)?;
                     r.split = Split::parse(s).with_context(|| {
-                        format!(
-                            "{}: row {i}, column `split`: {s:?} is not train, validation or test",
-                            path.display()
-                        )
+                        format!("{}: row {i}, column `split`: {s:?} is not train, validation or test", path.display())
                     })?;
                 }
                 "labels" => match field {
@@ -118,17 +104,14 @@ pub fn read_metadata(path: &Path) -> Result<Vec<V2Row>> {
                             let l = as_str(e, path, i, name)?;
                             match class_index(l) {
                                 Some(c) => r.labels19 |= 1 << c,
-                                None if r.unknown_label.is_none() => {
-                                    r.unknown_label = Some(l.to_string())
-                                }
+                                None if r.unknown_label.is_none() => r.unknown_label = Some(l.to_string()),
                                 None => {}
                             }
                         }
                     }
-                    other => bail!(
-                        "{}: row {i}, column `labels`: expected a list of names, found {other}",
-                        path.display()
-                    ),
+                    other => {
+                        bail!("{}: row {i}, column `labels`: expected a list of names, found {other}", path.display())
+                    }
                 },
                 "contains_seasonal_snow" => r.snow = as_bool(field),
                 "contains_cloud_or_shadow" => r.cloud = as_bool(field),
@@ -208,9 +191,6 @@ mod tests {
             s2_product("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_75_43"),
             "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
         );
-        assert_eq!(
-            s1_product("S1A_IW_GRDH_1SDV_20170613T165043_33UUP_70_48"),
-            "S1A_IW_GRDH_1SDV_20170613T165043"
-        );
+        assert_eq!(s1_product("S1A_IW_GRDH_1SDV_20170613T165043_33UUP_70_48"), "S1A_IW_GRDH_1SDV_20170613T165043");
     }
 }

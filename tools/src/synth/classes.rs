@@ -36,15 +36,9 @@ pub struct ClassLook {
     pub s1_texture: (Texture, f32),
 }
 
-const URBAN_S2: [f32; 10] = [
-    900., 1000., 1100., 1800., 1300., 1600., 1700., 1900., 2200., 1900.,
-];
-const CONIFER_S2: [f32; 10] = [
-    200., 400., 250., 2400., 600., 1700., 2100., 2400., 1200., 550.,
-];
-const WETLAND_S2: [f32; 10] = [
-    350., 550., 450., 1800., 700., 1300., 1600., 1800., 1200., 700.,
-];
+const URBAN_S2: [f32; 10] = [900., 1000., 1100., 1800., 1300., 1600., 1700., 1900., 2200., 1900.];
+const CONIFER_S2: [f32; 10] = [200., 400., 250., 2400., 600., 1700., 2100., 2400., 1200., 550.];
+const WETLAND_S2: [f32; 10] = [350., 550., 450., 1800., 700., 1300., 1600., 1800., 1200., 700.];
 const WATER_S2: [f32; 10] = [400., 500., 350., 200., 300., 200., 200., 180., 120., 90.];
 
 /// The look of each class, indexed like `labels::CLASS_NAMES`.
@@ -68,9 +62,7 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Arable land
     ClassLook {
         weight: 197.,
-        s2: [
-            600., 900., 900., 3000., 1300., 2400., 2800., 3100., 2600., 1600.,
-        ],
+        s2: [600., 900., 900., 3000., 1300., 2400., 2800., 3100., 2600., 1600.],
         s2_texture: (Texture::Stripes(10., 0.3), 0.2),
         s1: [-10., -17.],
         s1_texture: (Texture::Smooth, 0.),
@@ -78,9 +70,7 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Permanent crops
     ClassLook {
         weight: 28.,
-        s2: [
-            500., 800., 700., 2300., 1100., 1900., 2200., 2400., 2300., 1500.,
-        ],
+        s2: [500., 800., 700., 2300., 1100., 1900., 2200., 2400., 2300., 1500.],
         s2_texture: (Texture::Stripes(4., 1.2), 0.2),
         s1: [-9., -16.],
         s1_texture: (Texture::Smooth, 0.),
@@ -88,9 +78,7 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Pastures
     ClassLook {
         weight: 95.,
-        s2: [
-            400., 750., 500., 3600., 1000., 2900., 3400., 3700., 2300., 1200.,
-        ],
+        s2: [400., 750., 500., 3600., 1000., 2900., 3400., 3700., 2300., 1200.],
         s2_texture: (Texture::Smooth, 0.),
         s1: [-11., -18.],
         s1_texture: (Texture::Smooth, 0.),
@@ -98,9 +86,7 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Complex cultivation patterns
     ClassLook {
         weight: 104.,
-        s2: [
-            700., 950., 1000., 2700., 1350., 2100., 2500., 2800., 2900., 1900.,
-        ],
+        s2: [700., 950., 1000., 2700., 1350., 2100., 2500., 2800., 2900., 1900.],
         s2_texture: (Texture::Blocks(10.), 0.25),
         s1: [-10., -17.],
         s1_texture: (Texture::Smooth, 0.),
@@ -108,9 +94,7 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Land principally occupied by agriculture, with significant areas of natural vegetation
     ClassLook {
         weight: 142.,
-        s2: [
-            450., 700., 600., 3100., 1000., 2500., 2900., 3200., 2000., 1100.,
-        ],
+        s2: [450., 700., 600., 3100., 1000., 2500., 2900., 3200., 2000., 1100.],
         s2_texture: (Texture::Blocks(16.), 0.2),
         s1: [-10.5, -17.],
         s1_texture: (Texture::Smooth, 0.),
@@ -118,9 +102,7 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Agro-forestry areas
     ClassLook {
         weight: 31.,
-        s2: [
-            550., 750., 800., 2500., 1150., 1900., 2200., 2450., 2700., 1800.,
-        ],
+        s2: [550., 750., 800., 2500., 1150., 1900., 2200., 2450., 2700., 1800.],
         s2_texture: (Texture::Speckle, 0.2),
         s1: [-9.5, -16.],
         s1_texture: (Texture::Smooth, 0.),
@@ -128,9 +110,7 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Broad-leaved forest
     ClassLook {
         weight: 151.,
-        s2: [
-            300., 550., 300., 4200., 800., 3200., 3900., 4300., 1900., 900.,
-        ],
+        s2: [300., 550., 300., 4200., 800., 3200., 3900., 4300., 1900., 900.],
         s2_texture: (Texture::Smooth, 0.),
         s1: [-8., -14.],
         s1_texture: (Texture::Smooth, 0.),
@@ -154,9 +134,7 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Natural grassland and sparsely vegetated areas
     ClassLook {
         weight: 13.,
-        s2: [
-            800., 1100., 1300., 2300., 1600., 1900., 2100., 2300., 3300., 2600.,
-        ],
+        s2: [800., 1100., 1300., 2300., 1600., 1900., 2100., 2300., 3300., 2600.],
         s2_texture: (Texture::Smooth, 0.),
         s1: [-13., -21.],
         s1_texture: (Texture::Smooth, 0.),
@@ -164,9 +142,7 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Moors, heathland and sclerophyllous vegetation
     ClassLook {
         weight: 16.,
-        s2: [
-            450., 650., 700., 1700., 950., 1400., 1600., 1750., 2100., 1400.,
-        ],
+        s2: [450., 650., 700., 1700., 950., 1400., 1600., 1750., 2100., 1400.],
         s2_texture: (Texture::Speckle, 0.15),
         s1: [-12., -19.],
         s1_texture: (Texture::Smooth, 0.),
@@ -174,9 +150,7 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Transitional woodland, shrub
     ClassLook {
         weight: 156.,
-        s2: [
-            350., 600., 450., 2900., 900., 2200., 2700., 3000., 1600., 800.,
-        ],
+        s2: [350., 600., 450., 2900., 900., 2200., 2700., 3000., 1600., 800.],
         s2_texture: (Texture::Blocks(4.), 0.15),
         s1: [-9., -15.],
         s1_texture: (Texture::Smooth, 0.),
@@ -184,9 +158,7 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
     // Beaches, dunes, sands
     ClassLook {
         weight: 2.,
-        s2: [
-            1800., 2000., 2200., 2500., 2300., 2400., 2500., 2600., 3200., 2800.,
-        ],
+        s2: [1800., 2000., 2200., 2500., 2300., 2400., 2500., 2600., 3200., 2800.],
         s2_texture: (Texture::Stripes(12., 0.8), 0.1),
         s1: [-15., -24.],
         s1_texture: (Texture::Smooth, 0.),
@@ -226,29 +198,22 @@ pub const LOOKS: [ClassLook; NUM_CLASSES] = [
 ];
 
 /// Relative frequency of 1..=12 labels per pair (index 0 = one label).
-pub const LABEL_COUNT_WEIGHTS: [f32; 12] =
-    [14., 24., 23., 16., 10., 6., 3.5, 1.8, 1., 0.5, 0.3, 0.2];
+pub const LABEL_COUNT_WEIGHTS: [f32; 12] = [14., 24., 23., 16., 10., 6., 3.5, 1.8, 1., 0.5, 0.3, 0.2];
 
 /// Look of a CLC label that has no 19-class counterpart (roads, mines, ...):
 /// drawn as a bright, rough line; ingest drops the label itself.
 pub const DROPPED_LOOK: ClassLook = ClassLook {
     weight: 0.,
-    s2: [
-        1200., 1300., 1400., 1700., 1500., 1650., 1700., 1800., 2600., 2300.,
-    ],
+    s2: [1200., 1300., 1400., 1700., 1500., 1650., 1700., 1800., 2600., 2300.],
     s2_texture: (Texture::Smooth, 0.),
     s1: [-4., -11.],
     s1_texture: (Texture::Speckle, 2.),
 };
 
 /// Snow cover (visible bright, SWIR dark).
-pub const SNOW_S2: [f32; 10] = [
-    8500., 8400., 8300., 7600., 8000., 7800., 7700., 7500., 1200., 900.,
-];
+pub const SNOW_S2: [f32; 10] = [8500., 8400., 8300., 7600., 8000., 7800., 7700., 7500., 1200., 900.];
 /// Thick cloud (bright everywhere).
-pub const CLOUD_S2: [f32; 10] = [
-    6500., 6400., 6500., 6800., 6600., 6700., 6800., 6800., 5200., 4000.,
-];
+pub const CLOUD_S2: [f32; 10] = [6500., 6400., 6500., 6800., 6600., 6700., 6800., 6800., 5200., 4000.];
 
 /// The S2 signature actually drawn for a look: its hand-set reflectances plus
 /// a fingerprint of up to +-1.2 band standard deviations per band, derived

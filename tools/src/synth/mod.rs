@@ -112,53 +112,26 @@ fn write_pair(out: &Path, seed: u64, i: u64, layout: Layout) -> Result<Listed> {
             crate::ingest::v2::s1_folder(&out.join(v2::S1_DIR), &s1),
         ),
     };
-    std::fs::create_dir_all(&s2dir)
-        .with_context(|| format!("{}: cannot create", s2dir.display()))?;
-    std::fs::create_dir_all(&s1dir)
-        .with_context(|| format!("{}: cannot create", s1dir.display()))?;
+    std::fs::create_dir_all(&s2dir).with_context(|| format!("{}: cannot create", s2dir.display()))?;
+    std::fs::create_dir_all(&s1dir).with_context(|| format!("{}: cannot create", s1dir.display()))?;
     for (band, side, data) in &scene.s2 {
-        let geo = Geo {
-            ulx,
-            uly,
-            pixel: 1200.0 / *side as f64,
-            epsg,
-        };
-        let bytes = u16_tiff(*side as u32, data, geo)
-            .with_context(|| format!("{s2}: cannot encode {band}"))?;
+        let geo = Geo { ulx, uly, pixel: 1200.0 / *side as f64, epsg };
+        let bytes = u16_tiff(*side as u32, data, geo).with_context(|| format!("{s2}: cannot encode {band}"))?;
         std::fs::write(s2dir.join(format!("{s2}_{band}.tif")), bytes)?;
     }
     for (band, data) in ["VV", "VH"].iter().zip(&scene.s1) {
-        let bytes = f32_tiff(
-            120,
-            data,
-            Geo {
-                ulx,
-                uly,
-                pixel: 10.0,
-                epsg,
-            },
-        )
-        .with_context(|| format!("{s1}: cannot encode {band}"))?;
+        let bytes = f32_tiff(120, data, Geo { ulx, uly, pixel: 10.0, epsg })
+            .with_context(|| format!("{s1}: cannot encode {band}"))?;
         std::fs::write(s1dir.join(format!("{s1}_{band}.tif")), bytes)?;
     }
     let labels: Vec<&str> = scene.clc.iter().map(|&c| CLC_NAMES[c]).collect();
     let coords = json!({ "ulx": ulx, "uly": uly, "lrx": ulx + 1200.0, "lry": uly - 1200.0 });
-    let projection = format!(
-        "PROJCS[\"WGS 84 / UTM zone {}N\",GEOGCS[\"WGS 84\"],AUTHORITY[\"EPSG\",\"{epsg}\"]]",
-        epsg - 32600
-    );
+    let projection =
+        format!("PROJCS[\"WGS 84 / UTM zone {}N\",GEOGCS[\"WGS 84\"],AUTHORITY[\"EPSG\",\"{epsg}\"]]", epsg - 32600);
     // Product times are `YYYYMMDDTHHMMSS`, some with a five-digit time (leading zero dropped).
     let date = |t: &str| {
         let time = format!("{:0>6}", &t[9..]);
-        format!(
-            "{}-{}-{} {}:{}:{}",
-            &t[0..4],
-            &t[4..6],
-            &t[6..8],
-            &time[0..2],
-            &time[2..4],
-            &time[4..6]
-        )
+        format!("{}-{}-{} {}:{}:{}", &t[0..4], &t[4..6], &t[6..8], &time[0..2], &time[2..4], &time[4..6])
     };
     let s2meta = json!({
         "labels": labels, "coordinates": coords, "projection": projection,
@@ -171,14 +144,8 @@ fn write_pair(out: &Path, seed: u64, i: u64, layout: Layout) -> Result<Listed> {
         "acquisition_time": date(s1t),
     });
     if layout == Layout::V1 {
-        std::fs::write(
-            s2dir.join(format!("{s2}_labels_metadata.json")),
-            serde_json::to_vec_pretty(&s2meta)?,
-        )?;
-        std::fs::write(
-            s1dir.join(format!("{s1}_labels_metadata.json")),
-            serde_json::to_vec_pretty(&s1meta)?,
-        )?;
+        std::fs::write(s2dir.join(format!("{s2}_labels_metadata.json")), serde_json::to_vec_pretty(&s2meta)?)?;
+        std::fs::write(s1dir.join(format!("{s1}_labels_metadata.json")), serde_json::to_vec_pretty(&s1meta)?)?;
     }
     let mask: u64 = scene.clc.iter().map(|&c| 1u64 << c).sum();
     let classes = clc_mask_to_classes(mask);
@@ -191,15 +158,7 @@ fn write_pair(out: &Path, seed: u64, i: u64, layout: Layout) -> Result<Listed> {
     };
     let split = (!no_target && scene.cover == Cover::Clear).then_some(drawn);
     let labels19 = (0..CLASS_NAMES.len()).filter(|&c| classes >> c & 1 == 1).map(|c| CLASS_NAMES[c]).collect();
-    Ok(Listed {
-        s2,
-        s1,
-        split,
-        drawn,
-        cover: scene.cover,
-        no_target,
-        labels19,
-    })
+    Ok(Listed { s2, s1, split, drawn, cover: scene.cover, no_target, labels19 })
 }
 
 /// Counts of a written twin.
@@ -244,11 +203,7 @@ pub fn write_twin_as(out: &Path, pairs: u64, seed: u64, progress: bool, layout: 
         })
         .collect::<Result<_>>()?;
     pb.finish_and_clear();
-    let mut s = SynthSummary {
-        pairs,
-        out: out.to_path_buf(),
-        ..Default::default()
-    };
+    let mut s = SynthSummary { pairs, out: out.to_path_buf(), ..Default::default() };
     if layout == Layout::V2 {
         return write_v2_metadata(out, &listed, s);
     }

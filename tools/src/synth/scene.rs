@@ -1,9 +1,7 @@
 //! One synthetic pair: labels, a region map, and the rasters at native
 //! resolution (S2 uint16 reflectance, S1 float32 dB).
 
-use super::classes::{
-    s2_signature, ClassLook, Texture, CLOUD_S2, DROPPED_LOOK, LABEL_COUNT_WEIGHTS, LOOKS, SNOW_S2,
-};
+use super::classes::{s2_signature, ClassLook, Texture, CLOUD_S2, DROPPED_LOOK, LABEL_COUNT_WEIGHTS, LOOKS, SNOW_S2};
 use super::rng::Rng;
 use bemm_formats::bands::{Resolution, BAND_NAMES, BAND_RESOLUTION, CHANNELS, PIXELS, SIZE};
 use bemm_formats::labels::{CLC_TO_CLASS, NUM_CLASSES, NUM_CLC};
@@ -33,15 +31,11 @@ pub struct Scene {
 
 /// CLC labels mapping to each class.
 fn clc_of(class: usize) -> Vec<usize> {
-    (0..NUM_CLC)
-        .filter(|&i| CLC_TO_CLASS[i] == Some(class as u8))
-        .collect()
+    (0..NUM_CLC).filter(|&i| CLC_TO_CLASS[i] == Some(class as u8)).collect()
 }
 
 fn dropped_clc() -> Vec<usize> {
-    (0..NUM_CLC)
-        .filter(|&i| CLC_TO_CLASS[i].is_none())
-        .collect()
+    (0..NUM_CLC).filter(|&i| CLC_TO_CLASS[i].is_none()).collect()
 }
 
 /// Draw the labels of a pair: 1 to 12 distinct classes with skewed
@@ -103,12 +97,7 @@ fn regions(rng: &mut Rng, n: usize) -> Vec<u8> {
     for l in 0..n {
         let k = if n <= 4 { 1 + rng.below(2) } else { 1 };
         for _ in 0..k {
-            seeds.push((
-                rng.range(4.0, 116.0),
-                rng.range(4.0, 116.0),
-                rng.range(0.8, 1.25),
-                l as u8,
-            ));
+            seeds.push((rng.range(4.0, 116.0), rng.range(4.0, 116.0), rng.range(0.8, 1.25), l as u8));
         }
     }
     let warp_x = value_noise(rng, 4);
@@ -143,9 +132,7 @@ fn texture(t: Texture, x: usize, y: usize, salt: u64, rng: &mut Rng) -> f32 {
         Texture::Blocks(side) => {
             let bx = (x as f32 / side) as u64;
             let by = (y as f32 / side) as u64;
-            let h = bemm_formats::checksum::xxh64(
-                &[bx.to_le_bytes(), by.to_le_bytes(), salt.to_le_bytes()].concat(),
-            );
+            let h = bemm_formats::checksum::xxh64(&[bx.to_le_bytes(), by.to_le_bytes(), salt.to_le_bytes()].concat());
             (h % 2001) as f32 / 1000.0 - 1.0
         }
         Texture::Speckle => rng.range(-1.0, 1.0),
@@ -169,9 +156,7 @@ pub fn generate(seed: u64, index: u64) -> Scene {
     let cloud_mask = value_noise(&mut rng, 3);
 
     // S2 at 10 m for every used band, then 20 m bands averaged 2x2.
-    let s2_idx: Vec<usize> = (0..CHANNELS)
-        .filter(|&c| BAND_RESOLUTION[c] != Resolution::S1)
-        .collect();
+    let s2_idx: Vec<usize> = (0..CHANNELS).filter(|&c| BAND_RESOLUTION[c] != Resolution::S1).collect();
     let mut s2_full = vec![vec![0f32; PIXELS]; s2_idx.len()];
     let mut s1 = [vec![0f32; PIXELS], vec![0f32; PIXELS]];
     for y in 0..SIZE {
@@ -179,10 +164,8 @@ pub fn generate(seed: u64, index: u64) -> Scene {
             let i = y * SIZE + x;
             let l = map[i] as usize;
             let look = &looks[l];
-            let t2 =
-                texture(look.s2_texture.0, x, y, salt ^ l as u64, &mut rng) * look.s2_texture.1;
-            let t1 = texture(look.s1_texture.0, x, y, salt ^ (l as u64 + 99), &mut rng)
-                * look.s1_texture.1;
+            let t2 = texture(look.s2_texture.0, x, y, salt ^ l as u64, &mut rng) * look.s2_texture.1;
+            let t1 = texture(look.s1_texture.0, x, y, salt ^ (l as u64 + 99), &mut rng) * look.s1_texture.1;
             let cover_sig = match cover {
                 Cover::Snow => Some((&SNOW_S2, 0.95f32)),
                 Cover::Cloud if cloud_mask[i] > -0.6 => Some((&CLOUD_S2, 0.9f32)),
@@ -204,37 +187,13 @@ pub fn generate(seed: u64, index: u64) -> Scene {
     let mut s2 = Vec::new();
     for (b, &c) in s2_idx.iter().enumerate() {
         let side = BAND_RESOLUTION[c].side();
-        s2.push((
-            BAND_NAMES[c],
-            side,
-            downsample(&s2_full[b], SIZE / side)
-                .into_iter()
-                .map(to_u16)
-                .collect(),
-        ));
+        s2.push((BAND_NAMES[c], side, downsample(&s2_full[b], SIZE / side).into_iter().map(to_u16).collect()));
     }
     // B01 (coastal aerosol) and B09 (water vapour), 60 m: unused by models but present on disk.
     let b02 = &s2_full[0];
-    let b8a = &s2_full[s2_idx
-        .iter()
-        .position(|&c| BAND_NAMES[c] == "B8A")
-        .unwrap_or(0)];
-    s2.push((
-        "B01",
-        20,
-        downsample(b02, 6)
-            .into_iter()
-            .map(|v| to_u16(v * 0.9 + 100.0))
-            .collect(),
-    ));
-    s2.push((
-        "B09",
-        20,
-        downsample(b8a, 6)
-            .into_iter()
-            .map(|v| to_u16(v * 0.3))
-            .collect(),
-    ));
+    let b8a = &s2_full[s2_idx.iter().position(|&c| BAND_NAMES[c] == "B8A").unwrap_or(0)];
+    s2.push(("B01", 20, downsample(b02, 6).into_iter().map(|v| to_u16(v * 0.9 + 100.0)).collect()));
+    s2.push(("B09", 20, downsample(b8a, 6).into_iter().map(|v| to_u16(v * 0.3)).collect()));
     Scene { clc, cover, s2, s1 }
 }
 

@@ -18,28 +18,16 @@ pub struct Geo {
     pub epsg: u16,
 }
 
-fn geo_tags<
-    W: std::io::Write + std::io::Seek,
-    C: colortype::ColorType,
-    K: tiff::encoder::TiffKind,
->(
+fn geo_tags<W: std::io::Write + std::io::Seek, C: colortype::ColorType, K: tiff::encoder::TiffKind>(
     img: &mut tiff::encoder::ImageEncoder<'_, W, C, K>,
     g: Geo,
 ) -> tiff::TiffResult<()> {
     let enc = img.encoder();
     enc.write_tag(Tag::ModelPixelScaleTag, &[g.pixel, g.pixel, 0.0][..])?;
-    enc.write_tag(
-        Tag::ModelTiepointTag,
-        &[0.0, 0.0, 0.0, g.ulx, g.uly, 0.0][..],
-    )?;
+    enc.write_tag(Tag::ModelTiepointTag, &[0.0, 0.0, 0.0, g.ulx, g.uly, 0.0][..])?;
     // GeoKey directory: version 1.1.0, 3 keys: model type projected,
     // raster type pixel-is-area, projected CRS.
-    enc.write_tag(
-        Tag::GeoKeyDirectoryTag,
-        &[
-            1u16, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, g.epsg,
-        ][..],
-    )?;
+    enc.write_tag(Tag::GeoKeyDirectoryTag, &[1u16, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, g.epsg][..])?;
     Ok(())
 }
 

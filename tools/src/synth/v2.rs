@@ -61,7 +61,9 @@ pub fn write_metadata(path: &Path, rows: &[MetaRow]) -> Result<()> {
     let file = std::fs::File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
     let mut writer = SerializedFileWriter::new(file, Arc::new(schema), Arc::new(WriterProperties::builder().build()))
         .with_context(|| format!("{}: cannot start a parquet file", tmp.display()))?;
-    let strings = |f: &dyn Fn(&MetaRow) -> &str| rows.iter().map(|r| ByteArray::from(f(r).as_bytes().to_vec())).collect::<Vec<_>>();
+    let strings = |f: &dyn Fn(&MetaRow) -> &str| {
+        rows.iter().map(|r| ByteArray::from(f(r).as_bytes().to_vec())).collect::<Vec<_>>()
+    };
     // labels: one value per name; definition 3 = present element, 1 = empty
     // list; repetition 0 starts a row, 1 continues its list.
     let (mut label_values, mut label_def, mut label_rep) = (Vec::new(), Vec::new(), Vec::new());
@@ -83,11 +85,17 @@ pub fn write_metadata(path: &Path, rows: &[MetaRow]) -> Result<()> {
             use parquet::column::writer::ColumnWriter::*;
             match (index, col.untyped()) {
                 (0, ByteArrayColumnWriter(w)) => w.write_batch(&strings(&|r| &r.patch_id), None, None).map(|_| ()),
-                (1, ByteArrayColumnWriter(w)) => w.write_batch(&label_values, Some(&label_def), Some(&label_rep)).map(|_| ()),
+                (1, ByteArrayColumnWriter(w)) => {
+                    w.write_batch(&label_values, Some(&label_def), Some(&label_rep)).map(|_| ())
+                }
                 (2, ByteArrayColumnWriter(w)) => w.write_batch(&strings(&|r| r.split), None, None).map(|_| ()),
                 (3, ByteArrayColumnWriter(w)) => w.write_batch(&strings(&|r| &r.s1_name), None, None).map(|_| ()),
-                (4, BoolColumnWriter(w)) => w.write_batch(&rows.iter().map(|r| r.snow).collect::<Vec<_>>(), None, None).map(|_| ()),
-                (5, BoolColumnWriter(w)) => w.write_batch(&rows.iter().map(|r| r.cloud).collect::<Vec<_>>(), None, None).map(|_| ()),
+                (4, BoolColumnWriter(w)) => {
+                    w.write_batch(&rows.iter().map(|r| r.snow).collect::<Vec<_>>(), None, None).map(|_| ())
+                }
+                (5, BoolColumnWriter(w)) => {
+                    w.write_batch(&rows.iter().map(|r| r.cloud).collect::<Vec<_>>(), None, None).map(|_| ())
+                }
                 _ => anyhow::bail!("{}: unexpected column {index} in the v2 schema", path.display()),
             }
             .with_context(|| format!("{}: cannot write column {index}", tmp.display()))?;

@@ -136,7 +136,12 @@ mod flex {
     /// The fused op when `B` is `Autodiff<Flex>` and the tensors are f32:
     /// `bn(x)`, plus `residual` when given, then a ReLU when `relu`; `None`
     /// otherwise (burn-cuda, inference, other types, mismatched shapes).
-    pub(super) fn forward<B: Backend>(bn: &BatchNorm<B>, x: &Tensor<B, 4>, residual: Option<&Tensor<B, 4>>, relu: bool) -> Option<Tensor<B, 4>> {
+    pub(super) fn forward<B: Backend>(
+        bn: &BatchNorm<B>,
+        x: &Tensor<B, 4>,
+        residual: Option<&Tensor<B, 4>>,
+        relu: bool,
+    ) -> Option<Tensor<B, 4>> {
         let dev = x.device();
         let x = cast::<_, Tensor<Ad, 4>>(x)?;
         let residual = match residual {
@@ -154,12 +159,20 @@ mod flex {
 
     /// The fused forward; returns `y` and the batch's per-channel mean and
     /// biased variance. `None` when a tensor is not f32 or a shape disagrees.
-    fn batch_norm(x: Tensor<Ad, 4>, gamma: Tensor<Ad, 1>, beta: Tensor<Ad, 1>, residual: Option<Tensor<Ad, 4>>, relu: bool, eps: f64) -> Option<(Tensor<Ad, 4>, Vec<f32>, Vec<f32>)> {
+    fn batch_norm(
+        x: Tensor<Ad, 4>,
+        gamma: Tensor<Ad, 1>,
+        beta: Tensor<Ad, 1>,
+        residual: Option<Tensor<Ad, 4>>,
+        relu: bool,
+        eps: f64,
+    ) -> Option<(Tensor<Ad, 4>, Vec<f32>, Vec<f32>)> {
         let [n, c, h, w] = x.dims();
         if residual.as_ref().is_some_and(|r| r.dims() != [n, c, h, w]) {
             return None;
         }
-        let (x, gamma, beta) = (x.into_primitive().tensor(), gamma.into_primitive().tensor(), beta.into_primitive().tensor());
+        let (x, gamma, beta) =
+            (x.into_primitive().tensor(), gamma.into_primitive().tensor(), beta.into_primitive().tensor());
         let residual = residual.map(|r| r.into_primitive().tensor());
         let xp = contiguous(&x.primitive);
         let gp = contiguous(&gamma.primitive);
@@ -175,8 +188,14 @@ mod flex {
             return None;
         }
         // Per channel: the mean, then the mean square deviation about it (f64 sums).
-        let mean: Vec<f64> = (0..c).into_par_iter().map(|ci| planes(xs, n, c, l, ci).map(|p| sum_f64(p, 0.0, false)).sum::<f64>() / m).collect();
-        let var: Vec<f64> = (0..c).into_par_iter().map(|ci| planes(xs, n, c, l, ci).map(|p| sum_f64(p, mean[ci], true)).sum::<f64>() / m).collect();
+        let mean: Vec<f64> = (0..c)
+            .into_par_iter()
+            .map(|ci| planes(xs, n, c, l, ci).map(|p| sum_f64(p, 0.0, false)).sum::<f64>() / m)
+            .collect();
+        let var: Vec<f64> = (0..c)
+            .into_par_iter()
+            .map(|ci| planes(xs, n, c, l, ci).map(|p| sum_f64(p, mean[ci], true)).sum::<f64>() / m)
+            .collect();
         let inv_std: Vec<f32> = var.iter().map(|v| (1.0 / (v + eps).sqrt()) as f32).collect();
         let mean32: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
         // y = x * scale + shift (+ r); the backward recomputes the ReLU mask
@@ -188,8 +207,14 @@ mod flex {
             let (a, b) = (scale[i % c], shift[i % c]);
             let xp = &xs[i * l..(i + 1) * l];
             match (rs, relu) {
-                (Some(rs), true) => yp.iter_mut().zip(xp.iter().zip(&rs[i * l..(i + 1) * l])).for_each(|(y, (&x, &r))| *y = (x * a + b + r).max(0.0)),
-                (Some(rs), false) => yp.iter_mut().zip(xp.iter().zip(&rs[i * l..(i + 1) * l])).for_each(|(y, (&x, &r))| *y = x * a + b + r),
+                (Some(rs), true) => yp
+                    .iter_mut()
+                    .zip(xp.iter().zip(&rs[i * l..(i + 1) * l]))
+                    .for_each(|(y, (&x, &r))| *y = (x * a + b + r).max(0.0)),
+                (Some(rs), false) => yp
+                    .iter_mut()
+                    .zip(xp.iter().zip(&rs[i * l..(i + 1) * l]))
+                    .for_each(|(y, (&x, &r))| *y = x * a + b + r),
                 (None, true) => yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = (x * a + b).max(0.0)),
                 (None, false) => yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = x * a + b),
             }
@@ -197,16 +222,40 @@ mod flex {
         let y = FlexTensor::from_data(TensorData::new(y, [n, c, h, w]));
         let var32 = var.iter().map(|&v| v as f32).collect();
         let out = match residual {
-            None => match Fused.prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()]).compute_bound().stateful() {
+            None => match Fused
+                .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
                 OpsKind::Tracked(mut prep) => {
-                    let state = State { x: prep.checkpoint(&x), residual: None, relu, mean: mean32.clone(), inv_std, scale, shift };
+                    let state = State {
+                        x: prep.checkpoint(&x),
+                        residual: None,
+                        relu,
+                        mean: mean32.clone(),
+                        inv_std,
+                        scale,
+                        shift,
+                    };
                     prep.finish(state, y)
                 }
                 OpsKind::UnTracked(prep) => prep.finish(y),
             },
-            Some(r) => match FusedAdd.prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone(), r.node.clone()]).compute_bound().stateful() {
+            Some(r) => match FusedAdd
+                .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone(), r.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
                 OpsKind::Tracked(mut prep) => {
-                    let state = State { x: prep.checkpoint(&x), residual: Some(prep.checkpoint(&r)), relu, mean: mean32.clone(), inv_std, scale, shift };
+                    let state = State {
+                        x: prep.checkpoint(&x),
+                        residual: Some(prep.checkpoint(&r)),
+                        relu,
+                        mean: mean32.clone(),
+                        inv_std,
+                        scale,
+                        shift,
+                    };
                     prep.finish(state, y)
                 }
                 OpsKind::UnTracked(prep) => prep.finish(y),
@@ -288,7 +337,13 @@ mod flex {
     /// `dX`. Fresh activation-sized buffers cost a page fault per 4 KiB on
     /// first write: the residual's `g` in a buffer of its own took 14 of
     /// 18 ms of a `[16, 64, 60, 60]` backward.
-    fn backward(st: State, dy: FlexTensor, parents: [Option<NodeId>; 4], grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        st: State,
+        dy: FlexTensor,
+        parents: [Option<NodeId>; 4],
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_g, node_b, node_r] = parents;
         let x = contiguous(&checkpointer.retrieve_node_output::<FlexTensor>(st.x));
         let r = st.residual.map(|id| contiguous(&checkpointer.retrieve_node_output::<FlexTensor>(id)));
@@ -317,7 +372,9 @@ mod flex {
                     let (xp, rp) = (&xs[span.clone()], &rs[span]);
                     let (a, b, mu, is) = (st.scale[ci], st.shift[ci], st.mean[ci], st.inv_std[ci]);
                     if st.relu {
-                        gp.iter_mut().zip(xp.iter().zip(rp)).for_each(|(g, (&x, &r))| *g = if x * a + b + r > 0.0 { *g } else { 0.0 });
+                        gp.iter_mut()
+                            .zip(xp.iter().zip(rp))
+                            .for_each(|(g, (&x, &r))| *g = if x * a + b + r > 0.0 { *g } else { 0.0 });
                     }
                     sums(xp, gp, mu, is, |_, d| d)
                 })
@@ -338,12 +395,24 @@ mod flex {
                 .collect(),
         };
         // Per channel over the samples, in f64.
-        let sums: Vec<(f64, f64)> = (0..c).map(|ci| (0..n).map(|s| plane_sums[s * c + ci]).fold((0f64, 0f64), |(sb, sg), (b, g)| (sb + b as f64, sg + g as f64))).collect();
+        let sums: Vec<(f64, f64)> = (0..c)
+            .map(|ci| {
+                (0..n)
+                    .map(|s| plane_sums[s * c + ci])
+                    .fold((0f64, 0f64), |(sb, sg), (b, g)| (sb + b as f64, sg + g as f64))
+            })
+            .collect();
         if let Some(node) = node_g {
-            grads.register::<Flex>(node, FlexTensor::from_data(TensorData::new(sums.iter().map(|s| s.1 as f32).collect::<Vec<_>>(), [c])));
+            grads.register::<Flex>(
+                node,
+                FlexTensor::from_data(TensorData::new(sums.iter().map(|s| s.1 as f32).collect::<Vec<_>>(), [c])),
+            );
         }
         if let Some(node) = node_b {
-            grads.register::<Flex>(node, FlexTensor::from_data(TensorData::new(sums.iter().map(|s| s.0 as f32).collect::<Vec<_>>(), [c])));
+            grads.register::<Flex>(
+                node,
+                FlexTensor::from_data(TensorData::new(sums.iter().map(|s| s.0 as f32).collect::<Vec<_>>(), [c])),
+            );
         }
         // dX = a * (g - db - xhat * dg), per plane: a = gamma * inv_std is
         // the forward's scale; `(mean, inv_std, a, b, db, dg)` of plane `i`.
@@ -360,7 +429,9 @@ mod flex {
                     dx.par_chunks_exact_mut(l).enumerate().for_each(|(i, out)| {
                         let (mu, is, a, _, db, dg) = coefficients(i);
                         let span = i * l..(i + 1) * l;
-                        out.iter_mut().zip(xs[span.clone()].iter().zip(&gs[span])).for_each(|(o, (&x, &g))| *o = a * (g - db - (x - mu) * is * dg));
+                        out.iter_mut()
+                            .zip(xs[span.clone()].iter().zip(&gs[span]))
+                            .for_each(|(o, (&x, &g))| *o = a * (g - db - (x - mu) * is * dg));
                     });
                     grads.register::<Flex>(node, FlexTensor::from_data(TensorData::new(dx, shape)));
                 }
@@ -375,7 +446,9 @@ mod flex {
                         let (mu, is, a, b, db, dg) = coefficients(i);
                         let xp = &xs[i * l..(i + 1) * l];
                         if st.relu {
-                            io.iter_mut().zip(xp).for_each(|(o, &x)| *o = a * (if x * a + b > 0.0 { *o } else { 0.0 } - db - (x - mu) * is * dg));
+                            io.iter_mut().zip(xp).for_each(|(o, &x)| {
+                                *o = a * (if x * a + b > 0.0 { *o } else { 0.0 } - db - (x - mu) * is * dg)
+                            });
                         } else {
                             io.iter_mut().zip(xp).for_each(|(o, &x)| *o = a * (*o - db - (x - mu) * is * dg));
                         }
@@ -428,7 +501,9 @@ mod tests {
     /// A BN with non-trivial gamma, beta and running statistics.
     fn bn_of<B: Backend>(c: usize, dev: &B::Device) -> BatchNorm<B> {
         let mut bn = BatchNormConfig::new(c).init::<B>(dev);
-        let ramp = |a: f32, b: f32| Tensor::<B, 1>::from_data(TensorData::new((0..c).map(|i| a + b * i as f32).collect::<Vec<_>>(), [c]), dev);
+        let ramp = |a: f32, b: f32| {
+            Tensor::<B, 1>::from_data(TensorData::new((0..c).map(|i| a + b * i as f32).collect::<Vec<_>>(), [c]), dev)
+        };
         bn.gamma = burn::module::Param::from_tensor(ramp(0.5, 0.25));
         bn.beta = burn::module::Param::from_tensor(ramp(-0.3, 0.1));
         bn.running_mean = burn::module::RunningState::new(ramp(0.2, -0.05));
@@ -458,7 +533,10 @@ mod tests {
             let r = Tensor::<A, 4>::random([n, c, h, w], Distribution::Normal(-0.2, 1.0), &dev);
             let up = Tensor::<A, 4>::random([n, c, h, w], Distribution::Default, &dev);
             // The fused op itself runs on Autodiff<Flex>, not a silent fall-back to the rows.
-            assert!(flex::forward(&bn_of::<A>(c, &dev), &x, Some(&r), true).is_some(), "Autodiff<Flex> takes the fused batch norm");
+            assert!(
+                flex::forward(&bn_of::<A>(c, &dev), &x, Some(&r), true).is_some(),
+                "Autodiff<Flex> takes the fused batch norm"
+            );
             for (name, ours_forward, reference) in cases {
                 let name = format!("{name} {:?}", [n, c, h, w]);
                 let (ours, theirs) = (bn_of::<A>(c, &dev), bn_of::<A>(c, &dev));
@@ -469,7 +547,13 @@ mod tests {
                     // A non-uniform upstream gradient: a plain sum has zero gradient through BN.
                     let g = (y.clone() * up.clone()).sum().backward();
                     let dr = ri.grad(&g).map(|d| d.into_data());
-                    grads.push((y.into_data(), xi.grad(&g).expect("x grad").into_data(), bn.gamma.grad(&g).expect("gamma grad").into_data(), bn.beta.grad(&g).expect("beta grad").into_data(), dr));
+                    grads.push((
+                        y.into_data(),
+                        xi.grad(&g).expect("x grad").into_data(),
+                        bn.gamma.grad(&g).expect("gamma grad").into_data(),
+                        bn.beta.grad(&g).expect("beta grad").into_data(),
+                        dr,
+                    ));
                 }
                 let (a, b) = (&grads[0], &grads[1]);
                 close(a.0.clone(), b.0.clone(), 1e-5, &format!("{name}: output"));
@@ -479,12 +563,27 @@ mod tests {
                 match (&a.4, &b.4) {
                     (Some(da), Some(db)) => close(da.clone(), db.clone(), 1e-6, &format!("{name}: residual gradient")),
                     (None, None) => {}
-                    (da, db) => panic!("{name}: residual gradient present in ours {} and burn's {}", da.is_some(), db.is_some()),
+                    (da, db) => {
+                        panic!("{name}: residual gradient present in ours {} and burn's {}", da.is_some(), db.is_some())
+                    }
                 }
-                close(ours.running_mean.value_sync().into_data(), theirs.running_mean.value_sync().into_data(), 1e-6, &format!("{name}: running mean"));
-                close(ours.running_var.value_sync().into_data(), theirs.running_var.value_sync().into_data(), 1e-6, &format!("{name}: running var"));
+                close(
+                    ours.running_mean.value_sync().into_data(),
+                    theirs.running_mean.value_sync().into_data(),
+                    1e-6,
+                    &format!("{name}: running mean"),
+                );
+                close(
+                    ours.running_var.value_sync().into_data(),
+                    theirs.running_var.value_sync().into_data(),
+                    1e-6,
+                    &format!("{name}: running var"),
+                );
                 // The statistics really moved (two stale ones would also be equal).
-                let moved = (ours.running_mean.value_sync() - bn_of::<A>(c, &dev).running_mean.value_sync()).abs().max().into_scalar();
+                let moved = (ours.running_mean.value_sync() - bn_of::<A>(c, &dev).running_mean.value_sync())
+                    .abs()
+                    .max()
+                    .into_scalar();
                 assert!(moved > 1e-3, "{name}: running mean did not move ({moved})");
                 if name.contains("relu") {
                     // The ReLU really cuts: a good share of the outputs is zero.

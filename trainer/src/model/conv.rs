@@ -131,11 +131,11 @@ mod flex {
     use burn::tensor::backend::Backend;
     use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps, ModuleOps};
     use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
-    use std::ops::Range;
     use rayon::prelude::*;
+    use std::ops::Range;
 
-    use super::super::gemm::{self, View};
     use super::super::downcast::cast;
+    use super::super::gemm::{self, View};
     use super::super::on_flex::{contiguous, f32s};
 
     type Ad = Autodiff<Flex>;
@@ -199,23 +199,39 @@ mod flex {
 
     /// The convolution as a custom autodiff op: [`panel_forward`] forward,
     /// [`panel_backward`] for the input and weight gradients.
-    pub(super) fn conv2d(x: Tensor<Ad, 4>, weight: Tensor<Ad, 4>, bias: Option<Tensor<Ad, 1>>, options: ConvOptions<2>) -> Tensor<Ad, 4> {
+    pub(super) fn conv2d(
+        x: Tensor<Ad, 4>,
+        weight: Tensor<Ad, 4>,
+        bias: Option<Tensor<Ad, 1>>,
+        options: ConvOptions<2>,
+    ) -> Tensor<Ad, 4> {
         let x = x.into_primitive().tensor();
         let w = weight.into_primitive().tensor();
         let out = match bias.map(|b| b.into_primitive().tensor()) {
-            None => match NoBias.prepare::<NoCheckpointing>([x.node.clone(), w.node.clone()]).compute_bound().stateful() {
+            None => {
+                match NoBias.prepare::<NoCheckpointing>([x.node.clone(), w.node.clone()]).compute_bound().stateful() {
+                    OpsKind::Tracked(mut prep) => {
+                        let (xs, ws) = (prep.checkpoint(&x), prep.checkpoint(&w));
+                        prep.finish((xs, ws, options.clone()), panel_forward(x.primitive, w.primitive, None, &options))
+                    }
+                    OpsKind::UnTracked(prep) => prep.finish(panel_forward(x.primitive, w.primitive, None, &options)),
+                }
+            }
+            Some(b) => match WithBias
+                .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
                 OpsKind::Tracked(mut prep) => {
                     let (xs, ws) = (prep.checkpoint(&x), prep.checkpoint(&w));
-                    prep.finish((xs, ws, options.clone()), panel_forward(x.primitive, w.primitive, None, &options))
+                    prep.finish(
+                        (xs, ws, options.clone()),
+                        panel_forward(x.primitive, w.primitive, Some(b.primitive), &options),
+                    )
                 }
-                OpsKind::UnTracked(prep) => prep.finish(panel_forward(x.primitive, w.primitive, None, &options)),
-            },
-            Some(b) => match WithBias.prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()]).compute_bound().stateful() {
-                OpsKind::Tracked(mut prep) => {
-                    let (xs, ws) = (prep.checkpoint(&x), prep.checkpoint(&w));
-                    prep.finish((xs, ws, options.clone()), panel_forward(x.primitive, w.primitive, Some(b.primitive), &options))
+                OpsKind::UnTracked(prep) => {
+                    prep.finish(panel_forward(x.primitive, w.primitive, Some(b.primitive), &options))
                 }
-                OpsKind::UnTracked(prep) => prep.finish(panel_forward(x.primitive, w.primitive, Some(b.primitive), &options)),
             },
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
@@ -253,11 +269,19 @@ mod flex {
 
     /// Registers the input and weight gradients ([`panel_backward`]) for the
     /// parents that need them.
-    fn input_and_weight_grads(node_x: Option<NodeId>, node_w: Option<NodeId>, state: State, grad: &FloatTensor<Flex>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn input_and_weight_grads(
+        node_x: Option<NodeId>,
+        node_w: Option<NodeId>,
+        state: State,
+        grad: &FloatTensor<Flex>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let (xs, ws, options) = state;
         let x = checkpointer.retrieve_node_output::<FlexTensor>(xs);
         let w = checkpointer.retrieve_node_output::<FlexTensor>(ws);
-        let (dx, dw) = panel_backward(x, w, grad.clone(), &options, node_x.is_some(), node_w.is_some(), Budget::DEFAULT);
+        let (dx, dw) =
+            panel_backward(x, w, grad.clone(), &options, node_x.is_some(), node_w.is_some(), Budget::DEFAULT);
         if let (Some(id), Some(dx)) = (node_x, dx) {
             grads.register::<Flex>(id, dx);
         }
@@ -314,7 +338,8 @@ mod flex {
             // The loops below index these slices by the shapes above.
             let xs = f32s(&x, n * c * h * wi)?;
             f32s(&w, o * ckk)?;
-            let geo = Geo { h, w: wi, wq: wi.div_ceil(sx), kh, kw, oh, ow, stride: options.stride, pad: options.padding };
+            let geo =
+                Geo { h, w: wi, wq: wi.div_ceil(sx), kh, kw, oh, ow, stride: options.stride, pad: options.padding };
             let chunk = (panel_values / (l * ckk.max(o))).clamp(1, n);
             let phased = (sx > 1).then(|| geo.phases(xs));
             Some(Self { x, w, geo, n, c, o, l, ckk, chunk, phased })
@@ -401,11 +426,22 @@ mod flex {
     /// runs a GEMM per sample and tile of 512 pixels and packs the weights
     /// for each, which starves the deep layers (4x4 maps in ResNet's last
     /// stage: 16 columns per GEMM).
-    pub(super) fn panel_forward(x: FlexTensor, w: FlexTensor, b: Option<FlexTensor>, options: &ConvOptions<2>) -> FlexTensor {
+    pub(super) fn panel_forward(
+        x: FlexTensor,
+        w: FlexTensor,
+        b: Option<FlexTensor>,
+        options: &ConvOptions<2>,
+    ) -> FlexTensor {
         panel_forward_in(x, w, b, options, Budget::DEFAULT)
     }
 
-    fn panel_forward_in(x: FlexTensor, w: FlexTensor, b: Option<FlexTensor>, options: &ConvOptions<2>, budget: Budget) -> FlexTensor {
+    fn panel_forward_in(
+        x: FlexTensor,
+        w: FlexTensor,
+        b: Option<FlexTensor>,
+        options: &ConvOptions<2>,
+        budget: Budget,
+    ) -> FlexTensor {
         let b = match b {
             Some(b) if b.dtype() != DType::F32 => return Flex::conv2d(x, w, Some(b), options.clone()),
             b => b.as_ref().map(contiguous),
@@ -433,7 +469,15 @@ mod flex {
             } else {
                 // [O][cols] -> the planes of each of the block's samples.
                 let part = grown(part, o * cols);
-                let ok = gemm::matmul(part, View::row_major(o, cols), ws, View::row_major(o, ckk), pv, View::row_major(ckk, cols), false);
+                let ok = gemm::matmul(
+                    part,
+                    View::row_major(o, cols),
+                    ws,
+                    View::row_major(o, ckk),
+                    pv,
+                    View::row_major(ckk, cols),
+                    false,
+                );
                 debug_assert!(ok, "forward product views");
                 planes.par_chunks_exact_mut(l).enumerate().for_each(|(i, plane)| {
                     let (j, oc) = (i / o, i % o);
@@ -467,9 +511,21 @@ mod flex {
     /// ```
     ///
     /// `budget` sizes the panels and the `dcol` blocks.
-    fn panel_backward(x: FlexTensor, w: FlexTensor, grad: FlexTensor, options: &ConvOptions<2>, want_x: bool, want_w: bool, budget: Budget) -> (Option<FlexTensor>, Option<FlexTensor>) {
+    fn panel_backward(
+        x: FlexTensor,
+        w: FlexTensor,
+        grad: FlexTensor,
+        options: &ConvOptions<2>,
+        want_x: bool,
+        want_w: bool,
+        budget: Budget,
+    ) -> (Option<FlexTensor>, Option<FlexTensor>) {
         let job = match Job::new(&x, &w, options, budget.panel_values) {
-            Some(job) if grad.dtype() == DType::F32 && grad.layout().shape().num_elements() == job.n * job.o * job.l => job,
+            Some(job)
+                if grad.dtype() == DType::F32 && grad.layout().shape().num_elements() == job.n * job.o * job.l =>
+            {
+                job
+            }
             _ => return burns_backward(x, w, grad, options, want_x, want_w),
         };
         let grad = contiguous(&grad);
@@ -516,16 +572,26 @@ mod flex {
                     // dcol = W^T [C*kh*kw][O] x the block's columns of dY'.
                     let ds = grown(dcol, ckk * cols_b);
                     let dy_b = View { offset: c0, rows: o, cols: cols_b, row_stride: cols, col_stride: 1 };
-                    let ok = gemm::matmul(ds, View::row_major(ckk, cols_b), ws, View::row_major(o, ckk).t(), dy, dy_b, false);
+                    let ok = gemm::matmul(
+                        ds,
+                        View::row_major(ckk, cols_b),
+                        ws,
+                        View::row_major(o, ckk).t(),
+                        dy,
+                        dy_b,
+                        false,
+                    );
                     debug_assert!(ok, "input gradient views");
                     let ds = &*ds;
                     let per_sample = b.rows.len() * job.geo.ow;
                     let s0 = n0 + b.first_sample;
                     // Each (sample, channel) plane of dX gathers its own kh*kw panel rows.
-                    dx[s0 * c * plane..(s0 + b.samples) * c * plane].par_chunks_exact_mut(plane).enumerate().for_each(|(i, dst)| {
-                        let (j, ci) = (i / c, i % c);
-                        job.geo.col2im_add(ci, ds, cols_b, j * per_sample, b.rows.clone(), dst);
-                    });
+                    dx[s0 * c * plane..(s0 + b.samples) * c * plane].par_chunks_exact_mut(plane).enumerate().for_each(
+                        |(i, dst)| {
+                            let (j, ci) = (i / c, i % c);
+                            job.geo.col2im_add(ci, ds, cols_b, j * per_sample, b.rows.clone(), dst);
+                        },
+                    );
                 }
             }
         }
@@ -572,7 +638,8 @@ mod flex {
                 FlexTensor::from_data(TensorData::new(sums, [o]))
             }
             _ => {
-                let summed = Flex::float_sum_dim(Flex::float_sum_dim(Flex::float_reshape(grad, [n, o, l].into()), 2), 0);
+                let summed =
+                    Flex::float_sum_dim(Flex::float_sum_dim(Flex::float_reshape(grad, [n, o, l].into()), 2), 0);
                 Flex::float_reshape(summed, [o].into())
             }
         }
@@ -580,7 +647,14 @@ mod flex {
 
     /// burn-flex's own input and weight gradients, for what the panels do
     /// not take (non-f32 tensors).
-    fn burns_backward(x: FlexTensor, w: FlexTensor, grad: FlexTensor, options: &ConvOptions<2>, want_x: bool, want_w: bool) -> (Option<FlexTensor>, Option<FlexTensor>) {
+    fn burns_backward(
+        x: FlexTensor,
+        w: FlexTensor,
+        grad: FlexTensor,
+        options: &ConvOptions<2>,
+        want_x: bool,
+        want_w: bool,
+    ) -> (Option<FlexTensor>, Option<FlexTensor>) {
         let dx = want_x.then(|| Flex::conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone()));
         let dw = want_w.then(|| Flex::conv2d_weight_backward(x, w, grad, options.clone()));
         (dx, dw)
@@ -623,10 +697,21 @@ mod flex {
             let l = self.oh * self.ow;
             if l <= columns {
                 let per = (columns / l).max(1);
-                (0..nb).step_by(per).map(|s| Block { first_sample: s, samples: per.min(nb - s), rows: 0..self.oh }).collect()
+                (0..nb)
+                    .step_by(per)
+                    .map(|s| Block { first_sample: s, samples: per.min(nb - s), rows: 0..self.oh })
+                    .collect()
             } else {
                 let per = (columns / self.ow).max(1);
-                (0..nb).flat_map(|s| (0..self.oh).step_by(per).map(move |r| Block { first_sample: s, samples: 1, rows: r..(r + per).min(self.oh) })).collect()
+                (0..nb)
+                    .flat_map(|s| {
+                        (0..self.oh).step_by(per).map(move |r| Block {
+                            first_sample: s,
+                            samples: 1,
+                            rows: r..(r + per).min(self.oh),
+                        })
+                    })
+                    .collect()
             }
         }
 
@@ -739,7 +824,19 @@ mod flex {
         fn gradients_match_burns_convolution() {
             let dev = Default::default();
             // (n, c, h, w, o, k, stride, pad)
-            for (n, c, h, w, o, k, s, p) in [(2, 3, 9, 7, 4, 3, 1, 1), (3, 5, 11, 10, 6, 3, 2, 1), (2, 12, 15, 15, 8, 7, 2, 3), (4, 6, 8, 8, 5, 1, 1, 0), (2, 4, 9, 9, 3, 1, 2, 0), (2, 2, 10, 9, 3, 4, 3, 2), (1, 3, 5, 5, 2, 3, 1, 0), (3, 2, 6, 7, 9, 1, 1, 0), (2, 3, 8, 8, 32, 3, 2, 1), (1, 2, 3, 1, 2, 5, 1, 2), (2, 2, 4, 2, 3, 5, 2, 2)] {
+            for (n, c, h, w, o, k, s, p) in [
+                (2, 3, 9, 7, 4, 3, 1, 1),
+                (3, 5, 11, 10, 6, 3, 2, 1),
+                (2, 12, 15, 15, 8, 7, 2, 3),
+                (4, 6, 8, 8, 5, 1, 1, 0),
+                (2, 4, 9, 9, 3, 1, 2, 0),
+                (2, 2, 10, 9, 3, 4, 3, 2),
+                (1, 3, 5, 5, 2, 3, 1, 0),
+                (3, 2, 6, 7, 9, 1, 1, 0),
+                (2, 3, 8, 8, 32, 3, 2, 1),
+                (1, 2, 3, 1, 2, 5, 1, 2),
+                (2, 2, 4, 2, 3, 5, 2, 2),
+            ] {
                 for bias in [false, true] {
                     let conv = burn::nn::conv::Conv2dConfig::new([c, o], [k, k])
                         .with_stride([s, s])
@@ -751,11 +848,28 @@ mod flex {
                     for ours in [true, false] {
                         let xi = x.clone().detach().require_grad();
                         // The panel op itself, not a silent fall-back to burn's layer.
-                        let y = if ours { forward(&conv, &xi).expect("an Autodiff<Flex> layer takes the panels") } else { conv.forward(xi.clone()) };
-                        let up = Tensor::<Ad, 4>::from_data(TensorData::new((0..y.dims().iter().product::<usize>()).map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0).collect::<Vec<_>>(), y.dims()), &dev);
+                        let y = if ours {
+                            forward(&conv, &xi).expect("an Autodiff<Flex> layer takes the panels")
+                        } else {
+                            conv.forward(xi.clone())
+                        };
+                        let up = Tensor::<Ad, 4>::from_data(
+                            TensorData::new(
+                                (0..y.dims().iter().product::<usize>())
+                                    .map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0)
+                                    .collect::<Vec<_>>(),
+                                y.dims(),
+                            ),
+                            &dev,
+                        );
                         let g = (y.clone() * up).sum().backward();
                         let gb = conv.bias.as_ref().map(|b| b.grad(&g).expect("bias grad").into_data());
-                        results.push((y.into_data(), xi.grad(&g).expect("x grad").into_data(), conv.weight.grad(&g).expect("w grad").into_data(), gb));
+                        results.push((
+                            y.into_data(),
+                            xi.grad(&g).expect("x grad").into_data(),
+                            conv.weight.grad(&g).expect("w grad").into_data(),
+                            gb,
+                        ));
                     }
                     let what = format!("n{n} c{c} {h}x{w} o{o} k{k} s{s} p{p} bias {bias}");
                     close(results[0].0.clone(), results[1].0.clone(), 1e-5, &format!("{what}: output"));
@@ -820,14 +934,21 @@ mod flex {
             // Fewer outputs than panel rows (27) and more: both dW orientations.
             for o in [4, 30] {
                 let (n, c, h, w) = (5, 3, 7, 6);
-                let x = Tensor::<Flex, 4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &dev).into_primitive().tensor();
-                let wt = Tensor::<Flex, 4>::random([o, c, 3, 3], Distribution::Normal(0.0, 1.0), &dev).into_primitive().tensor();
+                let x = Tensor::<Flex, 4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &dev)
+                    .into_primitive()
+                    .tensor();
+                let wt = Tensor::<Flex, 4>::random([o, c, 3, 3], Distribution::Normal(0.0, 1.0), &dev)
+                    .into_primitive()
+                    .tensor();
                 let b = Tensor::<Flex, 1>::random([o], Distribution::Normal(0.0, 1.0), &dev).into_primitive().tensor();
                 let options = ConvOptions::new([2, 1], [1, 1], [1, 1], 1);
                 let y = Flex::conv2d(x.clone(), wt.clone(), Some(b.clone()), options.clone());
-                let g = Tensor::<Flex, 4>::random(y.layout().shape().to_vec(), Distribution::Normal(0.0, 1.0), &dev).into_primitive().tensor();
+                let g = Tensor::<Flex, 4>::random(y.layout().shape().to_vec(), Distribution::Normal(0.0, 1.0), &dev)
+                    .into_primitive()
+                    .tensor();
                 let want_dx = Flex::conv2d_x_backward(x.clone(), wt.clone(), g.clone(), options.clone()).into_data();
-                let want_dw = Flex::conv2d_weight_backward(x.clone(), wt.clone(), g.clone(), options.clone()).into_data();
+                let want_dw =
+                    Flex::conv2d_weight_backward(x.clone(), wt.clone(), g.clone(), options.clone()).into_data();
                 // A sample's panel is 27 x (4*6) values and its dY' o x (4*6):
                 // budgets of 1, 2 and all 5 samples; blocks of 1 and 2 rows, 1,
                 // 2 and all samples.
@@ -836,7 +957,8 @@ mod flex {
                     for block_columns in [5, 12, 24, 48, 4096] {
                         let budget = Budget { panel_values, block_columns };
                         let what = format!("{o} outputs, chunks of {per} samples, blocks of {block_columns}");
-                        let got = panel_forward_in(x.clone(), wt.clone(), Some(b.clone()), &options, budget).into_data();
+                        let got =
+                            panel_forward_in(x.clone(), wt.clone(), Some(b.clone()), &options, budget).into_data();
                         close(got, y.clone().into_data(), 1e-5, &format!("output, {what}"));
                         let (dx, dw) = panel_backward(x.clone(), wt.clone(), g.clone(), &options, true, true, budget);
                         close(dx.expect("dx").into_data(), want_dx.clone(), 1e-5, &format!("input gradient, {what}"));

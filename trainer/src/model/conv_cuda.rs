@@ -64,7 +64,9 @@ pub(super) fn forward<B: Backend>(conv: &Conv2d<B>, x: &Tensor<B, 4>) -> Option<
         return None;
     }
     let options = ConvOptions::new(conv.stride, super::conv::symmetric_padding(conv)?, conv.dilation, 1);
-    let y = on::<B, f32>(conv, x, &options).or_else(|| on::<B, half::bf16>(conv, x, &options)).or_else(|| on::<B, half::f16>(conv, x, &options))?;
+    let y = on::<B, f32>(conv, x, &options)
+        .or_else(|| on::<B, half::bf16>(conv, x, &options))
+        .or_else(|| on::<B, half::f16>(conv, x, &options))?;
     // The bias (VGG's layers; ResNet's have none) through burn's own ops,
     // which also give its gradient.
     Some(match &conv.bias {
@@ -78,7 +80,11 @@ pub(super) fn forward<B: Backend>(conv: &Conv2d<B>, x: &Tensor<B, 4>) -> Option<
 
 /// The bias-free convolution when `B` is `Autodiff<Inner<F>>` (training)
 /// or `Inner<F>` (validation, export checks).
-fn on<B: Backend, F: FloatElement>(conv: &Conv2d<B>, x: &Tensor<B, 4>, options: &ConvOptions<2>) -> Option<Tensor<B, 4>> {
+fn on<B: Backend, F: FloatElement>(
+    conv: &Conv2d<B>,
+    x: &Tensor<B, 4>,
+    options: &ConvOptions<2>,
+) -> Option<Tensor<B, 4>> {
     let w = conv.weight.val();
     if let Some(x) = cast::<_, Tensor<Ad<F>, 4>>(x) {
         return cast(&conv2d::<F>(x, cast(&w)?, options.clone()));
@@ -139,6 +145,12 @@ fn input_grad<F: FloatElement>(x: Cube, w: Cube, dy: Cube, options: &ConvOptions
 
 /// The gradient of `w` (`[O, C, kh, kw]`) from the output's, `dy`.
 fn weight_grad<F: FloatElement>(x: Cube, w: Cube, dy: Cube, options: &ConvOptions<2>) -> Cube {
-    conv_weight_backward::<CudaRuntime, 2>(x.clone(), dy.clone(), w.shape(), options.clone(), ConvStrategy::ImplicitGemm)
-        .unwrap_or_else(|_| <Inner<F> as ModuleOps<Inner<F>>>::conv2d_weight_backward(x, w, dy, options.clone()))
+    conv_weight_backward::<CudaRuntime, 2>(
+        x.clone(),
+        dy.clone(),
+        w.shape(),
+        options.clone(),
+        ConvStrategy::ImplicitGemm,
+    )
+    .unwrap_or_else(|_| <Inner<F> as ModuleOps<Inner<F>>>::conv2d_weight_backward(x, w, dy, options.clone()))
 }

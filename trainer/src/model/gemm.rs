@@ -30,7 +30,13 @@ impl View {
 
     /// The same elements as the transposed matrix (no copy).
     pub fn t(self) -> Self {
-        View { offset: self.offset, rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride }
+        View {
+            offset: self.offset,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
     }
 
     /// Whether every element lies inside a slice of `len` values (checked
@@ -39,7 +45,10 @@ impl View {
         if self.rows == 0 || self.cols == 0 {
             return self.offset <= len;
         }
-        let last = (self.rows - 1).checked_mul(self.row_stride).and_then(|r| (self.cols - 1).checked_mul(self.col_stride).and_then(|c| r.checked_add(c))).and_then(|rc| rc.checked_add(self.offset));
+        let last = (self.rows - 1)
+            .checked_mul(self.row_stride)
+            .and_then(|r| (self.cols - 1).checked_mul(self.col_stride).and_then(|c| r.checked_add(c)))
+            .and_then(|rc| rc.checked_add(self.offset));
         matches!(last, Some(i) if i < len) && isize::try_from(self.row_stride.max(self.col_stride)).is_ok()
     }
 
@@ -60,7 +69,14 @@ impl View {
 /// burn-flex's matmul does.
 pub(super) fn matmul(dst: &mut [f32], d: View, a: &[f32], av: View, b: &[f32], bv: View, accumulate: bool) -> bool {
     let (m, n, k) = (d.rows, d.cols, av.cols);
-    if av.rows != m || bv.rows != k || bv.cols != n || !d.fits(dst.len()) || !av.fits(a.len()) || !bv.fits(b.len()) || !d.distinct() {
+    if av.rows != m
+        || bv.rows != k
+        || bv.cols != n
+        || !d.fits(dst.len())
+        || !av.fits(a.len())
+        || !bv.fits(b.len())
+        || !d.distinct()
+    {
         return false;
     }
     if m == 0 || n == 0 {
@@ -76,7 +92,11 @@ pub(super) fn matmul(dst: &mut [f32], d: View, a: &[f32], av: View, b: &[f32], b
         }
         return true;
     }
-    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= 192 * 192 * 192 { Parallelism::Rayon(0) } else { Parallelism::None };
+    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= 192 * 192 * 192 {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    };
     // Strides fit isize (checked by `fits`).
     let s = |v: usize| v as isize;
     // SAFETY: `fits` keeps every element of the three views inside its
@@ -119,7 +139,12 @@ mod tests {
     fn reference(dst: &mut [f32], d: View, a: &[f32], av: View, b: &[f32], bv: View, accumulate: bool) {
         for i in 0..d.rows {
             for j in 0..d.cols {
-                let sum: f32 = (0..av.cols).map(|p| a[av.offset + i * av.row_stride + p * av.col_stride] * b[bv.offset + p * bv.row_stride + j * bv.col_stride]).sum();
+                let sum: f32 = (0..av.cols)
+                    .map(|p| {
+                        a[av.offset + i * av.row_stride + p * av.col_stride]
+                            * b[bv.offset + p * bv.row_stride + j * bv.col_stride]
+                    })
+                    .sum();
                 let at = d.offset + i * d.row_stride + j * d.col_stride;
                 dst[at] = if accumulate { dst[at] + sum } else { sum };
             }
@@ -127,7 +152,9 @@ mod tests {
     }
 
     fn ramp(len: usize, seed: u32) -> Vec<f32> {
-        (0..len as u32).map(|i| ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 16) % 97) as f32 / 48.0 - 1.0).collect()
+        (0..len as u32)
+            .map(|i| ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 16) % 97) as f32 / 48.0 - 1.0)
+            .collect()
     }
 
     /// Row-major, transposed, offset and padded-row views, small and past
@@ -149,11 +176,15 @@ mod tests {
                     assert!(matmul(&mut ours, d, &a, av, &b, bv, accumulate));
                     reference(&mut theirs, d, &a, av, &b, bv, accumulate);
                     let worst = ours.iter().zip(&theirs).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-                    assert!(worst <= 1e-3 * (k as f32).sqrt(), "{m}x{n}x{k} accumulate {accumulate} transpose {transpose_a}: {worst}");
+                    assert!(
+                        worst <= 1e-3 * (k as f32).sqrt(),
+                        "{m}x{n}x{k} accumulate {accumulate} transpose {transpose_a}: {worst}"
+                    );
                     // The padding between rows and the ends are untouched.
                     assert_eq!(ours[..5], start[..5]);
                     assert_eq!(ours[5 + (m - 1) * (n + 3) + n..], start[5 + (m - 1) * (n + 3) + n..]);
-                    assert!((0..m - 1).all(|i| ours[5 + i * (n + 3) + n..5 + (i + 1) * (n + 3)] == start[5 + i * (n + 3) + n..5 + (i + 1) * (n + 3)]));
+                    assert!((0..m - 1).all(|i| ours[5 + i * (n + 3) + n..5 + (i + 1) * (n + 3)]
+                        == start[5 + i * (n + 3) + n..5 + (i + 1) * (n + 3)]));
                 }
             }
         }

@@ -78,7 +78,10 @@ impl<B: Backend> ResNet<B> {
     /// `blocks` per stage, `bottleneck` blocks or basic ones.
     pub fn new(blocks: [usize; 4], bottleneck: bool, in_c: usize, classes: usize, device: &B::Device) -> Self {
         let stem = ConvBn::new(in_c, 64, 7, 2, 3, false, device);
-        let pool = MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init();
+        let pool = MaxPool2dConfig::new([3, 3])
+            .with_strides([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init();
         let mut c = 64;
         let mut stages = Vec::new();
         for (s, &n) in blocks.iter().enumerate() {
