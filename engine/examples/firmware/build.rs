@@ -27,17 +27,10 @@ fn main() {
         }
         Err(_) => {
             let channels: Vec<usize> = (0..12).collect();
-            build(
-                Arch::Tiny,
-                12,
-                120,
-                19,
-                &mut RandomWeights::new(2024),
-                OwnedMeta::bigearthnet("tiny", &channels),
-            )
-            .expect("build the tiny model")
-            .to_bytes()
-            .expect("encode the tiny model")
+            build(Arch::Tiny, 12, 120, 19, &mut RandomWeights::new(2024), OwnedMeta::bigearthnet("tiny", &channels))
+                .expect("build the tiny model")
+                .to_bytes()
+                .expect("encode the tiny model")
         }
     };
     // Parse from u64 storage (the engine wants aligned bytes).

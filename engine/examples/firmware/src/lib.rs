@@ -26,8 +26,7 @@ include!(concat!(env!("OUT_DIR"), "/model_consts.rs"));
 pub struct Aligned<T: ?Sized>(pub T);
 
 /// The embedded model file (see `build.rs`).
-pub static MODEL: &Aligned<[u8]> =
-    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.bemm")));
+pub static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.bemm")));
 
 /// A static touched only while [`BUSY`] is held.
 struct Guarded<T>(UnsafeCell<T>);
@@ -51,19 +50,12 @@ pub enum FirmwareError {
     Engine(EngineError),
 }
 
-fn with_state<R>(
-    f: impl FnOnce(&mut Option<Model<'static>>, &mut [f32]) -> R,
-) -> Result<R, FirmwareError> {
-    if BUSY
-        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
+fn with_state<R>(f: impl FnOnce(&mut Option<Model<'static>>, &mut [f32]) -> R) -> Result<R, FirmwareError> {
+    if BUSY.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
         return Err(FirmwareError::Busy);
     }
     // SAFETY: BUSY is held, so these are the only references to the statics.
-    let r = f(unsafe { &mut *LOADED.0.get() }, unsafe {
-        &mut *SCRATCH.0.get()
-    });
+    let r = f(unsafe { &mut *LOADED.0.get() }, unsafe { &mut *SCRATCH.0.get() });
     BUSY.store(false, Ordering::Release);
     Ok(r)
 }
@@ -81,9 +73,7 @@ pub fn classify(patch: &[f16], probs: &mut [f32; NUM_CLASSES]) -> Result<u64, Fi
                     .map_err(FirmwareError::Engine)?,
             ),
         };
-        model
-            .infer(patch, 1, scratch, probs, &mut [])
-            .map_err(FirmwareError::Engine)?;
+        model.infer(patch, 1, scratch, probs, &mut []).map_err(FirmwareError::Engine)?;
         Ok(model.predicted(probs))
     })?
 }
@@ -103,10 +93,7 @@ pub unsafe extern "C" fn bemm_firmware_classify(patch: *const u16, probs: *mut f
     }
     // SAFETY: per the contract above; f16 is a transparent u16.
     let (patch, probs) = unsafe {
-        (
-            core::slice::from_raw_parts(patch.cast::<f16>(), INPUT_LEN),
-            &mut *probs.cast::<[f32; NUM_CLASSES]>(),
-        )
+        (core::slice::from_raw_parts(patch.cast::<f16>(), INPUT_LEN), &mut *probs.cast::<[f32; NUM_CLASSES]>())
     };
     match classify(patch, probs) {
         Ok(mask) => (mask & (i64::MAX as u64)) as i64,
