@@ -50,6 +50,8 @@ pub mod pool;
 pub mod retrieval;
 #[cfg(feature = "std")]
 mod spin_fork;
+#[cfg(feature = "std")]
+pub mod tune;
 pub mod winograd;
 
 pub use cpu::Isa;

@@ -40,6 +40,12 @@ impl OwnedModel {
         self
     }
 
+    /// Run the kernel and algorithm of `choice` ([`crate::tune::choose`]).
+    pub fn with_choice(mut self, choice: &crate::tune::Choice) -> Result<Self, EngineError> {
+        self.model = choice.apply(&self.model)?;
+        Ok(self)
+    }
+
     /// The model.
     pub fn model(&self) -> &Model<'_> {
         &self.model

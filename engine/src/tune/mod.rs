@@ -1,0 +1,531 @@
+//! Kernel choice by measurement (`std`).
+//!
+//! Which micro-kernel and convolution algorithm is fastest depends on the
+//! CPU, not on its ISA rank: on an Intel Emerald Rapids core `vdpbf16ps` runs
+//! slower than plain f32 FMA, on AMD Zen 5 faster. So when a model is opened
+//! for a batch size and thread count, [`choose`] times the candidates
+//! ([`candidates`]: every available kernel of the requested precision, with
+//! Winograd on and off) on the model itself and keeps the fastest.
+//!
+//! What is timed: whole-model inference through the public [`Model`] API
+//! (`infer_parallel`) on `min(batch, threads)` synthetic samples, i.e. one
+//! sample per thread on the same code path the real batches take (a share
+//! of the batch per thread, or layers split across threads for batches
+//! smaller than the thread count). One untimed warm-up run, then rounds of
+//! one run per candidate; a candidate's score is its fastest run; rounds
+//! stop when the budget ([`Tuning::budget`], default [`DEFAULT_BUDGET`]) is
+//! spent, and candidates more than [`DROP_RATIO`] slower than the leader
+//! are not run again. The scalar kernel is not a candidate when a SIMD
+//! kernel is available: it is the portable reference, an order of
+//! magnitude slower, and one ResNet50 run with it would exceed the budget.
+//!
+//! The fast path never loses to exact: under [`Precision::Fast`] the exact
+//! kernels are candidates too, and a reduced-precision kernel is kept only
+//! when it beats the fastest exact one by [`FAST_MARGIN`]; otherwise the
+//! model runs exact and [`Choice::fast_fell_back`] says so.
+//!
+//! The result is cached per engine version, CPU, model checksum, batch,
+//! threads and precision ([`cache`]); a user pins a kernel with
+//! `BEMM_KERNEL` or [`Tuning::pin`] (no measurement, no cache).
+//! Without `std` there is no measurement: [`Model::from_bytes`] takes the
+//! deterministic [`crate::kernels::best`] (or `BEMM_KERNEL` under `std`),
+//! overridden with [`Model::with_kernel`] / [`Model::with_kernel_name`].
+
+pub mod cache;
+pub mod cpu_id;
+
+use crate::error::EngineError;
+use crate::kernels::{self, Isa, MicroKernel};
+use crate::model::{Model, Precision};
+use half::f16;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Default time allowed for measuring (wall clock, excluding the cache).
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(400);
+
+/// A reduced-precision kernel must be at least this much faster (fraction
+/// of the exact time) than the fastest exact candidate to be chosen: below
+/// that the difference is within run-to-run noise and not worth the accuracy.
+pub const FAST_MARGIN: f64 = 0.05;
+
+/// Candidates slower than the leader by this factor after a round are not
+/// run again.
+pub const DROP_RATIO: f64 = 1.3;
+
+/// Timed runs per candidate at most (tiny models finish rounds fast).
+const MAX_ROUNDS: usize = 5;
+
+/// What a choice is made for.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// Samples per engine call.
+    pub batch: usize,
+    /// Threads per engine call (`infer_parallel`).
+    pub threads: usize,
+    /// Requested precision.
+    pub precision: Precision,
+    /// Time allowed for measuring.
+    pub budget: Duration,
+    /// Cache folder (`None`: measure every time, store nothing).
+    pub cache: Option<PathBuf>,
+    /// A pinned kernel (no measurement) and where the pin came from (a
+    /// command-line flag); without one, `BEMM_KERNEL` pins
+    /// ([`kernels::from_env`]).
+    pub pin: Option<(&'static MicroKernel, String)>,
+}
+
+impl Tuning {
+    /// Defaults: [`DEFAULT_BUDGET`], the default cache folder
+    /// ([`cache::default_dir`]), no pin.
+    pub fn new(batch: usize, threads: usize, precision: Precision) -> Self {
+        Tuning {
+            batch: batch.max(1),
+            threads: threads.max(1),
+            precision,
+            budget: DEFAULT_BUDGET,
+            cache: cache::default_dir(),
+            pin: None,
+        }
+    }
+}
+
+/// One configuration to time.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate {
+    /// The GEMM micro-kernel.
+    pub kernel: &'static MicroKernel,
+    /// Whether Winograd is allowed ([`Model::with_winograd`]).
+    pub winograd: bool,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, o: &Self) -> bool {
+        core::ptr::eq(self.kernel, o.kernel) && self.winograd == o.winograd
+    }
+}
+impl Eq for Candidate {}
+
+impl Candidate {
+    /// `kernel` or `kernel, no Winograd`.
+    pub fn label(&self) -> String {
+        format!("{}{}", self.kernel.name, if self.winograd { "" } else { " (no Winograd)" })
+    }
+
+    /// `model` configured to run this candidate; fails when the CPU lacks
+    /// the kernel's instruction set.
+    pub fn apply<'a>(&self, model: &Model<'a>) -> Result<Model<'a>, EngineError> {
+        // `by_name` checks the CPU before the kernel can ever run.
+        Ok(model.clone().with_kernel(kernels::by_name(self.kernel.name)?).with_winograd(self.winograd))
+    }
+}
+
+/// One candidate's measurement.
+#[derive(Debug, Clone)]
+pub struct Trial {
+    /// What was timed.
+    pub candidate: Candidate,
+    /// Fastest run (seconds), `None` when the budget ran out before it ran.
+    pub seconds: Option<f64>,
+    /// Timed runs.
+    pub runs: usize,
+}
+
+/// Where a choice came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Measured now (and stored in the cache when there is one).
+    Measured,
+    /// Read from this cache entry.
+    Cached(PathBuf),
+    /// Pinned by the user (the pin's origin, e.g. `BEMM_KERNEL`).
+    Pinned(String),
+}
+
+/// A kernel choice for one model, batch and thread count.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// The kernel and algorithm chosen.
+    pub chosen: Candidate,
+    /// How it was chosen.
+    pub source: Source,
+    /// The precision asked for.
+    pub requested: Precision,
+    /// Measurements, fastest first (empty unless [`Source::Measured`]).
+    pub trials: Vec<Trial>,
+    /// Wall time spent choosing (measuring, cache reading and writing).
+    pub cost: Duration,
+    /// Things the user may want to know (an invalid cache entry that was
+    /// replaced, a cache that could not be written).
+    pub notes: Vec<String>,
+}
+
+impl Choice {
+    /// `Fast` was requested but no reduced-precision kernel beat exact, so
+    /// the model runs exact.
+    pub fn fast_fell_back(&self) -> bool {
+        self.requested == Precision::Fast && self.chosen.kernel.exact
+    }
+
+    /// `model` configured as chosen.
+    pub fn apply<'a>(&self, model: &Model<'a>) -> Result<Model<'a>, EngineError> {
+        self.chosen.apply(model)
+    }
+
+    /// One line for logs: what was chosen, how and at what cost.
+    pub fn describe(&self) -> String {
+        let how = match &self.source {
+            Source::Measured => {
+                let ran = self.trials.iter().filter(|t| t.seconds.is_some()).count();
+                format!("measured {ran} of {} candidates", self.trials.len())
+            }
+            Source::Cached(p) => format!("cached in {}", p.display()),
+            Source::Pinned(by) => format!("pinned by {by}"),
+        };
+        let mut s = format!("kernel {} ({how}, {:.0} ms)", self.chosen.label(), self.cost.as_secs_f64() * 1e3);
+        if self.fast_fell_back() {
+            s.push_str("; --fast runs exact: no reduced-precision kernel beat exact on this CPU");
+        }
+        s
+    }
+}
+
+/// The candidates for `precision`: every available kernel (exact ones only
+/// for [`Precision::Exact`]; reduced-precision and exact for
+/// [`Precision::Fast`]), each with Winograd on and off, in registry order
+/// (best-ranked first). The scalar kernel only when nothing else is available.
+pub fn candidates(precision: Precision) -> Vec<Candidate> {
+    let simd = kernels::REGISTRY.iter().any(|k| k.isa != Isa::Scalar && k.isa.available());
+    kernels::REGISTRY
+        .iter()
+        .filter(|k| k.isa.available() && (k.exact || precision == Precision::Fast))
+        .filter(|k| !(simd && k.isa == Isa::Scalar))
+        .flat_map(|k| [true, false].map(|winograd| Candidate { kernel: k, winograd }))
+        .collect()
+}
+
+/// Random normalised input: `n` f16 values in [-2, 2).
+fn synthetic_input(n: usize) -> Vec<f16> {
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            f16::from_f32(((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0)
+        })
+        .collect()
+}
+
+/// Time `cands` on `model` at `min(batch, threads)` samples over `threads`
+/// threads within about `budget` (see the module docs). The first candidate
+/// always gets one timed run. Trials come back in candidate order.
+pub fn measure(
+    model: &Model<'_>,
+    cands: &[Candidate],
+    batch: usize,
+    threads: usize,
+    budget: Duration,
+) -> Result<Vec<Trial>, EngineError> {
+    let threads = threads.max(1);
+    let n = batch.clamp(1, threads);
+    let per = model.input_len();
+    let x = synthetic_input(n * per);
+    let samples: Vec<&[f16]> = x.chunks(per).collect();
+    let mut probs = vec![0f32; n * model.num_classes()];
+    let models = cands.iter().map(|c| c.apply(model)).collect::<Result<Vec<_>, _>>()?;
+    let mut trials: Vec<Trial> = cands.iter().map(|&candidate| Trial { candidate, seconds: None, runs: 0 }).collect();
+    let start = Instant::now();
+    if let Some(m) = models.first() {
+        // Warm-up: maps the weights in, grows the allocator's pools.
+        m.infer_parallel(&samples, threads, &mut probs, &mut [])?;
+    }
+    for round in 0..MAX_ROUNDS {
+        let mut ran = false;
+        for (i, m) in models.iter().enumerate() {
+            let leader = trials.iter().filter_map(|t| t.seconds).fold(f64::INFINITY, f64::min);
+            if round > 0 && trials[i].seconds.is_none_or(|s| s > DROP_RATIO * leader) {
+                continue;
+            }
+            // A run not yet made is expected to take the leader's time.
+            let expect = trials[i].seconds.unwrap_or(if leader.is_finite() { leader } else { 0.0 });
+            if !(round == 0 && i == 0) && start.elapsed().as_secs_f64() + expect > budget.as_secs_f64() {
+                continue;
+            }
+            let t = Instant::now();
+            m.infer_parallel(&samples, threads, &mut probs, &mut [])?;
+            let s = t.elapsed().as_secs_f64();
+            let tr = &mut trials[i];
+            tr.seconds = Some(tr.seconds.map_or(s, |b| b.min(s)));
+            tr.runs += 1;
+            ran = true;
+        }
+        if !ran {
+            break;
+        }
+    }
+    Ok(trials)
+}
+
+/// The index of the trial to keep: the fastest exact one, unless
+/// `precision` is `Fast` and a reduced-precision one beats it by
+/// [`FAST_MARGIN`]. `None` when nothing was measured.
+pub fn pick(trials: &[Trial], precision: Precision) -> Option<usize> {
+    let fastest = |exact: bool| {
+        trials
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.candidate.kernel.exact == exact)
+            .filter_map(|(i, t)| t.seconds.map(|s| (i, s)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    match (fastest(true), fastest(false)) {
+        (Some((i, _)), None) => Some(i),
+        (None, Some((j, _))) if precision == Precision::Fast => Some(j),
+        (Some((i, e)), Some((j, f))) if precision == Precision::Fast => {
+            Some(if f < e * (1.0 - FAST_MARGIN) { j } else { i })
+        }
+        (Some((i, _)), Some(_)) => Some(i),
+        _ => None,
+    }
+}
+
+/// Choose the kernel and algorithm for `model` under `t`: the pin if any
+/// ([`Tuning::pin`], else `BEMM_KERNEL`: an unknown name or a kernel the CPU
+/// lacks is an error), else a valid cache entry, else a measurement (stored
+/// in the cache).
+pub fn choose(model: &Model<'_>, t: &Tuning) -> Result<Choice, EngineError> {
+    let start = Instant::now();
+    let done = |chosen, source, trials, notes| Choice {
+        chosen,
+        source,
+        requested: t.precision,
+        trials,
+        cost: start.elapsed(),
+        notes,
+    };
+    let pin = match &t.pin {
+        Some((k, by)) => Some((*k, by.clone())),
+        None => kernels::from_env()?.map(|k| (k, "BEMM_KERNEL".to_string())),
+    };
+    if let Some((k, by)) = pin {
+        let kernel = kernels::by_name(k.name)?;
+        return Ok(done(Candidate { kernel, winograd: true }, Source::Pinned(by), Vec::new(), Vec::new()));
+    }
+    let mut notes = Vec::new();
+    let key = cache::Key {
+        cpu: cpu_id::CpuId::current().describe(),
+        checksum: model.file().checksum(),
+        batch: t.batch,
+        threads: t.threads,
+        precision: t.precision,
+    };
+    if let Some(dir) = &t.cache {
+        match cache::read(dir, &key) {
+            cache::Lookup::Hit(e) => {
+                // An entry naming a kernel this build or CPU lacks is stale.
+                match kernels::REGISTRY.iter().find(|k| k.name == e.kernel && k.isa.available()) {
+                    Some(kernel) if kernel.exact || t.precision == Precision::Fast => {
+                        let c = Candidate { kernel, winograd: e.winograd };
+                        return Ok(done(c, Source::Cached(key.path(dir)), Vec::new(), notes));
+                    }
+                    _ => notes.push(format!(
+                        "ignored the cached choice {}: kernel {} is not available here; measuring again",
+                        key.path(dir).display(),
+                        e.kernel
+                    )),
+                }
+            }
+            cache::Lookup::Miss => {}
+            cache::Lookup::Invalid(why) => notes.push(format!("ignored the cached choice: {why}; measuring again")),
+        }
+    }
+    let cands = candidates(t.precision);
+    let mut trials = measure(model, &cands, t.batch, t.threads, t.budget)?;
+    let i = pick(&trials, t.precision).ok_or(EngineError::Internal("no kernel candidate was measured"))?;
+    let chosen = trials[i].candidate;
+    if let Some(dir) = &t.cache {
+        let entry = cache::Entry { kernel: chosen.kernel.name.to_string(), winograd: chosen.winograd };
+        if let Err(e) = cache::write(dir, &key, &entry) {
+            notes.push(format!("could not store the kernel choice in {}: {e}", dir.display()));
+        }
+    }
+    trials.sort_by(|a, b| a.seconds.unwrap_or(f64::INFINITY).total_cmp(&b.seconds.unwrap_or(f64::INFINITY)));
+    Ok(done(chosen, Source::Measured, trials, notes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::{self, Arch, RandomWeights};
+    use bemm_formats::model::OwnedMeta;
+
+    /// A small random-weights ResNet-like model's bytes (12 bands, 32x32, 19 classes).
+    fn tiny_model() -> Vec<u8> {
+        let meta = OwnedMeta::bigearthnet("tiny", &(0..12).collect::<Vec<_>>());
+        arch::build(Arch::Tiny, 12, 32, 19, &mut RandomWeights::new(7), meta).unwrap().to_bytes().unwrap()
+    }
+
+    fn tuning(dir: &std::path::Path, precision: Precision) -> Tuning {
+        Tuning { cache: Some(dir.to_path_buf()), ..Tuning::new(4, 1, precision) }
+    }
+
+    fn trial(name: &str, seconds: f64) -> Trial {
+        let kernel = kernels::REGISTRY.iter().find(|k| k.name == name).unwrap();
+        Trial { candidate: Candidate { kernel, winograd: true }, seconds: Some(seconds), runs: 1 }
+    }
+
+    #[test]
+    fn candidates_are_registered_available_and_match_the_precision() {
+        for p in [Precision::Exact, Precision::Fast] {
+            let c = candidates(p);
+            assert!(!c.is_empty());
+            for cand in &c {
+                assert!(kernels::REGISTRY.iter().any(|k| core::ptr::eq(k, cand.kernel)));
+                assert!(cand.kernel.isa.available(), "{}", cand.kernel.name);
+                assert!(cand.kernel.exact || p == Precision::Fast);
+            }
+            // Both algorithms of every kernel.
+            assert_eq!(c.iter().filter(|c| c.winograd).count(), c.iter().filter(|c| !c.winograd).count());
+        }
+        assert!(candidates(Precision::Fast).len() >= candidates(Precision::Exact).len());
+    }
+
+    #[test]
+    fn the_fast_path_keeps_a_reduced_kernel_only_when_it_clearly_beats_exact() {
+        if !kernels::REGISTRY.iter().any(|k| !k.exact) || kernels::REGISTRY.iter().filter(|k| k.exact).count() < 2 {
+            panic!("the registry needs an exact and a reduced-precision kernel for this test");
+        }
+        let reduced = kernels::REGISTRY.iter().find(|k| !k.exact).unwrap().name;
+        let exact = kernels::REGISTRY.iter().find(|k| k.exact).unwrap().name;
+        let slower_exact = kernels::REGISTRY.iter().filter(|k| k.exact).nth(1).unwrap().name;
+        // Reduced 20 % faster: kept under Fast, never under Exact.
+        let t = [trial(exact, 1.0), trial(reduced, 0.8), trial(slower_exact, 2.0)];
+        assert_eq!(pick(&t, Precision::Fast), Some(1));
+        assert_eq!(pick(&t, Precision::Exact), Some(0));
+        // Reduced slower, or within the noise margin: exact.
+        for r in [1.5, 1.0, 1.0 - FAST_MARGIN / 2.0] {
+            let t = [trial(exact, 1.0), trial(reduced, r), trial(slower_exact, 2.0)];
+            assert_eq!(pick(&t, Precision::Fast), Some(0), "reduced at {r}");
+        }
+        // The fastest exact one wins among exact ones.
+        assert_eq!(pick(&[trial(exact, 3.0), trial(slower_exact, 2.0)], Precision::Exact), Some(1));
+        // Nothing measured: no pick.
+        let mut none = trial(exact, 1.0);
+        none.seconds = None;
+        assert_eq!(pick(&[none], Precision::Fast), None);
+    }
+
+    #[test]
+    fn a_choice_is_measured_once_then_read_from_the_cache() {
+        let bytes = tiny_model();
+        let m = Model::from_bytes(&bytes).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for p in [Precision::Exact, Precision::Fast] {
+            let t = tuning(dir.path(), p);
+            let first = choose(&m, &t).unwrap();
+            assert_eq!(first.source, Source::Measured);
+            assert!(first.notes.is_empty(), "{:?}", first.notes);
+            assert!(candidates(p).contains(&first.chosen), "{}", first.describe());
+            assert!(first.trials[0].seconds.is_some());
+            let second = choose(&m, &t).unwrap();
+            assert!(matches!(second.source, Source::Cached(_)), "{:?}", second.source);
+            assert_eq!(second.chosen, first.chosen);
+            // The choice runs.
+            let run = second.apply(&m).unwrap();
+            assert!(core::ptr::eq(run.kernel(), first.chosen.kernel));
+            assert_eq!(second.fast_fell_back(), p == Precision::Fast && first.chosen.kernel.exact);
+        }
+    }
+
+    #[test]
+    fn corrupt_and_stale_cache_entries_are_ignored_and_rebuilt() {
+        let bytes = tiny_model();
+        let m = Model::from_bytes(&bytes).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let t = tuning(dir.path(), Precision::Exact);
+        let good = choose(&m, &t).unwrap();
+        let key = cache::Key {
+            cpu: cpu_id::CpuId::current().describe(),
+            checksum: m.file().checksum(),
+            batch: t.batch,
+            threads: t.threads,
+            precision: t.precision,
+        };
+        let path = key.path(dir.path());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let entry = |k: &str| cache::Entry { kernel: k.to_string(), winograd: true };
+        let bad: Vec<(&str, Vec<u8>)> = vec![
+            ("truncated", text.as_bytes()[..text.len() / 2].to_vec()),
+            ("empty", Vec::new()),
+            ("garbage", (0..200u32).map(|i| (i * 37 % 251) as u8).collect()),
+            (
+                "wrong CPU",
+                cache::encode(&cache::Key { cpu: "Another CPU".into(), ..key.clone() }, &entry("avx2-6x16"))
+                    .into_bytes(),
+            ),
+            (
+                "wrong checksum",
+                cache::encode(&cache::Key { checksum: !key.checksum, ..key.clone() }, &entry("avx2-6x16")).into_bytes(),
+            ),
+            ("unknown kernel", cache::encode(&key, &entry("avx9000-64x64")).into_bytes()),
+            (
+                "reduced kernel for exact",
+                match kernels::REGISTRY.iter().find(|k| !k.exact) {
+                    Some(k) => cache::encode(&key, &entry(k.name)).into_bytes(),
+                    None => b"x".to_vec(),
+                },
+            ),
+        ];
+        for (what, b) in bad {
+            std::fs::write(&path, &b).unwrap();
+            let c = choose(&m, &t).unwrap();
+            assert_eq!(c.source, Source::Measured, "{what}");
+            assert!(c.notes.iter().any(|n| n.contains("ignored the cached choice")), "{what}: {:?}", c.notes);
+            assert!(candidates(Precision::Exact).contains(&c.chosen), "{what}");
+            // Rebuilt: the file is a valid entry again.
+            assert!(matches!(cache::read(dir.path(), &key), cache::Lookup::Hit(_)), "{what}");
+        }
+        // A folder where the cache file should be: measured, noted, no error.
+        let blocked = tempfile::tempdir().unwrap();
+        std::fs::create_dir(key.path(blocked.path())).unwrap();
+        let c = choose(&m, &tuning(blocked.path(), Precision::Exact)).unwrap();
+        assert_eq!(c.source, Source::Measured);
+        assert!(c.notes.len() == 2, "{:?}", c.notes);
+        let _ = good;
+    }
+
+    #[test]
+    fn a_pin_skips_measuring_and_an_unavailable_pin_is_an_error() {
+        let bytes = tiny_model();
+        let m = Model::from_bytes(&bytes).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for k in kernels::REGISTRY {
+            let t = Tuning { pin: Some((k, "test".into())), ..tuning(dir.path(), Precision::Fast) };
+            match choose(&m, &t) {
+                Ok(c) => {
+                    assert!(k.isa.available());
+                    assert_eq!(c.source, Source::Pinned("test".into()));
+                    assert!(core::ptr::eq(c.chosen.kernel, k) && c.trials.is_empty());
+                }
+                Err(e) => {
+                    assert!(!k.isa.available(), "{}: {e}", k.name);
+                    assert!(e.to_string().contains(k.name), "{e}");
+                }
+            }
+        }
+        // Nothing was measured, so nothing was cached.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn without_a_cache_folder_nothing_is_stored() {
+        let bytes = tiny_model();
+        let m = Model::from_bytes(&bytes).unwrap();
+        let t = Tuning { cache: None, ..Tuning::new(1, 2, Precision::Fast) };
+        let c = choose(&m, &t).unwrap();
+        assert_eq!(c.source, Source::Measured);
+        assert!(c.notes.is_empty());
+        assert!(c.describe().contains(c.chosen.kernel.name));
+    }
+}
