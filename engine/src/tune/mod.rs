@@ -192,16 +192,25 @@ impl Choice {
 
 /// The candidates for `precision`: every available kernel (exact ones only
 /// for [`Precision::Exact`]; reduced-precision and exact for
-/// [`Precision::Fast`]), each with Winograd on and off, in registry order
-/// (best-ranked first). The scalar kernel only when nothing else is available.
+/// [`Precision::Fast`]), each with Winograd on and off. The scalar kernel
+/// only when nothing else is available. Order (what a short budget measures
+/// first): the best-ranked exact kernel, then the best-ranked reduced one
+/// (the comparison the fast path hinges on), then the other kernels in
+/// registry order, all with Winograd on; then the same with it off.
 pub fn candidates(precision: Precision) -> Vec<Candidate> {
     let simd = kernels::REGISTRY.iter().any(|k| k.isa != Isa::Scalar && k.isa.available());
-    kernels::REGISTRY
+    let mut ks: Vec<&'static MicroKernel> = kernels::REGISTRY
         .iter()
         .filter(|k| k.isa.available() && (k.exact || precision == Precision::Fast))
         .filter(|k| !(simd && k.isa == Isa::Scalar))
-        .flat_map(|k| [true, false].map(|winograd| Candidate { kernel: k, winograd }))
-        .collect()
+        .collect();
+    // Stable: exact before reduced at the top, registry order otherwise.
+    let first_exact = ks.iter().position(|k| k.exact);
+    if let Some(i) = first_exact {
+        let k = ks.remove(i);
+        ks.insert(0, k);
+    }
+    [true, false].iter().flat_map(|&winograd| ks.iter().map(move |&kernel| Candidate { kernel, winograd })).collect()
 }
 
 /// Random normalised input: `n` f16 values in [-2, 2).
@@ -218,8 +227,9 @@ fn synthetic_input(n: usize) -> Vec<f16> {
 }
 
 /// Time `cands` on `model` at `min(batch, threads)` samples over `threads`
-/// threads within about `budget` (see the module docs). The first candidate
-/// always gets one timed run. Trials come back in candidate order.
+/// threads within about `budget` (see the module docs): a run is started
+/// only when it is expected to end within the budget (the warm-up run's
+/// time for the first). Trials come back in candidate order.
 pub fn measure(
     model: &Model<'_>,
     cands: &[Candidate],
@@ -240,6 +250,7 @@ pub fn measure(
         // Warm-up: maps the weights in, grows the allocator's pools.
         m.infer_parallel(&samples, threads, &mut probs, &mut [])?;
     }
+    let warm = start.elapsed().as_secs_f64();
     for round in 0..MAX_ROUNDS {
         let mut ran = false;
         for (i, m) in models.iter().enumerate() {
@@ -248,8 +259,8 @@ pub fn measure(
                 continue;
             }
             // A run not yet made is expected to take the leader's time.
-            let expect = trials[i].seconds.unwrap_or(if leader.is_finite() { leader } else { 0.0 });
-            if !(round == 0 && i == 0) && start.elapsed().as_secs_f64() + expect > budget.as_secs_f64() {
+            let expect = trials[i].seconds.unwrap_or(if leader.is_finite() { leader } else { warm });
+            if start.elapsed().as_secs_f64() + expect > budget.as_secs_f64() {
                 continue;
             }
             let t = Instant::now();
@@ -342,9 +353,20 @@ pub fn choose(model: &Model<'_>, t: &Tuning) -> Result<Choice, EngineError> {
     }
     let cands = candidates(t.precision);
     let mut trials = measure(model, &cands, t.batch, t.threads, t.budget)?;
-    let i = pick(&trials, t.precision).ok_or(EngineError::Internal("no kernel candidate was measured"))?;
-    let chosen = trials[i].candidate;
-    if let Some(dir) = &t.cache {
+    let measured = trials.iter().filter(|t| t.seconds.is_some()).count();
+    // Nothing ran within the budget: the best-ranked kernel, as without `std`.
+    let ranked = Candidate { kernel: kernels::best(t.precision == Precision::Exact), winograd: true };
+    let chosen = pick(&trials, t.precision).map_or(ranked, |i| trials[i].candidate);
+    if measured < trials.len() {
+        // A partial measurement is not worth keeping: the next start measures again.
+        notes.push(format!(
+            "only {measured} of {} kernel candidates ran within the {} ms budget (a busy machine or a large model); \
+             kept {}, not cached",
+            trials.len(),
+            t.budget.as_millis(),
+            if measured == 0 { "the best-ranked kernel" } else { "the fastest of those" }
+        ));
+    } else if let Some(dir) = &t.cache {
         let entry = cache::Entry { kernel: chosen.kernel.name.to_string(), winograd: chosen.winograd };
         if let Err(e) = cache::write(dir, &key, &entry) {
             notes.push(format!("could not store the kernel choice in {}: {e}", dir.display()));
@@ -367,7 +389,8 @@ mod tests {
     }
 
     fn tuning(dir: &std::path::Path, precision: Precision) -> Tuning {
-        Tuning { cache: Some(dir.to_path_buf()), ..Tuning::new(4, 1, precision) }
+        // A generous budget: the tests must not depend on the machine's load.
+        Tuning { cache: Some(dir.to_path_buf()), budget: Duration::from_secs(60), ..Tuning::new(4, 1, precision) }
     }
 
     fn trial(name: &str, seconds: f64) -> Trial {
@@ -522,10 +545,35 @@ mod tests {
     fn without_a_cache_folder_nothing_is_stored() {
         let bytes = tiny_model();
         let m = Model::from_bytes(&bytes).unwrap();
-        let t = Tuning { cache: None, ..Tuning::new(1, 2, Precision::Fast) };
+        let t = Tuning { cache: None, budget: Duration::from_secs(60), ..Tuning::new(1, 2, Precision::Fast) };
         let c = choose(&m, &t).unwrap();
         assert_eq!(c.source, Source::Measured);
         assert!(c.notes.is_empty());
         assert!(c.describe().contains(c.chosen.kernel.name));
+    }
+
+    #[test]
+    fn a_spent_budget_keeps_the_ranked_kernel_and_caches_nothing() {
+        let bytes = tiny_model();
+        let m = Model::from_bytes(&bytes).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for p in [Precision::Exact, Precision::Fast] {
+            let t = Tuning { budget: Duration::ZERO, ..tuning(dir.path(), p) };
+            let c = choose(&m, &t).unwrap();
+            assert_eq!(c.source, Source::Measured);
+            assert!(c.trials.iter().all(|t| t.seconds.is_none() && t.runs == 0));
+            assert!(core::ptr::eq(c.chosen.kernel, kernels::best(p == Precision::Exact)));
+            assert!(c.notes.iter().any(|n| n.contains("0 of") && n.contains("not cached")), "{:?}", c.notes);
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_fast_candidates_start_with_the_exact_and_reduced_leaders() {
+        let c = candidates(Precision::Fast);
+        assert!(c[0].kernel.exact && c[0].winograd);
+        if let Some(r) = kernels::REGISTRY.iter().find(|k| !k.exact && k.isa.available()) {
+            assert!(core::ptr::eq(c[1].kernel, r) && c[1].winograd);
+        }
     }
 }
