@@ -27,7 +27,7 @@ pub struct Args {
 
 /// Run `bemm features`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let runner = Runner::open(&a.source.model, &a.source.archive, a.source.split.as_deref(), a.run.fast)?;
+    let runner = Runner::open(&a.source.model, &a.source.archive, a.source.split.as_deref(), &a.run)?;
     let m = runner.model.model();
     let dim = m.feature_len();
     let mut vectors: Vec<f16> = Vec::with_capacity(runner.indices.len() * dim);

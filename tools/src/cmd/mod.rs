@@ -8,6 +8,7 @@ pub mod fuse;
 pub mod import;
 pub mod info;
 pub mod ingest;
+pub mod kernel_choice;
 pub mod predict;
 pub mod retrieval_eval;
 pub mod search;

@@ -4,7 +4,8 @@
 
 use crate::report::{progress, table};
 use anyhow::{bail, Context};
-use bemm_engine::{OwnedModel, Precision};
+use bemm_engine::tune::Choice;
+use bemm_engine::OwnedModel;
 use bemm_formats::archive::{PatchArchive, Split};
 use bemm_formats::f16;
 use bemm_formats::fsutil::write_atomic;
@@ -49,14 +50,28 @@ pub struct RunArgs {
     /// Patches per thread per engine call.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
-    /// Use the fast reduced-precision path (bf16 products where the CPU has them).
+    /// Allow reduced-precision kernels (bf16 products where the CPU has them); kept only where
+    /// measured faster than exact on this CPU.
     #[arg(long)]
     pub fast: bool,
+    /// Run this kernel or instruction set (e.g. `avx512`, `avx2-6x16`, `scalar`) instead of the
+    /// measured choice; the environment variable `BEMM_KERNEL` does the same.
+    #[arg(long)]
+    pub kernel: Option<String>,
+}
+
+impl RunArgs {
+    /// Worker threads: `--threads` or all cores.
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
+    }
 }
 
 /// A model and an archive checked against each other.
 pub(crate) struct Runner {
     pub model: OwnedModel,
+    /// How the model's kernel was chosen, and what it cost at start-up.
+    pub choice: Choice,
     pub archive: PatchArchive,
     /// Offset (f16 values) of the model's first band inside a patch.
     first: usize,
@@ -67,8 +82,8 @@ pub(crate) struct Runner {
 impl Runner {
     /// Open both and check that the model's input bands are a contiguous run
     /// of the archive's, with the same size and normalisation.
-    pub fn open(model: &Path, archive: &Path, split: Option<&str>, fast: bool) -> anyhow::Result<Self> {
-        let model = OwnedModel::open(model)?.with_precision(if fast { Precision::Fast } else { Precision::Exact });
+    pub fn open(model: &Path, archive: &Path, split: Option<&str>, ra: &RunArgs) -> anyhow::Result<Self> {
+        let (model, choice) = crate::cmd::kernel_choice::open(model, ra)?;
         let arch = PatchArchive::open(archive)
             .with_context(|| format!("{}: cannot open the patch archive", archive.display()))?;
         let (m, man) = (model.model(), arch.manifest());
@@ -110,7 +125,7 @@ impl Runner {
         };
         let indices = arch.indices(split);
         let hw = (shape.h * shape.w) as usize;
-        Ok(Runner { model, archive: arch, first: first * hw, indices })
+        Ok(Runner { model, choice, archive: arch, first: first * hw, indices })
     }
 
     /// The model's input view of archive patch `i` (no copy).
@@ -129,8 +144,7 @@ impl Runner {
         mut sink: impl FnMut(&[usize], &[f32], &[f32]) -> anyhow::Result<()>,
     ) -> anyhow::Result<(usize, f64)> {
         let m = self.model.model();
-        let threads =
-            ra.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+        let threads = ra.threads();
         let chunk = ra.batch.max(1) * threads;
         let pb = progress(self.indices.len() as u64, "inference");
         let start = Instant::now();
@@ -172,6 +186,7 @@ pub(crate) fn summary(
         let v = serde_json::json!({
             "command": what, "patches": patches, "seconds": secs, "patches_per_second": rate,
             "kernel": m.kernel().name, "out": out.display().to_string(),
+            "kernel_choice": crate::cmd::kernel_choice::json(&runner.choice),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -186,13 +201,14 @@ pub(crate) fn summary(
             ],
         ];
         print!("{}", table(&rows));
+        println!("{}", runner.choice.describe());
     }
     Ok(())
 }
 
 /// Run `bemm predict`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let runner = Runner::open(&a.source.model, &a.source.archive, a.source.split.as_deref(), a.run.fast)?;
+    let runner = Runner::open(&a.source.model, &a.source.archive, a.source.split.as_deref(), &a.run)?;
     let m = runner.model.model();
     // Columns in the official class order, mapped by name from the model's order.
     let classes = &m.meta().classes;

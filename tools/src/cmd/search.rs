@@ -126,7 +126,8 @@ pub fn find_record(records: &[PatchRecord], name: &str) -> Option<usize> {
 fn query_from_patch(spec: &str, model: &Path, f: &FeatureArchive<'_>) -> anyhow::Result<(Vec<f32>, String, u32)> {
     let (archive, name) =
         spec.rsplit_once(':').with_context(|| format!("--query-patch {spec}: expected ARCHIVE:NAME"))?;
-    let mut runner = Runner::open(model, Path::new(archive), None, false)?;
+    let ra = RunArgs { threads: Some(1), batch: 1, fast: false, kernel: None };
+    let mut runner = Runner::open(model, Path::new(archive), None, &ra)?;
     let m = runner.model.model();
     let bytes = m.file().bytes();
     let checksum = bytes
@@ -150,7 +151,7 @@ fn query_from_patch(spec: &str, model: &Path, f: &FeatureArchive<'_>) -> anyhow:
     let labels = runner.archive.record(i).map_or(0, |r| r.labels19);
     runner.indices = vec![i];
     let mut v = Vec::new();
-    runner.run(&RunArgs { threads: Some(1), batch: 1, fast: false }, true, |_, _, feats| {
+    runner.run(&ra, true, |_, _, feats| {
         v.extend_from_slice(feats);
         Ok(())
     })?;

@@ -1,0 +1,49 @@
+//! Opening a model for `predict` / `features` with its kernel chosen by
+//! measurement, a cached measurement, or the user's pin (`--kernel` or
+//! `BEMM_KERNEL`); see `bemm_engine::tune`.
+
+use crate::cmd::predict::RunArgs;
+use anyhow::Context;
+use bemm_engine::tune::{self, Choice, Tuning};
+use bemm_engine::{kernels, OwnedModel, Precision};
+use std::path::Path;
+
+/// Open `path` and choose its kernel for `ra`'s batch, threads and precision.
+/// Notes about the cache (an entry ignored, a folder not writable) go to stderr.
+pub(crate) fn open(path: &Path, ra: &RunArgs) -> anyhow::Result<(OwnedModel, Choice)> {
+    let model = OwnedModel::open(path)?;
+    let threads = ra.threads();
+    let precision = if ra.fast { Precision::Fast } else { Precision::Exact };
+    let mut t = Tuning::new(ra.batch.max(1) * threads, threads, precision);
+    t.pin = match &ra.kernel {
+        Some(name) => Some((kernels::by_name(name).with_context(|| format!("--kernel {name}"))?, "--kernel".into())),
+        None => kernels::from_env()?.map(|k| (k, "BEMM_KERNEL".into())),
+    };
+    let choice = tune::choose(model.model(), &t)?;
+    for n in &choice.notes {
+        eprintln!("note: {n}");
+    }
+    let model = model.with_choice(&choice)?;
+    Ok((model, choice))
+}
+
+/// The choice as JSON for `--json` summaries.
+pub(crate) fn json(c: &Choice) -> serde_json::Value {
+    let source = match &c.source {
+        tune::Source::Measured => "measured".to_string(),
+        tune::Source::Cached(p) => format!("cached {}", p.display()),
+        tune::Source::Pinned(by) => format!("pinned by {by}"),
+    };
+    serde_json::json!({
+        "kernel": c.chosen.kernel.name,
+        "winograd": c.chosen.winograd,
+        "exact": c.chosen.kernel.exact,
+        "source": source,
+        "startup_ms": c.cost.as_secs_f64() * 1e3,
+        "fast_requested": c.requested == Precision::Fast,
+        "fast_runs_exact": c.fast_fell_back(),
+        "trials": c.trials.iter().map(|t| serde_json::json!({
+            "candidate": t.candidate.label(), "ms": t.seconds.map(|s| s * 1e3), "runs": t.runs,
+        })).collect::<Vec<_>>(),
+    })
+}
