@@ -9,6 +9,7 @@
 
 use anyhow::{bail, Context};
 use bemm_engine::arch::{self, Arch, RandomWeights};
+use bemm_engine::tune::{self, cpu_id::CpuId, Tuning};
 use bemm_engine::{Model, OwnedModel, Precision};
 use bemm_formats::f16;
 use bemm_formats::model::OwnedMeta;
@@ -46,8 +47,51 @@ fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
+/// The CPU model and its vector-ISA flags, for the top of every report:
+/// `/proc/cpuinfo` where there is one, CPUID otherwise.
+fn cpu_banner() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |k: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().map(str::trim) == Some(k))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    const WANTED: &[&str] = &[
+        "avx2",
+        "fma",
+        "f16c",
+        "avx512f",
+        "avx512bw",
+        "avx512vl",
+        "avx512_vnni",
+        "avx512_bf16",
+        "avx512_fp16",
+        "avx_vnni",
+        "amx_tile",
+        "amx_bf16",
+    ];
+    let flags: Vec<String> = field("flags")
+        .map(|f| f.split_whitespace().filter(|x| WANTED.contains(x)).map(str::to_string).collect())
+        .unwrap_or_default();
+    let id = CpuId::current();
+    let kernels: Vec<&str> =
+        bemm_engine::kernels::REGISTRY.iter().filter(|k| k.isa.available()).map(|k| k.name).collect();
+    format!(
+        "CPU: {} (family {} model {}); ISA flags: {}; engine kernels available: {}",
+        field("model name").unwrap_or_else(|| id.brand.clone()),
+        field("cpu family").unwrap_or_else(|| id.family.to_string()),
+        field("model").unwrap_or_else(|| id.model.to_string()),
+        if flags.is_empty() { "(no /proc/cpuinfo flags)".to_string() } else { flags.join(" ") },
+        kernels.join(", ")
+    )
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(args.first().map(String::as_str), Some("run" | "quick")) {
+        println!("{}", cpu_banner());
+    }
     match args.first().map(String::as_str) {
         Some("make-model") => {
             let a = arg(&args, "--arch").unwrap_or_else(|| "resnet50".into());
@@ -77,7 +121,7 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(arg(&args, "--out").context("--out FILE")?, out)?;
             Ok(())
         }
-        _ => bail!("usage: engine_bench make-model --arch resnet50 --out M.bemm | run --model M.bemm [--ort ORT.json] [--seconds S] | quick --model M.bemm [--seconds S] [--only exact|fast] [--what throughput|latency] [--winograd off] [--threads N]"),
+        _ => bail!("usage: engine_bench make-model --arch resnet50 --out M.bemm | run --model M.bemm [--ort ORT.json] [--seconds S] [--tune-budget-ms MS] | quick --model M.bemm [--seconds S] [--only exact|fast] [--what throughput|latency] [--winograd off] [--threads N]"),
     }
 }
 
@@ -282,40 +326,64 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     let max_df = fe.iter().zip(&ff).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / fscale;
 
     eprintln!("measuring: exact kernel {}, fast kernel {}", exact.kernel().name, fast.kernel().name);
-    let lat = [latency(&exact, &x, budget), latency(&fast, &x, budget)];
-    let lat2 = [1.0 / throughput(&exact, &x, 1, 2, budget), 1.0 / throughput(&fast, &x, 1, 2, budget)];
-    let thr1 = [throughput(&exact, &x, 16, 1, budget), throughput(&fast, &x, 16, 1, budget)];
-    let thr2 = [throughput(&exact, &x, 16, 2, budget), throughput(&fast, &x, 16, 2, budget)];
+    // The measured choice (bemm_engine::tune, no cache) for each row's batch and threads;
+    // `--tune-budget-ms` overrides the engine's default budget (a busy machine needs more).
+    let tune_budget = match arg(args, "--tune-budget-ms") {
+        Some(ms) => std::time::Duration::from_millis(ms.parse().context("--tune-budget-ms MILLISECONDS")?),
+        None => tune::DEFAULT_BUDGET,
+    };
+    let mut choices = Vec::new();
+    let mut tuned = |batch: usize, threads: usize| -> anyhow::Result<[Model<'_>; 2]> {
+        let mut pair = Vec::new();
+        for p in [Precision::Exact, Precision::Fast] {
+            let t = Tuning { cache: None, budget: tune_budget, ..Tuning::new(batch, threads, p) };
+            let c = tune::choose(&exact, &t)?;
+            choices.push(format!("batch {batch}, {threads} thread(s), {p:?}: {}", c.describe()));
+            for t in &c.trials {
+                let ms = t.seconds.map_or("not run".to_string(), |s| format!("{:.1} ms", s * 1e3));
+                choices.push(format!("    {}: {ms} ({} runs)", t.candidate.label(), t.runs));
+            }
+            pair.push(c.apply(&exact)?);
+        }
+        let [e, f]: [Model<'_>; 2] = pair.try_into().map_err(|_| anyhow::anyhow!("two models"))?;
+        Ok([e, f])
+    };
+    let (t11, t12, t161, t162) = (tuned(1, 1)?, tuned(1, 2)?, tuned(16, 1)?, tuned(16, 2)?);
+    let lat = [
+        latency(&exact, &x, budget),
+        latency(&fast, &x, budget),
+        latency(&t11[0], &x, budget),
+        latency(&t11[1], &x, budget),
+    ];
+    let lat2 = [&exact, &fast, &t12[0], &t12[1]].map(|m| 1.0 / throughput(m, &x, 1, 2, budget));
+    let thr1 = [&exact, &fast, &t161[0], &t161[1]].map(|m| throughput(m, &x, 16, 1, budget));
+    let thr2 = [&exact, &fast, &t162[0], &t162[1]].map(|m| throughput(m, &x, 16, 2, budget));
     let peak = [fma_peak(1), fma_peak(2)];
-    let cpu = [cpu_throughput(&exact, &x, budget), cpu_throughput(&fast, &x, budget)];
+    let cpu = [&exact, &fast, &t161[0], &t161[1]].map(|m| cpu_throughput(m, &x, budget));
 
     let o = |k: &str| ort.as_ref().and_then(|v| v[k].as_f64());
     let ms = |s: f64| format!("{:.2} ms", s * 1e3);
     let ps = |p: f64| format!("{p:.1}/s");
-    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) => format!("{:.2}x", a / b),
-        _ => "-".into(),
-    };
-    let rows: Vec<[String; 6]> = vec![
+    let rows: Vec<Vec<String>> = vec![
         [
-            "measure".into(),
-            "bemm exact".into(),
-            "bemm fast".into(),
-            "ONNX Runtime".into(),
-            "exact/ORT".into(),
-            "fast/ORT".into(),
-        ],
-        row_lat("batch-1 latency, 1 thread", lat, o("latency_b1_t1"), ms),
-        row_lat("batch-1 latency, 2 threads", lat2, o("latency_b1_t2"), ms),
-        row_thr("batch-16 throughput, 1 thread", thr1, o("throughput_b16_t1"), ps, &ratio),
-        row_thr("batch-16 throughput, 2 threads", thr2, o("throughput_b16_t2"), ps, &ratio),
-        row_thr(
-            "batch-16 per CPU-second, 1 thread",
-            cpu,
-            o("cpu_throughput_b16_t1"),
-            |p| format!("{p:.1}/cpu-s"),
-            &ratio,
-        ),
+            "measure",
+            "bemm exact",
+            "bemm fast",
+            "measured exact",
+            "measured fast",
+            "ONNX Runtime",
+            "exact/ORT",
+            "fast/ORT",
+            "m.exact/ORT",
+            "m.fast/ORT",
+        ]
+        .map(String::from)
+        .to_vec(),
+        row("batch-1 latency, 1 thread", lat, o("latency_b1_t1"), ms, true),
+        row("batch-1 latency, 2 threads", lat2, o("latency_b1_t2"), ms, true),
+        row("batch-16 throughput, 1 thread", thr1, o("throughput_b16_t1"), ps, false),
+        row("batch-16 throughput, 2 threads", thr2, o("throughput_b16_t2"), ps, false),
+        row("batch-16 per CPU-second, 1 thread", cpu, o("cpu_throughput_b16_t1"), |p| format!("{p:.1}/cpu-s"), false),
     ];
     println!(
         "ResNet50-like model {path}: {:.2} GFLOP per patch, {}x{}x{} input",
@@ -326,9 +394,11 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     );
     print!("{}", table(&rows));
     println!(
-        "bemm GFLOP/s (batch 16, 1 thread): exact {:.0}, fast {:.0}; measured f32 FMA peak {:.0} (1 thread), {:.0} (2 threads): exact at {:.0}% of peak",
+        "bemm GFLOP/s (batch 16, 1 thread): exact {:.0}, fast {:.0}, measured exact {:.0}, measured fast {:.0}; measured f32 FMA peak {:.0} (1 thread), {:.0} (2 threads): exact at {:.0}% of peak",
         thr1[0] * flops / 1e9,
         thr1[1] * flops / 1e9,
+        thr1[2] * flops / 1e9,
+        thr1[3] * flops / 1e9,
         peak[0],
         peak[1],
         100.0 * thr1[0] * flops / 1e9 / peak[0]
@@ -351,28 +421,30 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         "bemm peak heap at batch 1 (scratch + outputs; mapped model excluded): {:.2} MiB",
         heap as f64 / (1 << 20) as f64
     );
+    println!("measured choices (\"measured\" columns; bemm_engine::tune, no cache):");
+    for c in &choices {
+        println!("  {c}");
+    }
     println!("fast vs exact: {agree} of {} label decisions agree, max |dp| = {max_dp:.4}, max feature difference {max_df:.1e} of the largest feature (16 random inputs)", 16 * 19);
     Ok(())
 }
 
-fn row_lat(name: &str, v: [f64; 2], ort: Option<f64>, f: impl Fn(f64) -> String) -> [String; 6] {
-    // Latency: ratio is ORT / bemm so that > 1 means bemm is faster, like throughput.
-    let r = |a: f64| ort.map(|o| format!("{:.2}x", o / a)).unwrap_or("-".into());
-    [name.into(), f(v[0]), f(v[1]), ort.map(&f).unwrap_or("-".into()), r(v[0]), r(v[1])]
+/// One table row: the four engine figures, ORT's, and each engine figure's
+/// ratio to ORT (latency: ORT / bemm, so that > 1 means bemm is faster, like throughput).
+fn row(name: &str, v: [f64; 4], ort: Option<f64>, f: impl Fn(f64) -> String, latency: bool) -> Vec<String> {
+    let r = |a: f64| match ort {
+        Some(o) => format!("{:.2}x", if latency { o / a } else { a / o }),
+        None => "-".into(),
+    };
+    let mut out = vec![name.to_string()];
+    out.extend(v.iter().map(|&a| f(a)));
+    out.push(ort.map(&f).unwrap_or("-".into()));
+    out.extend(v.iter().map(|&a| r(a)));
+    out
 }
 
-fn row_thr(
-    name: &str,
-    v: [f64; 2],
-    ort: Option<f64>,
-    f: impl Fn(f64) -> String,
-    ratio: &impl Fn(Option<f64>, Option<f64>) -> String,
-) -> [String; 6] {
-    [name.into(), f(v[0]), f(v[1]), ort.map(&f).unwrap_or("-".into()), ratio(Some(v[0]), ort), ratio(Some(v[1]), ort)]
-}
-
-fn table(rows: &[[String; 6]]) -> String {
-    let mut w = [0usize; 6];
+fn table(rows: &[Vec<String>]) -> String {
+    let mut w = vec![0usize; rows.first().map_or(0, |r| r.len())];
     for r in rows {
         for (i, c) in r.iter().enumerate() {
             w[i] = w[i].max(c.len());
