@@ -111,8 +111,14 @@ impl Default for Blocks {
 
 /// Runs `f(0)`, ..., `f(n-1)`, possibly concurrently: how a GEMM is split
 /// across threads. The engine itself has no threads (`no_std`); `std`
-/// provides one over `std::thread::scope`.
-pub trait Fork: Sync {
+/// provides one ([`crate::Model::infer_parallel`] uses it).
+///
+/// # Safety
+/// Each part gets exclusive use of its share of the output through raw
+/// pointers, so `run(n, f)` must call `f(i)` at most once for each `i` in
+/// `0..n` (every `i` for a complete result), never with `i >= n`, and
+/// return only after every call has returned.
+pub unsafe trait Fork: Sync {
     /// How many parts to split into.
     fn ways(&self) -> usize;
     /// Run every part; returns when all are done.
