@@ -75,8 +75,7 @@ fn cpu_banner() -> String {
         .map(|f| f.split_whitespace().filter(|x| WANTED.contains(x)).map(str::to_string).collect())
         .unwrap_or_default();
     let id = CpuId::current();
-    let kernels: Vec<&str> =
-        bemm_engine::kernels::REGISTRY.iter().filter(|k| k.isa.available()).map(|k| k.name).collect();
+    let kernels: Vec<&str> = bemm_engine::kernels::available().map(|k| k.name).collect();
     format!(
         "CPU: {} (family {} model {}); ISA flags: {}; engine kernels available: {}",
         field("model name").unwrap_or_else(|| id.brand.clone()),

@@ -1,6 +1,6 @@
 //! Compute kernels: GEMM micro-kernels and f16 widening, per instruction set.
 //!
-//! Every micro-kernel is registered once, in [`REGISTRY`]: its name, the
+//! Every micro-kernel is registered once, in `REGISTRY`: its name, the
 //! instruction set it needs, its tile shape (`MR` rows x `NR` columns) and the
 //! packed operand format it expects. The GEMM driver (`crate::gemm`) is
 //! written once against that description, so adding a kernel is one file plus
@@ -13,14 +13,14 @@
 //! from `BEMM_KERNEL` (under `std`).
 
 #[cfg(target_arch = "x86_64")]
-pub mod avx2;
+mod avx2;
 #[cfg(target_arch = "x86_64")]
-pub mod avx512;
+mod avx512;
 #[cfg(target_arch = "x86_64")]
-pub mod avx512bf16;
+mod avx512bf16;
 pub mod convert;
-pub mod scalar;
-pub mod widest;
+mod scalar;
+pub(crate) mod widest;
 
 use crate::cpu::Cpu;
 pub use crate::cpu::Isa;
@@ -44,7 +44,7 @@ pub enum PackFormat {
 /// One output tile's work for a micro-kernel: `C[rows, cols] (+)= A_panel * B_panel`,
 /// then optionally `+ bias[row]` and ReLU.
 #[derive(Debug, Clone, Copy)]
-pub struct Tile {
+pub(crate) struct Tile {
     /// Depth of this K block (elements, not pairs).
     pub kc: usize,
     /// Packed A panel (`MR` rows), format per [`PackFormat`].
@@ -88,26 +88,32 @@ pub struct MicroKernel {
     pub exact: bool,
     /// The kernel. Safety: caller guarantees the ISA is available and the
     /// tile's pointers cover `kc` x `MR`/`NR` packed values and `rows` x `cols` of C.
-    pub run: unsafe fn(&Tile),
+    pub(crate) run: unsafe fn(&Tile),
     /// The same kernel on the left `NR/2` columns only (same panels), for
     /// tiles with `cols <= NR/2`: narrow GEMMs (batch 1 on small maps) would
     /// otherwise multiply a half strip of padding.
-    pub narrow: Option<unsafe fn(&Tile)>,
+    pub(crate) narrow: Option<unsafe fn(&Tile)>,
     /// This kernel with B read in place, step `k` at `tile.b + taps[k]`
     /// (steps of one value, or of one bf16 pair for [`PackFormat::Bf16Pairs`];
     /// A packed row-major in the kernel's format, `MR` rows, 32 columns), for
-    /// direct convolution ([`crate::direct`]); `None` where there is none
+    /// direct convolution (`conv::direct`); `None` where there is none
     /// (im2col is used instead).
-    pub taps: Option<unsafe fn(&Tile, &[u32])>,
+    pub(crate) taps: Option<unsafe fn(&Tile, &[u32])>,
 }
 
 impl MicroKernel {
+    /// Whether the kernel has a variant reading B in place through tap
+    /// offsets, which direct convolution needs ([`crate::conv::ConvAlgo::Direct`]).
+    pub fn has_taps(&self) -> bool {
+        self.taps.is_some()
+    }
+
     /// Run the kernel on `t`, the narrow variant when the tile fits it.
     ///
     /// # Safety
     /// As [`MicroKernel::run`].
     #[inline(always)]
-    pub unsafe fn call(&self, t: &Tile) {
+    pub(crate) unsafe fn call(&self, t: &Tile) {
         match self.narrow {
             // SAFETY: forwarded; the narrow variant needs cols <= nr/2, checked here.
             Some(n) if t.cols <= self.nr / 2 => unsafe { n(t) },
@@ -119,7 +125,7 @@ impl MicroKernel {
 
 /// Every micro-kernel, best first within each precision (one line per kernel).
 #[rustfmt::skip]
-pub static REGISTRY: &[MicroKernel] = &[
+static REGISTRY: &[MicroKernel] = &[
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32, narrow: Some(avx512bf16::kernel_12x16), taps: Some(avx512bf16::kernel_12x32_taps) },
     #[cfg(target_arch = "x86_64")]
@@ -221,6 +227,17 @@ impl core::fmt::Display for KnownKernels {
         }
         Ok(())
     }
+}
+
+/// Every registered kernel's name, in registry order (best-ranked first).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().map(|k| k.name)
+}
+
+/// The kernels the running CPU supports, in registry order (best-ranked
+/// first within each precision): the candidates of `crate::tune`.
+pub fn available() -> impl Iterator<Item = &'static MicroKernel> {
+    REGISTRY.iter().filter(|k| k.isa.available())
 }
 
 /// The portable reference kernel.

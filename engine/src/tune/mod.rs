@@ -198,10 +198,9 @@ impl Choice {
 /// (the comparison the fast path hinges on), then the other kernels in
 /// registry order, all with Winograd on; then the same with it off.
 pub fn candidates(precision: Precision) -> Vec<Candidate> {
-    let simd = kernels::REGISTRY.iter().any(|k| k.isa != Isa::Scalar && k.isa.available());
-    let mut ks: Vec<&'static MicroKernel> = kernels::REGISTRY
-        .iter()
-        .filter(|k| k.isa.available() && (k.exact || precision == Precision::Fast))
+    let simd = kernels::available().any(|k| k.isa != Isa::Scalar);
+    let mut ks: Vec<&'static MicroKernel> = kernels::available()
+        .filter(|k| k.exact || precision == Precision::Fast)
         .filter(|k| !(simd && k.isa == Isa::Scalar))
         .collect();
     // Stable: exact before reduced at the top, registry order otherwise.
@@ -335,7 +334,7 @@ pub fn choose(model: &Model<'_>, t: &Tuning) -> Result<Choice, EngineError> {
         match cache::read(dir, &key) {
             cache::Lookup::Hit(e) => {
                 // An entry naming a kernel this build or CPU lacks is stale.
-                match kernels::REGISTRY.iter().find(|k| k.name == e.kernel && k.isa.available()) {
+                match kernels::available().find(|k| k.name == e.kernel) {
                     Some(kernel) if kernel.exact || t.precision == Precision::Fast => {
                         let c = Candidate { kernel, winograd: e.winograd };
                         return Ok(done(c, Source::Cached(key.path(dir)), Vec::new(), notes));
