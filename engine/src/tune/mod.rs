@@ -184,7 +184,14 @@ impl Choice {
         };
         let mut s = format!("kernel {} ({how}, {:.0} ms)", self.chosen.label(), self.cost.as_secs_f64() * 1e3);
         if self.fast_fell_back() {
-            s.push_str("; --fast runs exact: no reduced-precision kernel beat exact on this CPU");
+            let reduced_ran = self.trials.iter().any(|t| !t.candidate.kernel.exact && t.seconds.is_some());
+            s.push_str(match (&self.source, reduced_ran) {
+                (Source::Measured, true) | (Source::Cached(_), _) => {
+                    "; --fast runs exact: no reduced-precision kernel beat exact on this CPU"
+                }
+                (Source::Measured, false) => "; --fast runs exact: no reduced-precision kernel ran within the budget",
+                (Source::Pinned(_), _) => "; --fast runs exact: the pinned kernel is exact",
+            });
         }
         s
     }

@@ -206,3 +206,26 @@ fn the_fast_candidates_start_with_the_exact_and_reduced_leaders() {
         assert!(core::ptr::eq(c[1].kernel, r) && c[1].winograd);
     }
 }
+
+#[test]
+fn the_fast_fallback_says_why() {
+    let exact = Trial { candidate: Candidate { kernel: fake("exact"), winograd: true }, seconds: Some(1.0), runs: 1 };
+    let reduced =
+        |seconds| Trial { candidate: Candidate { kernel: fake("reduced"), winograd: true }, seconds, runs: 1 };
+    let choice = |source, trials| Choice {
+        chosen: Candidate { kernel: fake("exact"), winograd: true },
+        source,
+        requested: Precision::Fast,
+        trials,
+        cost: Duration::from_millis(5),
+        notes: Vec::new(),
+    };
+    let lost = choice(Source::Measured, vec![exact.clone(), reduced(Some(1.2))]);
+    assert!(lost.fast_fell_back() && lost.describe().contains("no reduced-precision kernel beat exact"));
+    let unmeasured = choice(Source::Measured, vec![exact.clone(), reduced(None)]);
+    assert!(unmeasured.describe().contains("no reduced-precision kernel ran within the budget"));
+    let pinned = choice(Source::Pinned("--kernel".into()), Vec::new());
+    assert!(pinned.describe().contains("the pinned kernel is exact"), "{}", pinned.describe());
+    let exact_asked = Choice { requested: Precision::Exact, ..lost };
+    assert!(!exact_asked.fast_fell_back() && !exact_asked.describe().contains("--fast"));
+}
