@@ -8,20 +8,27 @@
 //! life of the process: a few milliseconds once, dominated by the scalar
 //! kernel's passes.
 //!
-//! Pinning (`BEMM_KERNEL`): an instruction-set name (`scalar`, `avx2`,
-//! `avx512`, `avx512bf16` (its search kernels are AVX-512F's), `neon`)
-//! restricts the timed choice to that set's kernels; a search kernel's name
-//! ([`Kernel::name`], e.g. `avx512-rcp`) uses exactly that kernel; an
-//! inference micro-kernel's name (`avx512-12x32`) pins its set. Unknown
-//! names and kernels this CPU lacks are errors, never a silent fallback.
+//! Pinning, checked like the inference kernels' (typed errors, never a
+//! silent fallback):
+//! - `BEMM_KERNEL` (shared with inference, [`crate::kernels::by_name`]): an
+//!   instruction-set name (`scalar`, `avx2`, `avx512`, `avx512bf16`) or an
+//!   inference kernel's name (`avx512-12x32`) restricts the timed choice to
+//!   that set's search kernels (AVX512-BF16's are AVX-512F's);
+//! - `BEMM_SEARCH_KERNEL` (search only, wins over `BEMM_KERNEL`): a search
+//!   kernel's name ([`Kernel::name`], e.g. `avx512-rcp`) uses exactly that
+//!   kernel; `scalar`, `avx2`, `avx512` or `neon` restricts to that set.
 
 use super::distance::{Kernel, Metric};
 use super::search::Database;
+use crate::cpu::Isa;
+use crate::error::EngineError;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// The environment variable that pins kernels.
+/// The engine-wide kernel pin (instruction set or inference kernel name).
 pub const ENV: &str = "BEMM_KERNEL";
+/// The search-only pin (search kernel or instruction set name).
+pub const SEARCH_ENV: &str = "BEMM_SEARCH_KERNEL";
 /// Rows each candidate is timed on.
 pub const SAMPLE_ROWS: usize = 4096;
 /// Timed passes per candidate (the best one counts).
@@ -32,21 +39,22 @@ pub const MIN_ROWS_TO_TIME: usize = 256;
 /// Why no kernel could be chosen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KernelChoiceError {
-    /// `BEMM_KERNEL` names nothing known.
-    #[error(
-        "{ENV}={value}: unknown kernel; expected an instruction set (scalar, avx2, avx512, avx512bf16, neon) \
-         or a search kernel ({known})"
-    )]
+    /// A pin names nothing known.
+    #[error("{var}={value}: unknown kernel; expected one of {known}")]
     Unknown {
-        /// The variable's value.
+        /// The variable.
+        var: &'static str,
+        /// Its value.
         value: String,
-        /// The search kernels' names.
+        /// The names it accepts.
         known: String,
     },
-    /// `BEMM_KERNEL` names a kernel or instruction set this CPU lacks.
-    #[error("{ENV}={value}: this CPU (or build target) cannot run {what}")]
+    /// A pin names a kernel or instruction set this CPU lacks.
+    #[error("{var}={value}: this CPU (or build target) cannot run {what}")]
     Unavailable {
-        /// The variable's value.
+        /// The variable.
+        var: &'static str,
+        /// Its value.
         value: String,
         /// What is missing.
         what: String,
@@ -56,7 +64,7 @@ pub enum KernelChoiceError {
 /// How [`choose`] picked its kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selection {
-    /// Pinned by name, one kernel left: used as given.
+    /// Pinned, one kernel left: used as given.
     Pinned,
     /// Timed among the candidates (all available, or one instruction set's).
     Measured,
@@ -75,37 +83,55 @@ impl Selection {
     }
 }
 
-/// The kernels a `BEMM_KERNEL` value allows, preferred first; `None` (unset
-/// or empty) allows every available kernel. A search-kernel name gives one.
-pub fn candidates(pin: Option<&str>) -> Result<Vec<Kernel>, KernelChoiceError> {
-    let Some(value) = pin.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Ok(Kernel::available_kernels().collect());
-    };
-    let unavailable = |what: &str| KernelChoiceError::Unavailable { value: value.to_string(), what: what.to_string() };
-    if let Some(k) = Kernel::by_name(value) {
-        return if k.available() { Ok(std::vec![k]) } else { Err(unavailable(k.name())) };
-    }
-    // An inference micro-kernel's name pins its instruction set here too.
-    let inference = crate::kernels::REGISTRY.iter().find(|k| k.name == value).map(|k| k.isa.name());
-    let isa = match inference.unwrap_or(value) {
-        "avx512bf16" | "avx512-bf16" => "avx512",
-        v @ ("scalar" | "avx2" | "avx512" | "neon") => v,
-        _ => {
-            let known = Kernel::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
-            return Err(KernelChoiceError::Unknown { value: value.to_string(), known });
-        }
-    };
-    let of_isa: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.isa_name() == isa).collect();
-    let here: Vec<Kernel> = of_isa.iter().copied().filter(|k| k.available()).collect();
+/// The search instruction sets, as [`Kernel::isa_name`] spells them.
+const SEARCH_ISAS: [&str; 4] = ["scalar", "avx2", "avx512", "neon"];
+
+/// The available search kernels of instruction set `isa` (a
+/// [`Kernel::isa_name`]), or why there is none.
+fn of_isa(isa: &str, var: &'static str, value: &str) -> Result<Vec<Kernel>, KernelChoiceError> {
+    let here: Vec<Kernel> = Kernel::available_kernels().filter(|k| k.isa_name() == isa).collect();
     if here.is_empty() {
-        return Err(unavailable(&std::format!("the {isa} search kernels")));
-    }
-    // avx512bf16 also needs the BF16 extension to be honoured as a pin.
-    #[cfg(target_arch = "x86_64")]
-    if isa == "avx512" && inference.unwrap_or(value).contains("bf16") && !std::is_x86_feature_detected!("avx512bf16") {
-        return Err(unavailable("AVX512-BF16"));
+        return Err(KernelChoiceError::Unavailable {
+            var,
+            value: value.to_string(),
+            what: std::format!("the {isa} search kernels"),
+        });
     }
     Ok(here)
+}
+
+/// The kernels the pins allow, preferred first: `search` is
+/// `BEMM_SEARCH_KERNEL`'s value, `engine` `BEMM_KERNEL`'s (unset or empty:
+/// no pin). With neither, every available kernel.
+pub fn candidates(search: Option<&str>, engine: Option<&str>) -> Result<Vec<Kernel>, KernelChoiceError> {
+    if let Some(value) = search.map(str::trim).filter(|v| !v.is_empty()) {
+        if let Some(k) = Kernel::by_name(value) {
+            if !k.available() {
+                let what = k.name().to_string();
+                return Err(KernelChoiceError::Unavailable { var: SEARCH_ENV, value: value.to_string(), what });
+            }
+            return Ok(std::vec![k]);
+        }
+        if SEARCH_ISAS.contains(&value) {
+            return of_isa(value, SEARCH_ENV, value);
+        }
+        let known = Kernel::ALL.iter().map(|k| k.name()).chain(SEARCH_ISAS).collect::<Vec<_>>().join(", ");
+        return Err(KernelChoiceError::Unknown { var: SEARCH_ENV, value: value.to_string(), known });
+    }
+    let Some(value) = engine.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(Kernel::available_kernels().collect());
+    };
+    match crate::kernels::by_name(value) {
+        Ok(k) => {
+            // AVX512-BF16 adds nothing a distance uses: its search kernels are AVX-512F's.
+            let isa = if k.isa == Isa::Avx512Bf16 { Isa::Avx512 } else { k.isa };
+            of_isa(isa.name(), ENV, value)
+        }
+        Err(EngineError::UnknownKernel { known, .. }) => {
+            Err(KernelChoiceError::Unknown { var: ENV, value: value.to_string(), known: known.to_string() })
+        }
+        Err(e) => Err(KernelChoiceError::Unavailable { var: ENV, value: value.to_string(), what: e.to_string() }),
+    }
 }
 
 /// The fastest of `candidates` computing `metric` distances from row 0 to
@@ -139,26 +165,29 @@ pub fn fastest(candidates: &[Kernel], metric: Metric, db: &Database<'_>) -> (Ker
     (best.1, Selection::Measured)
 }
 
-/// Timed choices so far: (metric, pin value) -> kernel.
+/// Timed choices so far: (metric, pins) -> kernel.
 static CHOSEN: Mutex<Vec<(Metric, String, Kernel)>> = Mutex::new(Vec::new());
 
-/// The kernel for `metric` searches over `db`: pinned by `BEMM_KERNEL`, or
-/// timed on `db` at the first call for this metric and pin, then reused.
+/// The kernel for `metric` searches over `db`: pinned by
+/// `BEMM_SEARCH_KERNEL` / `BEMM_KERNEL`, or timed on `db` at the first call
+/// for this metric and these pins, then reused.
 pub fn choose(metric: Metric, db: &Database<'_>) -> Result<(Kernel, Selection), KernelChoiceError> {
-    let pin = std::env::var(ENV).unwrap_or_default();
-    let cands = candidates(Some(&pin))?;
+    let search = std::env::var(SEARCH_ENV).unwrap_or_default();
+    let engine = std::env::var(ENV).unwrap_or_default();
+    let cands = candidates(Some(&search), Some(&engine))?;
+    let pinned = !search.trim().is_empty() || !engine.trim().is_empty();
     if cands.len() == 1 {
-        let how = if pin.trim().is_empty() { Selection::Preferred } else { Selection::Pinned };
-        return Ok((cands[0], how));
+        return Ok((cands[0], if pinned { Selection::Pinned } else { Selection::Preferred }));
     }
+    let key = std::format!("{search}\u{0}{engine}");
     // A poisoned lock only means another thread panicked mid-update of a cache.
     let mut cache = CHOSEN.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(&(_, _, k)) = cache.iter().find(|(m, p, _)| *m == metric && *p == pin) {
+    if let Some(&(_, _, k)) = cache.iter().find(|(m, p, _)| *m == metric && *p == key) {
         return Ok((k, Selection::Measured));
     }
     let (k, how) = fastest(&cands, metric, db);
     if how == Selection::Measured {
-        cache.push((metric, pin, k));
+        cache.push((metric, key, k));
     }
     Ok((k, how))
 }
@@ -169,33 +198,60 @@ mod tests {
     use half::f16;
 
     #[test]
-    fn pins_by_kernel_and_instruction_set_names() {
-        assert_eq!(candidates(None).unwrap(), Kernel::available_kernels().collect::<Vec<_>>());
-        assert_eq!(candidates(Some("  ")).unwrap(), candidates(None).unwrap());
-        assert_eq!(candidates(Some("scalar")).unwrap(), std::vec![Kernel::Scalar]);
+    fn search_pin_takes_kernel_and_instruction_set_names() {
+        let all: Vec<Kernel> = Kernel::available_kernels().collect();
+        assert_eq!(candidates(None, None).unwrap(), all);
+        assert_eq!(candidates(Some("  "), Some("")).unwrap(), all);
+        assert_eq!(candidates(Some("scalar"), None).unwrap(), std::vec![Kernel::Scalar]);
         for k in Kernel::ALL {
-            match candidates(Some(k.name())) {
+            match candidates(Some(k.name()), Some("scalar")) {
                 Ok(c) => assert!(k.available() && c == std::vec![k]),
                 Err(e) => {
                     assert!(!k.available());
-                    assert!(matches!(e, KernelChoiceError::Unavailable { .. }), "{e}");
+                    assert!(matches!(e, KernelChoiceError::Unavailable { var: SEARCH_ENV, .. }), "{e}");
                     assert!(e.to_string().contains(k.name()), "{e}");
                 }
             }
         }
-        for isa in ["avx2", "avx512", "neon"] {
-            match candidates(Some(isa)) {
+        for isa in SEARCH_ISAS {
+            match candidates(Some(isa), None) {
                 Ok(c) => assert!(!c.is_empty() && c.iter().all(|k| k.isa_name() == isa && k.available())),
                 Err(e) => assert!(Kernel::ALL.iter().all(|k| k.isa_name() != isa || !k.available()), "{e}"),
             }
         }
         #[cfg(target_arch = "x86_64")]
-        assert!(matches!(candidates(Some("neon")), Err(KernelChoiceError::Unavailable { .. })));
+        assert!(matches!(candidates(Some("neon"), None), Err(KernelChoiceError::Unavailable { .. })));
         #[cfg(target_arch = "aarch64")]
-        assert!(matches!(candidates(Some("avx512")), Err(KernelChoiceError::Unavailable { .. })));
-        let e = candidates(Some("avx1024")).unwrap_err();
+        assert!(matches!(candidates(Some("avx512"), None), Err(KernelChoiceError::Unavailable { .. })));
+        let e = candidates(Some("avx1024"), None).unwrap_err();
         assert!(matches!(e, KernelChoiceError::Unknown { .. }));
-        assert!(e.to_string().contains("BEMM_KERNEL=avx1024") && e.to_string().contains("avx512-rcp"), "{e}");
+        assert!(e.to_string().contains("BEMM_SEARCH_KERNEL=avx1024") && e.to_string().contains("avx512-rcp"), "{e}");
+    }
+
+    #[test]
+    fn engine_pin_restricts_to_the_instruction_set_of_its_name() {
+        assert_eq!(candidates(None, Some("scalar")).unwrap(), std::vec![Kernel::Scalar]);
+        assert_eq!(candidates(None, Some("scalar-4x8")).unwrap(), std::vec![Kernel::Scalar]);
+        for &isa in Isa::ALL {
+            let level = if isa == Isa::Avx512Bf16 { "avx512" } else { isa.name() };
+            match candidates(None, Some(isa.name())) {
+                Ok(c) => {
+                    assert!(isa.available(), "{}", isa.name());
+                    assert!(!c.is_empty() && c.iter().all(|k| k.isa_name() == level && k.available()));
+                }
+                Err(e) => {
+                    assert!(!isa.available() || Kernel::available_kernels().all(|k| k.isa_name() != level), "{e}");
+                    assert!(matches!(e, KernelChoiceError::Unavailable { var: ENV, .. }), "{e}");
+                }
+            }
+        }
+        for mk in crate::kernels::REGISTRY {
+            let got = candidates(None, Some(mk.name));
+            assert_eq!(got.is_ok(), mk.isa.available(), "{}", mk.name);
+        }
+        let e = candidates(None, Some("avx512-rcp")).unwrap_err();
+        assert!(matches!(e, KernelChoiceError::Unknown { var: ENV, .. }), "{e}");
+        assert!(e.to_string().contains("BEMM_KERNEL=avx512-rcp") && e.to_string().contains("avx2"), "{e}");
     }
 
     #[test]

@@ -92,9 +92,8 @@ pub enum Kernel {
     NeonRcp,
 }
 
-/// Feature test: at run time with `std`, from the target features without.
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::has;
+use crate::cpu::Isa;
 
 impl Kernel {
     /// Every kernel, the preferred first (widest vectors, division-free).
@@ -124,10 +123,12 @@ impl Kernel {
     pub fn available(self) -> bool {
         match self {
             Kernel::Scalar => true,
+            // The engine's CPU check (`crate::cpu`): run time with std,
+            // compile-time target features without.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2Div | Kernel::Avx2Rcp => has!("avx2") && has!("f16c") && has!("fma"),
+            Kernel::Avx2Div | Kernel::Avx2Rcp => Isa::Avx2.available(),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512Div | Kernel::Avx512Rcp => has!("avx512f"),
+            Kernel::Avx512Div | Kernel::Avx512Rcp => Isa::Avx512.available(),
             // NEON (with f16 <-> f32 conversion) is part of every AArch64 CPU.
             #[cfg(target_arch = "aarch64")]
             Kernel::NeonDiv | Kernel::NeonRcp => cfg!(target_feature = "neon"),
@@ -154,7 +155,8 @@ impl Kernel {
         Kernel::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// The instruction set's name: `scalar`, `avx2`, `avx512` or `neon`.
+    /// The instruction set's name: `scalar`, `avx2`, `avx512` (as
+    /// [`crate::cpu::Isa::name`]) or `neon`.
     pub fn isa_name(self) -> &'static str {
         match self {
             Kernel::Scalar => "scalar",
