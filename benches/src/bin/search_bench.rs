@@ -137,8 +137,24 @@ fn cpu_description() -> (String, String) {
     let model = field("model name").or_else(|| field("CPU part").map(|p| format!("Arm CPU part {p}")));
     let flags = field("flags").or_else(|| field("Features")).unwrap_or_default();
     let wanted = [
-        "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16",
-        "avx512_fp16", "avx512_vnni", "avx512_vpopcntdq", "amx_bf16", "asimd", "fphp", "asimdhp", "sve",
+        "sse4_2",
+        "avx",
+        "avx2",
+        "fma",
+        "f16c",
+        "avx512f",
+        "avx512bw",
+        "avx512vl",
+        "avx512dq",
+        "avx512_bf16",
+        "avx512_fp16",
+        "avx512_vnni",
+        "avx512_vpopcntdq",
+        "amx_bf16",
+        "asimd",
+        "fphp",
+        "asimdhp",
+        "sve",
     ];
     let have: Vec<&str> = flags.split_whitespace().filter(|f| wanted.contains(f)).collect();
     (model.unwrap_or_else(|| "unknown".into()), have.join(" "))
@@ -299,7 +315,12 @@ fn main() -> Result<()> {
         }
         let cpu = cpu_seconds() - c0;
         if cpu > 0.0 {
-            push(format!("bemm exact (chosen {}, 1 thr), per CPU-second", kernel.name()), cpu / done as f64, bytes, None);
+            push(
+                format!("bemm exact (chosen {}, 1 thr), per CPU-second", kernel.name()),
+                cpu / done as f64,
+                bytes,
+                None,
+            );
         }
         let thr = thread_count(o.threads, n, 1);
         let t = time(o.repeat, || {
@@ -396,7 +417,10 @@ fn main() -> Result<()> {
         }
         println!("GB/s = feature bytes the method reads per query / time per query (batch: bytes / batch size).");
         println!("Wall times are medians of {} passes; \"per CPU-second\": CPU time, robust to other jobs.", o.repeat);
-        println!("load average at the end: {} ({cores} cores; wall-clock rows are unreliable above that)", load_average());
+        println!(
+            "load average at the end: {} ({cores} cores; wall-clock rows are unreliable above that)",
+            load_average()
+        );
         println!(
             "recall = fraction of the exact top-{} found (bemm exact per kernel and naive: 1 = same neighbours as the chosen kernel).",
             o.k

@@ -127,6 +127,12 @@ pub fn candidates(search: Option<&str>, engine: Option<&str>) -> Result<Vec<Kern
             let isa = if k.isa == Isa::Avx512Bf16 { Isa::Avx512 } else { k.isa };
             of_isa(isa.name(), ENV, value)
         }
+        // An instruction set of another architecture (no kernel of it is built here).
+        Err(EngineError::UnknownKernel { .. }) if Isa::parse(value).is_some() => Err(KernelChoiceError::Unavailable {
+            var: ENV,
+            value: value.to_string(),
+            what: std::format!("the {value} kernels (not built for this target)"),
+        }),
         Err(EngineError::UnknownKernel { known, .. }) => {
             Err(KernelChoiceError::Unknown { var: ENV, value: value.to_string(), known: known.to_string() })
         }

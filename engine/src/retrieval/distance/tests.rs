@@ -55,6 +55,25 @@ fn real_shaped(n: usize, dim: usize, stride: usize, seed: u64) -> Vec<f16> {
     rows
 }
 
+/// Rows close to each other: 16 real-shaped bases, each copy with a few
+/// values moved by one f16 step, so many exact distances differ by only
+/// 1e-5..1e-3 relative and a sloppy reciprocal reorders them.
+fn near_duplicates(n: usize, dim: usize, seed: u64) -> Vec<f16> {
+    let bases = real_shaped(16, dim, dim, seed);
+    let mut s = seed ^ 0x9e37;
+    let mut rows = Vec::with_capacity(n * dim);
+    for r in 0..n {
+        let b = r % 16;
+        rows.extend_from_slice(&bases[b * dim..(b + 1) * dim]);
+        for _ in 0..3 {
+            let j = r * dim + (lcg(&mut s) * dim as f32) as usize % dim;
+            let bits = rows[j].to_bits();
+            rows[j] = f16::from_bits(if lcg(&mut s) < 0.5 && bits > 0 { bits - 1 } else { bits + 1 });
+        }
+    }
+    rows
+}
+
 /// Uniform rows with many zeros (many 0/0 chi-square terms).
 fn sparse_uniform(n: usize, dim: usize, stride: usize, seed: u64) -> Vec<f16> {
     let mut s = seed;
@@ -144,7 +163,8 @@ fn top_k<T: Copy + PartialOrd>(d: &[T], k: usize) -> Vec<usize> {
 
 /// Each kernel's top-100 is the exact f64 reference's, in the same order:
 /// at every rank the same row, or two rows whose exact distances are equal
-/// to 1e-6 relative (a tie f32 rounding may break either way).
+/// to 1e-6 relative (for cosine: 1e-6 absolute; a tie f32 rounding may
+/// break either way).
 #[test]
 fn every_kernel_ranks_as_the_f64_reference() {
     let (n, k) = (4000usize, 100usize);
@@ -152,6 +172,7 @@ fn every_kernel_ranks_as_the_f64_reference() {
         ("real-shaped 128", 128usize, 128usize, real_shaped(n, 128, 128, 11)),
         ("real-shaped 100/128", 100, 128, real_shaped(n, 100, 128, 12)),
         ("sparse uniform 128", 128, 128, sparse_uniform(n, 128, 128, 13)),
+        ("near duplicates 128", 128, 128, near_duplicates(n, 128, 15)),
         ("real-shaped 2048", 2048, 2048, real_shaped(600, 2048, 2048, 14)),
     ];
     let kernels = kernels_here();
@@ -167,6 +188,9 @@ fn every_kernel_ranks_as_the_f64_reference() {
                 .map(|v| if qi % 2 == 0 { v.to_f32() } else { v.to_f32() * (0.9 + 0.2 * lcg(&mut seed)) })
                 .collect();
             for metric in Metric::ALL {
+                // Chi-square and L2 sum non-negative terms: f32 rounding is relative to
+                // the distance. Cosine's `1 - cos` cancels: its rounding is relative to 1.
+                let scale = if metric == Metric::Cosine { 1.0 } else { 1e-30 };
                 let exact: Vec<f64> = (0..n).map(|r| distance_f64(metric, &q, &rows[r * stride..][..*dim])).collect();
                 let want = top_k(&exact, k);
                 for &kernel in &kernels {
@@ -174,7 +198,7 @@ fn every_kernel_ranks_as_the_f64_reference() {
                     kernel.distances(metric, &q, rows, *stride, &mut d);
                     let got = top_k(&d, k);
                     for (rank, (&g, &w)) in got.iter().zip(&want).enumerate() {
-                        let tie = (exact[g] - exact[w]).abs() <= 1e-6 * exact[w].abs().max(1e-3);
+                        let tie = (exact[g] - exact[w]).abs() <= 1e-6 * exact[w].abs().max(scale);
                         assert!(
                             g == w || tie,
                             "{} {metric:?} {what} query {qi} rank {rank}: row {g} (exact {}) instead of {w} (exact {})",
@@ -205,7 +229,12 @@ fn zeros_subnormals_and_signs_match_the_reference() {
             kernel.distances(metric, &q, &rows, row.len(), &mut d);
             let want = distance_scalar(metric, &q, &row);
             assert!(d[0].is_finite(), "{} {metric:?}: {}", kernel.name(), d[0]);
-            assert!((d[0] - want).abs() <= 1e-5 * want.abs().max(1.0), "{} {metric:?}: {} vs {want}", kernel.name(), d[0]);
+            assert!(
+                (d[0] - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "{} {metric:?}: {} vs {want}",
+                kernel.name(),
+                d[0]
+            );
             assert_eq!(d[0], d[1]);
         }
     }
