@@ -3,7 +3,8 @@
 //! SIMD flags printed first:
 //!
 //! - `memory read floor`: one thread summing the rows as integers (the speed
-//!   a search cannot beat);
+//!   a search cannot beat), and each kernel alone on 1 MiB of rows hot in
+//!   cache (its arithmetic speed, scaled to the database);
 //! - `bemm exact (<kernel>, 1 thr)`: `retrieval::search` with each distance
 //!   kernel this CPU runs (AVX-512, AVX2, NEON; division or reciprocal);
 //! - `bemm exact (chosen ...)`: the kernel `retrieval::select` times on the
@@ -166,11 +167,25 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// CPU seconds per call of `f`, calling it until at least `min_cpu` CPU
+/// seconds (all threads of this process) are spent; `None` without /proc.
+fn cpu_time<F: FnMut()>(min_cpu: f64, mut f: F) -> Option<f64> {
+    let (c0, mut calls) = (cpu_seconds(), 0usize);
+    if c0 <= 0.0 {
+        return None;
+    }
+    while calls == 0 || cpu_seconds() - c0 < min_cpu {
+        f();
+        calls += 1;
+    }
+    Some((cpu_seconds() - c0) / calls as f64)
+}
+
 /// Seconds for one thread to read every byte of `rows` (summing u64 words):
 /// the memory floor no search over them can beat.
-fn read_floor(rows: &[f16], repeat: usize) -> f64 {
+fn read_floor(rows: &[f16]) -> impl FnMut() + '_ {
     let words: &[u64] = bytemuck::cast_slice(&rows[..rows.len() / 4 * 4]);
-    time(repeat, || {
+    move || {
         let mut acc = [0u64; 8];
         for c in words.chunks_exact(8) {
             for (a, w) in acc.iter_mut().zip(c) {
@@ -178,7 +193,7 @@ fn read_floor(rows: &[f16], repeat: usize) -> f64 {
             }
         }
         std::hint::black_box(acc);
-    })
+    }
 }
 
 /// CPU seconds this process has consumed (all threads), from /proc (Linux;
@@ -288,7 +303,30 @@ fn main() -> Result<()> {
         let kernel = opt.kernel;
         chosen_report.push(format!("{n} rows: {} ({})", kernel.name(), how.name()));
         eprint!(" floor...");
-        push("memory read floor (sum of the rows, 1 thr)".into(), read_floor(&rows, o.repeat), bytes, None);
+        push("memory read floor (sum of the rows, 1 thr)".into(), time(o.repeat, read_floor(&rows)), bytes, None);
+        if let Some(c) = cpu_time(1.0, read_floor(&rows)) {
+            push("memory read floor, per CPU-second".into(), c, bytes, None);
+        }
+        // Each kernel's arithmetic alone: 4,096 rows (1 MiB) hot in cache, CPU time.
+        if n == *o.sizes.iter().max().unwrap_or(&n) {
+            let hot = &rows[..n.min(4096) * DIM];
+            let q = &queries[0].vector;
+            let mut out = vec![0f32; n.min(4096)];
+            for &k in &kernels {
+                let c = cpu_time(if k == Kernel::Scalar { 0.3 } else { 1.0 }, || {
+                    k.distances(Metric::ChiSquare, q, hot, DIM, &mut out);
+                });
+                if let Some(c) = c {
+                    let rows_hot = out.len() as f64;
+                    push(
+                        format!("kernel {} alone, 1 MiB in cache, per CPU-second", k.name()),
+                        c * n as f64 / rows_hot,
+                        bytes,
+                        None,
+                    );
+                }
+            }
+        }
         eprint!(" exact...");
         let _ = search(&db, &queries[0], &opt)?; // warm the pages
         let mut exact: Vec<Vec<u32>> = Vec::new();
@@ -341,6 +379,20 @@ fn main() -> Result<()> {
             bytes / batch as f64,
             None,
         );
+        if let Some(c) = cpu_time(2.0, || {
+            let _ = search_batch(&db, &queries[..batch], &opt);
+        }) {
+            push(
+                format!(
+                    "bemm exact, batch {batch} ({}, {} thr), per CPU-second",
+                    kernel.name(),
+                    thread_count(o.threads, n, batch)
+                ),
+                c / batch as f64,
+                bytes / batch as f64,
+                None,
+            );
+        }
         eprint!(" scalar...");
         let sq = SearchOptions { kernel: Kernel::Scalar, ..opt };
         let few = nq.min(if n > 200_000 { 5 } else { 10 });

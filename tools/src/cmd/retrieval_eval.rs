@@ -7,7 +7,7 @@
 use crate::cmd::search::{check_metric_fits, parse_metric, parse_split, FeatureFile};
 use crate::report::{progress, table};
 use anyhow::{bail, Context};
-use bemm_engine::retrieval::binary::{rerank, BinaryCodes, DEFAULT_CANDIDATE_FACTOR};
+use bemm_engine::retrieval::binary::{rerank, BinaryCodes};
 use bemm_engine::retrieval::metrics::{LabelIndex, QueryScores, RetrievalAccumulator};
 use bemm_engine::retrieval::{search_batch, Database, Query, SearchOptions, Selection};
 use std::collections::HashSet;
@@ -250,6 +250,9 @@ pub fn print_report(a: &Args, r: &RetrievalReport) -> anyhow::Result<()> {
 mod tests {
     #[test]
     fn coarse_default_is_the_engine_default() {
-        assert_eq!(super::DEFAULT_FACTOR.parse::<usize>().ok(), Some(super::DEFAULT_CANDIDATE_FACTOR));
+        assert_eq!(
+            super::DEFAULT_FACTOR.parse::<usize>().ok(),
+            Some(bemm_engine::retrieval::binary::DEFAULT_CANDIDATE_FACTOR)
+        );
     }
 }

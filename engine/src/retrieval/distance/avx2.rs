@@ -77,48 +77,61 @@ pub(super) fn rows<const RCP: bool>(metric: Metric, q: &[f32], rows: &[f16], str
         let x32 = row.as_chunks::<32>().0;
         let x8 = row[d32..].as_chunks::<8>().0;
         let tail = row[d8..].iter().zip(&q[d8..]).map(|(x, &y)| (x.to_f32(), y));
-        let mut a = [zero; 4];
+        let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
+        // Explicit accumulators and constant chunk indices: the compiler keeps
+        // them in registers (an array walked by an iterator was spilled).
         match metric {
             Metric::ChiSquare => {
                 for (x, y) in x32.iter().zip(q32) {
-                    for ((x, y), a) in x.as_chunks::<8>().0.iter().zip(y.as_chunks::<8>().0).zip(&mut a) {
-                        *a = chi2_acc::<RCP>(*a, load_h(x), load_s(y));
-                    }
+                    let (x, y) = (x.as_chunks::<8>().0, y.as_chunks::<8>().0);
+                    a0 = chi2_acc::<RCP>(a0, load_h(&x[0]), load_s(&y[0]));
+                    a1 = chi2_acc::<RCP>(a1, load_h(&x[1]), load_s(&y[1]));
+                    a2 = chi2_acc::<RCP>(a2, load_h(&x[2]), load_s(&y[2]));
+                    a3 = chi2_acc::<RCP>(a3, load_h(&x[3]), load_s(&y[3]));
                 }
                 for (x, y) in x8.iter().zip(q8) {
-                    a[0] = chi2_acc::<RCP>(a[0], load_h(x), load_s(y));
+                    a0 = chi2_acc::<RCP>(a0, load_h(x), load_s(y));
                 }
-                *o = tail.fold(sum4(a), |s, (x, y)| s + chi2_term(x, y));
+                *o = tail.fold(sum4([a0, a1, a2, a3]), |s, (x, y)| s + chi2_term(x, y));
             }
             Metric::SquaredL2 => {
+                let sq = |a, x, y| {
+                    let e = _mm256_sub_ps(x, y);
+                    _mm256_fmadd_ps(e, e, a)
+                };
                 for (x, y) in x32.iter().zip(q32) {
-                    for ((x, y), a) in x.as_chunks::<8>().0.iter().zip(y.as_chunks::<8>().0).zip(&mut a) {
-                        let e = _mm256_sub_ps(load_h(x), load_s(y));
-                        *a = _mm256_fmadd_ps(e, e, *a);
-                    }
+                    let (x, y) = (x.as_chunks::<8>().0, y.as_chunks::<8>().0);
+                    a0 = sq(a0, load_h(&x[0]), load_s(&y[0]));
+                    a1 = sq(a1, load_h(&x[1]), load_s(&y[1]));
+                    a2 = sq(a2, load_h(&x[2]), load_s(&y[2]));
+                    a3 = sq(a3, load_h(&x[3]), load_s(&y[3]));
                 }
                 for (x, y) in x8.iter().zip(q8) {
-                    let e = _mm256_sub_ps(load_h(x), load_s(y));
-                    a[0] = _mm256_fmadd_ps(e, e, a[0]);
+                    a0 = sq(a0, load_h(x), load_s(y));
                 }
-                *o = tail.fold(sum4(a), |s, (x, y)| s + (x - y) * (x - y));
+                *o = tail.fold(sum4([a0, a1, a2, a3]), |s, (x, y)| s + (x - y) * (x - y));
             }
             Metric::Cosine => {
-                // a[0], a[1]: x.y; a[2], a[3]: x.x (two chains each).
+                // a0, a1: x.y; a2, a3: x.x (two chains each).
                 for (x, y) in x32.iter().zip(q32) {
-                    for (i, (x, y)) in x.as_chunks::<8>().0.iter().zip(y.as_chunks::<8>().0).enumerate() {
-                        let (x, y) = (load_h(x), load_s(y));
-                        a[i % 2] = _mm256_fmadd_ps(x, y, a[i % 2]);
-                        a[2 + i % 2] = _mm256_fmadd_ps(x, x, a[2 + i % 2]);
-                    }
+                    let (x, y) = (x.as_chunks::<8>().0, y.as_chunks::<8>().0);
+                    let (x0, x1, x2, x3) = (load_h(&x[0]), load_h(&x[1]), load_h(&x[2]), load_h(&x[3]));
+                    a0 = _mm256_fmadd_ps(x0, load_s(&y[0]), a0);
+                    a1 = _mm256_fmadd_ps(x1, load_s(&y[1]), a1);
+                    a2 = _mm256_fmadd_ps(x0, x0, a2);
+                    a3 = _mm256_fmadd_ps(x1, x1, a3);
+                    a0 = _mm256_fmadd_ps(x2, load_s(&y[2]), a0);
+                    a1 = _mm256_fmadd_ps(x3, load_s(&y[3]), a1);
+                    a2 = _mm256_fmadd_ps(x2, x2, a2);
+                    a3 = _mm256_fmadd_ps(x3, x3, a3);
                 }
                 for (x, y) in x8.iter().zip(q8) {
-                    let (x, y) = (load_h(x), load_s(y));
-                    a[0] = _mm256_fmadd_ps(x, y, a[0]);
-                    a[2] = _mm256_fmadd_ps(x, x, a[2]);
+                    let x = load_h(x);
+                    a0 = _mm256_fmadd_ps(x, load_s(y), a0);
+                    a2 = _mm256_fmadd_ps(x, x, a2);
                 }
-                let mut dot = hsum(_mm256_add_ps(a[0], a[1]));
-                let mut xx = hsum(_mm256_add_ps(a[2], a[3]));
+                let mut dot = hsum(_mm256_add_ps(a0, a1));
+                let mut xx = hsum(_mm256_add_ps(a2, a3));
                 for (x, y) in tail {
                     dot += x * y;
                     xx += x * x;
