@@ -1,19 +1,28 @@
 //! Exact chi-square top-k search speed over compact features (128 f16 per
-//! row, 256 bytes) against its peers, in one run:
+//! row, 256 bytes) against its peers, in one run, with the CPU model and its
+//! SIMD flags printed first:
 //!
-//! - `bemm exact`: `retrieval::search` (AVX2/F16C kernel, threads over rows);
+//! - `memory read floor`: one thread summing the rows as integers (the speed
+//!   a search cannot beat), and each kernel alone on 1 MiB of rows hot in
+//!   cache (its arithmetic speed, scaled to the database);
+//! - `bemm exact (<kernel>, 1 thr)`: `retrieval::search` with each distance
+//!   kernel this CPU runs (AVX-512, AVX2, NEON; division or reciprocal);
+//! - `bemm exact (chosen ...)`: the kernel `retrieval::select` times on the
+//!   data (or `BEMM_KERNEL` pins), threads over rows; CPU seconds per query;
 //! - `bemm exact, batch B`: the same answering B queries per pass over memory;
 //! - `scalar kernel`: the same threaded top-k with the scalar kernel (the SIMD gain);
 //! - `naive`: scalar distances of every row then a full sort, one thread;
-//! - `binary+rerank`: 128-bit sign codes, Hamming top-C, exact re-rank (recall@k vs exact);
+//! - `binary+rerank`: 128-bit sign codes, Hamming top-C, exact re-rank (recall@k
+//!   vs exact), C = 10 k and the default `binary::DEFAULT_CANDIDATE_FACTOR` k;
 //! - `numpy`: float32 vectorised chi-square + argpartition, when python3 and numpy exist.
 //!
-//! Usage: `search_bench [--sizes 10000,100000,590000] [--queries 40] [--threads 2] [--k 100] [--repeat 3] [--json]`.
+//! Usage: `search_bench [--sizes 10000,100000,590000] [--queries 40] [--threads 2] [--k 100] [--repeat 5] [--json]`.
 //! Features are random but shaped like pooled post-ReLU activations (non-negative,
-//! about a third exact zeros, long-tailed). Speed is printed, never asserted.
+//! about a third exact zeros, long-tailed). Times are the median of `--repeat`
+//! passes. Speed is printed, never asserted.
 
 use anyhow::{bail, Context, Result};
-use bemm_engine::retrieval::binary::{rerank, BinaryCodes};
+use bemm_engine::retrieval::binary::{rerank, BinaryCodes, DEFAULT_CANDIDATE_FACTOR};
 use bemm_engine::retrieval::search::thread_count;
 use bemm_engine::retrieval::{search, search_batch, search_naive, Database, Kernel, Metric, Query, SearchOptions};
 use half::f16;
@@ -32,7 +41,7 @@ struct Opts {
 }
 
 fn parse() -> Result<Opts> {
-    let mut o = Opts { sizes: vec![10_000, 100_000, 590_000], queries: 40, threads: 2, k: 100, repeat: 3, json: false };
+    let mut o = Opts { sizes: vec![10_000, 100_000, 590_000], queries: 40, threads: 2, k: 100, repeat: 5, json: false };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
@@ -49,7 +58,7 @@ fn parse() -> Result<Opts> {
             "--repeat" => o.repeat = val("--repeat")?.parse().context("--repeat: a count")?,
             "--json" => o.json = true,
             "-h" | "--help" => {
-                println!("search_bench [--sizes 10000,100000,590000] [--queries 40] [--threads 2] [--k 100] [--repeat 3] [--json]");
+                println!("search_bench [--sizes 10000,100000,590000] [--queries 40] [--threads 2] [--k 100] [--repeat 5] [--json]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -102,16 +111,89 @@ struct Row {
     recall: Option<f64>,
 }
 
-/// Best (smallest) wall time of `repeat` runs: the machine is shared, and
-/// the minimum is the least disturbed run.
+/// Median wall time of `repeat` runs (the machine may be shared: the
+/// median is robust to a disturbed run without picking the luckiest one).
 fn time<F: FnMut()>(repeat: usize, mut f: F) -> f64 {
-    (0..repeat.max(1))
+    let mut t: Vec<f64> = (0..repeat.max(1))
         .map(|_| {
             let t = Instant::now();
             f();
             t.elapsed().as_secs_f64()
         })
-        .fold(f64::INFINITY, f64::min)
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// The CPU model and the SIMD flags the search kernels care about, from
+/// /proc/cpuinfo (Linux; "unknown" elsewhere).
+fn cpu_description() -> (String, String) {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let model = field("model name").or_else(|| field("CPU part").map(|p| format!("Arm CPU part {p}")));
+    let flags = field("flags").or_else(|| field("Features")).unwrap_or_default();
+    let wanted = [
+        "sse4_2",
+        "avx",
+        "avx2",
+        "fma",
+        "f16c",
+        "avx512f",
+        "avx512bw",
+        "avx512vl",
+        "avx512dq",
+        "avx512_bf16",
+        "avx512_fp16",
+        "avx512_vnni",
+        "avx512_vpopcntdq",
+        "amx_bf16",
+        "asimd",
+        "fphp",
+        "asimdhp",
+        "sve",
+    ];
+    let have: Vec<&str> = flags.split_whitespace().filter(|f| wanted.contains(f)).collect();
+    (model.unwrap_or_else(|| "unknown".into()), have.join(" "))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// CPU seconds per call of `f`, calling it until at least `min_cpu` CPU
+/// seconds (all threads of this process) are spent; `None` without /proc.
+fn cpu_time<F: FnMut()>(min_cpu: f64, mut f: F) -> Option<f64> {
+    let (c0, mut calls) = (cpu_seconds(), 0usize);
+    if c0 <= 0.0 {
+        return None;
+    }
+    while calls == 0 || cpu_seconds() - c0 < min_cpu {
+        f();
+        calls += 1;
+    }
+    Some((cpu_seconds() - c0) / calls as f64)
+}
+
+/// Seconds for one thread to read every byte of `rows` (summing u64 words):
+/// the memory floor no search over them can beat.
+fn read_floor(rows: &[f16]) -> impl FnMut() + '_ {
+    let words: &[u64] = bytemuck::cast_slice(&rows[..rows.len() / 4 * 4]);
+    move || {
+        let mut acc = [0u64; 8];
+        for c in words.chunks_exact(8) {
+            for (a, w) in acc.iter_mut().zip(c) {
+                *a = a.wrapping_add(*w);
+            }
+        }
+        std::hint::black_box(acc);
+    }
 }
 
 /// CPU seconds this process has consumed (all threads), from /proc (Linux;
@@ -178,16 +260,22 @@ print((time.perf_counter() - t0) / len(qs))
 
 fn main() -> Result<()> {
     let o = parse()?;
-    let kernel = Kernel::detect();
     let have_numpy = numpy_available();
     let mut results: Vec<Row> = Vec::new();
+    let (model, flags) = cpu_description();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("CPU: {model} ({cores} cores available)");
+    println!("SIMD flags: {flags}");
+    println!("load average at the start: {}", load_average());
+    let kernels: Vec<Kernel> = Kernel::available_kernels().collect();
     eprintln!(
-        "kernel {}, {} threads, k = {}, dim = {DIM} f16 (256 B/row){}",
-        kernel.name(),
+        "kernels here: {}; {} threads, k = {}, dim = {DIM} f16 (256 B/row){}",
+        kernels.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
         o.threads,
         o.k,
         if have_numpy { ", numpy peer on" } else { ", numpy not found: peer skipped" }
     );
+    let mut chosen_report = Vec::new();
     for &n in &o.sizes {
         if n < 2 {
             bail!("--sizes: each size must be at least 2 rows");
@@ -210,42 +298,54 @@ fn main() -> Result<()> {
                 recall,
             });
         };
-        let opt = SearchOptions { metric: Metric::ChiSquare, k: o.k, threads: o.threads, kernel };
+        let (opt, how) = SearchOptions::chosen(Metric::ChiSquare, o.k, &db)?;
+        let opt = SearchOptions { threads: o.threads, ..opt };
+        let kernel = opt.kernel;
+        chosen_report.push(format!("{n} rows: {} ({})", kernel.name(), how.name()));
+        eprint!(" floor...");
+        push("memory read floor (sum of the rows, 1 thr)".into(), time(o.repeat, read_floor(&rows)), bytes, None);
+        if let Some(c) = cpu_time(1.0, read_floor(&rows)) {
+            push("memory read floor, per CPU-second".into(), c, bytes, None);
+        }
+        // Each kernel's arithmetic alone: 4,096 rows (1 MiB) hot in cache, CPU time.
+        if n == *o.sizes.iter().max().unwrap_or(&n) {
+            let hot = &rows[..n.min(4096) * DIM];
+            let q = &queries[0].vector;
+            let mut out = vec![0f32; n.min(4096)];
+            for &k in &kernels {
+                let c = cpu_time(if k == Kernel::Scalar { 0.3 } else { 1.0 }, || {
+                    k.distances(Metric::ChiSquare, q, hot, DIM, &mut out);
+                });
+                if let Some(c) = c {
+                    let rows_hot = out.len() as f64;
+                    push(
+                        format!("kernel {} alone, 1 MiB in cache, per CPU-second", k.name()),
+                        c * n as f64 / rows_hot,
+                        bytes,
+                        None,
+                    );
+                }
+            }
+        }
         eprint!(" exact...");
         let _ = search(&db, &queries[0], &opt)?; // warm the pages
         let mut exact: Vec<Vec<u32>> = Vec::new();
-        let t = time(o.repeat, || {
-            exact.clear();
-            for q in &queries {
-                exact.push(search(&db, q, &opt).map(|h| h.iter().map(|h| h.index).collect()).unwrap_or_default());
-            }
-        });
-        push(
-            format!("bemm exact ({}, {} thr)", kernel.name(), thread_count(o.threads, n, 1)),
-            t / nq as f64,
-            bytes,
-            None,
-        );
-        let batch = 16.min(nq);
-        let t = time(o.repeat, || {
-            for chunk in queries.chunks(batch) {
-                let _ = search_batch(&db, chunk, &opt);
-            }
-        });
-        push(
-            format!("bemm exact, batch {batch} ({} thr)", thread_count(o.threads, n, batch)),
-            t / nq as f64,
-            bytes / batch as f64,
-            None,
-        );
+        for q in &queries {
+            exact.push(search(&db, q, &opt)?.iter().map(|h| h.index).collect());
+        }
         let t1 = SearchOptions { threads: 1, ..opt };
-        let t = time(o.repeat, || {
-            for q in &queries {
-                let _ = search(&db, q, &t1);
-            }
-        });
-        push(format!("bemm exact ({}, 1 thr)", kernel.name()), t / nq as f64, bytes, None);
-        // The same single-thread search timed in CPU seconds (at least 2 s of them).
+        for &k in kernels.iter().filter(|k| **k != Kernel::Scalar) {
+            let kt = SearchOptions { kernel: k, ..t1 };
+            let mut same = true;
+            let t = time(o.repeat, || {
+                for (q, e) in queries.iter().zip(&exact) {
+                    let got = search(&db, q, &kt).map(|h| h.iter().map(|h| h.index).collect::<Vec<_>>());
+                    same &= got.is_ok_and(|g| overlap(&g, e) >= 0.99);
+                }
+            });
+            push(format!("bemm exact ({}, 1 thr)", k.name()), t / nq as f64, bytes, Some(if same { 1.0 } else { 0.0 }));
+        }
+        // The chosen kernel, one thread, in CPU seconds (at least 2 s of them).
         let (c0, mut done) = (cpu_seconds(), 0usize);
         while done < nq || (cpu_seconds() - c0 < 2.0 && c0 > 0.0) {
             let _ = search(&db, &queries[done % nq], &t1);
@@ -253,17 +353,55 @@ fn main() -> Result<()> {
         }
         let cpu = cpu_seconds() - c0;
         if cpu > 0.0 {
-            push(format!("bemm exact ({}, 1 thr), per CPU-second", kernel.name()), cpu / done as f64, bytes, None);
+            push(
+                format!("bemm exact (chosen {}, 1 thr), per CPU-second", kernel.name()),
+                cpu / done as f64,
+                bytes,
+                None,
+            );
+        }
+        let thr = thread_count(o.threads, n, 1);
+        let t = time(o.repeat, || {
+            for q in &queries {
+                let _ = search(&db, q, &opt);
+            }
+        });
+        push(format!("bemm exact (chosen {}, {thr} thr)", kernel.name()), t / nq as f64, bytes, None);
+        let batch = 16.min(nq);
+        let t = time(o.repeat, || {
+            for chunk in queries.chunks(batch) {
+                let _ = search_batch(&db, chunk, &opt);
+            }
+        });
+        push(
+            format!("bemm exact, batch {batch} ({}, {} thr)", kernel.name(), thread_count(o.threads, n, batch)),
+            t / nq as f64,
+            bytes / batch as f64,
+            None,
+        );
+        if let Some(c) = cpu_time(2.0, || {
+            let _ = search_batch(&db, &queries[..batch], &opt);
+        }) {
+            push(
+                format!(
+                    "bemm exact, batch {batch} ({}, {} thr), per CPU-second",
+                    kernel.name(),
+                    thread_count(o.threads, n, batch)
+                ),
+                c / batch as f64,
+                bytes / batch as f64,
+                None,
+            );
         }
         eprint!(" scalar...");
         let sq = SearchOptions { kernel: Kernel::Scalar, ..opt };
         let few = nq.min(if n > 200_000 { 5 } else { 10 });
-        let t = time(o.repeat, || {
+        let t = time(o.repeat.min(3), || {
             for q in &queries[..few] {
                 let _ = search(&db, q, &sq);
             }
         });
-        push(format!("scalar kernel, same top-k ({} thr)", thread_count(o.threads, n, 1)), t / few as f64, bytes, None);
+        push(format!("scalar kernel, same top-k ({thr} thr)"), t / few as f64, bytes, None);
         eprint!(" naive...");
         let mut naive_same = true;
         let t = time(1, || {
@@ -280,7 +418,7 @@ fn main() -> Result<()> {
         );
         eprint!(" binary...");
         let codes = BinaryCodes::build(&rows, DIM, DIM);
-        for factor in [10usize, 30] {
+        for factor in [10usize, DEFAULT_CANDIDATE_FACTOR] {
             let cands = (o.k * factor).min(n - 1);
             let mut recall = 0.0;
             let t = time(1, || {
@@ -292,8 +430,9 @@ fn main() -> Result<()> {
                 }
             });
             let bpq = (n * codes.bytes_per_row() + cands * DIM * 2) as f64;
+            let default = if factor == DEFAULT_CANDIDATE_FACTOR { ", default" } else { "" };
             push(
-                format!("binary codes top-{cands} + exact rerank (1 thr)"),
+                format!("binary codes top-{cands}{default} + exact rerank (1 thr)"),
                 t / nq as f64,
                 bpq,
                 Some(recall / nq as f64),
@@ -313,29 +452,31 @@ fn main() -> Result<()> {
             .iter()
             .map(|r| serde_json::json!({"rows": r.size, "method": r.method, "ms_per_query": r.ms_per_query, "queries_per_s": r.queries_per_s, "gb_per_s": r.gb_per_s, "recall_vs_exact": r.recall}))
             .collect();
+        let v = serde_json::json!({"cpu": model, "flags": flags, "chosen": chosen_report, "load_average_end": load_average(), "rows": v});
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
+        println!("chosen kernel (retrieval::select, chi-square): {}", chosen_report.join("; "));
         println!(
-            "{:>8}  {:<48} {:>10} {:>10} {:>8} {:>8}",
+            "{:>8}  {:<52} {:>10} {:>10} {:>8} {:>8}",
             "rows", "method", "ms/query", "queries/s", "GB/s", "recall"
         );
         for r in &results {
             let rec = r.recall.map_or(String::from("-"), |x| format!("{x:.3}"));
             println!(
-                "{:>8}  {:<48} {:>10.3} {:>10.1} {:>8.2} {:>8}",
+                "{:>8}  {:<52} {:>10.3} {:>10.1} {:>8.2} {:>8}",
                 r.size, r.method, r.ms_per_query, r.queries_per_s, r.gb_per_s, rec
             );
         }
         println!("GB/s = feature bytes the method reads per query / time per query (batch: bytes / batch size).");
-        println!("\"per CPU-second\": CPU time, not wall time: robust to other jobs on the machine.");
-        if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
-            println!(
-                "load average at the end: {} ({} cores; wall-clock rows are unreliable above that)",
-                l.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            );
-        }
-        println!("recall = fraction of the exact top-{} found (naive: 1 = same neighbours as bemm exact).", o.k);
+        println!("Wall times are medians of {} passes; \"per CPU-second\": CPU time, robust to other jobs.", o.repeat);
+        println!(
+            "load average at the end: {} ({cores} cores; wall-clock rows are unreliable above that)",
+            load_average()
+        );
+        println!(
+            "recall = fraction of the exact top-{} found (bemm exact per kernel and naive: 1 = same neighbours as the chosen kernel).",
+            o.k
+        );
     }
     Ok(())
 }

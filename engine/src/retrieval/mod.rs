@@ -1,5 +1,6 @@
 //! Content-based retrieval over compact feature rows: distances (chi-square,
-//! squared L2, cosine; scalar reference and AVX2/F16C), exact top-k,
+//! squared L2, cosine; scalar reference, AVX2, AVX-512 and NEON kernels,
+//! chosen by timing or pinned with `BEMM_KERNEL`), exact top-k,
 //! multi-threaded exact search, a binary-code coarse pass with exact
 //! re-ranking, and the multi-label retrieval metrics.
 //!
@@ -8,6 +9,7 @@
 //!
 //! Module map and feature flags:
 //! - [`distance`] (no_std, no alloc): [`Metric`], [`Kernel`], per-row distances;
+//! - [`select`] (`std`): which kernel a search uses (pinned or timed);
 //! - [`topk`] (`alloc`): bounded k-smallest selection;
 //! - [`binary`] (`alloc`): sign codes, Hamming pre-selection, exact re-rank;
 //! - [`search`] (`std`): threads over rows, batched queries;
@@ -20,11 +22,15 @@ pub mod distance;
 pub mod metrics;
 #[cfg(feature = "std")]
 pub mod search;
+#[cfg(feature = "std")]
+pub mod select;
 #[cfg(feature = "alloc")]
 pub mod topk;
 
-pub use distance::{distance_scalar, Kernel, Metric};
+pub use distance::{distance_f64, distance_scalar, Kernel, Metric};
 #[cfg(feature = "std")]
 pub use search::{search, search_batch, search_naive, Database, Query, SearchError, SearchOptions};
+#[cfg(feature = "std")]
+pub use select::{KernelChoiceError, Selection};
 #[cfg(feature = "alloc")]
 pub use topk::{Hit, TopK};

@@ -9,6 +9,7 @@
 //! so results do not depend on the thread count.
 
 use super::distance::{Kernel, Metric};
+use super::select::{choose, KernelChoiceError, Selection};
 use super::topk::{Hit, TopK};
 use half::f16;
 
@@ -52,6 +53,9 @@ pub enum SearchError {
         /// Row stride.
         stride: usize,
     },
+    /// No distance kernel could be chosen (`BEMM_KERNEL`).
+    #[error(transparent)]
+    Kernel(#[from] KernelChoiceError),
 }
 
 impl<'a> Database<'a> {
@@ -92,6 +96,11 @@ impl<'a> Database<'a> {
         self.stride
     }
 
+    /// Every row's values, row-major (`len() * stride()`).
+    pub fn rows(&self) -> &'a [f16] {
+        self.rows
+    }
+
     /// Row `i` (all `stride` elements).
     pub fn row(&self, i: usize) -> Option<&'a [f16]> {
         self.rows.get(i * self.stride..(i + 1) * self.stride)
@@ -130,9 +139,18 @@ pub struct SearchOptions {
 }
 
 impl SearchOptions {
-    /// `metric`, `k`, all cores, the fastest kernel.
+    /// `metric`, `k`, all cores, the preferred kernel ([`Kernel::detect`],
+    /// neither timed nor pinned: see [`SearchOptions::chosen`]).
     pub fn new(metric: Metric, k: usize) -> Self {
         SearchOptions { metric, k, threads: 0, kernel: Kernel::detect() }
+    }
+
+    /// `metric`, `k`, all cores, the kernel `BEMM_KERNEL` pins or the
+    /// fastest one timed on `db` ([`super::select::choose`]), and how it was
+    /// picked.
+    pub fn chosen(metric: Metric, k: usize, db: &Database<'_>) -> Result<(Self, Selection), SearchError> {
+        let (kernel, how) = choose(metric, db)?;
+        Ok((SearchOptions { kernel, ..SearchOptions::new(metric, k) }, how))
     }
 }
 

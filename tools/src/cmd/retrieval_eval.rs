@@ -9,7 +9,7 @@ use crate::report::{progress, table};
 use anyhow::{bail, Context};
 use bemm_engine::retrieval::binary::{rerank, BinaryCodes};
 use bemm_engine::retrieval::metrics::{LabelIndex, QueryScores, RetrievalAccumulator};
-use bemm_engine::retrieval::{search_batch, Database, Query, SearchOptions};
+use bemm_engine::retrieval::{search_batch, Database, Query, SearchOptions, Selection};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -35,8 +35,9 @@ pub struct Args {
     #[arg(long)]
     pub max_queries: Option<usize>,
     /// Also evaluate the binary-code coarse pass keeping FACTOR x max(k)
-    /// candidates for exact re-ranking, and its recall against exact search.
-    #[arg(long, value_name = "FACTOR")]
+    /// candidates for exact re-ranking (`--coarse` alone: the default factor,
+    /// 30), and its recall against exact search.
+    #[arg(long, value_name = "FACTOR", num_args = 0..=1, default_missing_value = DEFAULT_FACTOR)]
     pub coarse: Option<usize>,
     /// Worker threads (default: all cores).
     #[arg(long)]
@@ -48,6 +49,9 @@ pub struct Args {
 
 /// Queries answered per pass over the features (they share the memory traffic).
 const BATCH: usize = 64;
+
+/// `--coarse` without a value: `binary::DEFAULT_CANDIDATE_FACTOR` (checked in a test).
+const DEFAULT_FACTOR: &str = "30";
 
 /// The figures of one run.
 pub struct RetrievalReport {
@@ -63,6 +67,10 @@ pub struct RetrievalReport {
     pub exact_seconds: f64,
     /// Seconds of coarse search (all queries).
     pub coarse_seconds: f64,
+    /// Distance kernel of the exact search.
+    pub kernel: &'static str,
+    /// How it was picked.
+    pub kernel_selection: Selection,
 }
 
 /// Evaluate retrieval on `a.features`.
@@ -105,7 +113,8 @@ pub fn evaluate(a: &Args) -> anyhow::Result<RetrievalReport> {
     }
     let db = Database::from_features(&f).with_filter(&allowed)?;
     let index = LabelIndex::new(recs.iter().zip(&allowed).filter(|(_, a)| **a).map(|(r, _)| r.labels19 as u64));
-    let opt = SearchOptions { threads: a.threads.unwrap_or(0), ..SearchOptions::new(metric, kmax) };
+    let (opt, kernel_selection) = SearchOptions::chosen(metric, kmax, &db)?;
+    let opt = SearchOptions { threads: a.threads.unwrap_or(0), ..opt };
     let mut exact_acc = RetrievalAccumulator::new(&ks);
     let mut coarse_acc = RetrievalAccumulator::new(&ks);
     let codes = a.coarse.map(|_| BinaryCodes::build(f.rows(), f.row_elems(), f.dim()));
@@ -151,6 +160,8 @@ pub fn evaluate(a: &Args) -> anyhow::Result<RetrievalReport> {
         database: db_size,
         exact_seconds: exact_s,
         coarse_seconds: coarse_s,
+        kernel: opt.kernel.name(),
+        kernel_selection,
     })
 }
 
@@ -176,6 +187,7 @@ pub fn print_report(a: &Args, r: &RetrievalReport) -> anyhow::Result<()> {
             "features": a.features.display().to_string(), "metric": metric.name(), "queries": r.queries,
             "query_split": a.queries, "database_split": a.database, "database": r.database,
             "exact": scores_json(&r.exact), "exact_ms_per_query": 1e3 * r.exact_seconds / r.queries as f64,
+            "batch": BATCH, "kernel": r.kernel, "kernel_selection": r.kernel_selection.name(),
         });
         if let Some((c, recall)) = &r.coarse {
             v["coarse"] = serde_json::json!({"factor": a.coarse, "scores": scores_json(c), "recall_vs_exact": recall,
@@ -217,7 +229,12 @@ pub fn print_report(a: &Args, r: &RetrievalReport) -> anyhow::Result<()> {
         add(&format!("binary x{} + rerank", a.coarse.unwrap_or(0)), c);
     }
     print!("{}", table(&rows));
-    println!("exact search: {:.2} ms/query (batches of {BATCH})", 1e3 * r.exact_seconds / r.queries as f64);
+    println!(
+        "exact search: {:.2} ms/query (batches of {BATCH}, {} kernel, {})",
+        1e3 * r.exact_seconds / r.queries as f64,
+        r.kernel,
+        r.kernel_selection.name()
+    );
     if let Some((_, recall)) = &r.coarse {
         println!(
             "binary coarse pass + rerank: {:.2} ms/query (1 thread), recall of the exact top-{}: {:.3}",
@@ -227,4 +244,15 @@ pub fn print_report(a: &Args, r: &RetrievalReport) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn coarse_default_is_the_engine_default() {
+        assert_eq!(
+            super::DEFAULT_FACTOR.parse::<usize>().ok(),
+            Some(bemm_engine::retrieval::binary::DEFAULT_CANDIDATE_FACTOR)
+        );
+    }
 }

@@ -8,7 +8,7 @@
 use crate::cmd::predict::{RunArgs, Runner};
 use crate::report::table;
 use anyhow::{bail, Context};
-use bemm_engine::retrieval::{search, Database, Metric, Query, SearchOptions};
+use bemm_engine::retrieval::{search, Database, Metric, Query, SearchOptions, Selection};
 use bemm_formats::archive::{PatchRecord, Split};
 use bemm_formats::features::FeatureArchive;
 use bemm_formats::labels::{mask_indices, CLASS_NAMES};
@@ -188,8 +188,10 @@ pub struct SearchOutput {
     pub searched: usize,
     /// Distance used.
     pub metric: Metric,
-    /// Kernel used.
+    /// Distance kernel used (`bemm_engine::retrieval::Kernel::name`).
     pub kernel: &'static str,
+    /// How the kernel was picked: timed on the data, pinned by `BEMM_KERNEL`, or preferred (small data).
+    pub kernel_selection: Selection,
     /// Search time (excluding loading).
     pub seconds: f64,
 }
@@ -225,7 +227,8 @@ pub fn execute(a: &Args) -> anyhow::Result<SearchOutput> {
         }
         _ => bail!("give --query NAME, or --query-patch ARCHIVE:NAME with --model MODEL"),
     };
-    let opt = SearchOptions { threads: a.threads.unwrap_or(0), ..SearchOptions::new(metric, a.k) };
+    let (opt, kernel_selection) = SearchOptions::chosen(metric, a.k, &db)?;
+    let opt = SearchOptions { threads: a.threads.unwrap_or(0), ..opt };
     let t = Instant::now();
     let hits = search(&db, &query, &opt)?;
     let seconds = t.elapsed().as_secs_f64();
@@ -248,6 +251,7 @@ pub fn execute(a: &Args) -> anyhow::Result<SearchOutput> {
         searched: f.len(),
         metric,
         kernel: opt.kernel.name(),
+        kernel_selection,
         seconds,
     })
 }
@@ -267,7 +271,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             })
             .collect();
         let v = serde_json::json!({"query": {"name": o.query, "labels": label_names(ql)}, "metric": o.metric.name(), "k": a.k,
-            "searched": o.searched, "kernel": o.kernel, "seconds": o.seconds, "results": results});
+            "searched": o.searched, "kernel": o.kernel, "kernel_selection": o.kernel_selection.name(), "seconds": o.seconds,
+            "results": results});
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("query {}: {}", o.query, label_names(ql).join("; "));
@@ -288,7 +293,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             ]);
         }
         print!("{}", table(&rows));
-        println!("{} of {} patches in {:.2} ms ({}, exact)", o.hits.len(), o.searched, o.seconds * 1e3, o.kernel);
+        println!(
+            "{} of {} patches in {:.2} ms ({} kernel, {}, exact)",
+            o.hits.len(),
+            o.searched,
+            o.seconds * 1e3,
+            o.kernel,
+            o.kernel_selection.name()
+        );
     }
     Ok(())
 }
