@@ -35,6 +35,7 @@ pub mod elementwise;
 pub mod error;
 pub mod gemm;
 mod graph;
+mod input_check;
 pub mod kernels;
 #[cfg(test)]
 mod lcg;
