@@ -7,12 +7,13 @@
 //! Layering (one concept per module):
 //! - [`model`]: the public API ([`Model`], [`Precision`]); [`owned`] (std):
 //!   [`OwnedModel`] over a memory map, multi-threaded batches;
-//! - [`graph`]: the interpreter; [`planner`]: static activation memory plan;
-//! - layers: [`conv`] (implicit im2col / pointwise GEMM, [`winograd`]
-//!   F(2x2, 3x3) for 3x3 stride-1 layers), [`linear`],
-//!   [`pool`], [`elementwise`]; [`act`]: activation layouts;
+//! - `graph`: the interpreter; [`planner`]: static activation memory plan;
+//! - layers: [`conv`] (im2col and pointwise GEMM, direct convolution,
+//!   Winograd F(2x2, 3x3)), `linear`, [`pool`], [`elementwise`]; `act`:
+//!   activation layouts; `ctx`: the execution context (kernel, blocks, fork);
 //! - [`gemm`]: the packed GEMM driver; [`kernels`]: micro-kernels per ISA
-//!   (scalar, AVX2, AVX-512, AVX512-BF16) in one registry, f16 widening.
+//!   (scalar, AVX2, AVX-512, AVX512-BF16) in one registry, f16 widening;
+//!   [`cpu`]: CPU-feature detection, the one check before any kernel runs.
 //!
 //! Features: `alloc` (architectures in [`arch`]), `std` (memory maps,
 //! threads, run-time CPU detection), `capi` (the C ABI in `capi`, declared in
@@ -24,13 +25,14 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
-pub mod act;
+mod act;
 #[cfg(feature = "alloc")]
 pub mod arch;
 #[cfg(feature = "capi")]
 pub mod capi;
 pub mod conv;
-pub mod direct;
+pub mod cpu;
+mod ctx;
 pub mod elementwise;
 pub mod error;
 pub mod gemm;
@@ -39,7 +41,7 @@ mod input_check;
 pub mod kernels;
 #[cfg(test)]
 mod lcg;
-pub mod linear;
+mod linear;
 pub mod metrics;
 pub mod model;
 #[cfg(feature = "std")]
@@ -49,10 +51,9 @@ pub mod pool;
 pub mod retrieval;
 #[cfg(feature = "std")]
 mod spin_fork;
-pub mod winograd;
 
+pub use cpu::Isa;
 pub use error::EngineError;
-pub use kernels::Isa;
 pub use model::{Model, Precision};
 #[cfg(feature = "std")]
 pub use owned::OwnedModel;

@@ -1,6 +1,7 @@
 //! The public inference API.
 
 use crate::act::{Contiguous, InputBatch, Window};
+use crate::ctx::Ctx;
 use crate::error::EngineError;
 use crate::gemm::Blocks;
 use crate::graph::{self, Exec};
@@ -30,7 +31,9 @@ pub struct Model<'a> {
     file: ModelFile<'a>,
     plan: Plan,
     kern: &'static MicroKernel,
-    isa: Isa,
+    /// The kernel `BEMM_KERNEL` pinned when the model was loaded: it stays
+    /// through [`Model::with_precision`].
+    pinned: Option<&'static MicroKernel>,
     precision: Precision,
     blocks: Blocks,
     winograd: bool,
@@ -118,19 +121,27 @@ impl<'a> Model<'a> {
     /// aligned address, [`bemm_formats::model::MODEL_ALIGN`]: a memory map or
     /// `include_bytes!` into an aligned static) and
     /// plan its memory. Weights are used in place, never copied.
+    ///
+    /// The kernel is the best exact one the CPU supports, unless (under
+    /// `std`) the environment variable `BEMM_KERNEL` names one
+    /// ([`kernels::from_env`]): then that kernel, kept by
+    /// [`Model::with_precision`] and replaced only by [`Model::with_isa`] or
+    /// [`Model::with_kernel`]. A `BEMM_KERNEL` that is unknown or that the
+    /// CPU lacks fails here.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, EngineError> {
         let file = ModelFile::parse(bytes)?;
         let keep = [file.header().output_layer, file.header().feature_layer];
         let plan = Plan::new(file.layers(), &keep)?;
-        let kern = kernels::best(true);
+        let pinned = kernels::from_env()?;
+        let kern = pinned.unwrap_or(kernels::best(true));
         let chunk = (CHUNK_BYTES / 4 / largest_output(file.layers())).max(1);
         let stage = late_stage(&file, &plan, chunk, &keep)?;
         Ok(Model {
             file,
             plan,
             kern,
-            isa: kern.isa,
-            precision: Precision::Exact,
+            pinned,
+            precision: if kern.exact { Precision::Exact } else { Precision::Fast },
             blocks: Blocks::DEFAULT,
             winograd: true,
             chunk,
@@ -138,21 +149,42 @@ impl<'a> Model<'a> {
         })
     }
 
-    /// Select the arithmetic (see [`Precision`]).
+    /// Select the arithmetic (see [`Precision`]): the best kernel of that
+    /// precision the CPU supports. A kernel pinned by `BEMM_KERNEL` stays
+    /// (and [`Model::precision`] reports its precision).
     pub fn with_precision(mut self, p: Precision) -> Self {
-        self.precision = p;
-        self.kern = kernels::best(p == Precision::Exact);
-        self.isa = self.kern.isa;
+        match self.pinned {
+            Some(kern) => self.set_kernel(kern),
+            None => {
+                self.set_kernel(kernels::best(p == Precision::Exact));
+                self.precision = p;
+            }
+        }
         self
     }
 
-    /// Force the kernels of one instruction set (tests, benchmarks).
-    /// Fails when the CPU lacks it.
-    pub fn with_isa(mut self, isa: Isa) -> Result<Self, EngineError> {
-        self.kern = kernels::for_isa(isa).ok_or(EngineError::Unsupported(isa.name()))?;
-        self.isa = isa;
-        self.precision = if self.kern.exact { Precision::Exact } else { Precision::Fast };
-        Ok(self)
+    /// Force the best kernel of one instruction set (tests, benchmarks).
+    /// Fails with [`EngineError::KernelUnavailable`] when the CPU lacks it.
+    pub fn with_isa(self, isa: Isa) -> Result<Self, EngineError> {
+        Ok(self.with_kernel(kernels::for_isa(isa)?))
+    }
+
+    /// Use `kern`, a kernel from [`kernels::by_name`] or [`kernels::best`]
+    /// (both check the CPU first); the precision follows the kernel's.
+    pub fn with_kernel(mut self, kern: &'static MicroKernel) -> Self {
+        self.set_kernel(kern);
+        self
+    }
+
+    /// [`Model::with_kernel`] by name ([`kernels::by_name`]: a kernel or an
+    /// ISA name). Fails for an unknown name or a kernel the CPU lacks.
+    pub fn with_kernel_name(self, name: &str) -> Result<Self, EngineError> {
+        Ok(self.with_kernel(kernels::by_name(name)?))
+    }
+
+    fn set_kernel(&mut self, kern: &'static MicroKernel) {
+        self.kern = kern;
+        self.precision = if kern.exact { Precision::Exact } else { Precision::Fast };
     }
 
     /// Use GEMM panels of `kc` depth and `nc` columns (see [`Blocks`]):
@@ -363,15 +395,8 @@ impl<'a> Model<'a> {
         crate::input_check::finite(input, batch)?;
         let (arena, rest) = scratch.split_at_mut(early);
         let (late_arena, ws) = rest.split_at_mut(late);
-        let ex = Exec {
-            file: &self.file,
-            plan: &self.plan,
-            kern: self.kern,
-            isa: self.isa,
-            blocks: self.blocks,
-            winograd: self.winograd,
-            fork,
-        };
+        let ctx = Ctx { kern: self.kern, blocks: self.blocks, winograd: self.winograd, fork };
+        let ex = Exec { file: &self.file, plan: &self.plan, ctx };
         let (nc, fl) = (self.num_classes(), self.feature_len());
         let all = 0..self.file.layers().len();
         let Some(st) = self.stage.as_ref().filter(|_| late > 0) else {
@@ -380,7 +405,7 @@ impl<'a> Model<'a> {
                 let f = if features.is_empty() { &mut [][..] } else { &mut features[start * fl..(start + len) * fl] };
                 graph::run(
                     &ex,
-                    &Window { inner: input, start, len },
+                    &Window { inner: input, start },
                     len,
                     all.clone(),
                     arena,
@@ -401,7 +426,7 @@ impl<'a> Model<'a> {
             // (`[C][glen][H*W]`).
             for start in (group..group + glen).step_by(chunk) {
                 let len = chunk.min(group + glen - start);
-                graph::run(&ex, &Window { inner: input, start, len }, len, 0..st.cut + 1, arena, ws, &mut [], &mut [])?;
+                graph::run(&ex, &Window { inner: input, start }, len, 0..st.cut + 1, arena, ws, &mut [], &mut [])?;
                 let src = self.plan.range(st.cut, len).ok_or(EngineError::Internal("plan"))?;
                 let dst = st.plan.range(st.cut, glen).ok_or(EngineError::Internal("plan"))?;
                 for c in 0..cut_c {
@@ -417,7 +442,7 @@ impl<'a> Model<'a> {
             let f = if features.is_empty() { &mut [][..] } else { &mut features[group * fl..(group + glen) * fl] };
             graph::run(
                 &late_ex,
-                &Window { inner: input, start: group, len: glen },
+                &Window { inner: input, start: group },
                 glen,
                 st.cut + 1..all.end,
                 late_arena,

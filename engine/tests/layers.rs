@@ -107,7 +107,7 @@ fn direct_convolution_of_wide_maps_matches_reference() {
         };
         for kern in [kernels::best(true), kernels::best(false)] {
             let winograd = kern.exact && pad == 1 && k == 3 && stride == 1;
-            let want = match (kern.taps.is_some(), winograd) {
+            let want = match (kern.has_taps(), winograd) {
                 (_, true) => ConvAlgo::Winograd2x2,
                 (true, false) => ConvAlgo::Direct,
                 (false, false) => ConvAlgo::Im2colGemm,

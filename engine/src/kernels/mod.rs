@@ -1,83 +1,30 @@
 //! Compute kernels: GEMM micro-kernels and f16 widening, per instruction set.
 //!
-//! Every micro-kernel is registered once, in [`REGISTRY`]: its name, the
+//! Every micro-kernel is registered once, in `REGISTRY`: its name, the
 //! instruction set it needs, its tile shape (`MR` rows x `NR` columns) and the
 //! packed operand format it expects. The GEMM driver (`crate::gemm`) is
 //! written once against that description, so adding a kernel is one file plus
 //! one registry line.
 //!
-//! Selection: under `std` the best kernel the running CPU supports is chosen
-//! at run time ([`Isa::detect`]); without `std` the choice follows the
-//! compile-time target features (`-C target-feature=+avx512f` etc.).
-
-/// Runtime feature test under `std`, compile-time without.
-#[cfg(feature = "std")]
-#[allow(unused_macros)]
-macro_rules! has {
-    ($f:tt) => {
-        std::arch::is_x86_feature_detected!($f)
-    };
-}
-#[cfg(not(feature = "std"))]
-#[allow(unused_macros)]
-macro_rules! has {
-    ($f:tt) => {
-        cfg!(target_feature = $f)
-    };
-}
-#[allow(unused_imports)]
-pub(crate) use has;
+//! Selection: a kernel is handed out only after the CPU check
+//! ([`crate::cpu`]): [`best`] picks the best the CPU supports, [`by_name`]
+//! pins one by name and fails with [`EngineError::UnknownKernel`] or
+//! [`EngineError::KernelUnavailable`], and [`from_env`] reads that name
+//! from `BEMM_KERNEL` (under `std`).
 
 #[cfg(target_arch = "x86_64")]
-pub mod avx2;
+mod avx2;
 #[cfg(target_arch = "x86_64")]
-pub mod avx512;
+mod avx512;
 #[cfg(target_arch = "x86_64")]
-pub mod avx512bf16;
+mod avx512bf16;
 pub mod convert;
-pub mod scalar;
-pub mod widest;
+mod scalar;
+pub(crate) mod widest;
 
-/// An instruction-set level a kernel needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Isa {
-    /// Portable Rust; the reference every SIMD path is tested against.
-    Scalar,
-    /// x86-64 AVX2 + FMA + F16C.
-    Avx2,
-    /// x86-64 AVX-512F (+ F16C-equivalent `vcvtph2ps` on zmm).
-    Avx512,
-    /// x86-64 AVX-512F + AVX512-BF16 (`vdpbf16ps`).
-    Avx512Bf16,
-}
-
-impl Isa {
-    /// Whether the running CPU (under `std`) or the compile-time target
-    /// features (without `std`) support this level.
-    pub fn available(self) -> bool {
-        match self {
-            Isa::Scalar => true,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => has!("avx2") && has!("fma") && has!("f16c"),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => has!("avx512f") && has!("f16c"),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Bf16 => has!("avx512f") && has!("avx512bf16") && has!("f16c"),
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-
-    /// Short lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Isa::Scalar => "scalar",
-            Isa::Avx2 => "avx2",
-            Isa::Avx512 => "avx512",
-            Isa::Avx512Bf16 => "avx512-bf16",
-        }
-    }
-}
+use crate::cpu::Cpu;
+pub use crate::cpu::Isa;
+use crate::error::EngineError;
 
 /// How a kernel wants its operands packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +44,7 @@ pub enum PackFormat {
 /// One output tile's work for a micro-kernel: `C[rows, cols] (+)= A_panel * B_panel`,
 /// then optionally `+ bias[row]` and ReLU.
 #[derive(Debug, Clone, Copy)]
-pub struct Tile {
+pub(crate) struct Tile {
     /// Depth of this K block (elements, not pairs).
     pub kc: usize,
     /// Packed A panel (`MR` rows), format per [`PackFormat`].
@@ -141,26 +88,32 @@ pub struct MicroKernel {
     pub exact: bool,
     /// The kernel. Safety: caller guarantees the ISA is available and the
     /// tile's pointers cover `kc` x `MR`/`NR` packed values and `rows` x `cols` of C.
-    pub run: unsafe fn(&Tile),
+    pub(crate) run: unsafe fn(&Tile),
     /// The same kernel on the left `NR/2` columns only (same panels), for
     /// tiles with `cols <= NR/2`: narrow GEMMs (batch 1 on small maps) would
     /// otherwise multiply a half strip of padding.
-    pub narrow: Option<unsafe fn(&Tile)>,
+    pub(crate) narrow: Option<unsafe fn(&Tile)>,
     /// This kernel with B read in place, step `k` at `tile.b + taps[k]`
     /// (steps of one value, or of one bf16 pair for [`PackFormat::Bf16Pairs`];
     /// A packed row-major in the kernel's format, `MR` rows, 32 columns), for
-    /// direct convolution ([`crate::direct`]); `None` where there is none
+    /// direct convolution (`conv::direct`); `None` where there is none
     /// (im2col is used instead).
-    pub taps: Option<unsafe fn(&Tile, &[u32])>,
+    pub(crate) taps: Option<unsafe fn(&Tile, &[u32])>,
 }
 
 impl MicroKernel {
+    /// Whether the kernel has a variant reading B in place through tap
+    /// offsets, which direct convolution needs ([`crate::conv::ConvAlgo::Direct`]).
+    pub fn has_taps(&self) -> bool {
+        self.taps.is_some()
+    }
+
     /// Run the kernel on `t`, the narrow variant when the tile fits it.
     ///
     /// # Safety
     /// As [`MicroKernel::run`].
     #[inline(always)]
-    pub unsafe fn call(&self, t: &Tile) {
+    pub(crate) unsafe fn call(&self, t: &Tile) {
         match self.narrow {
             // SAFETY: forwarded; the narrow variant needs cols <= nr/2, checked here.
             Some(n) if t.cols <= self.nr / 2 => unsafe { n(t) },
@@ -172,7 +125,7 @@ impl MicroKernel {
 
 /// Every micro-kernel, best first within each precision (one line per kernel).
 #[rustfmt::skip]
-pub static REGISTRY: &[MicroKernel] = &[
+static REGISTRY: &[MicroKernel] = &[
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32, narrow: Some(avx512bf16::kernel_12x16), taps: Some(avx512bf16::kernel_12x32_taps) },
     #[cfg(target_arch = "x86_64")]
@@ -184,12 +137,96 @@ pub static REGISTRY: &[MicroKernel] = &[
 
 /// The best available kernel; `exact` restricts to full-f32 kernels.
 pub fn best(exact: bool) -> &'static MicroKernel {
-    REGISTRY.iter().find(|k| (k.exact || !exact) && k.isa.available()).unwrap_or(&REGISTRY[REGISTRY.len() - 1])
+    REGISTRY.iter().find(|k| (k.exact || !exact) && k.isa.available()).unwrap_or(scalar())
 }
 
-/// The best available kernel of exactly this ISA, if any.
-pub fn for_isa(isa: Isa) -> Option<&'static MicroKernel> {
-    REGISTRY.iter().find(|k| k.isa == isa && k.isa.available())
+/// The best kernel of exactly this ISA, if the CPU supports it.
+pub fn for_isa(isa: Isa) -> Result<&'static MicroKernel, EngineError> {
+    for_isa_on(isa, Cpu::detect())
+}
+
+/// [`for_isa`] on the CPU features `cpu` (at most the running CPU's).
+pub fn for_isa_on(isa: Isa, cpu: Cpu) -> Result<&'static MicroKernel, EngineError> {
+    let kern = REGISTRY.iter().find(|k| k.isa == isa).ok_or_else(|| unknown(isa.name()))?;
+    checked(kern, cpu)
+}
+
+/// The kernel named `name`: a kernel name (`avx512-12x32`) or an ISA name
+/// (`avx512`: the best kernel of that ISA). Fails with
+/// [`EngineError::UnknownKernel`] for any other name and with
+/// [`EngineError::KernelUnavailable`] when the CPU lacks what the kernel needs.
+pub fn by_name(name: &str) -> Result<&'static MicroKernel, EngineError> {
+    by_name_on(name, Cpu::detect())
+}
+
+/// [`by_name`] on the CPU features `cpu` (at most the running CPU's, e.g.
+/// `Cpu::detect().without(Feature::Avx512f)`).
+pub fn by_name_on(name: &str, cpu: Cpu) -> Result<&'static MicroKernel, EngineError> {
+    if let Some(kern) = REGISTRY.iter().find(|k| k.name == name) {
+        return checked(kern, cpu);
+    }
+    match Isa::parse(name) {
+        Some(isa) => for_isa_on(isa, cpu),
+        None => Err(unknown(name)),
+    }
+}
+
+/// The kernel pinned by the environment variable `BEMM_KERNEL` (a name as
+/// [`by_name`] takes it), or `None` when it is unset or empty.
+#[cfg(feature = "std")]
+pub fn from_env() -> Result<Option<&'static MicroKernel>, EngineError> {
+    match std::env::var("BEMM_KERNEL") {
+        Ok(name) if name.is_empty() => Ok(None),
+        Ok(name) => by_name(&name).map(Some),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(unknown("(BEMM_KERNEL is not UTF-8)")),
+    }
+}
+
+/// The kernel pinned by `BEMM_KERNEL`: never, without `std`.
+#[cfg(not(feature = "std"))]
+pub fn from_env() -> Result<Option<&'static MicroKernel>, EngineError> {
+    Ok(None)
+}
+
+fn checked(kern: &'static MicroKernel, cpu: Cpu) -> Result<&'static MicroKernel, EngineError> {
+    if cpu.supports(kern.isa) {
+        Ok(kern)
+    } else {
+        Err(EngineError::KernelUnavailable {
+            kernel: kern.name,
+            needs: kern.isa.needs(),
+            missing: cpu.missing(kern.isa),
+        })
+    }
+}
+
+fn unknown(name: &str) -> EngineError {
+    let mut shown = heapless::String::new();
+    for ch in name.chars() {
+        if shown.push(ch).is_err() {
+            break;
+        }
+    }
+    EngineError::UnknownKernel { name: shown, known: KnownKernels }
+}
+
+/// The names [`by_name`] accepts, displayed as a list: every kernel of the
+/// registry, then every ISA name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownKernels;
+
+impl core::fmt::Display for KnownKernels {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let names = REGISTRY.iter().map(|k| k.name).chain(Isa::ALL.iter().map(|i| i.name()));
+        for (i, name) in names.enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(name)?;
+        }
+        Ok(())
+    }
 }
 
 /// The portable reference kernel.
@@ -235,7 +272,63 @@ pub(crate) unsafe fn store_tile<const NR: usize>(t: &Tile, acc: &[[f32; NR]]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::Feature;
+    use std::string::ToString;
     use std::vec::Vec;
+
+    #[test]
+    fn by_name_finds_every_kernel_and_isa_the_cpu_has() {
+        for kern in REGISTRY.iter() {
+            match by_name(kern.name) {
+                Ok(k) => assert!(core::ptr::eq(k, kern) && kern.isa.available(), "{}", kern.name),
+                Err(e) => assert!(!kern.isa.available(), "{}: {e}", kern.name),
+            }
+        }
+        for &isa in Isa::ALL {
+            let got = by_name(isa.name()).map(|k| k.name);
+            assert_eq!(got.ok(), REGISTRY.iter().find(|k| k.isa == isa && isa.available()).map(|k| k.name));
+        }
+        assert_eq!(by_name("scalar").unwrap().name, "scalar-4x8");
+        assert_eq!(by_name("scalar-4x8").unwrap().name, "scalar-4x8");
+    }
+
+    #[test]
+    fn an_unknown_name_is_an_error_listing_the_known_ones() {
+        for name in ["", "avx512-bf16", "Scalar", "avx512-12x16", "a name far longer than thirty-two bytes"] {
+            let e = by_name(name).unwrap_err();
+            let EngineError::UnknownKernel { name: shown, .. } = &e else { panic!("{name:?}: {e}") };
+            assert!(name.starts_with(shown.as_str()), "{name:?} shown as {shown:?}");
+            let text = e.to_string();
+            for known in REGISTRY.iter().map(|k| k.name).chain(Isa::ALL.iter().map(|i| i.name())) {
+                assert!(text.contains(known), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_kernel_the_cpu_lacks_is_an_error_naming_the_missing_features() {
+        // Every SIMD kernel on a CPU without one of its features: the error
+        // names the kernel and exactly the features taken away.
+        let cpu = Cpu::detect();
+        let mut checked_any = false;
+        for kern in REGISTRY.iter().filter(|k| k.isa.available()) {
+            assert!(core::ptr::eq(by_name_on(kern.name, cpu).unwrap(), kern));
+            for &f in kern.isa.features() {
+                let e = by_name_on(kern.name, cpu.without(f)).unwrap_err();
+                let EngineError::KernelUnavailable { kernel, needs, missing } = &e else { panic!("{e}") };
+                assert_eq!((*kernel, *needs), (kern.name, kern.isa.needs()));
+                assert_eq!(missing.iter().collect::<Vec<_>>(), [f]);
+                assert!(e.to_string().contains(f.name()) && e.to_string().contains(kern.name), "{e}");
+                assert!(matches!(for_isa_on(kern.isa, cpu.without(f)), Err(EngineError::KernelUnavailable { .. })));
+                checked_any = true;
+            }
+        }
+        assert_eq!(checked_any, Isa::Avx2.available(), "a SIMD kernel is available but none was checked");
+        let bare = Feature::ALL.iter().fold(cpu, |c, &f| c.without(f));
+        assert_eq!(by_name_on("scalar", bare).unwrap().name, "scalar-4x8");
+        let e = by_name_on("avx512bf16", bare).unwrap_err();
+        assert!(e.to_string().ends_with("this CPU lacks f16c, avx512f, avx512bf16"), "{e}");
+    }
 
     #[test]
     fn taps_kernels_over_a_packed_panel_equal_the_kernel() {
