@@ -28,6 +28,20 @@ macro_rules! has {
 #[allow(unused_imports)]
 pub(crate) use has;
 
+/// [`has`] for aarch64 features.
+#[cfg(all(feature = "std", target_arch = "aarch64"))]
+macro_rules! has_arm {
+    ($f:tt) => {
+        std::arch::is_aarch64_feature_detected!($f)
+    };
+}
+#[cfg(all(not(feature = "std"), target_arch = "aarch64"))]
+macro_rules! has_arm {
+    ($f:tt) => {
+        cfg!(target_feature = $f)
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
@@ -35,6 +49,10 @@ pub mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512bf16;
 pub mod convert;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
+#[cfg(target_arch = "aarch64")]
+pub mod neon_fp16;
 pub mod scalar;
 pub mod widest;
 
@@ -43,6 +61,10 @@ pub mod widest;
 pub enum Isa {
     /// Portable Rust; the reference every SIMD path is tested against.
     Scalar,
+    /// aarch64 Advanced SIMD (NEON), f32 arithmetic.
+    Neon,
+    /// aarch64 NEON + Armv8.2-A FP16 arithmetic (`fmla v.8h`).
+    NeonFp16,
     /// x86-64 AVX2 + FMA + F16C.
     Avx2,
     /// x86-64 AVX-512F (+ F16C-equivalent `vcvtph2ps` on zmm).
@@ -63,7 +85,11 @@ impl Isa {
             Isa::Avx512 => has!("avx512f") && has!("f16c"),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Bf16 => has!("avx512f") && has!("avx512bf16") && has!("f16c"),
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => has_arm!("neon"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonFp16 => has_arm!("neon") && has_arm!("fp16"),
+            #[allow(unreachable_patterns)]
             _ => false,
         }
     }
@@ -72,6 +98,8 @@ impl Isa {
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
+            Isa::Neon => "neon",
+            Isa::NeonFp16 => "neon-fp16",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
             Isa::Avx512Bf16 => "avx512-bf16",
@@ -177,6 +205,10 @@ pub static REGISTRY: &[MicroKernel] = &[
     MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32, narrow: Some(avx512bf16::kernel_12x16), taps: Some(avx512bf16::kernel_12x32_taps) },
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx512-12x32", isa: Isa::Avx512, mr: 12, nr: 32, format: PackFormat::F32RowsA, exact: true, run: avx512::kernel_12x32, narrow: Some(avx512::kernel_12x16), taps: Some(avx512::kernel_12x32_taps) },
+    #[cfg(target_arch = "aarch64")]
+    MicroKernel { name: "neon-fp16-8x8", isa: Isa::NeonFp16, mr: 8, nr: 8, format: PackFormat::F32, exact: false, run: neon_fp16::kernel_8x8, narrow: None, taps: None },
+    #[cfg(target_arch = "aarch64")]
+    MicroKernel { name: "neon-12x8", isa: Isa::Neon, mr: 12, nr: 8, format: PackFormat::F32, exact: true, run: neon::kernel_12x8, narrow: Some(neon::kernel_12x4), taps: None },
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx2-6x16", isa: Isa::Avx2, mr: 6, nr: 16, format: PackFormat::F32, exact: true, run: avx2::kernel_6x16, narrow: None, taps: None },
     MicroKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, format: PackFormat::F32, exact: true, run: scalar::kernel_4x8, narrow: None, taps: None },
@@ -287,12 +319,96 @@ mod tests {
     }
 
     #[test]
+    fn f32_format_kernels_match_an_f64_product_on_every_edge() {
+        // Every available kernel packed as F32 or F32RowsA against the f64
+        // sum of the same panels: full and partial tiles (the 4-, 8- and
+        // 12-row loops, narrow columns), K across the FP16 kernel's chunks,
+        // with and without accumulate, bias, residual and ReLU.
+        let mut lcg = crate::lcg::Lcg::new(2024);
+        let mut next = || lcg.unit();
+        let f32_kernels = REGISTRY.iter().filter(|k| k.format != PackFormat::Bf16Pairs && k.isa.available());
+        for kern in f32_kernels {
+            let (mr, nr) = (kern.mr, kern.nr);
+            // f32 sums: summation order only. f16 operands (2^-11 relative
+            // each) and 16-step f16 partial sums: typically 1e-3 of the sum
+            // of |products|, bounded well below 1e-2; a wrong lane or row
+            // would be off by the size of the sum itself.
+            let tol = if kern.exact { 1e-5 } else { 1e-2 };
+            for (kc, rows, cols) in [(1usize, mr, nr), (17, mr, nr), (100, 3, nr), (33, 5, 1), (64, 8, nr / 2), (5, 9, 3)]
+            {
+                let (rows, cols) = (rows.min(mr), cols.min(nr));
+                let a: Vec<f32> = (0..mr * kc).map(|_| next()).collect();
+                let b: Vec<f32> = (0..nr * kc).map(|_| next()).collect();
+                let bias: Vec<f32> = (0..mr).map(|_| next()).collect();
+                let ldc = nr + 3;
+                let res: Vec<f32> = (0..mr * ldc).map(|_| next()).collect();
+                let start: Vec<f32> = (0..mr * ldc).map(|_| next()).collect();
+                let a_at = |r: usize, k: usize| match kern.format {
+                    PackFormat::F32RowsA => a[r * kc + k],
+                    _ => a[k * mr + r],
+                };
+                for (accumulate, relu, extras) in [(false, false, false), (true, true, true), (true, false, true)] {
+                    let mut c = start.clone();
+                    let t = Tile {
+                        kc,
+                        a: a.as_ptr(),
+                        b: b.as_ptr(),
+                        c: c.as_mut_ptr(),
+                        ldc,
+                        rows,
+                        cols,
+                        accumulate,
+                        bias: if extras { bias.as_ptr() } else { core::ptr::null() },
+                        relu,
+                        res: if extras { res.as_ptr() } else { core::ptr::null() },
+                    };
+                    // SAFETY: the kernel's ISA is available (filtered above); A holds
+                    // mr * kc, B nr * kc values, C and the residual mr rows of ldc >= cols.
+                    unsafe { kern.call(&t) };
+                    for r in 0..mr {
+                        for j in 0..ldc {
+                            let got = c[r * ldc + j];
+                            if r >= rows || j >= cols {
+                                assert_eq!(got.to_bits(), start[r * ldc + j].to_bits(), "{} wrote outside", kern.name);
+                                continue;
+                            }
+                            let (mut want, mut mag) = (0f64, 0f64);
+                            for k in 0..kc {
+                                let p = a_at(r, k) as f64 * b[k * nr + j] as f64;
+                                want += p;
+                                mag += p.abs();
+                            }
+                            if accumulate {
+                                want += start[r * ldc + j] as f64;
+                            }
+                            if extras {
+                                want += bias[r] as f64 + res[r * ldc + j] as f64;
+                            }
+                            if relu {
+                                want = want.max(0.0);
+                            }
+                            let err = (got as f64 - want).abs();
+                            assert!(
+                                err <= tol * (mag + 3.0),
+                                "{} kc {kc} rows {rows} cols {cols} at ({r}, {j}): {got} vs {want}",
+                                kern.name
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn narrow_variants_equal_the_full_kernels_on_their_columns() {
         let mut lcg = crate::lcg::Lcg::new(12345);
         let mut next = || lcg.unit();
         for kern in REGISTRY.iter().filter(|k| k.narrow.is_some() && k.isa.available()) {
             let Some(narrow) = kern.narrow else { continue };
             for (kc, rows, cols) in [(1usize, 12usize, 16usize), (7, 5, 1), (64, 12, 9), (33, 3, 16)] {
+                // The narrow variant's contract: at most NR/2 columns.
+                let (rows, cols) = (rows.min(kern.mr), cols.min(kern.nr / 2));
                 // Pair-packed panels hold ceil(kc/2) slots; f32 panels kc.
                 let pairs = kern.format == PackFormat::Bf16Pairs;
                 let depth = if pairs { kc.div_ceil(2) } else { kc };
