@@ -135,7 +135,7 @@ fn engine_fail(e: EngineError) -> i32 {
         EngineError::ScratchTooSmall { .. } => BEMM_ERR_SCRATCH,
         EngineError::OutputLength { .. } => BEMM_ERR_OUTPUT,
         EngineError::EmptyBatch | EngineError::BatchTooLarge(_) => BEMM_ERR_BATCH,
-        EngineError::Unsupported(_) => BEMM_ERR_UNSUPPORTED,
+        EngineError::UnknownKernel { .. } | EngineError::KernelUnavailable { .. } => BEMM_ERR_UNSUPPORTED,
         #[allow(unreachable_patterns)]
         _ => BEMM_ERR_INTERNAL,
     };

@@ -1,6 +1,8 @@
 //! The engine's error type. Every failure of the public API is one of these;
 //! nothing on the inference path panics.
 
+use crate::cpu::Features;
+use crate::kernels::KnownKernels;
 use bemm_formats::FormatError;
 
 /// Why a model could not be loaded or an inference could not run.
@@ -75,9 +77,25 @@ pub enum EngineError {
         /// The valid range.
         expected: &'static str,
     },
-    /// A requested kernel or instruction set is not available on this CPU.
-    #[error("{0} is not available on this CPU")]
-    Unsupported(&'static str),
+    /// A kernel name (`BEMM_KERNEL`, [`crate::kernels::by_name`]) that is
+    /// neither a registered kernel nor an ISA.
+    #[error("unknown kernel {name:?}: expected one of {known}")]
+    UnknownKernel {
+        /// The name given (its first 32 bytes).
+        name: heapless::String<32>,
+        /// The names accepted.
+        known: KnownKernels,
+    },
+    /// A requested kernel needs CPU features the CPU lacks.
+    #[error("kernel {kernel} needs CPU features {needs}; this CPU lacks {missing}")]
+    KernelUnavailable {
+        /// The kernel's name.
+        kernel: &'static str,
+        /// Every feature it needs ([`crate::Isa::needs`]).
+        needs: &'static str,
+        /// Those the CPU lacks.
+        missing: Features,
+    },
     /// An internal invariant did not hold (a bug in the engine, reported
     /// instead of panicking).
     #[error("internal engine error: {0}")]

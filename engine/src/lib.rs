@@ -12,7 +12,8 @@
 //!   F(2x2, 3x3) for 3x3 stride-1 layers), [`linear`],
 //!   [`pool`], [`elementwise`]; [`act`]: activation layouts;
 //! - [`gemm`]: the packed GEMM driver; [`kernels`]: micro-kernels per ISA
-//!   (scalar, AVX2, AVX-512, AVX512-BF16) in one registry, f16 widening.
+//!   (scalar, AVX2, AVX-512, AVX512-BF16) in one registry, f16 widening;
+//!   [`cpu`]: CPU-feature detection, the one check before any kernel runs.
 //!
 //! Features: `alloc` (architectures in [`arch`]), `std` (memory maps,
 //! threads, run-time CPU detection), `capi` (the C ABI in `capi`, declared in
@@ -30,6 +31,7 @@ pub mod arch;
 #[cfg(feature = "capi")]
 pub mod capi;
 pub mod conv;
+pub mod cpu;
 pub mod direct;
 pub mod elementwise;
 pub mod error;
@@ -50,8 +52,8 @@ pub mod retrieval;
 mod spin_fork;
 pub mod winograd;
 
+pub use cpu::Isa;
 pub use error::EngineError;
-pub use kernels::Isa;
 pub use model::{Model, Precision};
 #[cfg(feature = "std")]
 pub use owned::OwnedModel;

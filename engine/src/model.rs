@@ -31,6 +31,9 @@ pub struct Model<'a> {
     plan: Plan,
     kern: &'static MicroKernel,
     isa: Isa,
+    /// The kernel `BEMM_KERNEL` pinned when the model was loaded: it stays
+    /// through [`Model::with_precision`].
+    pinned: Option<&'static MicroKernel>,
     precision: Precision,
     blocks: Blocks,
     winograd: bool,
@@ -117,11 +120,19 @@ impl<'a> Model<'a> {
     /// Parse and validate a model file (`bytes` at least 2-byte aligned; a
     /// memory map or `include_bytes!` into an aligned static is best) and
     /// plan its memory. Weights are used in place, never copied.
+    ///
+    /// The kernel is the best exact one the CPU supports, unless (under
+    /// `std`) the environment variable `BEMM_KERNEL` names one
+    /// ([`kernels::from_env`]): then that kernel, kept by
+    /// [`Model::with_precision`] and replaced only by [`Model::with_isa`] or
+    /// [`Model::with_kernel`]. A `BEMM_KERNEL` that is unknown or that the
+    /// CPU lacks fails here.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, EngineError> {
         let file = ModelFile::parse(bytes)?;
         let keep = [file.header().output_layer, file.header().feature_layer];
         let plan = Plan::new(file.layers(), &keep)?;
-        let kern = kernels::best(true);
+        let pinned = kernels::from_env()?;
+        let kern = pinned.unwrap_or(kernels::best(true));
         let chunk = (CHUNK_BYTES / 4 / largest_output(file.layers())).max(1);
         let stage = late_stage(&file, &plan, chunk, &keep)?;
         Ok(Model {
@@ -129,7 +140,8 @@ impl<'a> Model<'a> {
             plan,
             kern,
             isa: kern.isa,
-            precision: Precision::Exact,
+            pinned,
+            precision: if kern.exact { Precision::Exact } else { Precision::Fast },
             blocks: Blocks::DEFAULT,
             winograd: true,
             chunk,
@@ -137,21 +149,43 @@ impl<'a> Model<'a> {
         })
     }
 
-    /// Select the arithmetic (see [`Precision`]).
+    /// Select the arithmetic (see [`Precision`]): the best kernel of that
+    /// precision the CPU supports. A kernel pinned by `BEMM_KERNEL` stays
+    /// (and [`Model::precision`] reports its precision).
     pub fn with_precision(mut self, p: Precision) -> Self {
-        self.precision = p;
-        self.kern = kernels::best(p == Precision::Exact);
-        self.isa = self.kern.isa;
+        match self.pinned {
+            Some(kern) => self.set_kernel(kern),
+            None => {
+                self.set_kernel(kernels::best(p == Precision::Exact));
+                self.precision = p;
+            }
+        }
         self
     }
 
-    /// Force the kernels of one instruction set (tests, benchmarks).
-    /// Fails when the CPU lacks it.
-    pub fn with_isa(mut self, isa: Isa) -> Result<Self, EngineError> {
-        self.kern = kernels::for_isa(isa).ok_or(EngineError::Unsupported(isa.name()))?;
-        self.isa = isa;
-        self.precision = if self.kern.exact { Precision::Exact } else { Precision::Fast };
-        Ok(self)
+    /// Force the best kernel of one instruction set (tests, benchmarks).
+    /// Fails with [`EngineError::KernelUnavailable`] when the CPU lacks it.
+    pub fn with_isa(self, isa: Isa) -> Result<Self, EngineError> {
+        Ok(self.with_kernel(kernels::for_isa(isa)?))
+    }
+
+    /// Use `kern`, a kernel from [`kernels::by_name`] or [`kernels::best`]
+    /// (both check the CPU first); the precision follows the kernel's.
+    pub fn with_kernel(mut self, kern: &'static MicroKernel) -> Self {
+        self.set_kernel(kern);
+        self
+    }
+
+    /// [`Model::with_kernel`] by name ([`kernels::by_name`]: a kernel or an
+    /// ISA name). Fails for an unknown name or a kernel the CPU lacks.
+    pub fn with_kernel_name(self, name: &str) -> Result<Self, EngineError> {
+        Ok(self.with_kernel(kernels::by_name(name)?))
+    }
+
+    fn set_kernel(&mut self, kern: &'static MicroKernel) {
+        self.kern = kern;
+        self.isa = kern.isa;
+        self.precision = if kern.exact { Precision::Exact } else { Precision::Fast };
     }
 
     /// Use GEMM panels of `kc` depth and `nc` columns (see [`Blocks`]):

@@ -6,41 +6,11 @@
 //! written once against that description, so adding a kernel is one file plus
 //! one registry line.
 //!
-//! Selection: under `std` the best kernel the running CPU supports is chosen
-//! at run time ([`Isa::detect`]); without `std` the choice follows the
-//! compile-time target features (`-C target-feature=+avx512f` etc.).
-
-/// Runtime feature test under `std`, compile-time without.
-#[cfg(feature = "std")]
-#[allow(unused_macros)]
-macro_rules! has {
-    ($f:tt) => {
-        std::arch::is_x86_feature_detected!($f)
-    };
-}
-#[cfg(not(feature = "std"))]
-#[allow(unused_macros)]
-macro_rules! has {
-    ($f:tt) => {
-        cfg!(target_feature = $f)
-    };
-}
-#[allow(unused_imports)]
-pub(crate) use has;
-
-/// [`has`] for aarch64 features.
-#[cfg(all(feature = "std", target_arch = "aarch64"))]
-macro_rules! has_arm {
-    ($f:tt) => {
-        std::arch::is_aarch64_feature_detected!($f)
-    };
-}
-#[cfg(all(not(feature = "std"), target_arch = "aarch64"))]
-macro_rules! has_arm {
-    ($f:tt) => {
-        cfg!(target_feature = $f)
-    };
-}
+//! Selection: a kernel is handed out only after the CPU check
+//! ([`crate::cpu`]): [`best`] picks the best the CPU supports, [`by_name`]
+//! pins one by name and fails with [`EngineError::UnknownKernel`] or
+//! [`EngineError::KernelUnavailable`], and [`from_env`] reads that name
+//! from `BEMM_KERNEL` (under `std`).
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
@@ -56,56 +26,9 @@ pub mod neon_fp16;
 pub mod scalar;
 pub mod widest;
 
-/// An instruction-set level a kernel needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Isa {
-    /// Portable Rust; the reference every SIMD path is tested against.
-    Scalar,
-    /// aarch64 Advanced SIMD (NEON), f32 arithmetic.
-    Neon,
-    /// aarch64 NEON + Armv8.2-A FP16 arithmetic (`fmla v.8h`).
-    NeonFp16,
-    /// x86-64 AVX2 + FMA + F16C.
-    Avx2,
-    /// x86-64 AVX-512F (+ F16C-equivalent `vcvtph2ps` on zmm).
-    Avx512,
-    /// x86-64 AVX-512F + AVX512-BF16 (`vdpbf16ps`).
-    Avx512Bf16,
-}
-
-impl Isa {
-    /// Whether the running CPU (under `std`) or the compile-time target
-    /// features (without `std`) support this level.
-    pub fn available(self) -> bool {
-        match self {
-            Isa::Scalar => true,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => has!("avx2") && has!("fma") && has!("f16c"),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => has!("avx512f") && has!("f16c"),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Bf16 => has!("avx512f") && has!("avx512bf16") && has!("f16c"),
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => has_arm!("neon"),
-            #[cfg(target_arch = "aarch64")]
-            Isa::NeonFp16 => has_arm!("neon") && has_arm!("fp16"),
-            #[allow(unreachable_patterns)]
-            _ => false,
-        }
-    }
-
-    /// Short lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Isa::Scalar => "scalar",
-            Isa::Neon => "neon",
-            Isa::NeonFp16 => "neon-fp16",
-            Isa::Avx2 => "avx2",
-            Isa::Avx512 => "avx512",
-            Isa::Avx512Bf16 => "avx512-bf16",
-        }
-    }
-}
+use crate::cpu::Cpu;
+pub use crate::cpu::Isa;
+use crate::error::EngineError;
 
 /// How a kernel wants its operands packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,12 +139,96 @@ pub static REGISTRY: &[MicroKernel] = &[
 
 /// The best available kernel; `exact` restricts to full-f32 kernels.
 pub fn best(exact: bool) -> &'static MicroKernel {
-    REGISTRY.iter().find(|k| (k.exact || !exact) && k.isa.available()).unwrap_or(&REGISTRY[REGISTRY.len() - 1])
+    REGISTRY.iter().find(|k| (k.exact || !exact) && k.isa.available()).unwrap_or(scalar())
 }
 
-/// The best available kernel of exactly this ISA, if any.
-pub fn for_isa(isa: Isa) -> Option<&'static MicroKernel> {
-    REGISTRY.iter().find(|k| k.isa == isa && k.isa.available())
+/// The best kernel of exactly this ISA, if the CPU supports it.
+pub fn for_isa(isa: Isa) -> Result<&'static MicroKernel, EngineError> {
+    for_isa_on(isa, Cpu::detect())
+}
+
+/// [`for_isa`] on the CPU features `cpu` (at most the running CPU's).
+pub fn for_isa_on(isa: Isa, cpu: Cpu) -> Result<&'static MicroKernel, EngineError> {
+    let kern = REGISTRY.iter().find(|k| k.isa == isa).ok_or_else(|| unknown(isa.name()))?;
+    checked(kern, cpu)
+}
+
+/// The kernel named `name`: a kernel name (`avx512-12x32`) or an ISA name
+/// (`avx512`: the best kernel of that ISA). Fails with
+/// [`EngineError::UnknownKernel`] for any other name and with
+/// [`EngineError::KernelUnavailable`] when the CPU lacks what the kernel needs.
+pub fn by_name(name: &str) -> Result<&'static MicroKernel, EngineError> {
+    by_name_on(name, Cpu::detect())
+}
+
+/// [`by_name`] on the CPU features `cpu` (at most the running CPU's, e.g.
+/// `Cpu::detect().without(Feature::Avx512f)`).
+pub fn by_name_on(name: &str, cpu: Cpu) -> Result<&'static MicroKernel, EngineError> {
+    if let Some(kern) = REGISTRY.iter().find(|k| k.name == name) {
+        return checked(kern, cpu);
+    }
+    match Isa::parse(name) {
+        Some(isa) => for_isa_on(isa, cpu),
+        None => Err(unknown(name)),
+    }
+}
+
+/// The kernel pinned by the environment variable `BEMM_KERNEL` (a name as
+/// [`by_name`] takes it), or `None` when it is unset or empty.
+#[cfg(feature = "std")]
+pub fn from_env() -> Result<Option<&'static MicroKernel>, EngineError> {
+    match std::env::var("BEMM_KERNEL") {
+        Ok(name) if name.is_empty() => Ok(None),
+        Ok(name) => by_name(&name).map(Some),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(unknown("(BEMM_KERNEL is not UTF-8)")),
+    }
+}
+
+/// The kernel pinned by `BEMM_KERNEL`: never, without `std`.
+#[cfg(not(feature = "std"))]
+pub fn from_env() -> Result<Option<&'static MicroKernel>, EngineError> {
+    Ok(None)
+}
+
+fn checked(kern: &'static MicroKernel, cpu: Cpu) -> Result<&'static MicroKernel, EngineError> {
+    if cpu.supports(kern.isa) {
+        Ok(kern)
+    } else {
+        Err(EngineError::KernelUnavailable {
+            kernel: kern.name,
+            needs: kern.isa.needs(),
+            missing: cpu.missing(kern.isa),
+        })
+    }
+}
+
+fn unknown(name: &str) -> EngineError {
+    let mut shown = heapless::String::new();
+    for ch in name.chars() {
+        if shown.push(ch).is_err() {
+            break;
+        }
+    }
+    EngineError::UnknownKernel { name: shown, known: KnownKernels }
+}
+
+/// The names [`by_name`] accepts, displayed as a list: every kernel of the
+/// registry, then every ISA name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownKernels;
+
+impl core::fmt::Display for KnownKernels {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let names = REGISTRY.iter().map(|k| k.name).chain(Isa::ALL.iter().map(|i| i.name()));
+        for (i, name) in names.enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(name)?;
+        }
+        Ok(())
+    }
 }
 
 /// The portable reference kernel.
@@ -267,7 +274,64 @@ pub(crate) unsafe fn store_tile<const NR: usize>(t: &Tile, acc: &[[f32; NR]]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::Feature;
+    use std::string::ToString;
     use std::vec::Vec;
+
+    #[test]
+    fn by_name_finds_every_kernel_and_isa_the_cpu_has() {
+        for kern in REGISTRY.iter() {
+            match by_name(kern.name) {
+                Ok(k) => assert!(core::ptr::eq(k, kern) && kern.isa.available(), "{}", kern.name),
+                Err(e) => assert!(!kern.isa.available(), "{}: {e}", kern.name),
+            }
+        }
+        for &isa in Isa::ALL {
+            let got = by_name(isa.name()).map(|k| k.name);
+            assert_eq!(got.ok(), REGISTRY.iter().find(|k| k.isa == isa && isa.available()).map(|k| k.name));
+        }
+        assert_eq!(by_name("scalar").unwrap().name, "scalar-4x8");
+        assert_eq!(by_name("scalar-4x8").unwrap().name, "scalar-4x8");
+    }
+
+    #[test]
+    fn an_unknown_name_is_an_error_listing_the_known_ones() {
+        for name in ["", "avx512-bf16", "Scalar", "avx512-12x16", "a name far longer than thirty-two bytes"] {
+            let e = by_name(name).unwrap_err();
+            let EngineError::UnknownKernel { name: shown, .. } = &e else { panic!("{name:?}: {e}") };
+            assert!(name.starts_with(shown.as_str()), "{name:?} shown as {shown:?}");
+            let text = e.to_string();
+            for known in REGISTRY.iter().map(|k| k.name).chain(Isa::ALL.iter().map(|i| i.name())) {
+                assert!(text.contains(known), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_kernel_the_cpu_lacks_is_an_error_naming_the_missing_features() {
+        // Every SIMD kernel on a CPU without one of its features: the error
+        // names the kernel and exactly the features taken away.
+        let cpu = Cpu::detect();
+        let mut checked_any = false;
+        for kern in REGISTRY.iter().filter(|k| k.isa.available()) {
+            assert!(core::ptr::eq(by_name_on(kern.name, cpu).unwrap(), kern));
+            for &f in kern.isa.features() {
+                let e = by_name_on(kern.name, cpu.without(f)).unwrap_err();
+                let EngineError::KernelUnavailable { kernel, needs, missing } = &e else { panic!("{e}") };
+                assert_eq!((*kernel, *needs), (kern.name, kern.isa.needs()));
+                assert_eq!(missing.iter().collect::<Vec<_>>(), [f]);
+                assert!(e.to_string().contains(f.name()) && e.to_string().contains(kern.name), "{e}");
+                assert!(matches!(for_isa_on(kern.isa, cpu.without(f)), Err(EngineError::KernelUnavailable { .. })));
+                checked_any = true;
+            }
+        }
+        let simd = Isa::ALL.iter().any(|&i| i != Isa::Scalar && i.available());
+        assert_eq!(checked_any, simd, "a SIMD kernel is available but none was checked");
+        let bare = Feature::ALL.iter().fold(cpu, |c, &f| c.without(f));
+        assert_eq!(by_name_on("scalar", bare).unwrap().name, "scalar-4x8");
+        let e = by_name_on("avx512bf16", bare).unwrap_err();
+        assert!(e.to_string().ends_with("this CPU lacks f16c, avx512f, avx512bf16"), "{e}");
+    }
 
     #[test]
     fn taps_kernels_over_a_packed_panel_equal_the_kernel() {
@@ -334,7 +398,8 @@ mod tests {
             // of |products|, bounded well below 1e-2; a wrong lane or row
             // would be off by the size of the sum itself.
             let tol = if kern.exact { 1e-5 } else { 1e-2 };
-            for (kc, rows, cols) in [(1usize, mr, nr), (17, mr, nr), (100, 3, nr), (33, 5, 1), (64, 8, nr / 2), (5, 9, 3)]
+            for (kc, rows, cols) in
+                [(1usize, mr, nr), (17, mr, nr), (100, 3, nr), (33, 5, 1), (64, 8, nr / 2), (5, 9, 3)]
             {
                 let (rows, cols) = (rows.min(mr), cols.min(nr));
                 let a: Vec<f32> = (0..mr * kc).map(|_| next()).collect();

@@ -59,27 +59,12 @@ impl Kernel {
     /// The fastest kernel this CPU runs: detected at run time with `std`,
     /// from the compile-time target features without it.
     pub fn detect() -> Kernel {
-        #[cfg(all(target_arch = "x86_64", feature = "std"))]
-        {
-            if std::is_x86_feature_detected!("avx2")
-                && std::is_x86_feature_detected!("f16c")
-                && std::is_x86_feature_detected!("fma")
-            {
-                return Kernel::Avx2;
-            }
+        // AVX2 + FMA + F16C, the features of the engine's AVX2 level.
+        if crate::cpu::Isa::Avx2.available() {
+            Kernel::Avx2
+        } else {
+            Kernel::Scalar
         }
-        #[cfg(all(
-            target_arch = "x86_64",
-            not(feature = "std"),
-            target_feature = "avx2",
-            target_feature = "f16c",
-            target_feature = "fma"
-        ))]
-        {
-            return Kernel::Avx2;
-        }
-        #[allow(unreachable_code)]
-        Kernel::Scalar
     }
 
     /// Whether this kernel can run on this CPU.
