@@ -117,7 +117,10 @@ fn run() -> Result<(), String> {
     let input: Vec<f16> =
         (0..batch * n).map(|i| f16::from_f32(((i * 7919 % 1013) as f32 / 506.5 - 1.0) * 1.5)).collect();
     println!();
-    println!("{:<7} {:<16} {:>12} {:>12} {:>14} {:>9}", "path", "kernel", "b1 1 thr ms", "b1 N thr ms", "patches/s N", "GFLOP/s");
+    println!(
+        "{:<7} {:<16} {:>12} {:>12} {:>14} {:>9}",
+        "path", "kernel", "b1 1 thr ms", "b1 N thr ms", "patches/s N", "GFLOP/s"
+    );
     for (label, precision) in [("exact", Precision::Exact), ("fast", Precision::Fast)] {
         if only.as_deref().is_some_and(|o| o != label) {
             continue;

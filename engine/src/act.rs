@@ -74,12 +74,6 @@ impl Planes for Cnhw<'_> {
 
 /// Where the samples of the graph input come from.
 pub trait InputBatch: Sync {
-    /// Number of samples.
-    fn len(&self) -> usize;
-    /// Whether there is no sample.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
     /// Sample `b`: `input_len` f16 values, CHW, normalised.
     fn sample(&self, b: usize) -> &[f16];
 }
@@ -94,38 +88,27 @@ pub struct Contiguous<'t> {
 }
 
 impl InputBatch for Contiguous<'_> {
-    fn len(&self) -> usize {
-        self.data.len().checked_div(self.len).unwrap_or(0)
-    }
     fn sample(&self, b: usize) -> &[f16] {
         &self.data[b * self.len..(b + 1) * self.len]
     }
 }
 
 impl InputBatch for &[&[f16]] {
-    fn len(&self) -> usize {
-        <[&[f16]]>::len(self)
-    }
     fn sample(&self, b: usize) -> &[f16] {
         self[b]
     }
 }
 
-/// Samples `start..start + len` of another batch.
+/// Samples `start..` of another batch.
 #[derive(Debug, Clone, Copy)]
 pub struct Window<'t, I: InputBatch> {
     /// The whole batch.
     pub inner: &'t I,
     /// First sample.
     pub start: usize,
-    /// Samples.
-    pub len: usize,
 }
 
 impl<I: InputBatch> InputBatch for Window<'_, I> {
-    fn len(&self) -> usize {
-        self.len
-    }
     fn sample(&self, b: usize) -> &[f16] {
         self.inner.sample(self.start + b)
     }

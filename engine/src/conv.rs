@@ -7,8 +7,9 @@
 //! reads 1x1 stride-1 convolutions' input rows directly.
 
 use crate::act::{Cnhw, Elem, Planes};
+use crate::ctx::Ctx;
 use crate::error::EngineError;
-use crate::gemm::{self, Blocks, Fork, GemmSpec, PackB, WeightsF16};
+use crate::gemm::{self, GemmSpec, PackB, WeightsF16};
 use crate::kernels::widest::widest;
 use crate::kernels::{Isa, MicroKernel, PackFormat};
 use bemm_formats::model::LayerRecord;
@@ -78,11 +79,9 @@ impl Geometry {
 /// an optional f16 `bias` (`cout`), and the epilogue: `res` (the output's
 /// shape, `[cout][batch][oh*ow]` f32) added after the bias, then the ReLU.
 #[derive(Clone, Copy)]
-pub struct ConvJob<'a> {
-    /// The micro-kernel every GEMM tile runs on (available on this CPU).
-    pub kern: &'a MicroKernel,
-    /// The widest ISA for the packing and transform loops.
-    pub isa: Isa,
+pub(crate) struct ConvJob<'a> {
+    /// Kernel, blocks and fork.
+    pub ctx: Ctx<'a>,
     /// Input, window and output sizes.
     pub g: Geometry,
     /// OIHW f16, `cout x C x kh x kw`.
@@ -118,9 +117,11 @@ impl<'a> ConvJob<'a> {
     /// The same layer restricted to output channels `r0..r1` (a thread's
     /// share; the output part is then `(r1 - r0) x n`). Needs
     /// [`Self::operands_fit`].
+    /// share; the output part is then `(r1 - r0) x n`), on one thread. Needs
     pub fn rows(&self, r0: usize, r1: usize) -> ConvJob<'a> {
         let (k, n) = (self.g.c * self.g.kh * self.g.kw, self.n());
         ConvJob {
+            ctx: self.ctx.alone(),
             weight: &self.weight[r0 * k..r1 * k],
             bias: self.bias.map(|b| &b[r0..r1]),
             cout: r1 - r0,
@@ -169,7 +170,7 @@ impl Pixel {
 
 /// The implicit `K x N` im2col matrix of a batch: row `k = (c, ky, kx)`,
 /// column `n = (b, y, x)`; zero where the window leaves the input.
-pub struct Im2col<'p, P: Planes> {
+pub(crate) struct Im2col<'p, P: Planes> {
     /// Input planes.
     pub src: &'p P,
     /// Geometry.
@@ -366,7 +367,7 @@ fn deinterleave(src: &[f32], s: usize, plen: usize, dst: &mut [f32]) {
 
 /// A 1x1 stride-1 convolution's B operand: row `k` = channel `k`'s
 /// `[batch][H*W]` values, contiguous in a [`Cnhw`] activation.
-pub struct Pointwise<'t> {
+pub(crate) struct Pointwise<'t> {
     /// `[K][N]` row-major.
     pub data: &'t [f32],
     /// Columns (batch * H * W).
@@ -475,26 +476,19 @@ pub fn algo(g: &Geometry, winograd: bool, kern: &MicroKernel) -> ConvAlgo {
 /// `out` (`[out_c][batch][oh*ow]` f32). `dense` is `src`'s backing storage
 /// when it is an engine activation (enables [`ConvAlgo::Pointwise`]);
 /// `winograd` allows [`ConvAlgo::Winograd2x2`] (used when the GEMM
-/// workspace, `ws` = `ways` parts of `blocks.workspace_len()`, holds its blocks).
-/// `fused`: a residual add fused into the epilogue, as the other operand
-/// (`out`'s shape) and the add's ReLU; `None` for a plain convolution.
-#[allow(clippy::too_many_arguments)]
-pub fn conv<P: Planes>(
-    kern: &MicroKernel,
-    isa: Isa,
-    blocks: Blocks,
-    winograd: bool,
-    l: &LayerRecord,
-    weight: &[f16],
-    bias: Option<&[f16]>,
+/// workspace, `ws` = `ctx.ways()` parts of `ctx.blocks.workspace_len()`,
+/// holds its blocks).
+pub(crate) fn conv<P: Planes>(
+    ctx: &Ctx<'_>,
+    layer: &Layer<'_>,
     src: &P,
     dense: Option<Cnhw<'_>>,
     batch: usize,
     out: &mut [f32],
     ws: &mut [f32],
-    fork: Option<&dyn Fork>,
-    fused: Option<(&[f32], bool)>,
 ) -> Result<(), EngineError> {
+    let Layer { record: l, weight, bias, fused } = *layer;
+    let (kern, isa) = (ctx.kern, ctx.isa());
     let g = Geometry::of(l);
     let n = batch * g.oh * g.ow;
     let (res, relu) = match fused {
@@ -503,22 +497,36 @@ pub fn conv<P: Planes>(
     };
     let spec = GemmSpec { m: l.out_c as usize, n, k: g.c * g.kh * g.kw, ldc: n, relu, res };
     let a = WeightsF16 { w: weight, bias };
-    let (cout, part) = (spec.m, blocks.workspace_len());
-    let job = ConvJob { kern, isa, g, weight, bias, cout, relu, res, batch };
-    match (algo(&g, winograd, kern), dense) {
-        (ConvAlgo::Pointwise, Some(d)) => {
-            gemm::gemm_split(kern, isa, blocks, spec, a, &Pointwise { data: d.data, n, isa }, out, ws, fork)
-        }
+    let (cout, part) = (spec.m, ctx.blocks.workspace_len());
+    let job = ConvJob { ctx: *ctx, g, weight, bias, cout, relu, res, batch };
+    match (algo(&g, ctx.winograd, kern), dense) {
+        (ConvAlgo::Pointwise, Some(d)) => gemm::gemm_split(ctx, spec, a, &Pointwise { data: d.data, n, isa }, out, ws),
         // The fit is checked with all output channels in one part, so the
         // choice (and the result) is the same however many threads split
         // the layer; a workspace too small for its blocks falls to im2col.
         (ConvAlgo::Winograd2x2, _) if crate::winograd::block_cols(kern, part, cout, g.w).is_some() => {
-            crate::winograd::conv(&job, src, out, ws, part, fork)
+            crate::winograd::conv(&job, src, out, ws)
         }
         // Like Winograd's, the fit is checked against one part.
         (ConvAlgo::Direct, _) if crate::direct::workspace_len(&g, cout) <= part => {
-            crate::direct::conv(&job, src, out, ws, fork)
+            crate::direct::conv(&job, src, out, ws)
         }
-        _ => gemm::gemm_split(kern, isa, blocks, spec, a, &Im2col { src, g, isa }, out, ws, fork),
+        _ => gemm::gemm_split(ctx, spec, a, &Im2col { src, g, isa }, out, ws),
     }
+}
+
+/// One convolution layer's record and operands: OIHW f16 `weight`, optional
+/// f16 `bias`, and `fused`: a residual add fused into the epilogue, as the
+/// other operand (the output's shape) and the add's ReLU; `None` for a
+/// plain convolution.
+#[derive(Clone, Copy)]
+pub(crate) struct Layer<'l> {
+    /// The layer.
+    pub record: &'l LayerRecord,
+    /// `out_c x in_c x kh x kw` f16.
+    pub weight: &'l [f16],
+    /// `out_c` f16.
+    pub bias: Option<&'l [f16]>,
+    /// The fused add's other operand and ReLU.
+    pub fused: Option<(&'l [f32], bool)>,
 }

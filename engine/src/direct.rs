@@ -24,7 +24,7 @@
 use crate::act::{Elem, Planes};
 use crate::conv::{ConvJob, Geometry};
 use crate::error::EngineError;
-use crate::gemm::{pack_a, Fork};
+use crate::gemm::pack_a;
 use crate::kernels::widest::widest;
 use crate::kernels::{convert, Isa, PackFormat, Tile};
 use half::f16;
@@ -91,17 +91,12 @@ pub fn workspace_len(g: &Geometry, m: usize) -> usize {
 
 /// `out[o][(b, y, x)]` for `job.batch` samples of `src` (`[m][batch][oh*ow]`,
 /// row stride `batch*oh*ow`), like [`crate::conv::conv`]; `ws` holds at
-/// least [`workspace_len`] values and `job.kern.taps` is `Some`. Output rows
-/// are split over `fork`; every output is computed the same way whatever
-/// the split.
-pub fn conv<P: Planes>(
-    job: &ConvJob,
-    src: &P,
-    out: &mut [f32],
-    ws: &mut [f32],
-    fork: Option<&dyn Fork>,
-) -> Result<(), EngineError> {
-    let ConvJob { kern, isa, ref g, weight, bias, cout: m, relu, res, batch } = *job;
+/// least [`workspace_len`] values and `job.ctx.kern.taps` is `Some`. Output
+/// rows are split over `job.ctx.fork`; every output is computed the same way
+/// whatever the split.
+pub(crate) fn conv<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32]) -> Result<(), EngineError> {
+    let ConvJob { ctx, ref g, weight, bias, cout: m, relu, res, batch } = *job;
+    let (kern, isa, fork) = (ctx.kern, ctx.isa(), ctx.fork);
     let Some(taps_kernel) = kern.taps else {
         return Err(EngineError::Internal("direct convolution needs a taps kernel"));
     };
@@ -176,8 +171,8 @@ pub fn conv<P: Planes>(
                             relu,
                             res: res.map_or(core::ptr::null(), |r| r[at..].as_ptr()),
                         };
-                        // SAFETY: the kernel's ISA is available (the model selects only
-                        // available kernels); A holds 12 * steps slots per strip; tap
+                        // SAFETY: the kernel's ISA is available (a `Ctx` holds only
+                        // checked kernels); A holds 12 * steps slots per strip; tap
                         // offsets stay inside the phases: plane + (ky/s) * pw + kx/s +
                         // oy * pw + ox + 32 <= plane + (ph - 1) * pw + pw, since
                         // oy + ky/s < ph and ox + 32 + kx/s <= pw (pw rounds ow up to
@@ -187,7 +182,7 @@ pub fn conv<P: Planes>(
                 }
             }
         };
-        let ways = fork.map_or(1, |f| f.ways()).min(g.oh);
+        let ways = ctx.ways().min(g.oh);
         match fork {
             Some(f) if ways > 1 => {
                 let per = g.oh.div_ceil(ways);

@@ -4,11 +4,12 @@
 
 use crate::act::{Cnhw, InputBatch, InputPlanes};
 use crate::conv::{self, Geometry};
+use crate::ctx::Ctx;
 use crate::elementwise::{self, Unary};
 use crate::error::EngineError;
+use crate::gemm::WeightsF16;
 use crate::kernels::widest::widest;
-use crate::kernels::{Isa, MicroKernel};
-use crate::linear;
+use crate::linear::{self, Flatten};
 use crate::planner::Plan;
 use crate::pool::{self, PoolKind};
 use bemm_formats::model::{LayerKind, ModelFile, INPUT};
@@ -18,14 +19,8 @@ use core::ops::Range;
 pub(crate) struct Exec<'m, 'a> {
     pub file: &'m ModelFile<'a>,
     pub plan: &'m Plan,
-    pub kern: &'static MicroKernel,
-    pub isa: Isa,
-    /// GEMM panel sizes (fix the workspace per GEMM).
-    pub blocks: crate::gemm::Blocks,
-    /// Whether 3x3 stride-1 convolutions may use Winograd F(2x2, 3x3).
-    pub winograd: bool,
-    /// Splits each GEMM over threads (std), or `None`.
-    pub fork: Option<&'m dyn crate::gemm::Fork>,
+    /// Kernel, blocks, Winograd and fork.
+    pub ctx: Ctx<'m>,
 }
 
 /// Where a layer reads from.
@@ -73,8 +68,8 @@ pub(crate) fn run<I: InputBatch>(
     let hdr = file.header();
     let arena_len = ex.plan.arena_per_sample().checked_mul(batch).ok_or(EngineError::BatchTooLarge(batch))?;
     let arena = arena.get_mut(..arena_len).ok_or(EngineError::Internal("arena"))?;
-    let ways = ex.fork.map_or(1, |f| f.ways()).max(1);
-    let ws = ws.get_mut(..ways * ex.blocks.workspace_len()).ok_or(EngineError::Internal("workspace"))?;
+    let ctx = &ex.ctx;
+    let ws = ws.get_mut(..ctx.ways() * ctx.blocks.workspace_len()).ok_or(EngineError::Internal("workspace"))?;
     let in_hw = hdr.input_h as usize * hdr.input_w as usize;
 
     for (i, l) in layers.iter().enumerate().take(range.end).skip(range.start) {
@@ -130,36 +125,28 @@ pub(crate) fn run<I: InputBatch>(
                     }
                     None => None,
                 };
-                with_planes!(s1, hw1, |p, dense| conv::conv(
-                    ex.kern,
-                    ex.isa,
-                    ex.blocks,
-                    ex.winograd,
-                    l,
-                    w,
-                    b,
-                    &p,
-                    dense,
-                    batch,
-                    out,
-                    ws,
-                    ex.fork,
-                    fused
-                ))?;
+                let layer = conv::Layer { record: l, weight: w, bias: b, fused };
+                with_planes!(s1, hw1, |p, dense| conv::conv(ctx, &layer, &p, dense, batch, out, ws))?;
             }
             LayerKind::Linear => {
                 let w = file.tensor(l.weight).ok_or(EngineError::Internal("linear weight"))?;
                 let b = file.tensor(l.bias);
-                let (oc, ic) = (l.out_c as usize, l.in_c as usize);
+                let a = WeightsF16 { w, bias: b };
                 with_planes!(s1, hw1, |p, _d| linear::linear(
-                    ex.kern, ex.isa, ex.blocks, w, b, oc, &p, hw1, ic, batch, relu, out, ws, ex.fork
+                    ctx,
+                    l,
+                    a,
+                    &Flatten { src: &p, hw: hw1 },
+                    batch,
+                    out,
+                    ws
                 ))?;
             }
             LayerKind::MaxPool | LayerKind::AvgPool => {
                 let pk = if kind == LayerKind::MaxPool { PoolKind::Max } else { PoolKind::Avg };
                 let g = Geometry::of(l);
                 with_planes!(s1, hw1, |p, _d| widest(
-                    ex.isa,
+                    ctx.isa(),
                     #[inline(always)]
                     || pool::pool(pk, &g, &p, batch, relu, out)
                 ));
@@ -177,7 +164,7 @@ pub(crate) fn run<I: InputBatch>(
                 let (s2, hw2) = source(l.input2)?;
                 let c = l.out_c as usize;
                 with_planes!(s1, hw1, |a, _d| with_planes!(s2, hw2, |b, _e| widest(
-                    ex.isa,
+                    ctx.isa(),
                     #[inline(always)]
                     || elementwise::add(&a, &b, c, out_hw, batch, relu, out)
                 )));

@@ -25,14 +25,15 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
-pub mod act;
+mod act;
 #[cfg(feature = "alloc")]
 pub mod arch;
 #[cfg(feature = "capi")]
 pub mod capi;
 pub mod conv;
 pub mod cpu;
-pub mod direct;
+mod ctx;
+mod direct;
 pub mod elementwise;
 pub mod error;
 pub mod gemm;
@@ -40,7 +41,7 @@ mod graph;
 pub mod kernels;
 #[cfg(test)]
 mod lcg;
-pub mod linear;
+mod linear;
 pub mod metrics;
 pub mod model;
 #[cfg(feature = "std")]
@@ -50,7 +51,7 @@ pub mod pool;
 pub mod retrieval;
 #[cfg(feature = "std")]
 mod spin_fork;
-pub mod winograd;
+mod winograd;
 
 pub use cpu::Isa;
 pub use error::EngineError;

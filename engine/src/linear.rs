@@ -3,13 +3,13 @@
 //! `[out][batch]` activation of an `out x 1 x 1` layer.
 
 use crate::act::{Elem, Planes};
+use crate::ctx::Ctx;
 use crate::error::EngineError;
-use crate::gemm::{self, Fork, GemmSpec, PackB, WeightsF16};
-use crate::kernels::{Isa, MicroKernel};
-use half::f16;
+use crate::gemm::{self, GemmSpec, PackB, WeightsF16};
+use bemm_formats::model::LayerRecord;
 
 /// The flattened input: row `k = (c, p)` with `p < hw`, column `n` = sample.
-pub struct Flatten<'p, P: Planes> {
+pub(crate) struct Flatten<'p, P: Planes> {
     /// Input planes.
     pub src: &'p P,
     /// Pixels per plane.
@@ -43,24 +43,18 @@ impl<P: Planes> PackB for Flatten<'_, P> {
     }
 }
 
-/// `out[o][b] = sum_k W[o][k] x_b[k] + bias[o]` (optional ReLU).
-#[allow(clippy::too_many_arguments)]
-pub fn linear<P: Planes>(
-    kern: &MicroKernel,
-    isa: Isa,
-    blocks: gemm::Blocks,
-    weight: &[f16],
-    bias: Option<&[f16]>,
-    out_features: usize,
-    src: &P,
-    hw: usize,
-    in_features: usize,
+/// `out[o][b] = sum_k W[o][k] x_b[k] + bias[o]` (optional ReLU) for layer
+/// `l` (`out_c` outputs from `in_c` = C*H*W inputs), weights `a`
+/// (`out_c x in_c` f16), over `batch` samples of `x` into `out` (`[out_c][batch]`).
+pub(crate) fn linear<P: Planes>(
+    ctx: &Ctx<'_>,
+    l: &LayerRecord,
+    a: WeightsF16<'_>,
+    x: &Flatten<'_, P>,
     batch: usize,
-    relu: bool,
     out: &mut [f32],
     ws: &mut [f32],
-    fork: Option<&dyn Fork>,
 ) -> Result<(), EngineError> {
-    let spec = GemmSpec { m: out_features, n: batch, k: in_features, ldc: batch, relu, res: None };
-    gemm::gemm_split(kern, isa, blocks, spec, WeightsF16 { w: weight, bias }, &Flatten { src, hw }, out, ws, fork)
+    let spec = GemmSpec { m: l.out_c as usize, n: batch, k: l.in_c as usize, ldc: batch, relu: l.relu(), res: None };
+    gemm::gemm_split(ctx, spec, a, x, out, ws)
 }

@@ -1,6 +1,7 @@
 //! The public inference API.
 
 use crate::act::{Contiguous, InputBatch, Window};
+use crate::ctx::Ctx;
 use crate::error::EngineError;
 use crate::gemm::Blocks;
 use crate::graph::{self, Exec};
@@ -30,7 +31,6 @@ pub struct Model<'a> {
     file: ModelFile<'a>,
     plan: Plan,
     kern: &'static MicroKernel,
-    isa: Isa,
     /// The kernel `BEMM_KERNEL` pinned when the model was loaded: it stays
     /// through [`Model::with_precision`].
     pinned: Option<&'static MicroKernel>,
@@ -139,7 +139,6 @@ impl<'a> Model<'a> {
             file,
             plan,
             kern,
-            isa: kern.isa,
             pinned,
             precision: if kern.exact { Precision::Exact } else { Precision::Fast },
             blocks: Blocks::DEFAULT,
@@ -184,7 +183,6 @@ impl<'a> Model<'a> {
 
     fn set_kernel(&mut self, kern: &'static MicroKernel) {
         self.kern = kern;
-        self.isa = kern.isa;
         self.precision = if kern.exact { Precision::Exact } else { Precision::Fast };
     }
 
@@ -394,15 +392,8 @@ impl<'a> Model<'a> {
         }
         let (arena, rest) = scratch.split_at_mut(early);
         let (late_arena, ws) = rest.split_at_mut(late);
-        let ex = Exec {
-            file: &self.file,
-            plan: &self.plan,
-            kern: self.kern,
-            isa: self.isa,
-            blocks: self.blocks,
-            winograd: self.winograd,
-            fork,
-        };
+        let ctx = Ctx { kern: self.kern, blocks: self.blocks, winograd: self.winograd, fork };
+        let ex = Exec { file: &self.file, plan: &self.plan, ctx };
         let (nc, fl) = (self.num_classes(), self.feature_len());
         let all = 0..self.file.layers().len();
         let Some(st) = self.stage.as_ref().filter(|_| late > 0) else {
@@ -411,7 +402,7 @@ impl<'a> Model<'a> {
                 let f = if features.is_empty() { &mut [][..] } else { &mut features[start * fl..(start + len) * fl] };
                 graph::run(
                     &ex,
-                    &Window { inner: input, start, len },
+                    &Window { inner: input, start },
                     len,
                     all.clone(),
                     arena,
@@ -432,7 +423,7 @@ impl<'a> Model<'a> {
             // (`[C][glen][H*W]`).
             for start in (group..group + glen).step_by(chunk) {
                 let len = chunk.min(group + glen - start);
-                graph::run(&ex, &Window { inner: input, start, len }, len, 0..st.cut + 1, arena, ws, &mut [], &mut [])?;
+                graph::run(&ex, &Window { inner: input, start }, len, 0..st.cut + 1, arena, ws, &mut [], &mut [])?;
                 let src = self.plan.range(st.cut, len).ok_or(EngineError::Internal("plan"))?;
                 let dst = st.plan.range(st.cut, glen).ok_or(EngineError::Internal("plan"))?;
                 for c in 0..cut_c {
@@ -448,7 +439,7 @@ impl<'a> Model<'a> {
             let f = if features.is_empty() { &mut [][..] } else { &mut features[group * fl..(group + glen) * fl] };
             graph::run(
                 &late_ex,
-                &Window { inner: input, start: group, len: glen },
+                &Window { inner: input, start: group },
                 glen,
                 st.cut + 1..all.end,
                 late_arena,

@@ -110,7 +110,10 @@ fn helper(shared: &Shared, t: usize) {
     }
 }
 
-impl Fork for SpinFork<'_> {
+// SAFETY: `run` calls f(0) and f(ways..n) on this thread and f(1..ways) once
+// each on the helpers (helper t runs part t only when t < n), and returns
+// only after every helper counted itself done (`Join`).
+unsafe impl Fork for SpinFork<'_> {
     fn ways(&self) -> usize {
         self.ways
     }

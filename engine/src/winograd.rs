@@ -23,7 +23,7 @@
 use crate::act::{zero_run, Elem, Planes};
 use crate::conv::{ConvJob, Geometry};
 use crate::error::EngineError;
-use crate::gemm::{for_row_parts, to_pairs, Fork, NextA};
+use crate::gemm::{for_row_parts, to_pairs, NextA};
 use crate::kernels::widest::widest;
 use crate::kernels::{convert, Isa, MicroKernel, PackFormat, Tile};
 use half::f16;
@@ -115,35 +115,30 @@ fn weight_cache(
 
 /// Convolve `job.batch` samples of `src` (geometry `job.g`, which
 /// [`applicable`] accepts) into `out` (`[cout][batch][H*W]` f32). `ws` holds
-/// `ways` parts of `part_len` f32 (one per thread of `fork`); output
-/// channels are split over the parts.
-pub fn conv<P: Planes>(
-    job: &ConvJob,
-    src: &P,
-    out: &mut [f32],
-    ws: &mut [f32],
-    part_len: usize,
-    fork: Option<&dyn Fork>,
-) -> Result<(), EngineError> {
+/// `ways` parts of `job.ctx.blocks.workspace_len()` f32 (one per thread of
+/// `job.ctx.fork`); output channels are split over the parts.
+pub(crate) fn conv<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32]) -> Result<(), EngineError> {
     if !job.operands_fit(out.len()) || job.g.kh != 3 || job.g.kw != 3 {
         return Err(EngineError::Internal("winograd operand sizes"));
     }
     let (cout, n) = (job.cout, job.n());
-    let ways = fork.map_or(1, |f| f.ways()).min(cout.div_ceil(job.kern.mr)).max(1);
+    let (fork, mr, part_len) = (job.ctx.fork, job.ctx.kern.mr, job.ctx.blocks.workspace_len());
+    let ways = job.ctx.ways().min(cout.div_ceil(mr)).max(1);
     if ws.len() < ways * part_len {
         return Err(EngineError::Internal("winograd workspace"));
     }
     let (Some(fork), true) = (fork, ways > 1) else {
         return conv_rows(job, src, out, &mut ws[..part_len]);
     };
-    for_row_parts(fork, ways, cout, job.kern.mr, n, out, ws, part_len, &|r0, r1, opart, wpart| {
+    for_row_parts(fork, ways, cout, mr, n, out, ws, part_len, &|r0, r1, opart, wpart| {
         conv_rows(&job.rows(r0, r1), src, opart, wpart)
     })
 }
 
 /// One thread's share: all tiles, every output channel of `job`.
 fn conv_rows<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32]) -> Result<(), EngineError> {
-    let ConvJob { kern, isa, ref g, weight, bias, cout, relu, res, batch } = *job;
+    let ConvJob { ctx, ref g, weight, bias, cout, relu, res, batch } = *job;
+    let (kern, isa) = (ctx.kern, ctx.isa());
     let nct = block_cols(kern, ws.len(), cout, g.w).ok_or(EngineError::Internal("winograd workspace too small"))?;
     let tiles = batch * g.oh.div_ceil(2) * g.ow.div_ceil(2);
     let (mr, nr) = (kern.mr, kern.nr);
@@ -233,7 +228,7 @@ fn conv_rows<P: Planes>(job: &ConvJob, src: &P, out: &mut [f32], ws: &mut [f32])
                                 res: core::ptr::null(),
                             };
                             next.step();
-                            // SAFETY: `kern` is available (the model selects only
+                            // SAFETY: `kern` is available (a `Ctx` holds only
                             // available kernels); the A block holds ceil(mc/mr)
                             // strips of depth*mr and the B panel ceil(tn/nr) strips
                             // of depth*nr values, zero-padded; the C tile lies in

@@ -107,9 +107,9 @@ fn direct_convolution_of_wide_maps_matches_reference() {
         };
         for kern in [kernels::best(true), kernels::best(false)] {
             // Direct comes before Winograd only for bf16-pair taps kernels.
-            let pair_taps = kern.taps.is_some() && kern.format == kernels::PackFormat::Bf16Pairs;
+            let pair_taps = kern.has_taps() && kern.format == kernels::PackFormat::Bf16Pairs;
             let winograd = !pair_taps && pad == 1 && k == 3 && stride == 1;
-            let want = match (kern.taps.is_some(), winograd) {
+            let want = match (kern.has_taps(), winograd) {
                 (_, true) => ConvAlgo::Winograd2x2,
                 (true, false) => ConvAlgo::Direct,
                 (false, false) => ConvAlgo::Im2colGemm,

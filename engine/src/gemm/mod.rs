@@ -14,91 +14,23 @@ mod prefetch;
 
 pub(crate) use prefetch::NextA;
 
-pub use pack::pack_a;
+pub(crate) use pack::pack_a;
 pub(crate) use pack::to_pairs;
 
+pub use crate::ctx::{Blocks, Fork, KC, MC, NC, WORKSPACE_LEN};
+
+use crate::ctx::Ctx;
 use crate::error::EngineError;
 use crate::kernels::widest::widest;
-use crate::kernels::{convert, Isa, MicroKernel, PackFormat, Tile};
+use crate::kernels::{convert, PackFormat, Tile};
 use half::f16;
-
-/// Rows of A per packed block (a multiple of every kernel's `MR`).
-pub const MC: usize = 96;
-/// Depth per packed block (even, for bf16 pairs).
-pub const KC: usize = 256;
-/// Columns of B per packed block (a multiple of every kernel's `NR`).
-pub const NC: usize = 2048;
-/// f32 elements of workspace one GEMM call needs with the default blocks
-/// ([`Blocks::DEFAULT`]).
-pub const WORKSPACE_LEN: usize = Blocks::DEFAULT.workspace_len();
-
-/// The depth (`kc`) and column (`nc`) block sizes of the packed panels,
-/// which fix the GEMM workspace: `MC*kc + kc*nc + kc + MC` f32. The default
-/// (256 x 2048, 2.2 MB) keeps a B strip in L1 and the A block in L2 of a
-/// desktop or server core; firmware with little RAM trades some speed for
-/// a smaller workspace (64 x 64: 40 KB). Column blocks never change results;
-/// depth blocks change the f32 summation order (differences ~1e-6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Blocks {
-    kc: usize,
-    nc: usize,
-}
 
 /// K blocks of at most this many packed steps run their tiles row strip by
 /// row strip (see `gemm_raw`).
 const ROWS_OUTER_DEPTH: usize = 128;
 
-/// Every kernel's `NR` divides this, so column blocks are multiples of it.
-const NC_QUANTUM: usize = 32;
-
-impl Blocks {
-    /// [`KC`] x [`NC`].
-    pub const DEFAULT: Blocks = Blocks { kc: KC, nc: NC };
-
-    /// Blocks of `kc` depth (even, 2..=4096) and `nc` columns (a multiple of
-    /// 32, 32..=65536).
-    pub fn new(kc: usize, nc: usize) -> Result<Blocks, EngineError> {
-        if !(2..=4096).contains(&kc) || !kc.is_multiple_of(2) {
-            return Err(EngineError::GemmBlocks {
-                what: "kc (depth)",
-                found: kc,
-                expected: "an even number from 2 to 4096",
-            });
-        }
-        if !(NC_QUANTUM..=65536).contains(&nc) || !nc.is_multiple_of(NC_QUANTUM) {
-            return Err(EngineError::GemmBlocks {
-                what: "nc (columns)",
-                found: nc,
-                expected: "a multiple of 32 from 32 to 65536",
-            });
-        }
-        Ok(Blocks { kc, nc })
-    }
-
-    /// Depth per block.
-    pub const fn kc(&self) -> usize {
-        self.kc
-    }
-
-    /// Columns per block.
-    pub const fn nc(&self) -> usize {
-        self.nc
-    }
-
-    /// f32 elements of workspace one GEMM call needs with these blocks.
-    pub const fn workspace_len(&self) -> usize {
-        MC * self.kc + self.kc * self.nc + self.kc + MC
-    }
-}
-
-impl Default for Blocks {
-    fn default() -> Self {
-        Blocks::DEFAULT
-    }
-}
-
 /// A source of the B operand (`K x N`), packed on demand.
-pub trait PackB {
+pub(crate) trait PackB {
     /// Pack rows `k0..k0+kc` and columns `n0..n0+nc` into `nr`-column strips:
     /// strip `s` starts at `s * kc * nr`, element `(kk, j)` of a strip is at
     /// `kk * nr + j`; columns past `nc` within the last strip are zero.
@@ -117,42 +49,28 @@ pub trait PackB {
     }
 }
 
-/// Runs `f(0)`, ..., `f(n-1)`, possibly concurrently: how a GEMM is split
-/// across threads. The engine itself has no threads (`no_std`); `std`
-/// provides one over `std::thread::scope`.
-pub trait Fork: Sync {
-    /// How many parts to split into.
-    fn ways(&self) -> usize;
-    /// Run every part; returns when all are done.
-    fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync));
-}
-
 /// [`gemm`] split over `fork`, along whichever of C's dimensions duplicates
 /// less packing: by columns when `n >= m` (each part packs its columns of B
 /// and all of A: the stem and early layers at batch 1, where B is the big
 /// operand), else by rows (each part packs its rows of A and all of B).
 /// Either way every element of C is computed by one part exactly as
 /// [`gemm`] would (same blocks, same order): results do not depend on the
-/// split. `ws` holds `ways * blocks.workspace_len()` values.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_split(
-    kern: &MicroKernel,
-    isa: Isa,
-    blocks: Blocks,
+/// split. `ws` holds `ctx.ways() * ctx.blocks.workspace_len()` values.
+pub(crate) fn gemm_split(
+    ctx: &Ctx<'_>,
     spec: GemmSpec,
     a: WeightsF16<'_>,
     b: &(impl PackB + Sync),
     c: &mut [f32],
     ws: &mut [f32],
-    fork: Option<&dyn Fork>,
 ) -> Result<(), EngineError> {
+    let kern = ctx.kern;
     let by_cols = spec.n >= spec.m;
-    let parts = if by_cols { spec.n.div_ceil(kern.nr) } else { spec.m.div_ceil(kern.mr) };
-    let ways = fork.map_or(1, |f| f.ways()).min(parts).max(1);
-    let (Some(fork), true) = (fork, ways > 1) else {
-        return gemm(kern, isa, blocks, spec, a, b, c, ws);
+    let ways = split_ways(ctx, &spec);
+    let (Some(fork), true) = (ctx.fork, ways > 1) else {
+        return gemm(ctx, spec, a, b, c, ws);
     };
-    let wlen = blocks.workspace_len();
+    let wlen = ctx.blocks.workspace_len();
     let c_need = (spec.m - 1).checked_mul(spec.ldc).and_then(|x| x.checked_add(spec.n));
     let too_short = |len: usize| c_need.is_none_or(|need| len < need);
     if a.w.len() < spec.m * spec.k
@@ -164,13 +82,21 @@ pub fn gemm_split(
         return Err(EngineError::Internal("gemm operand sizes"));
     }
     if by_cols {
-        return for_col_parts(kern, isa, blocks, spec, a, b, c, ws, fork, ways);
+        return for_col_parts(ctx, fork, spec, a, b, c, ws);
     }
+    let alone = ctx.alone();
     for_row_parts(fork, ways, spec.m, kern.mr, spec.ldc, c, ws, wlen, &|r0, r1, cpart, wpart| {
         let part = WeightsF16 { w: &a.w[r0 * spec.k..r1 * spec.k], bias: a.bias.map(|b| &b[r0..r1]) };
         let res = spec.res.map(|r| &r[(r0 * spec.ldc).min(r.len())..]);
-        gemm(kern, isa, blocks, GemmSpec { m: r1 - r0, res, ..spec }, part, b, cpart, wpart)
+        gemm(&alone, GemmSpec { m: r1 - r0, res, ..spec }, part, b, cpart, wpart)
     })
+}
+
+/// Parts [`gemm_split`] splits `spec` into: the fork's ways, at most one
+/// per `NR` column strip (by columns) or `MR` row strip (by rows).
+fn split_ways(ctx: &Ctx<'_>, spec: &GemmSpec) -> usize {
+    let parts = if spec.n >= spec.m { spec.n.div_ceil(ctx.kern.nr) } else { spec.m.div_ceil(ctx.kern.mr) };
+    ctx.ways().min(parts).max(1)
 }
 
 /// Columns `off..` of a [`PackB`] source, as columns `0..`.
@@ -191,21 +117,18 @@ impl<B: PackB> PackB for Cols<'_, B> {
 /// [`gemm_split`] by columns: part `t` computes columns `n0..n1` (whole
 /// `NR` strips) of every row of C with its own workspace chunk. Operand
 /// sizes were checked by the caller.
-#[allow(clippy::too_many_arguments)]
 fn for_col_parts(
-    kern: &MicroKernel,
-    isa: Isa,
-    blocks: Blocks,
+    ctx: &Ctx<'_>,
+    fork: &dyn Fork,
     spec: GemmSpec,
     a: WeightsF16<'_>,
     b: &(impl PackB + Sync),
     c: &mut [f32],
     ws: &mut [f32],
-    fork: &dyn Fork,
-    ways: usize,
 ) -> Result<(), EngineError> {
-    let wlen = blocks.workspace_len();
-    let cols = spec.n.div_ceil(ways).div_ceil(kern.nr) * kern.nr;
+    let (ways, alone, nr) = (split_ways(ctx, &spec), ctx.alone(), ctx.kern.nr);
+    let wlen = ctx.blocks.workspace_len();
+    let cols = spec.n.div_ceil(ways).div_ceil(nr) * nr;
     let (cptr, clen) = (c.as_mut_ptr() as usize, c.len());
     let wptr = ws.as_mut_ptr() as usize;
     let errors = core::sync::atomic::AtomicBool::new(false);
@@ -225,17 +148,7 @@ fn for_col_parts(
         // part reads and writes only columns n0..n1 of its rows, which no
         // other part touches, and `fork.run` returns after every part.
         let r = unsafe {
-            gemm_raw(
-                kern,
-                isa,
-                blocks,
-                part_spec,
-                a,
-                &Cols { inner: b, off: n0 },
-                (cptr as *mut f32).add(n0),
-                clen - n0,
-                wpart,
-            )
+            gemm_raw(&alone, part_spec, a, &Cols { inner: b, off: n0 }, (cptr as *mut f32).add(n0), clen - n0, wpart)
         };
         if r.is_err() {
             errors.store(true, core::sync::atomic::Ordering::Relaxed);
@@ -303,7 +216,7 @@ pub(crate) fn for_row_parts(
 
 /// The A operand: `m x k` row-major f16 weights and an optional f16 bias.
 #[derive(Debug, Clone, Copy)]
-pub struct WeightsF16<'w> {
+pub(crate) struct WeightsF16<'w> {
     /// `m * k` values, row-major.
     pub w: &'w [f16],
     /// `m` values, or `None` for zero bias.
@@ -312,7 +225,7 @@ pub struct WeightsF16<'w> {
 
 /// Problem size and epilogue.
 #[derive(Debug, Clone, Copy)]
-pub struct GemmSpec<'r> {
+pub(crate) struct GemmSpec<'r> {
     /// Rows of A and C.
     pub m: usize,
     /// Columns of B and C.
@@ -328,13 +241,11 @@ pub struct GemmSpec<'r> {
     pub res: Option<&'r [f32]>,
 }
 
-/// `C = A * B (+ bias) (ReLU)` with micro-kernel `kern`; `isa` drives the
-/// f16 widening while packing. `ws` needs `blocks.workspace_len()` values.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm(
-    kern: &MicroKernel,
-    isa: Isa,
-    blocks: Blocks,
+/// `C = A * B (+ bias) (ReLU)` on one thread with `ctx`'s micro-kernel
+/// (its ISA drives the f16 widening while packing). `ws` needs
+/// `ctx.blocks.workspace_len()` values.
+pub(crate) fn gemm(
+    ctx: &Ctx<'_>,
     spec: GemmSpec,
     a: WeightsF16<'_>,
     b: &impl PackB,
@@ -342,7 +253,7 @@ pub fn gemm(
     ws: &mut [f32],
 ) -> Result<(), EngineError> {
     // SAFETY: `c` is exclusively borrowed for the call and holds c.len() values.
-    unsafe { gemm_raw(kern, isa, blocks, spec, a, b, c.as_mut_ptr(), c.len(), ws) }
+    unsafe { gemm_raw(ctx, spec, a, b, c.as_mut_ptr(), c.len(), ws) }
 }
 
 /// [`gemm`] over C given as a pointer and length.
@@ -351,11 +262,8 @@ pub fn gemm(
 /// `c` must be valid for reads and writes of `c_len` f32, and the elements
 /// this call touches (rows `0..m`, columns `0..n`, rows `ldc` apart) must not
 /// be accessed by anyone else during the call.
-#[allow(clippy::too_many_arguments)]
 unsafe fn gemm_raw(
-    kern: &MicroKernel,
-    isa: Isa,
-    blocks: Blocks,
+    ctx: &Ctx<'_>,
     spec: GemmSpec,
     a: WeightsF16<'_>,
     b: &impl PackB,
@@ -364,7 +272,8 @@ unsafe fn gemm_raw(
     ws: &mut [f32],
 ) -> Result<(), EngineError> {
     let GemmSpec { m, n, k, ldc, relu, res } = spec;
-    let Blocks { kc: kc_max, nc: nc_max } = blocks;
+    let (kern, isa, blocks) = (ctx.kern, ctx.isa(), ctx.blocks);
+    let (kc_max, nc_max) = (blocks.kc(), blocks.nc());
     if m == 0 || n == 0 || k == 0 {
         return Ok(());
     }
@@ -438,8 +347,8 @@ unsafe fn gemm_raw(
                         },
                     };
                     next.step();
-                    // SAFETY: `kern` is available (Model selects only available
-                    // kernels); the panels hold `depth` steps of mr/nr values,
+                    // SAFETY: `kern` is available (a `Ctx` holds only kernels
+                    // from the checked constructors); the panels hold `depth` steps of mr/nr values,
                     // zero-padded; C holds rows x cols at the tile origin.
                     unsafe { kern.call(&tile) };
                 };

@@ -11,7 +11,7 @@ use half::f16;
 /// `rowtmp` holds `kc` values.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub fn pack_a(
+pub(crate) fn pack_a(
     isa: Isa,
     w: &[f16],
     k: usize,
@@ -79,7 +79,7 @@ pub fn pack_a(
 /// Every write lands at or before the positions still to be read. Inlined
 /// so that callers can compile it for wider vectors ([`crate::kernels::widest`]).
 #[inline(always)]
-pub fn to_pairs(panel: &mut [f32], kc: usize, strips: usize, nr: usize) {
+pub(crate) fn to_pairs(panel: &mut [f32], kc: usize, strips: usize, nr: usize) {
     let depth = kc.div_ceil(2);
     // One row of pairs is built in `tmp` and copied down, so the rounding
     // loop reads and writes disjoint slices (vectorised); `nr` is at most 64

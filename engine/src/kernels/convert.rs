@@ -3,23 +3,25 @@
 //! block by block, while the GEMM packs them.
 
 use super::Isa;
+use crate::cpu::Feature;
 use half::f16;
 
 /// `dst[i] = src[i] as f32` for `min(src.len(), dst.len())` elements.
 #[inline]
-pub fn f16_to_f32(isa: Isa, src: &[f16], dst: &mut [f32]) {
+pub(crate) fn f16_to_f32(isa: Isa, src: &[f16], dst: &mut [f32]) {
     let n = src.len().min(dst.len());
     let (src, dst) = (&src[..n], &mut dst[..n]);
     #[cfg(target_arch = "x86_64")]
     {
-        if isa >= Isa::Avx512 {
-            // SAFETY: as below; AVX-512F is part of every level from Avx512 up.
+        if isa.includes(Feature::Avx512f) {
+            // SAFETY: as below; the level includes AVX-512F.
             unsafe { f16_to_f32_avx512(src, dst) };
             return;
         }
-        if isa >= Isa::Avx2 {
-            // SAFETY: `isa` was checked available by whoever chose it (Model
-            // only selects available ISAs); lengths are equal.
+        if isa.includes(Feature::F16c) {
+            // SAFETY: `isa` is a checked kernel's (the crate takes it only
+            // from a `Ctx`, whose kernels passed the CPU check) and
+            // includes F16C (and so AVX); lengths are equal.
             unsafe { f16_to_f32_f16c(src, dst) };
             return;
         }
@@ -173,12 +175,12 @@ unsafe fn f16_to_f32_avx512(src: &[f16], dst: &mut [f32]) {
 /// values at a time; otherwise widening into `tmp` (`src.len()` values)
 /// and [`f32_to_bf16_pairs`].
 #[inline]
-pub fn f16_to_bf16_pairs(isa: Isa, src: &[f16], dst: &mut [f32], tmp: &mut [f32]) {
+pub(crate) fn f16_to_bf16_pairs(isa: Isa, src: &[f16], dst: &mut [f32], tmp: &mut [f32]) {
     let n = src.len();
     #[cfg(target_arch = "x86_64")]
     if isa == Isa::Avx512Bf16 {
-        // SAFETY: the ISA was checked available by whoever chose it (Model
-        // only selects available ISAs); `dst` is cut to ceil(n/2) slots.
+        // SAFETY: the ISA is a checked kernel's (from a `Ctx`); `dst` is cut
+        // to ceil(n/2) slots.
         unsafe { f16_to_bf16_pairs_avx512bf16(src, &mut dst[..n.div_ceil(2)]) };
         return;
     }
@@ -194,13 +196,13 @@ pub fn f16_to_bf16_pairs(isa: Isa, src: &[f16], dst: &mut [f32], tmp: &mut [f32]
 /// values, multiples of 2^-24, halved twice at most, so 0 or at least
 /// 2^-26), where it equals [`bf16_pair`].
 #[inline]
-pub fn f32_to_bf16_pairs(isa: Isa, src: &[f32], dst: &mut [f32]) {
+pub(crate) fn f32_to_bf16_pairs(isa: Isa, src: &[f32], dst: &mut [f32]) {
     let n = src.len();
     let dst = &mut dst[..n.div_ceil(2)];
     #[cfg(target_arch = "x86_64")]
     if isa == Isa::Avx512Bf16 {
-        // SAFETY: the ISA was checked available by whoever chose it (Model
-        // only selects available ISAs); `dst` holds ceil(n/2) slots.
+        // SAFETY: the ISA is a checked kernel's (from a `Ctx`); `dst` holds
+        // ceil(n/2) slots.
         unsafe { f32_to_bf16_pairs_avx512bf16(src, dst) };
         return;
     }

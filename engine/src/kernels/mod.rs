@@ -13,18 +13,18 @@
 //! from `BEMM_KERNEL` (under `std`).
 
 #[cfg(target_arch = "x86_64")]
-pub mod avx2;
+mod avx2;
 #[cfg(target_arch = "x86_64")]
-pub mod avx512;
+mod avx512;
 #[cfg(target_arch = "x86_64")]
-pub mod avx512bf16;
+mod avx512bf16;
 pub mod convert;
 #[cfg(target_arch = "aarch64")]
-pub mod neon;
+mod neon;
 #[cfg(target_arch = "aarch64")]
-pub mod neon_fp16;
-pub mod scalar;
-pub mod widest;
+mod neon_fp16;
+mod scalar;
+pub(crate) mod widest;
 
 use crate::cpu::Cpu;
 pub use crate::cpu::Isa;
@@ -48,7 +48,7 @@ pub enum PackFormat {
 /// One output tile's work for a micro-kernel: `C[rows, cols] (+)= A_panel * B_panel`,
 /// then optionally `+ bias[row]` and ReLU.
 #[derive(Debug, Clone, Copy)]
-pub struct Tile {
+pub(crate) struct Tile {
     /// Depth of this K block (elements, not pairs).
     pub kc: usize,
     /// Packed A panel (`MR` rows), format per [`PackFormat`].
@@ -92,26 +92,32 @@ pub struct MicroKernel {
     pub exact: bool,
     /// The kernel. Safety: caller guarantees the ISA is available and the
     /// tile's pointers cover `kc` x `MR`/`NR` packed values and `rows` x `cols` of C.
-    pub run: unsafe fn(&Tile),
+    pub(crate) run: unsafe fn(&Tile),
     /// The same kernel on the left `NR/2` columns only (same panels), for
     /// tiles with `cols <= NR/2`: narrow GEMMs (batch 1 on small maps) would
     /// otherwise multiply a half strip of padding.
-    pub narrow: Option<unsafe fn(&Tile)>,
+    pub(crate) narrow: Option<unsafe fn(&Tile)>,
     /// This kernel with B read in place, step `k` at `tile.b + taps[k]`
     /// (steps of one value, or of one bf16 pair for [`PackFormat::Bf16Pairs`];
     /// A packed row-major in the kernel's format, `MR` rows, 32 columns), for
     /// direct convolution ([`crate::direct`]); `None` where there is none
     /// (im2col is used instead).
-    pub taps: Option<unsafe fn(&Tile, &[u32])>,
+    pub(crate) taps: Option<unsafe fn(&Tile, &[u32])>,
 }
 
 impl MicroKernel {
+    /// Whether the kernel has a variant reading B in place through tap
+    /// offsets, which direct convolution needs ([`crate::conv::ConvAlgo::Direct`]).
+    pub fn has_taps(&self) -> bool {
+        self.taps.is_some()
+    }
+
     /// Run the kernel on `t`, the narrow variant when the tile fits it.
     ///
     /// # Safety
     /// As [`MicroKernel::run`].
     #[inline(always)]
-    pub unsafe fn call(&self, t: &Tile) {
+    pub(crate) unsafe fn call(&self, t: &Tile) {
         match self.narrow {
             // SAFETY: forwarded; the narrow variant needs cols <= nr/2, checked here.
             Some(n) if t.cols <= self.nr / 2 => unsafe { n(t) },
@@ -123,7 +129,7 @@ impl MicroKernel {
 
 /// Every micro-kernel, best first within each precision (one line per kernel).
 #[rustfmt::skip]
-pub static REGISTRY: &[MicroKernel] = &[
+static REGISTRY: &[MicroKernel] = &[
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32, narrow: Some(avx512bf16::kernel_12x16), taps: Some(avx512bf16::kernel_12x32_taps) },
     #[cfg(target_arch = "x86_64")]
@@ -149,8 +155,14 @@ pub fn for_isa(isa: Isa) -> Result<&'static MicroKernel, EngineError> {
 
 /// [`for_isa`] on the CPU features `cpu` (at most the running CPU's).
 pub fn for_isa_on(isa: Isa, cpu: Cpu) -> Result<&'static MicroKernel, EngineError> {
-    let kern = REGISTRY.iter().find(|k| k.isa == isa).ok_or_else(|| unknown(isa.name()))?;
-    checked(kern, cpu)
+    match REGISTRY.iter().find(|k| k.isa == isa) {
+        Some(kern) => checked(kern, cpu),
+        // A level of another architecture (`avx2` on aarch64): its
+        // features are never detected here.
+        None => {
+            Err(EngineError::KernelUnavailable { kernel: isa.name(), needs: isa.needs(), missing: cpu.missing(isa) })
+        }
+    }
 }
 
 /// The kernel named `name`: a kernel name (`avx512-12x32`) or an ISA name
@@ -331,6 +343,8 @@ mod tests {
         assert_eq!(by_name_on("scalar", bare).unwrap().name, "scalar-4x8");
         let e = by_name_on("avx512bf16", bare).unwrap_err();
         assert!(e.to_string().ends_with("this CPU lacks f16c, avx512f, avx512bf16"), "{e}");
+        let e = by_name_on("neon-fp16", bare).unwrap_err();
+        assert!(e.to_string().ends_with("this CPU lacks neon, fp16"), "{e}");
     }
 
     #[test]
