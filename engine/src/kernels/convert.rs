@@ -3,6 +3,7 @@
 //! block by block, while the GEMM packs them.
 
 use super::Isa;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::cpu::Feature;
 use half::f16;
 
@@ -28,7 +29,7 @@ pub(crate) fn f16_to_f32(isa: Isa, src: &[f16], dst: &mut [f32]) {
     }
     #[cfg(target_arch = "aarch64")]
     {
-        if matches!(isa, Isa::Neon | Isa::NeonFp16) && Isa::Neon.available() {
+        if isa.includes(Feature::Neon) && Isa::Neon.available() {
             // SAFETY: NEON is available (checked on the line above); lengths are equal.
             unsafe { f16_to_f32_neon(src, dst) };
             return;
@@ -48,7 +49,8 @@ pub fn f32_to_f16(isa: Isa, src: &[f32], dst: &mut [f16]) {
     let (src, dst) = (&src[..n], &mut dst[..n]);
     #[cfg(target_arch = "aarch64")]
     {
-        if matches!(isa, Isa::Neon | Isa::NeonFp16) && Isa::Neon.available() {
+        // `isa` may be any level here (a public function): NEON is checked.
+        if isa.includes(Feature::Neon) && Isa::Neon.available() {
             // SAFETY: NEON is available (checked on the line above); lengths are equal.
             unsafe { f32_to_f16_neon(src, dst) };
             return;
