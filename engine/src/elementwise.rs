@@ -3,7 +3,7 @@
 use crate::act::{Elem, Planes};
 
 /// `out = f(a + b)` per element, `f` = ReLU when `relu`. Inlined so that
-/// callers can compile it for wider vectors ([`crate::kernels::widest`]).
+/// callers can compile it for wider vectors (`kernels::widest`).
 #[inline(always)]
 pub fn add<P: Planes, Q: Planes>(a: &P, b: &Q, channels: usize, hw: usize, batch: usize, relu: bool, out: &mut [f32]) {
     for c in 0..channels {

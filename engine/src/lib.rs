@@ -7,10 +7,10 @@
 //! Layering (one concept per module):
 //! - [`model`]: the public API ([`Model`], [`Precision`]); [`owned`] (std):
 //!   [`OwnedModel`] over a memory map, multi-threaded batches;
-//! - [`graph`]: the interpreter; [`planner`]: static activation memory plan;
-//! - layers: [`conv`] (implicit im2col / pointwise GEMM, [`winograd`]
-//!   F(2x2, 3x3) for 3x3 stride-1 layers), [`linear`],
-//!   [`pool`], [`elementwise`]; [`act`]: activation layouts;
+//! - `graph`: the interpreter; [`planner`]: static activation memory plan;
+//! - layers: [`conv`] (im2col and pointwise GEMM, direct convolution,
+//!   Winograd F(2x2, 3x3)), `linear`, [`pool`], [`elementwise`]; `act`:
+//!   activation layouts; `ctx`: the execution context (kernel, blocks, fork);
 //! - [`gemm`]: the packed GEMM driver; [`kernels`]: micro-kernels per ISA
 //!   (scalar, AVX2, AVX-512, AVX512-BF16) in one registry, f16 widening;
 //!   [`cpu`]: CPU-feature detection, the one check before any kernel runs.
@@ -33,7 +33,6 @@ pub mod capi;
 pub mod conv;
 pub mod cpu;
 mod ctx;
-mod direct;
 pub mod elementwise;
 pub mod error;
 pub mod gemm;
@@ -51,7 +50,6 @@ pub mod pool;
 pub mod retrieval;
 #[cfg(feature = "std")]
 mod spin_fork;
-mod winograd;
 
 pub use cpu::Isa;
 pub use error::EngineError;

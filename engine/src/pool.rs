@@ -27,7 +27,7 @@ fn nan_max(a: f32, b: f32) -> f32 {
 
 /// Pool `batch` samples of `src` (geometry `g`) into `out`
 /// (`[c][batch][oh*ow]` f32), with optional ReLU. Inlined so that callers
-/// can compile it for wider vectors ([`crate::kernels::widest`]).
+/// can compile it for wider vectors (`kernels::widest`).
 #[inline(always)]
 pub fn pool<P: Planes>(kind: PoolKind, g: &Geometry, src: &P, batch: usize, relu: bool, out: &mut [f32]) {
     let ohw = g.oh * g.ow;

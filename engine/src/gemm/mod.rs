@@ -1,7 +1,7 @@
 //! Packed GEMM in the BLIS/matrixmultiply loop nest:
 //! `C[M,N] = A[M,K] * B[K,N] (+ bias[M]) (ReLU)`, where A is row-major f16
 //! (the model's weights as mapped, widened while packing), B is any
-//! [`PackB`] source (an im2col view, a dense matrix, a flattened
+//! `PackB` source (an im2col view, a dense matrix, a flattened
 //! activation), and C is row-major f32 with row stride `ldc`.
 //!
 //! Blocking: `NC` columns of B x `KC` depth are packed once into `NR`-wide

@@ -116,8 +116,6 @@ pub(crate) fn to_pairs(panel: &mut [f32], kc: usize, strips: usize, nr: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::Pointwise;
-    use crate::gemm::PackB;
     use std::vec::Vec;
 
     use crate::lcg::values;
@@ -149,26 +147,6 @@ mod tests {
                     assert_eq!(p[s * mr * depth + row * depth + depth - 1].to_bits() >> 16, 0, "odd K pads with zero");
                 }
             }
-        }
-    }
-
-    #[test]
-    fn pointwise_pair_packing_equals_pack_then_round() {
-        let (k, n) = (13, 77);
-        let data = values(k * n, 2);
-        let b = Pointwise { data: &data, n, isa: crate::kernels::best(true).isa };
-        for (k0, kc, n0, nc, nr) in [(0usize, 13usize, 0usize, 77usize, 32usize), (2, 7, 5, 70, 32), (1, 4, 9, 33, 16)]
-        {
-            let len = nc.div_ceil(nr) * nr * kc;
-            let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
-            b.pack(k0, kc, n0, nc, nr, &mut want);
-            to_pairs(&mut want, kc, nc.div_ceil(nr), nr);
-            b.pack_pairs(k0, kc, n0, nc, nr, &mut got);
-            let used = nc.div_ceil(nr) * nr * kc.div_ceil(2);
-            assert!(
-                want[..used].iter().zip(&got[..used]).all(|(a, b)| a.to_bits() == b.to_bits()),
-                "k0 {k0} kc {kc} n0 {n0} nc {nc}"
-            );
         }
     }
 }

@@ -58,7 +58,7 @@ pub unsafe fn kernel_12x16(t: &Tile) {
 
 /// [`kernel_12x32`] with B read in place instead of from a packed panel:
 /// step `k`'s 32 values start at `t.b + taps[k]` (`t.kc == taps.len()`).
-/// Direct convolution ([`crate::direct`]) points it at the input's stride
+/// Direct convolution (`conv::direct`) points it at the input's stride
 /// phases, so no im2col panel is packed. A is packed row-major
 /// ([`super::PackFormat::F32RowsA`]) whatever the kernel's own format.
 ///

@@ -35,7 +35,7 @@ pub unsafe fn kernel_12x16(t: &Tile) {
 
 /// [`kernel_12x32`] with B read in place: pair-slot step `d`'s 32 slots
 /// start at `t.b + taps[d]` (`t.kc == 2 * taps.len()`); A is pair-packed
-/// row-major as for [`kernel_12x32`]. Direct convolution ([`crate::direct`])
+/// row-major as for [`kernel_12x32`]. Direct convolution (`conv::direct`)
 /// points it at stride phases stored as bf16 pairs of neighbouring input
 /// channels.
 ///

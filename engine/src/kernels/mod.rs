@@ -1,6 +1,6 @@
 //! Compute kernels: GEMM micro-kernels and f16 widening, per instruction set.
 //!
-//! Every micro-kernel is registered once, in [`REGISTRY`]: its name, the
+//! Every micro-kernel is registered once, in `REGISTRY`: its name, the
 //! instruction set it needs, its tile shape (`MR` rows x `NR` columns) and the
 //! packed operand format it expects. The GEMM driver (`crate::gemm`) is
 //! written once against that description, so adding a kernel is one file plus
@@ -100,7 +100,7 @@ pub struct MicroKernel {
     /// This kernel with B read in place, step `k` at `tile.b + taps[k]`
     /// (steps of one value, or of one bf16 pair for [`PackFormat::Bf16Pairs`];
     /// A packed row-major in the kernel's format, `MR` rows, 32 columns), for
-    /// direct convolution ([`crate::direct`]); `None` where there is none
+    /// direct convolution (`conv::direct`); `None` where there is none
     /// (im2col is used instead).
     pub(crate) taps: Option<unsafe fn(&Tile, &[u32])>,
 }

@@ -21,8 +21,8 @@
 //! A (row-major strips over the full depth, in one K block: one summation
 //! chain per output), then the f32 bias.
 
+use super::{ConvJob, Geometry};
 use crate::act::{Elem, Planes};
-use crate::conv::{ConvJob, Geometry};
 use crate::error::EngineError;
 use crate::gemm::pack_a;
 use crate::kernels::widest::widest;
@@ -90,7 +90,7 @@ pub fn workspace_len(g: &Geometry, m: usize) -> usize {
 }
 
 /// `out[o][(b, y, x)]` for `job.batch` samples of `src` (`[m][batch][oh*ow]`,
-/// row stride `batch*oh*ow`), like [`crate::conv::conv`]; `ws` holds at
+/// row stride `batch*oh*ow`), like [`super::conv`]; `ws` holds at
 /// least [`workspace_len`] values and `job.ctx.kern.taps` is `Some`. Output
 /// rows are split over `job.ctx.fork`; every output is computed the same way
 /// whatever the split.
