@@ -9,9 +9,11 @@
 #   kernel-pinning test (portable kernels);
 # - the C example, cross-built for aarch64 against the cross-built
 #   staticlib, under both CPUs: same labels as the x86 build, probabilities
-#   within 1e-4 on the exact path (the fast path on `max` within 3e-2), a
-#   NEON kernel chosen, and `BEMM_KERNEL=neon-fp16` on the Cortex-A72 a
-#   clear error (exit status 1 with the message), never SIGILL.
+#   within 1e-4 on the exact path (the FP16 path on `max` within 3e-2), and
+#   `BEMM_KERNEL=neon-fp16` on the Cortex-A72 a clear error (exit status 1
+#   with the message), never SIGILL;
+# - the kernels chosen on each emulated CPU (`edge_bench --kernels`):
+#   neon-12x8 on both, neon-fp16-8x8 for the fast path on `max` only.
 #
 # Installs what it needs (apt: qemu-user and the cross C toolchains; rustup:
 # the targets) and fails, never skips, when something cannot be built or run.
@@ -56,7 +58,7 @@ a64_layers=(conv_random_shapes_strides_paddings pointwise_conv_over_activation l
 for cpu in cortex-a72 max; do
   stamp "aarch64 tests under qemu-aarch64 -cpu $cpu"
   export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -cpu $cpu -L /usr/aarch64-linux-gnu"
-  cargo test -p bemm-engine --target $A64 --lib --test errors --test kernel_pin -- --test-threads=2
+  cargo test -p bemm-engine --target $A64 --lib --test errors --test kernel_pin --test fast_decisions -- --test-threads=2
   cargo test -p bemm-engine --target $A64 --test layers -- --test-threads=2 "${a64_layers[@]}"
 done
 unset CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER
@@ -67,16 +69,29 @@ stamp "riscv64 tests under qemu-riscv64"
 cargo test -p bemm-engine --target riscv64gc-unknown-linux-gnu --lib --test kernel_pin -- --test-threads=2
 
 stamp "C example: x86-64 and aarch64 builds against the engine's staticlib"
-work=target/cross-check
+tgt=${CARGO_TARGET_DIR:-target}
+work=$tgt/cross-check
 mkdir -p "$work"
 # The dev profile compiles the engine at opt-level 3 (workspace Cargo.toml).
 cargo rustc -p bemm-engine --lib --features capi --crate-type staticlib
 cargo rustc -p bemm-engine --lib --features capi --crate-type staticlib --target $A64
-cc -std=c11 -O2 -Wall -Werror -I engine/include engine/examples/c/predict.c target/debug/libbemm_engine.a \
+cc -std=c11 -O2 -Wall -Werror -I engine/include engine/examples/c/predict.c "$tgt/debug/libbemm_engine.a" \
   -lpthread -ldl -lm -o "$work/predict-x86_64"
 aarch64-linux-gnu-gcc -std=c11 -O2 -Wall -Werror -I engine/include engine/examples/c/predict.c \
-  target/$A64/debug/libbemm_engine.a -lpthread -ldl -lm -o "$work/predict-aarch64"
+  "$tgt/$A64/debug/libbemm_engine.a" -lpthread -ldl -lm -o "$work/predict-aarch64"
 cargo run -q -p bemm-engine --example c_fixture -- "$work"
+
+stamp "kernel choice on each emulated CPU"
+cargo build -q -p bemm-engine --example edge_bench --target $A64
+bench_a64=$tgt/$A64/debug/examples/edge_bench
+expect_kernels() {
+  local cpu=$1 want=$2 got
+  got=$(qemu-aarch64 -cpu "$cpu" -L /usr/aarch64-linux-gnu "$bench_a64" --kernels | tr '\n' ' ')
+  [ "$got" = "$want" ] || { echo "-cpu $cpu: kernels '$got', expected '$want'"; exit 1; }
+  echo "-cpu $cpu: $got"
+}
+expect_kernels cortex-a72 "kernel exact neon-12x8 kernel fast neon-12x8 "
+expect_kernels max "kernel exact neon-12x8 kernel fast neon-fp16-8x8 "
 
 a64_predict() {
   local cpu=$1
@@ -86,11 +101,11 @@ a64_predict() {
 "$work/predict-x86_64" "$work/model.bemm" "$work/patch.f32" >"$work/x86_64.txt"
 for cpu in cortex-a72 max; do
   a64_predict $cpu "$work/model.bemm" "$work/patch.f32" >"$work/a64-$cpu.txt"
-  python3 .ci/compare_predictions.py "$work/x86_64.txt" "$work/a64-$cpu.txt" --tol 1e-4 --kernel neon-12x8
+  python3 .ci/compare_predictions.py "$work/x86_64.txt" "$work/a64-$cpu.txt" --tol 1e-4
 done
 stamp "C example: the FP16 fast path under -cpu max"
 BEMM_KERNEL=neon-fp16 a64_predict max "$work/model.bemm" "$work/patch.f32" >"$work/a64-max-fp16.txt"
-python3 .ci/compare_predictions.py "$work/x86_64.txt" "$work/a64-max-fp16.txt" --tol 3e-2 --kernel neon-fp16-8x8
+python3 .ci/compare_predictions.py "$work/x86_64.txt" "$work/a64-max-fp16.txt" --tol 3e-2
 
 stamp "C example: forcing neon-fp16 on a Cortex-A72 is an error, not SIGILL"
 set +e

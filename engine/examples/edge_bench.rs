@@ -3,11 +3,13 @@
 //! Pi 4/5, a Jetson or any edge computer (`benches/arm/run.sh`).
 //!
 //! `edge_bench [--arch resnet50] [--size 120] [--seconds 5] [--threads N]
-//! [--only exact|fast]` builds the architecture with deterministic random
+//! [--only exact|fast] [--kernels]` builds the architecture with deterministic random
 //! weights over the 12 bands (the same graph `bemm export` writes), then
 //! for each precision prints the kernel, batch-1 latency (median) on 1 and
 //! N threads and throughput in patches/s (batch 4 x N, each thread its own
-//! share). `BEMM_KERNEL` pins a kernel (`scalar`, `neon`, `neon-fp16`, ...).
+//! share). `BEMM_KERNEL` pins a kernel (`scalar`, `neon`, `neon-fp16`, ...);
+//! `--kernels` only prints the kernel each path would use (`kernel exact
+//! NAME`, `kernel fast NAME`).
 //! Numbers are only comparable within one run on one idle machine.
 
 use bemm_engine::arch::{build, Arch, RandomWeights};
@@ -90,6 +92,14 @@ fn run() -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = (num("--threads", cores as f64)? as usize).max(1);
     let only = arg(&args, "--only");
+    if args.iter().any(|a| a == "--kernels") {
+        // The kernels a model gets here (after BEMM_KERNEL), without timing.
+        let pinned = bemm_engine::kernels::from_env().map_err(|e| e.to_string())?;
+        for (label, exact) in [("exact", true), ("fast", false)] {
+            println!("kernel {label} {}", pinned.unwrap_or_else(|| bemm_engine::kernels::best(exact)).name);
+        }
+        return Ok(());
+    }
 
     println!("cpu: {}", cpu_model());
     println!("logical cores: {cores}; threads used: {threads}");
