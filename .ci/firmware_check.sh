@@ -19,9 +19,8 @@ out=$(ls -td "$tdir"/thumbv7em-none-eabihf/release/build/bemm-firmware-example-*
 model_bytes=$(wc -c <"$out/model.bemm")
 scratch_len=$(sed -n 's/^pub const SCRATCH_LEN: usize = \([0-9]*\);$/\1/p' "$out/model_consts.rs")
 [ -n "$scratch_len" ] || { echo "SCRATCH_LEN missing from $out/model_consts.rs"; exit 1; }
-lib_t=$tdir/thumbv7em-none-eabihf/release/libbemm_firmware_example.a
 echo "thumbv7em-none-eabihf: model $model_bytes bytes of flash, scratch $((scratch_len * 4)) bytes of RAM" \
-  "(static, GEMM blocks 64x64), staticlib $(wc -c <"$lib_t") bytes before linking"
+  "(static, GEMM blocks 64x64)"
 # The staticlib must export the firmware entry point.
 lib=$tdir/release/libbemm_firmware_example.a
 if command -v nm >/dev/null; then
