@@ -53,6 +53,17 @@ pub enum EngineError {
         /// Values required.
         expected: usize,
     },
+    /// An input value is NaN or infinite: the network would turn it into
+    /// confident-looking garbage, so nothing is computed.
+    #[error("input sample {sample} value {index} is not finite (f16 bits {bits:#06x}); inputs must be finite")]
+    NonFiniteInput {
+        /// Sample of the batch.
+        sample: usize,
+        /// Position in the sample (CHW order).
+        index: usize,
+        /// The f16 bit pattern found.
+        bits: u16,
+    },
     /// `batch` was zero.
     #[error("batch must hold at least one sample")]
     EmptyBatch,

@@ -37,6 +37,7 @@ pub mod elementwise;
 pub mod error;
 pub mod gemm;
 mod graph;
+mod input_check;
 pub mod kernels;
 #[cfg(test)]
 mod lcg;

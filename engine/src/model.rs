@@ -117,8 +117,9 @@ fn late_stage(file: &ModelFile<'_>, plan: &Plan, chunk: usize, keep: &[u32]) -> 
 }
 
 impl<'a> Model<'a> {
-    /// Parse and validate a model file (`bytes` at least 2-byte aligned; a
-    /// memory map or `include_bytes!` into an aligned static is best) and
+    /// Parse and validate a model file (`bytes` starting at an 8-byte
+    /// aligned address, [`bemm_formats::model::MODEL_ALIGN`]: a memory map or
+    /// `include_bytes!` into an aligned static) and
     /// plan its memory. Weights are used in place, never copied.
     ///
     /// The kernel is the best exact one the CPU supports, unless (under
@@ -308,7 +309,8 @@ impl<'a> Model<'a> {
     /// probabilities, sample-major) and, unless `features` is empty,
     /// `features` (`batch * feature_len()` f32, sample-major, CHW-flattened).
     /// `scratch` must hold at least `scratch_len(batch)` f32; its contents on
-    /// entry do not matter. Allocates nothing.
+    /// entry do not matter. Allocates nothing. A NaN or infinite input value
+    /// gives [`EngineError::NonFiniteInput`] before anything is computed.
     pub fn infer(
         &self,
         input: &[f16],
@@ -390,6 +392,7 @@ impl<'a> Model<'a> {
         if !features.is_empty() && features.len() != nf {
             return Err(EngineError::OutputLength { what: "features", found: features.len(), expected: nf });
         }
+        crate::input_check::finite(input, batch)?;
         let (arena, rest) = scratch.split_at_mut(early);
         let (late_arena, ws) = rest.split_at_mut(late);
         let ctx = Ctx { kern: self.kern, blocks: self.blocks, winograd: self.winograd, fork };

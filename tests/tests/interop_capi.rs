@@ -1,5 +1,5 @@
 //! The C interface: `engine/include/bemm.h` must declare exactly the
-//! `extern "C"` functions and status codes of `engine/src/capi.rs`, and the
+//! `extern "C"` functions and status codes of `engine/src/capi/`, and the
 //! example C program, compiled with the system C compiler against the
 //! engine's staticlib, must classify a patch exactly as the Rust API does.
 
@@ -20,7 +20,7 @@ fn c_tokens(t: &str) -> Vec<String> {
     t.replace('*', " * ").split_whitespace().map(str::to_string).collect()
 }
 
-/// The C spelling of a Rust FFI type used in capi.rs.
+/// The C spelling of a Rust FFI type used in engine/src/capi/.
 fn rust_to_c(t: &str) -> Vec<String> {
     let t = t.trim();
     let c = match t {
@@ -34,7 +34,7 @@ fn rust_to_c(t: &str) -> Vec<String> {
             } else if let Some(r) = t.strip_prefix("*mut ") {
                 ("", r)
             } else {
-                panic!("capi.rs uses Rust type `{t}` that this check does not know")
+                panic!("engine/src/capi/ uses Rust type `{t}` that this check does not know")
             };
             if inner.starts_with('*') {
                 return [rust_to_c(inner), vec!["*".to_string()]].concat();
@@ -48,7 +48,7 @@ fn rust_to_c(t: &str) -> Vec<String> {
                 "usize" => "size_t",
                 "BemmModel" => "bemm_model",
                 other => {
-                    panic!("capi.rs points at Rust type `{other}` that this check does not know")
+                    panic!("engine/src/capi/ points at Rust type `{other}` that this check does not know")
                 }
             };
             format!("{constness}{base} *")
@@ -113,33 +113,55 @@ fn header_signatures(h: &str) -> Sigs {
     out
 }
 
-fn constants(src: &str, prefix: &str) -> BTreeMap<String, i32> {
+/// `BEMM_*` constants: `#define NAME VALUE /* comment */` lines of the
+/// header, or `pub const NAME: i32|usize = VALUE;` lines of the Rust side
+/// (a Rust value that is not a literal is looked up in `resolve`).
+fn constants(src: &str, prefix: &str, resolve: &BTreeMap<&str, i64>) -> BTreeMap<String, i64> {
     src.lines()
         .filter_map(|l| {
             let l = l.trim().strip_prefix(prefix)?;
-            let (name, value) = if prefix == "#define " { l.split_once(' ')? } else { l.split_once(": i32 =")? };
+            let l = l.split("/*").next()?;
+            let (name, value) = if prefix == "#define " {
+                l.split_once(' ')?
+            } else {
+                l.split_once(": i32 =").or_else(|| l.split_once(": usize ="))?
+            };
             let v = value.trim().trim_end_matches(';').trim_matches(|c| c == '(' || c == ')' || c == ' ');
-            Some((name.trim().to_string(), v.parse().ok()?))
+            let v = v.parse().ok().or_else(|| resolve.get(v).copied());
+            Some((name.trim().to_string(), v.unwrap_or_else(|| panic!("{name}: value `{value}` not understood"))))
         })
         .filter(|(n, _)| n.starts_with("BEMM_") && n != "BEMM_H")
         .collect()
 }
 
+/// Every `.rs` file of the C ABI (`engine/src/capi/`), concatenated.
+fn capi_sources() -> String {
+    let dir = repo().join("engine/src/capi");
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("engine/src/capi").map(|e| e.expect("entry").path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "rs") && !p.ends_with("tests.rs"));
+    files.sort();
+    assert!(files.len() >= 3, "engine/src/capi holds only {files:?}");
+    files.iter().map(|p| std::fs::read_to_string(p).expect("read")).collect::<Vec<_>>().join("\n")
+}
+
 #[test]
 fn header_declares_exactly_the_exported_functions_and_codes() {
-    let rs = std::fs::read_to_string(repo().join("engine/src/capi.rs")).expect("capi.rs");
+    let rs = capi_sources();
     let h = std::fs::read_to_string(repo().join("engine/include/bemm.h")).expect("bemm.h");
     let (rust, header) = (rust_signatures(&rs), header_signatures(&h));
     assert!(rust.len() >= 12, "found only {} exported functions", rust.len());
     for (name, sig) in &rust {
-        assert_eq!(header.get(name), Some(sig), "bemm.h disagrees with capi.rs on `{name}`");
+        assert_eq!(header.get(name), Some(sig), "bemm.h disagrees with engine/src/capi/ on `{name}`");
     }
     for name in header.keys() {
-        assert!(rust.contains_key(name), "bemm.h declares `{name}`, which capi.rs does not export");
+        assert!(rust.contains_key(name), "bemm.h declares `{name}`, which engine/src/capi/ does not export");
     }
-    let (rc, hc) = (constants(&rs, "pub const "), constants(&h, "#define "));
-    assert!(rc.len() >= 10);
-    assert_eq!(rc, hc, "status codes differ between capi.rs and bemm.h");
+    // Rust constants defined by another crate's constant.
+    let resolve = BTreeMap::from([("bemm_formats::model::MODEL_ALIGN", bemm_formats::model::MODEL_ALIGN as i64)]);
+    let (rc, hc) = (constants(&rs, "pub const ", &resolve), constants(&h, "#define ", &resolve));
+    assert!(rc.len() >= 16, "{rc:?}");
+    assert_eq!(rc, hc, "status codes differ between engine/src/capi/ and bemm.h");
 }
 
 /// Build the engine as a staticlib with the `capi` feature. A separate
@@ -172,10 +194,8 @@ fn staticlib() -> PathBuf {
 
 #[test]
 fn c_example_links_the_staticlib_and_predicts_like_the_rust_api() {
-    if Command::new("cc").arg("--version").output().map(|o| !o.status.success()).unwrap_or(true) {
-        println!("SKIP: no system C compiler `cc` on PATH; the C example cannot be built");
-        return;
-    }
+    let cc_ok = Command::new("cc").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(cc_ok, "no system C compiler `cc` on PATH: install one (apt-get install gcc) to test the C interface");
     let lib = staticlib();
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = dir.path().join("predict");
@@ -203,7 +223,7 @@ fn c_example_links_the_staticlib_and_predicts_like_the_rust_api() {
     let run = Command::new(&exe).arg(&model_path).arg(&patch_path).output().expect("run predict");
     let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
     assert!(run.status.success(), "predict failed:\n{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
-    assert!(stdout.contains("expected error BEMM_ERR_SCRATCH: scratch holds"), "{stdout}");
+    assert!(stdout.contains("expected error BEMM_ERR_SCRATCH: bemm_predict: scratch holds"), "{stdout}");
 
     // The same prediction through the Rust API.
     let mut words = vec![0u64; bytes.len().div_ceil(8)];
@@ -214,12 +234,16 @@ fn c_example_links_the_staticlib_and_predicts_like_the_rust_api() {
     let (mut probs, mut feats) = (vec![0f32; 19], vec![0f32; m.feature_len()]);
     m.infer(&input, 1, &mut scratch, &mut probs, &mut feats).expect("infer");
 
-    let mut seen = 0;
+    let (mut seen, mut seen_kernel) = (0, false);
     for line in stdout.lines() {
         let parts: Vec<&str> = line.split_whitespace().collect();
         match parts.as_slice() {
             ["labels", mask] => {
                 assert_eq!(u64::from_str_radix(mask.trim_start_matches("0x"), 16).expect("mask"), m.predicted(&probs))
+            }
+            ["kernel", name] => {
+                assert_eq!(*name, m.kernel().name);
+                seen_kernel = true;
             }
             ["feature0", v] => {
                 assert!((v.parse::<f32>().expect("f") - feats[0]).abs() <= 1e-6 * feats[0].abs().max(1.0))
@@ -233,4 +257,5 @@ fn c_example_links_the_staticlib_and_predicts_like_the_rust_api() {
         }
     }
     assert_eq!(seen, 19, "{stdout}");
+    assert!(seen_kernel, "no `kernel NAME` line:\n{stdout}");
 }

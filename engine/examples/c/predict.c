@@ -5,8 +5,10 @@
  *
  * PATCH.f32 holds the model's input for one sample: C*H*W little-endian
  * f32, CHW, already normalised ((x - mean) / std per band). Prints one line
- * per class, "<index> <probability>", then "labels 0x<mask>" and the first
- * feature value. Build (see docs/readme/60-interop.md):
+ * per class, "<index> <probability>", then "labels 0x<mask>", the first
+ * feature value ("feature0 <value>") and the GEMM micro-kernel the model
+ * ran ("kernel <name>", e.g. "kernel avx512-12x32"). Build (see
+ * docs/readme/60-interop.md):
  *
  *   cargo rustc -p bemm-engine --lib --release --features capi --crate-type staticlib
  *   cc -O2 -I engine/include engine/examples/c/predict.c \
@@ -30,7 +32,8 @@ static void *read_file(const char *path, size_t *len) {
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    /* malloc returns memory aligned for any type: enough for the model (2 bytes). */
+    /* malloc returns memory aligned for any type: enough for the model
+     * (BEMM_MODEL_ALIGN, 8 bytes). */
     void *buf = malloc(n > 0 ? (size_t)n : 1);
     if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
         free(buf);
@@ -99,7 +102,11 @@ int main(int argc, char **argv) {
         return fail("bemm_extract_features", rc);
     printf("feature0 %.9g\n", features[0]);
 
-    bemm_model_close(model);
+    char kernel[BEMM_KERNEL_NAME_MAX];
+    if ((rc = bemm_model_kernel_name(model, kernel, sizeof kernel)) != BEMM_OK) return fail("bemm_model_kernel_name", rc);
+    printf("kernel %s\n", kernel);
+
+    if ((rc = bemm_model_close(model)) != BEMM_OK) return fail("bemm_model_close", rc);
     free(input); free(scratch); free(probs); free(features); free(patch); free(model_bytes);
     return 0;
 }

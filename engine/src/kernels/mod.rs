@@ -129,7 +129,7 @@ impl MicroKernel {
 
 /// Every micro-kernel, best first within each precision (one line per kernel).
 #[rustfmt::skip]
-static REGISTRY: &[MicroKernel] = &[
+pub(crate) static REGISTRY: &[MicroKernel] = &[
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32, narrow: Some(avx512bf16::kernel_12x16), taps: Some(avx512bf16::kernel_12x32_taps) },
     #[cfg(target_arch = "x86_64")]

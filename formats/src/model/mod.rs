@@ -21,6 +21,6 @@ pub use layout::{
     VERSION_MINOR,
 };
 pub use meta::{ModelMeta, Provenance, MAX_BANDS, MAX_CLASSES, MAX_SCORES};
-pub use parse::{ModelFile, Shape, MAX_DIM, MAX_KERNEL, MAX_LAYERS, MAX_TENSOR_ELEMS};
+pub use parse::{ModelFile, Shape, MAX_DIM, MAX_KERNEL, MAX_LAYERS, MAX_TENSOR_ELEMS, MODEL_ALIGN};
 #[cfg(feature = "alloc")]
 pub use write::{GraphBuilder, LayerSpec, ModelBuilder, OwnedMeta, COMPACT_FEATURE_DIM};

@@ -18,6 +18,15 @@ pub const MAX_TENSOR_ELEMS: u64 = 1 << 31;
 
 const WHAT: &str = "model file";
 
+/// Alignment in bytes the first byte of a model file needs in memory: the
+/// layer and tensor tables are read in place and the tensor table holds
+/// `u64` fields. Memory maps are page aligned; firmware places the bytes
+/// with an aligned static or a linker-script `ALIGN(8)`.
+pub const MODEL_ALIGN: usize = 8;
+const _: () = assert!(
+    core::mem::align_of::<TensorRecord>() == MODEL_ALIGN && core::mem::align_of::<LayerRecord>() <= MODEL_ALIGN
+);
+
 /// Channels, height and width of one sample's activation (CHW).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
@@ -60,9 +69,11 @@ fn invalid(field: &'static str, value: u64, expected: &'static str) -> FormatErr
 
 impl<'a> ModelFile<'a> {
     /// Parse and validate a model file. `bytes` must start at the file's first
-    /// byte and be 8-byte aligned (the tensor table holds `u64` fields; memory
-    /// maps are page aligned; a misaligned slice gives
-    /// [`FormatError::Misaligned`]). Trailing bytes after `file_len` are ignored.
+    /// byte, at a [`MODEL_ALIGN`] (8) byte aligned address (the tensor table
+    /// holds `u64` fields; memory maps are page aligned); a misaligned slice
+    /// gives [`FormatError::Misaligned`] with field `start address`, checked
+    /// once the header shows a model file. Trailing bytes after `file_len`
+    /// are ignored.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let header: FileHeader = read(bytes, "model file header", 0)?;
         if header.magic != MAGIC {
@@ -78,6 +89,14 @@ impl<'a> ModelFile<'a> {
         }
         if header.header_size != 64 {
             return Err(invalid("header_size", header.header_size as u64, "64"));
+        }
+        if !(bytes.as_ptr() as usize).is_multiple_of(MODEL_ALIGN) {
+            return Err(FormatError::Misaligned {
+                what: WHAT,
+                field: "start address",
+                offset: 0,
+                align: MODEL_ALIGN as u64,
+            });
         }
         if header.file_len < 72 || header.file_len > bytes.len() as u64 {
             return Err(FormatError::Truncated {
