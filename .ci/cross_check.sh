@@ -9,7 +9,8 @@
 #   kernel-pinning test (portable kernels);
 # - the C example, cross-built for aarch64 against the cross-built
 #   staticlib, under both CPUs: same labels as the x86 build, probabilities
-#   within 1e-4 on the exact path (the FP16 path on `max` within 3e-2), and
+#   within 1e-4 on the exact path (the FP16 path on `max` within 3e-2), the
+#   NEON kernel reported on its `kernel NAME` line, and
 #   `BEMM_KERNEL=neon-fp16` on the Cortex-A72 a clear error (exit status 1
 #   with the message), never SIGILL;
 # - the kernels chosen on each emulated CPU (`edge_bench --kernels`):
@@ -105,11 +106,11 @@ a64_predict() {
 "$work/predict-x86_64" "$work/model.bemm" "$work/patch.f32" >"$work/x86_64.txt"
 for cpu in cortex-a72 max; do
   a64_predict $cpu "$work/model.bemm" "$work/patch.f32" >"$work/a64-$cpu.txt"
-  python3 .ci/compare_predictions.py "$work/x86_64.txt" "$work/a64-$cpu.txt" --tol 1e-4
+  python3 .ci/compare_predictions.py "$work/x86_64.txt" "$work/a64-$cpu.txt" --tol 1e-4 --kernel neon-12x8
 done
 stamp "C example: the FP16 fast path under -cpu max"
 BEMM_KERNEL=neon-fp16 a64_predict max "$work/model.bemm" "$work/patch.f32" >"$work/a64-max-fp16.txt"
-python3 .ci/compare_predictions.py "$work/x86_64.txt" "$work/a64-max-fp16.txt" --tol 3e-2
+python3 .ci/compare_predictions.py "$work/x86_64.txt" "$work/a64-max-fp16.txt" --tol 3e-2 --kernel neon-fp16-8x8
 
 stamp "C example: forcing neon-fp16 on a Cortex-A72 is an error, not SIGILL"
 set +e
