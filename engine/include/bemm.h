@@ -34,8 +34,8 @@
  * Threads. An open handle may be used by any number of threads at once in
  * bemm_model_info, bemm_model_kernel_name, bemm_scratch_len, bemm_predict
  * and bemm_extract_features, each call with its own scratch and outputs
- * (results are bitwise those of one thread). bemm_model_set_gemm_blocks and
- * bemm_model_close need the handle to themselves.
+ * (results are bitwise those of one thread). bemm_model_set_gemm_blocks,
+ * bemm_model_set_kernel and bemm_model_close need the handle to themselves.
  *
  * Handles. bemm_model_close marks the storage closed: while the storage is
  * not reused, any later call with that handle, a second close included,
@@ -69,7 +69,7 @@ extern "C" {
 #define BEMM_ERR_SCRATCH (-5)     /* scratch too small, or its length beyond PTRDIFF_MAX bytes */
 #define BEMM_ERR_OUTPUT (-6)      /* an output buffer's length is wrong */
 #define BEMM_ERR_BATCH (-7)       /* batch 0, or so large that sizes overflow */
-#define BEMM_ERR_UNSUPPORTED (-8) /* the CPU lacks a required feature */
+#define BEMM_ERR_UNSUPPORTED (-8) /* the CPU lacks what a kernel needs, or no kernel has that name */
 #define BEMM_ERR_INTERNAL (-9)    /* an engine bug, reported instead of crashing */
 #define BEMM_ERR_NONFINITE (-10)  /* an input value is NaN or infinite */
 #define BEMM_ERR_ALIGN (-11)      /* the model bytes are not BEMM_MODEL_ALIGN-byte aligned */
@@ -117,6 +117,16 @@ int32_t bemm_model_close(bemm_model *model);
  * 40 KB instead of 2.2 MB) for firmware with little RAM; ask bemm_scratch_len
  * again afterwards. BEMM_ERR_INPUT for invalid sizes. */
 int32_t bemm_model_set_gemm_blocks(bemm_model *model, size_t kc, size_t nc);
+
+/* Pin the GEMM micro-kernel by name: a kernel name as bemm_model_kernel_name
+ * writes it ("avx512-12x32", "scalar-4x8") or an instruction-set name ("avx2":
+ * its best kernel); the precision follows the kernel (bf16 kernels are the
+ * fast path). BEMM_ERR_UNSUPPORTED for an unknown name or a kernel this CPU
+ * cannot run; BEMM_ERR_INPUT for a name of BEMM_KERNEL_NAME_MAX bytes or more
+ * (at most that many are read) or not UTF-8. Ask bemm_scratch_len again
+ * afterwards. The BEMM_KERNEL environment variable pins the same way at
+ * bemm_model_open (std builds). */
+int32_t bemm_model_set_kernel(bemm_model *model, const char *name);
 
 /* Sizes: f16 values per input sample (C*H*W), classes, feature values per
  * sample, input channels, height, width. NULL out pointers are skipped. */

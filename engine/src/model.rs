@@ -169,8 +169,10 @@ impl<'a> Model<'a> {
         Ok(self.with_kernel(kernels::for_isa(isa)?))
     }
 
-    /// Use `kern`, a kernel from [`kernels::by_name`] or [`kernels::best`]
-    /// (both check the CPU first); the precision follows the kernel's.
+    /// Use `kern`; the precision follows the kernel's. Infallible because
+    /// a `&MicroKernel` exists outside the engine only as handed out by
+    /// [`kernels::best`], [`kernels::by_name`] and the other checked
+    /// constructors, after the CPU check.
     pub fn with_kernel(mut self, kern: &'static MicroKernel) -> Self {
         self.set_kernel(kern);
         self

@@ -21,7 +21,8 @@ pub const BEMM_ERR_SCRATCH: i32 = -5;
 pub const BEMM_ERR_OUTPUT: i32 = -6;
 /// The batch is zero or so large that sizes overflow.
 pub const BEMM_ERR_BATCH: i32 = -7;
-/// The CPU lacks a required feature.
+/// The CPU lacks what a requested kernel needs, or no kernel has the
+/// requested name (`bemm_model_set_kernel`, the `BEMM_KERNEL` variable).
 pub const BEMM_ERR_UNSUPPORTED: i32 = -8;
 /// An internal engine error (a bug; reported, never a crash).
 pub const BEMM_ERR_INTERNAL: i32 = -9;
@@ -39,7 +40,8 @@ pub const BEMM_MODEL_ALIGN: usize = bemm_formats::model::MODEL_ALIGN;
 /// Bytes a message buffer needs to always receive a whole last-error
 /// message with its NUL (longer messages are cut when recorded).
 pub const BEMM_MESSAGE_MAX: usize = 256;
-/// Bytes a buffer needs to always receive a whole kernel name with its NUL.
+/// Bytes a buffer needs to always receive a whole kernel name with its NUL
+/// (and the longest name `bemm_model_set_kernel` reads, NUL included).
 pub const BEMM_KERNEL_NAME_MAX: usize = 32;
 
 /// Short static name of a status code (`"BEMM_ERR_MODEL"`, ...), NUL-terminated.

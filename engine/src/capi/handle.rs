@@ -192,6 +192,61 @@ pub unsafe extern "C" fn bemm_model_set_gemm_blocks(model: *mut BemmModel, kc: u
     }
 }
 
+/// Pin the GEMM micro-kernel by name: a kernel name as
+/// [`bemm_model_kernel_name`] writes it (`"avx512-12x32"`, `"scalar-4x8"`)
+/// or an instruction-set name (`"avx2"`: that set's best kernel). The
+/// precision follows the kernel (bf16 kernels are the fast path).
+/// `BEMM_ERR_UNSUPPORTED` for an unknown name or a kernel this CPU cannot
+/// run; `BEMM_ERR_INPUT` for a name of [`BEMM_KERNEL_NAME_MAX`] bytes or
+/// more, or not UTF-8. Ask `bemm_scratch_len` again afterwards.
+///
+/// # Safety
+/// `model` as for [`bemm_model_close`]; `name` must be null or a
+/// NUL-terminated string (at most [`BEMM_KERNEL_NAME_MAX`] bytes are read).
+#[no_mangle]
+pub unsafe extern "C" fn bemm_model_set_kernel(model: *mut BemmModel, name: *const c_char) -> i32 {
+    const WHAT: &str = "bemm_model_set_kernel";
+    // SAFETY: forwarded caller contract.
+    if let Err(c) = unsafe { check(model, WHAT) } {
+        return c;
+    }
+    if name.is_null() {
+        return fail(BEMM_ERR_NULL, format_args!("{WHAT}: name is null"));
+    }
+    let mut buf = [0u8; BEMM_KERNEL_NAME_MAX];
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            return fail(
+                BEMM_ERR_INPUT,
+                format_args!(
+                    "{WHAT}: name has no NUL within {BEMM_KERNEL_NAME_MAX} bytes; no kernel name is that long"
+                ),
+            );
+        }
+        // SAFETY: the string is NUL-terminated (contract) and no byte past
+        // the first NUL is read.
+        let b = unsafe { name.add(n).cast::<u8>().read() };
+        if b == 0 {
+            break;
+        }
+        buf[n] = b;
+        n += 1;
+    }
+    let Ok(name) = core::str::from_utf8(&buf[..n]) else {
+        return fail(BEMM_ERR_INPUT, format_args!("{WHAT}: name is not UTF-8"));
+    };
+    // SAFETY: an open handle, exclusively ours for this call (contract).
+    let m = unsafe { &mut (*model).model };
+    match m.clone().with_kernel_name(name) {
+        Ok(updated) => {
+            *m = updated;
+            BEMM_OK
+        }
+        Err(e) => engine_fail(WHAT, e),
+    }
+}
+
 /// Write the model's sizes: f16 values per input sample (C*H*W), classes,
 /// feature values per sample, input channels, height, width. Any out
 /// pointer may be null.

@@ -39,7 +39,7 @@ pub use codes::*;
 pub use convert::bemm_f32_to_f16;
 pub use handle::{
     bemm_model_close, bemm_model_info, bemm_model_kernel_name, bemm_model_open, bemm_model_set_gemm_blocks,
-    bemm_model_storage_align, bemm_model_storage_size, bemm_scratch_len, BemmModel,
+    bemm_model_set_kernel, bemm_model_storage_align, bemm_model_storage_size, bemm_scratch_len, BemmModel,
 };
 pub use infer::{bemm_extract_features, bemm_predict};
 pub use last_error::{bemm_last_error, bemm_last_error_message};

@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::arch::{build, Arch, RandomWeights};
-use crate::kernels::REGISTRY;
 use crate::model::Model;
 use bemm_formats::model::OwnedMeta;
 use core::ffi::c_char;
@@ -304,8 +303,47 @@ fn kernel_name_is_the_models_kernel() {
         assert_eq!(bemm_model_kernel_name(o.h, null_mut(), 8), BEMM_ERR_NULL);
         bemm_model_close(o.h);
     }
-    for k in REGISTRY {
-        assert!(k.name.len() < BEMM_KERNEL_NAME_MAX, "{} needs a larger BEMM_KERNEL_NAME_MAX", k.name);
+    // Every name in the kernel registry (private to `kernels`, so read from its source).
+    let registry = include_str!("../kernels/mod.rs");
+    let names: Vec<&str> =
+        registry.split("MicroKernel { name: \"").skip(1).filter_map(|r| r.split('"').next()).collect();
+    assert!(names.len() >= 4, "{names:?}");
+    for n in names {
+        assert!(n.len() < BEMM_KERNEL_NAME_MAX, "{n} needs a larger BEMM_KERNEL_NAME_MAX");
+    }
+}
+
+#[test]
+fn kernel_can_be_pinned_by_name() {
+    let o = open();
+    let name = |h| {
+        let mut buf = [0 as c_char; BEMM_KERNEL_NAME_MAX];
+        // SAFETY: an open handle; buf holds its length.
+        assert_eq!(unsafe { bemm_model_kernel_name(h, buf.as_mut_ptr(), buf.len()) }, BEMM_OK);
+        buf.iter().take_while(|&&c| c != 0).map(|&c| c as u8 as char).collect::<std::string::String>()
+    };
+    let mut sl = 0usize;
+    // SAFETY: an open handle, NUL-terminated names, buffers of the stated lengths.
+    unsafe {
+        assert_eq!(bemm_model_set_kernel(o.h, c"scalar-4x8".as_ptr()), BEMM_OK);
+        assert_eq!(name(o.h), "scalar-4x8");
+        assert_eq!(bemm_model_set_kernel(o.h, c"scalar".as_ptr()), BEMM_OK, "an ISA name");
+        assert_eq!(name(o.h), "scalar-4x8");
+        assert_eq!(bemm_scratch_len(o.h, 1, &mut sl), BEMM_OK);
+        let inp = input(o.il);
+        let mut scratch = std::vec![0f32; sl];
+        let mut probs = std::vec![0f32; o.nc];
+        let rc = bemm_predict(o.h, inp.as_ptr(), 1, scratch.as_mut_ptr(), sl, probs.as_mut_ptr(), o.nc, null_mut());
+        assert_eq!(rc, BEMM_OK);
+        assert_eq!(bemm_model_set_kernel(o.h, c"no-such-kernel".as_ptr()), BEMM_ERR_UNSUPPORTED);
+        assert!(message().contains("no-such-kernel"), "{}", message());
+        assert_eq!(name(o.h), "scalar-4x8", "a failed pin keeps the kernel");
+        let long = [b'a' as c_char; 2 * BEMM_KERNEL_NAME_MAX];
+        assert_eq!(bemm_model_set_kernel(o.h, long.as_ptr()), BEMM_ERR_INPUT);
+        assert_eq!(bemm_model_set_kernel(o.h, c"\xff".as_ptr()), BEMM_ERR_INPUT);
+        assert_eq!(bemm_model_set_kernel(o.h, null()), BEMM_ERR_NULL);
+        bemm_model_close(o.h);
+        assert_eq!(bemm_model_set_kernel(o.h, c"scalar".as_ptr()), BEMM_ERR_HANDLE);
     }
 }
 

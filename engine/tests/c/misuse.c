@@ -215,6 +215,23 @@ int main(int argc, char **argv) {
                "the name needs");
         CHECK(shortbuf[n - 1] == 0 && strncmp(shortbuf, name, n - 1) == 0, "cut copy");
         expect("kernel_name: NULL buf", bemm_model_kernel_name(m, NULL, 8), BEMM_ERR_NULL, NULL);
+
+        /* Pinning: by kernel name and by ISA name; failures keep the kernel. */
+        expect("set_kernel(\"scalar-4x8\")", bemm_model_set_kernel(m, "scalar-4x8"), BEMM_OK, NULL);
+        char pinned[BEMM_KERNEL_NAME_MAX];
+        CHECK(bemm_model_kernel_name(m, pinned, sizeof pinned) == BEMM_OK && strcmp(pinned, "scalar-4x8") == 0, "%s",
+              pinned);
+        expect("set_kernel(unknown)", bemm_model_set_kernel(m, "no-such-kernel"), BEMM_ERR_UNSUPPORTED,
+               "no-such-kernel");
+        char *longname = guarded(2 * BEMM_KERNEL_NAME_MAX, 1);
+        memset(longname, 'a', 2 * BEMM_KERNEL_NAME_MAX - 1);
+        longname[2 * BEMM_KERNEL_NAME_MAX - 1] = 0;
+        expect("set_kernel(64-byte name)", bemm_model_set_kernel(m, longname), BEMM_ERR_INPUT, "no NUL within");
+        expect("set_kernel(NULL)", bemm_model_set_kernel(m, NULL), BEMM_ERR_NULL, NULL);
+        CHECK(bemm_model_kernel_name(m, pinned, sizeof pinned) == BEMM_OK && strcmp(pinned, "scalar-4x8") == 0, "%s",
+              pinned);
+        expect("set_kernel(back to the first)", bemm_model_set_kernel(m, name), BEMM_OK, NULL);
+        CHECK(bemm_model_kernel_name(m, pinned, sizeof pinned) == BEMM_OK && strcmp(pinned, name) == 0, "%s", pinned);
     }
 
     /* ---- inference, buffers exact and guarded ---- */
@@ -383,6 +400,7 @@ int main(int argc, char **argv) {
                NULL);
         expect("kernel_name after close", bemm_model_kernel_name(m, name, sizeof name), BEMM_ERR_HANDLE, NULL);
         expect("set_gemm_blocks after close", bemm_model_set_gemm_blocks(m, 64, 64), BEMM_ERR_HANDLE, NULL);
+        expect("set_kernel after close", bemm_model_set_kernel(m, "scalar"), BEMM_ERR_HANDLE, NULL);
         expect("double close", bemm_model_close(m), BEMM_ERR_HANDLE, "was closed");
         expect("close(NULL)", bemm_model_close(NULL), BEMM_OK, NULL);
         expect("reopen in the same storage", bemm_model_open(store, store_len, bytes, len, &m), BEMM_OK, NULL);

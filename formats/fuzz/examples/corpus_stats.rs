@@ -61,7 +61,7 @@ fn main() -> std::io::Result<()> {
         }
         println!("{name}: {total} inputs (checksums repaired)");
         let mut rows: Vec<_> = hist.into_iter().collect();
-        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1));
         for (k, n) in rows {
             println!("  {n:6}  {k}");
         }
@@ -105,7 +105,7 @@ fn inference(root: &Path) -> std::io::Result<()> {
     }
     println!("inference: {total} inputs (checksums repaired)");
     let mut rows: Vec<_> = hist.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
     for (k, n) in rows {
         println!("  {n:6}  {k}");
     }
