@@ -2,13 +2,14 @@
 //! features, and the instruction-set levels ([`Isa`]) its kernels are
 //! written for.
 //!
-//! Detection is at run time under `std` (`is_x86_feature_detected!`, cached
+//! Detection is at run time under `std` (`is_x86_feature_detected!`,
+//! `is_aarch64_feature_detected!`, cached
 //! by the standard library) and from the compile-time target features
 //! without it (`-C target-feature=+avx512f` etc.). Every kernel of the
 //! engine and of [`crate::retrieval`] runs only after [`Cpu::supports`] (or
 //! [`Isa::available`]) said yes for its level.
 //!
-//! Adding a level (e.g. aarch64 `Neon`): its CPU features to [`Feature`]
+//! Adding a level: its CPU features to [`Feature`]
 //! (one line each in `features!`, with their detection), then one line in
 //! `levels!`.
 
@@ -28,8 +29,7 @@ macro_rules! has {
     };
 }
 
-/// An x86-64 feature's detection; `false` on other architectures (an
-/// aarch64 level adds its own `arm!` the same way).
+/// An x86-64 feature's detection; `false` on other architectures.
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86 {
     ($f:tt) => {
@@ -38,6 +38,27 @@ macro_rules! x86 {
 }
 #[cfg(not(target_arch = "x86_64"))]
 macro_rules! x86 {
+    ($f:tt) => {
+        false
+    };
+}
+
+/// An aarch64 feature's detection (`is_aarch64_feature_detected!` under
+/// `std`, the compile-time target features without); `false` elsewhere.
+#[cfg(all(feature = "std", target_arch = "aarch64"))]
+macro_rules! arm {
+    ($f:tt) => {
+        std::arch::is_aarch64_feature_detected!($f)
+    };
+}
+#[cfg(all(not(feature = "std"), target_arch = "aarch64"))]
+macro_rules! arm {
+    ($f:tt) => {
+        cfg!(target_feature = $f)
+    };
+}
+#[cfg(not(target_arch = "aarch64"))]
+macro_rules! arm {
     ($f:tt) => {
         false
     };
@@ -83,6 +104,10 @@ features! {
     Avx512f = "avx512f", detect: x86!("avx512f");
     /// x86-64 bf16 dot products (`vdpbf16ps`, `vcvtneps2bf16`).
     Avx512bf16 = "avx512bf16", detect: x86!("avx512bf16");
+    /// aarch64 Advanced SIMD (128-bit vectors, `fcvtl`/`fcvtn` f16 conversions).
+    Neon = "neon", detect: arm!("neon");
+    /// aarch64 Armv8.2-A half-precision arithmetic (FEAT_FP16: `fmla v.8h`).
+    Fp16 = "fp16", detect: arm!("fp16");
 }
 
 macro_rules! levels {
@@ -124,6 +149,10 @@ macro_rules! levels {
 levels! {
     /// Portable Rust; the reference every SIMD path is tested against.
     Scalar = "scalar", needs: "", [];
+    /// aarch64 NEON, f32 arithmetic.
+    Neon = "neon", needs: "neon", [Neon];
+    /// aarch64 NEON + Armv8.2-A FP16 arithmetic (f16 products, f32 sums).
+    NeonFp16 = "neon-fp16", needs: "neon, fp16", [Neon, Fp16];
     /// x86-64 AVX2 + FMA + F16C.
     Avx2 = "avx2", needs: "avx2, fma, f16c", [Avx2, Fma, F16c];
     /// x86-64 AVX-512F (+ `vcvtph2ps` on zmm; F16C for the narrow paths).

@@ -3,6 +3,7 @@
 //! block by block, while the GEMM packs them.
 
 use super::Isa;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::cpu::Feature;
 use half::f16;
 
@@ -26,9 +27,91 @@ pub(crate) fn f16_to_f32(isa: Isa, src: &[f16], dst: &mut [f32]) {
             return;
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if isa.includes(Feature::Neon) && Isa::Neon.available() {
+            // SAFETY: NEON is available (checked on the line above); lengths are equal.
+            unsafe { f16_to_f32_neon(src, dst) };
+            return;
+        }
+    }
     let _ = isa;
     for (d, s) in dst.iter_mut().zip(src) {
         *d = f16_bits_to_f32(s.to_bits());
+    }
+}
+
+/// `dst[i] = src[i]` rounded to f16 (to nearest even; overflow gives
+/// infinity, NaN stays NaN), for `min(src.len(), dst.len())` elements.
+#[inline]
+pub fn f32_to_f16(isa: Isa, src: &[f32], dst: &mut [f16]) {
+    let n = src.len().min(dst.len());
+    let (src, dst) = (&src[..n], &mut dst[..n]);
+    #[cfg(target_arch = "aarch64")]
+    {
+        // `isa` may be any level here (a public function): NEON is checked.
+        if isa.includes(Feature::Neon) && Isa::Neon.available() {
+            // SAFETY: NEON is available (checked on the line above); lengths are equal.
+            unsafe { f32_to_f16_neon(src, dst) };
+            return;
+        }
+    }
+    let _ = isa;
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = f16::from_f32(*s);
+    }
+}
+
+/// 8 values per `fcvtl` + `fcvtl2` (base Advanced SIMD: no FP16 extension
+/// needed); exact, like every f16 -> f32 widening.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn f16_to_f32_neon(src: &[f16], dst: &mut [f32]) {
+    use core::arch::aarch64::*;
+    let n = src.len();
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n for both slices; `f16` is a transparent u16.
+        unsafe {
+            let (lo, hi) = super::neon_fp16::widen(vld1q_u16(src.as_ptr().add(i) as *const u16));
+            vst1q_f32(dst.as_mut_ptr().add(i), lo);
+            vst1q_f32(dst.as_mut_ptr().add(i + 4), hi);
+        }
+        i += 8;
+    }
+    for j in i..n {
+        dst[j] = f16_bits_to_f32(src[j].to_bits());
+    }
+}
+
+/// 8 values per `fcvtn` + `fcvtn2` (rounding per FPCR: to nearest even, as
+/// Linux and bare-metal start-up leave it).
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn f32_to_f16_neon(src: &[f32], dst: &mut [f16]) {
+    use core::arch::aarch64::*;
+    let n = src.len();
+    let mut i = 0;
+    while i + 8 <= n {
+        let h: uint16x8_t;
+        // SAFETY: i + 8 <= n for both slices; `f16` is a transparent u16;
+        // the asm block only converts registers.
+        unsafe {
+            let (lo, hi) = (vld1q_f32(src.as_ptr().add(i)), vld1q_f32(src.as_ptr().add(i + 4)));
+            core::arch::asm!(
+                "fcvtn {h:v}.4h, {lo:v}.4s",
+                "fcvtn2 {h:v}.8h, {hi:v}.4s",
+                lo = in(vreg) lo,
+                hi = in(vreg) hi,
+                h = out(vreg) h,
+                options(pure, nomem, nostack, preserves_flags)
+            );
+            vst1q_u16(dst.as_mut_ptr().add(i) as *mut u16, h);
+        }
+        i += 8;
+    }
+    for j in i..n {
+        dst[j] = f16::from_f32(src[j]);
     }
 }
 
@@ -300,10 +383,47 @@ mod tests {
         let mut a = std::vec![0f32; src.len()];
         let mut b = std::vec![0f32; src.len()];
         f16_to_f32(Isa::Scalar, &src, &mut a);
-        for isa in [Isa::Avx2, Isa::Avx512] {
+        for isa in [Isa::Avx2, Isa::Avx512, Isa::Neon] {
             if isa.available() {
                 f16_to_f32(isa, &src, &mut b);
                 assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())));
+            }
+        }
+    }
+
+    #[test]
+    fn neon_widening_of_every_f16_is_exact() {
+        // Every bit pattern, in runs that end inside and on the 8-value blocks.
+        let all: std::vec::Vec<f16> = (0..=u16::MAX).map(f16::from_bits).collect();
+        for len in [1usize, 7, 8, 9, 65536] {
+            for run in all.chunks(len) {
+                let mut got = std::vec![0f32; run.len()];
+                f16_to_f32(Isa::Neon, run, &mut got);
+                for (h, g) in run.iter().zip(&got) {
+                    let want = f16_bits_to_f32(h.to_bits());
+                    assert!(g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()), "{:#06x}", h.to_bits());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f16_narrowing_rounds_to_nearest_even() {
+        // Halfway cases between neighbouring f16 values, both signs, values
+        // past the f16 range and subnormal f16, in runs of 8 and a tail.
+        let mut v: std::vec::Vec<f32> = std::vec::Vec::new();
+        for bits in (0u16..0x7C00).step_by(37) {
+            let x = f16::from_bits(bits).to_f32();
+            let next = f16::from_bits(bits + 1).to_f32();
+            v.extend([x, -x, (x + next) / 2.0, -(x + next) / 2.0, x * 1.0001]);
+        }
+        v.extend([65504.0, 65520.0, 1e9, -1e9, f32::INFINITY, 1e-8, -3e-6, 0.0, -0.0, f32::NAN]);
+        for isa in [Isa::Scalar, Isa::Neon].into_iter().filter(|i| i.available()) {
+            let mut got = std::vec![f16::ZERO; v.len()];
+            f32_to_f16(isa, &v, &mut got);
+            for (x, g) in v.iter().zip(&got) {
+                let want = f16::from_f32(*x);
+                assert!(g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()), "{} {x:e}", isa.name());
             }
         }
     }

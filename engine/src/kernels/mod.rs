@@ -19,6 +19,10 @@ mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod avx512bf16;
 pub mod convert;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+#[cfg(target_arch = "aarch64")]
+mod neon_fp16;
 mod scalar;
 pub(crate) mod widest;
 
@@ -125,11 +129,15 @@ impl MicroKernel {
 
 /// Every micro-kernel, best first within each precision (one line per kernel).
 #[rustfmt::skip]
-static REGISTRY: &[MicroKernel] = &[
+pub(crate) static REGISTRY: &[MicroKernel] = &[
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx512bf16-12x32", isa: Isa::Avx512Bf16, mr: 12, nr: 32, format: PackFormat::Bf16Pairs, exact: false, run: avx512bf16::kernel_12x32, narrow: Some(avx512bf16::kernel_12x16), taps: Some(avx512bf16::kernel_12x32_taps) },
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx512-12x32", isa: Isa::Avx512, mr: 12, nr: 32, format: PackFormat::F32RowsA, exact: true, run: avx512::kernel_12x32, narrow: Some(avx512::kernel_12x16), taps: Some(avx512::kernel_12x32_taps) },
+    #[cfg(target_arch = "aarch64")]
+    MicroKernel { name: "neon-fp16-8x8", isa: Isa::NeonFp16, mr: 8, nr: 8, format: PackFormat::F32, exact: false, run: neon_fp16::kernel_8x8, narrow: None, taps: None },
+    #[cfg(target_arch = "aarch64")]
+    MicroKernel { name: "neon-12x8", isa: Isa::Neon, mr: 12, nr: 8, format: PackFormat::F32, exact: true, run: neon::kernel_12x8, narrow: Some(neon::kernel_12x4), taps: None },
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx2-6x16", isa: Isa::Avx2, mr: 6, nr: 16, format: PackFormat::F32, exact: true, run: avx2::kernel_6x16, narrow: None, taps: None },
     MicroKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, format: PackFormat::F32, exact: true, run: scalar::kernel_4x8, narrow: None, taps: None },
@@ -147,8 +155,14 @@ pub fn for_isa(isa: Isa) -> Result<&'static MicroKernel, EngineError> {
 
 /// [`for_isa`] on the CPU features `cpu` (at most the running CPU's).
 pub fn for_isa_on(isa: Isa, cpu: Cpu) -> Result<&'static MicroKernel, EngineError> {
-    let kern = REGISTRY.iter().find(|k| k.isa == isa).ok_or_else(|| unknown(isa.name()))?;
-    checked(kern, cpu)
+    match REGISTRY.iter().find(|k| k.isa == isa) {
+        Some(kern) => checked(kern, cpu),
+        // A level of another architecture (`avx2` on aarch64): its
+        // features are never detected here.
+        None => {
+            Err(EngineError::KernelUnavailable { kernel: isa.name(), needs: isa.needs(), missing: cpu.missing(isa) })
+        }
+    }
 }
 
 /// The kernel named `name`: a kernel name (`avx512-12x32`) or an ISA name
@@ -334,11 +348,14 @@ mod tests {
                 checked_any = true;
             }
         }
-        assert_eq!(checked_any, Isa::Avx2.available(), "a SIMD kernel is available but none was checked");
+        let simd = Isa::ALL.iter().any(|&i| i != Isa::Scalar && i.available());
+        assert_eq!(checked_any, simd, "a SIMD kernel is available but none was checked");
         let bare = Feature::ALL.iter().fold(cpu, |c, &f| c.without(f));
         assert_eq!(by_name_on("scalar", bare).unwrap().name, "scalar-4x8");
         let e = by_name_on("avx512bf16", bare).unwrap_err();
         assert!(e.to_string().ends_with("this CPU lacks f16c, avx512f, avx512bf16"), "{e}");
+        let e = by_name_on("neon-fp16", bare).unwrap_err();
+        assert!(e.to_string().ends_with("this CPU lacks neon, fp16"), "{e}");
     }
 
     #[test]
@@ -391,12 +408,97 @@ mod tests {
     }
 
     #[test]
+    fn f32_format_kernels_match_an_f64_product_on_every_edge() {
+        // Every available kernel packed as F32 or F32RowsA against the f64
+        // sum of the same panels: full and partial tiles (the 4-, 8- and
+        // 12-row loops, narrow columns), K across the FP16 kernel's chunks,
+        // with and without accumulate, bias, residual and ReLU.
+        let mut lcg = crate::lcg::Lcg::new(2024);
+        let mut next = || lcg.unit();
+        let f32_kernels = REGISTRY.iter().filter(|k| k.format != PackFormat::Bf16Pairs && k.isa.available());
+        for kern in f32_kernels {
+            let (mr, nr) = (kern.mr, kern.nr);
+            // f32 sums: summation order only. f16 operands (2^-11 relative
+            // each) and 16-step f16 partial sums: typically 1e-3 of the sum
+            // of |products|, bounded well below 1e-2; a wrong lane or row
+            // would be off by the size of the sum itself.
+            let tol = if kern.exact { 1e-5 } else { 1e-2 };
+            for (kc, rows, cols) in
+                [(1usize, mr, nr), (17, mr, nr), (100, 3, nr), (33, 5, 1), (64, 8, nr / 2), (5, 9, 3)]
+            {
+                let (rows, cols) = (rows.min(mr), cols.min(nr));
+                let a: Vec<f32> = (0..mr * kc).map(|_| next()).collect();
+                let b: Vec<f32> = (0..nr * kc).map(|_| next()).collect();
+                let bias: Vec<f32> = (0..mr).map(|_| next()).collect();
+                let ldc = nr + 3;
+                let res: Vec<f32> = (0..mr * ldc).map(|_| next()).collect();
+                let start: Vec<f32> = (0..mr * ldc).map(|_| next()).collect();
+                let a_at = |r: usize, k: usize| match kern.format {
+                    PackFormat::F32RowsA => a[r * kc + k],
+                    _ => a[k * mr + r],
+                };
+                for (accumulate, relu, extras) in [(false, false, false), (true, true, true), (true, false, true)] {
+                    let mut c = start.clone();
+                    let t = Tile {
+                        kc,
+                        a: a.as_ptr(),
+                        b: b.as_ptr(),
+                        c: c.as_mut_ptr(),
+                        ldc,
+                        rows,
+                        cols,
+                        accumulate,
+                        bias: if extras { bias.as_ptr() } else { core::ptr::null() },
+                        relu,
+                        res: if extras { res.as_ptr() } else { core::ptr::null() },
+                    };
+                    // SAFETY: the kernel's ISA is available (filtered above); A holds
+                    // mr * kc, B nr * kc values, C and the residual mr rows of ldc >= cols.
+                    unsafe { kern.call(&t) };
+                    for r in 0..mr {
+                        for j in 0..ldc {
+                            let got = c[r * ldc + j];
+                            if r >= rows || j >= cols {
+                                assert_eq!(got.to_bits(), start[r * ldc + j].to_bits(), "{} wrote outside", kern.name);
+                                continue;
+                            }
+                            let (mut want, mut mag) = (0f64, 0f64);
+                            for k in 0..kc {
+                                let p = a_at(r, k) as f64 * b[k * nr + j] as f64;
+                                want += p;
+                                mag += p.abs();
+                            }
+                            if accumulate {
+                                want += start[r * ldc + j] as f64;
+                            }
+                            if extras {
+                                want += bias[r] as f64 + res[r * ldc + j] as f64;
+                            }
+                            if relu {
+                                want = want.max(0.0);
+                            }
+                            let err = (got as f64 - want).abs();
+                            assert!(
+                                err <= tol * (mag + 3.0),
+                                "{} kc {kc} rows {rows} cols {cols} at ({r}, {j}): {got} vs {want}",
+                                kern.name
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn narrow_variants_equal_the_full_kernels_on_their_columns() {
         let mut lcg = crate::lcg::Lcg::new(12345);
         let mut next = || lcg.unit();
         for kern in REGISTRY.iter().filter(|k| k.narrow.is_some() && k.isa.available()) {
             let Some(narrow) = kern.narrow else { continue };
             for (kc, rows, cols) in [(1usize, 12usize, 16usize), (7, 5, 1), (64, 12, 9), (33, 3, 16)] {
+                // The narrow variant's contract: at most NR/2 columns.
+                let (rows, cols) = (rows.min(kern.mr), cols.min(kern.nr / 2));
                 // Pair-packed panels hold ceil(kc/2) slots; f32 panels kc.
                 let pairs = kern.format == PackFormat::Bf16Pairs;
                 let depth = if pairs { kc.div_ceil(2) } else { kc };

@@ -169,12 +169,12 @@ pub fn rel_err(a: &[f32], b: &[f64]) -> f64 {
 
 /// The instruction sets this CPU offers, exact ones first.
 pub fn isas() -> Vec<Isa> {
-    [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16].into_iter().filter(|i| i.available()).collect()
+    Isa::ALL.iter().copied().filter(|i| i.available()).collect()
 }
 
 /// Tolerance of a kernel family against the f64 reference.
 pub fn tol(isa: Isa) -> f64 {
-    if isa == Isa::Avx512Bf16 {
+    if matches!(isa, Isa::Avx512Bf16 | Isa::NeonFp16) {
         3e-2
     } else {
         2e-5
