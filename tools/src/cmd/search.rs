@@ -126,7 +126,7 @@ pub fn find_record(records: &[PatchRecord], name: &str) -> Option<usize> {
 fn query_from_patch(spec: &str, model: &Path, f: &FeatureArchive<'_>) -> anyhow::Result<(Vec<f32>, String, u32)> {
     let (archive, name) =
         spec.rsplit_once(':').with_context(|| format!("--query-patch {spec}: expected ARCHIVE:NAME"))?;
-    let mut runner = Runner::open(model, Path::new(archive), None, false)?;
+    let mut runner = Runner::open(model, Path::new(archive), None, false, false)?;
     let m = runner.model.model();
     let bytes = m.file().bytes();
     let checksum = bytes
@@ -154,6 +154,9 @@ fn query_from_patch(spec: &str, model: &Path, f: &FeatureArchive<'_>) -> anyhow:
         v.extend_from_slice(feats);
         Ok(())
     })?;
+    if v.iter().any(|x: &f32| !x.is_finite()) {
+        bail!("{archive}: patch {name:?} holds non-finite input values (a damaged shard?); it cannot be a query");
+    }
     // Round through f16 like the stored features, so an archive patch finds itself at distance 0.
     let v = v.iter().map(|&x| bemm_formats::f16::from_f32(x).to_f32()).collect();
     Ok((v, name.to_string(), labels))
