@@ -22,7 +22,7 @@ pub enum FormatError {
         len: u64,
     },
     /// The file does not start with the expected magic bytes.
-    #[error("{what}: bad magic: expected {expected:?}, found {found:?}")]
+    #[error("{what}: bad magic: expected {}, found {}{}", MagicText(.expected), MagicText(.found), recognise(.found))]
     BadMagic {
         /// Structure being read.
         what: &'static str,
@@ -89,12 +89,96 @@ pub enum FormatError {
         /// The offending value.
         value: u64,
     },
+    /// A model tensor holds a value that is not finite (NaN or infinity):
+    /// the network would give every input the same meaningless output.
+    #[error("model tensor {tensor} (layer {layer} {role}): element {index} is {value}, expected a finite number")]
+    NonFinite {
+        /// Index of the tensor in the tensor table.
+        tensor: u32,
+        /// Layer that uses it.
+        layer: u32,
+        /// Its role in the layer (`weight`, `bias`, ...).
+        role: &'static str,
+        /// Element index inside the tensor.
+        index: u64,
+        /// The value as text (`NaN`, `inf`, `-inf`).
+        value: &'static str,
+    },
+    /// A metadata number outside its range: `field` names it with its index.
+    #[error("model metadata: {field}[{index}] is {}, expected {expected}", f32_of(.value_bits))]
+    MetaValue {
+        /// Field name (`thresholds`, `mean`, `std`).
+        field: &'static str,
+        /// Entry index (the class or band).
+        index: u32,
+        /// Value found, as `f32::to_bits` (so the error stays `Eq`).
+        value_bits: u32,
+        /// What is required.
+        expected: &'static str,
+    },
     /// The postcard-encoded model metadata is malformed or inconsistent.
     #[error("model metadata: {problem}")]
     Meta {
         /// What is wrong.
         problem: &'static str,
     },
+}
+
+fn f32_of(bits: &u32) -> f32 {
+    f32::from_bits(*bits)
+}
+
+/// Eight magic bytes as text: printable ASCII as is, other bytes as `\xNN`.
+struct MagicText<'a>(&'a [u8; 8]);
+
+impl core::fmt::Display for MagicText<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("\"")?;
+        for &b in self.0 {
+            if b.is_ascii_graphic() || b == b' ' {
+                write!(f, "{}", b as char)?;
+            } else if let Some(e) = match b {
+                b'\r' => Some("\\r"),
+                b'\n' => Some("\\n"),
+                b'\t' => Some("\\t"),
+                0 => Some("\\0"),
+                _ => None,
+            } {
+                f.write_str(e)?;
+            } else {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        f.write_str("\"")
+    }
+}
+
+/// What a file starting with `magic` is, when it is a common wrong input.
+fn recognise(magic: &[u8; 8]) -> &'static str {
+    let kinds: [(&[u8], &str); 10] = [
+        (b"BEMMODEL", " (this is a bemm model file)"),
+        (b"BEMPATCH", " (this is a patch archive shard)"),
+        (b"BEMFEATS", " (this is a feature archive)"),
+        (b"\x89PNG\r\n\x1a\n", " (this is a PNG image)"),
+        (b"II*\0", " (this is a TIFF / GeoTIFF image)"),
+        (b"MM\0*", " (this is a TIFF / GeoTIFF image)"),
+        (b"II+\0", " (this is a BigTIFF image)"),
+        (b"PK\x03\x04", " (this is a zip archive, e.g. a PyTorch .pt checkpoint)"),
+        (b"PAR1", " (this is a parquet file)"),
+        (b"\x1f\x8b", " (this is a gzip file)"),
+    ];
+    if let Some((_, k)) = kinds.iter().find(|(m, _)| magic.starts_with(m)) {
+        return k;
+    }
+    // safetensors: a little-endian u64 header length, then the JSON header.
+    let n = u64::from_le_bytes(*magic);
+    if n > 1 && n < 100_000_000 && magic[6] == 0 && magic[7] == 0 {
+        return " (this looks like a safetensors file: import it with `bemm import`)";
+    }
+    if magic[0] == b'{' || magic[0] == b'[' {
+        return " (this is a JSON file)";
+    }
+    ""
 }
 
 /// Result alias of this crate's parsers.

@@ -14,15 +14,25 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Write `bytes` to `path` atomically.
+/// Write `bytes` to `path` atomically. On any error the temporary file is
+/// removed, so a failed write leaves nothing behind (`path` itself is
+/// untouched), not even a complete copy under the `.tmp` name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if path.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a folder; expected a file name"));
+    }
     let tmp = temp_path(path);
-    {
+    let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    fs::rename(&tmp, path)?;
     sync_dir(path);
     Ok(())
 }

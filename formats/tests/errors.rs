@@ -281,7 +281,8 @@ fn model_metadata_errors() {
     m[p + 1..p + 5].copy_from_slice(&1.5f32.to_le_bytes());
     reseal_model(&mut m);
     let e = model_err(&m);
-    assert!(matches!(e, FormatError::Meta { problem } if problem.contains("thresholds")), "{e}");
+    assert!(matches!(e, FormatError::MetaValue { field: "thresholds", index: 0, .. }), "{e}");
+    assert!(e.to_string().contains("thresholds[0] is 1.5"), "{e}");
 }
 
 #[test]
@@ -380,7 +381,7 @@ fn absurd_model_counts_are_errors() {
         put_u32(&mut m, off, 1 << 16);
     }
     reseal_model(&mut m);
-    assert!(matches!(model_err(&m), FormatError::Invalid { field: "input_c", .. }));
+    assert!(matches!(model_err(&m), FormatError::Invalid { field: "input_c * input_h * input_w", .. }));
 }
 
 #[test]
@@ -447,4 +448,41 @@ fn truncated_files_say_how_much_is_missing() {
     assert!(matches!(e, FormatError::Truncated { what: "patch records", .. }), "{e}");
     let f = features_bytes(3, 8);
     assert!(matches!(features_err(&f[..f.len() - 1]), FormatError::Truncated { .. }));
+}
+
+// ---- values, magic text, manifest duplicates -----------------------------
+
+#[test]
+fn non_finite_weights_are_named_by_tensor_and_element() {
+    for (bits, word) in [(0x7e00u16, "NaN"), (0x7c00, "inf"), (0xfc00, "-inf")] {
+        let mut m = model_bytes();
+        let t = tensor_table(&m);
+        let off = get_u64(&m, t) as usize; // tensor 0's data offset
+        put_u16(&mut m, off + 2 * 5, bits);
+        reseal_model(&mut m);
+        let e = model_err(&m);
+        assert!(matches!(e, FormatError::NonFinite { tensor: 0, index: 5, .. }), "{e}");
+        assert!(e.to_string().contains(&format!("element 5 is {word}")), "{e}");
+    }
+}
+
+#[test]
+fn magic_is_printed_as_text_and_common_files_are_recognised() {
+    let mut m = model_bytes();
+    m[0..8].copy_from_slice(b"\x89PNG\r\n\x1a\n");
+    let e = model_err(&m).to_string();
+    assert!(e.contains("expected \"BEMMODEL\", found \"\\x89PNG\\r\\n\\x1a\\n\" (this is a PNG image)"), "{e}");
+    m[0..8].copy_from_slice(b"BEMPATCH");
+    assert!(model_err(&m).to_string().contains("(this is a patch archive shard)"));
+}
+
+#[test]
+fn a_shard_listed_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut man = write_archive(dir.path(), &[3, 2]);
+    let first = man.shards[0].clone();
+    man.shards.push(first);
+    man.save(dir.path()).unwrap();
+    let e = PatchArchive::open(dir.path()).err().unwrap().to_string();
+    assert!(e.contains("shards[2].file") && e.contains("already listed as `shards[0]`"), "{e}");
 }

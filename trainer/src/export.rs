@@ -353,6 +353,12 @@ pub fn resolve_checkpoint(source: &Path) -> PathBuf {
 
 /// Export a checkpoint to a verified `.bemm` file.
 pub fn export(opts: &ExportOptions) -> Result<ExportReport, TrainError> {
+    if !(0.0..=1.0).contains(&opts.min_agreement) {
+        return Err(TrainError::Config(format!(
+            "--min-agreement {}: expected a fraction in [0, 1] (0.99 = 99 %)",
+            opts.min_agreement
+        )));
+    }
     type Cpu = CpuBackend;
     let device = Default::default();
     let ck_path = resolve_checkpoint(&opts.source);

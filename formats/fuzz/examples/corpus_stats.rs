@@ -20,6 +20,8 @@ fn kind(e: &FormatError) -> String {
         FormatError::Misaligned { field, .. } => format!("Misaligned({field})"),
         FormatError::Graph { problem, .. } => format!("Graph({problem})"),
         FormatError::Meta { problem } => format!("Meta({problem})"),
+        FormatError::NonFinite { role, .. } => format!("NonFinite({role})"),
+        FormatError::MetaValue { field, .. } => format!("MetaValue({field})"),
     }
 }
 

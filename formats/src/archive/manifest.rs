@@ -118,6 +118,17 @@ impl Manifest {
             if !plain {
                 return Err(format!("field `shards[{k}].file` is {:?}, expected a plain file name inside the archive directory, not ending in .tmp", e.file));
             }
+            // A shard listed twice would double its patches everywhere.
+            if let Some(j) = self.shards[..k].iter().position(|p| p.file == e.file || p.chunk == e.chunk) {
+                let (what, value) = if self.shards[j].file == e.file {
+                    ("file", e.file.clone())
+                } else {
+                    ("chunk", e.chunk.to_string())
+                };
+                return Err(format!(
+                    "field `shards[{k}].{what}` is {value:?}, already listed as `shards[{j}]`; each shard must be listed once"
+                ));
+            }
         }
         Ok(())
     }

@@ -14,20 +14,22 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ArchiveError {
     /// An I/O error on a file.
-    #[error("{path}: {source}")]
+    // The cause is part of the message and deliberately not a `source`:
+    // error chains (anyhow's `{:#}`) would print it twice.
+    #[error("{path}: {cause}")]
     Io {
         /// File.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A shard that does not parse.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Format {
         /// File.
         path: PathBuf,
         /// Cause.
-        source: FormatError,
+        cause: FormatError,
     },
     /// A bad or inconsistent manifest.
     #[error("{0}")]
@@ -58,12 +60,12 @@ impl PatchArchive {
         let mut starts = vec![0usize];
         for e in &manifest.shards {
             let path = dir.join(&e.file);
-            let file = File::open(&path).map_err(|source| ArchiveError::Io { path: path.clone(), source })?;
+            let file = File::open(&path).map_err(|cause| ArchiveError::Io { path: path.clone(), cause })?;
             // SAFETY: the archive's shards are immutable once renamed into place
             // (writers never modify a finished shard); a concurrent external
             // truncation could still fault, as with any mmap-based reader.
-            let map = unsafe { Mmap::map(&file) }.map_err(|source| ArchiveError::Io { path: path.clone(), source })?;
-            let shard = Shard::parse(&map).map_err(|source| ArchiveError::Format { path: path.clone(), source })?;
+            let map = unsafe { Mmap::map(&file) }.map_err(|cause| ArchiveError::Io { path: path.clone(), cause })?;
+            let shard = Shard::parse(&map).map_err(|cause| ArchiveError::Format { path: path.clone(), cause })?;
             let h = *shard.header();
             if (h.channels, h.height, h.width) != (manifest.channels, manifest.height, manifest.width)
                 || h.count != e.count
@@ -184,7 +186,7 @@ impl PatchArchive {
         for (k, e) in self.manifest.shards.iter().enumerate() {
             Shard::parse(&self.shards[k].map)
                 .and_then(|s| s.verify_tensors())
-                .map_err(|source| ArchiveError::Format { path: self.dir.join(&e.file), source })?;
+                .map_err(|cause| ArchiveError::Format { path: self.dir.join(&e.file), cause })?;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@
 mod layout;
 mod meta;
 mod parse;
+mod validate;
 #[cfg(feature = "alloc")]
 mod write;
 

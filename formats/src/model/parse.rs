@@ -137,6 +137,7 @@ impl<'a> ModelFile<'a> {
         let m = ModelFile { bytes: file, header, layers, tensors, meta };
         m.validate_tensors(payload_start, body_len as u64)?;
         m.validate_graph()?;
+        super::validate::values(&m)?;
         m.validate_meta()?;
         Ok(m)
     }
@@ -211,7 +212,11 @@ impl<'a> ModelFile<'a> {
             }
         }
         if (h.input_c as u64) * (h.input_h as u64) * (h.input_w as u64) > MAX_TENSOR_ELEMS {
-            return Err(invalid("input_c", h.input_c as u64, "an input of at most 2^31 elements"));
+            return Err(invalid(
+                "input_c * input_h * input_w",
+                h.input_c as u64 * h.input_h as u64 * h.input_w as u64,
+                "an input of at most 2^31 elements",
+            ));
         }
         for (i, l) in self.layers.iter().enumerate() {
             let kind = l.layer_kind().ok_or(graph(i, "unknown layer kind", l.kind as u64))?;

@@ -8,10 +8,11 @@
 //! columns holding 0 or 1, or a patch archive (labels from its records).
 //! Rows are matched by name; a name present in one file only is an error.
 
+use crate::class_csv::{check_threshold, read_class_csv};
 use crate::report::table;
 use anyhow::{bail, Context};
 use bemm_engine::metrics::{Metrics, MultiLabelAccumulator};
-use bemm_formats::archive::{PatchArchive, Split};
+use bemm_formats::archive::Split;
 use bemm_formats::fsutil::write_atomic;
 use bemm_formats::labels::{CLASS_NAMES, NUM_CLASSES};
 use std::collections::HashMap;
@@ -39,132 +40,9 @@ pub struct Args {
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Minimal RFC 4180 CSV reading: quoted fields, `""` escapes, CRLF or LF.
-mod csv {
-    use anyhow::bail;
-
-    /// Records with their 1-based starting line numbers.
-    pub fn parse(text: &str, file: &str) -> anyhow::Result<Vec<(usize, Vec<String>)>> {
-        let mut out = Vec::new();
-        let mut rec: Vec<String> = Vec::new();
-        let mut field = String::new();
-        let (mut line, mut rec_line) = (1usize, 1usize);
-        let mut chars = text.strip_prefix('\u{feff}').unwrap_or(text).chars().peekable();
-        let mut quoted = false;
-        let mut any = false;
-        while let Some(c) = chars.next() {
-            if quoted {
-                match c {
-                    '"' if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    '"' => quoted = false,
-                    '\n' => {
-                        line += 1;
-                        field.push(c);
-                    }
-                    _ => field.push(c),
-                }
-                continue;
-            }
-            match c {
-                '"' if field.is_empty() => {
-                    quoted = true;
-                    any = true;
-                }
-                '"' => bail!("{file}: line {line}: a quote inside an unquoted field (quote the whole field and double inner quotes)"),
-                ',' => {
-                    rec.push(std::mem::take(&mut field));
-                    any = true;
-                }
-                '\r' if chars.peek() == Some(&'\n') => {}
-                '\n' => {
-                    if any || !field.is_empty() {
-                        rec.push(std::mem::take(&mut field));
-                        out.push((rec_line, std::mem::take(&mut rec)));
-                    }
-                    any = false;
-                    line += 1;
-                    rec_line = line;
-                }
-                _ => {
-                    field.push(c);
-                    any = true;
-                }
-            }
-        }
-        if quoted {
-            bail!("{file}: line {rec_line}: a quoted field is not closed before the end of the file");
-        }
-        if any || !field.is_empty() {
-            rec.push(field);
-            out.push((rec_line, rec));
-        }
-        Ok(out)
-    }
-}
-
-/// One CSV table keyed by name: per-name class values in official order.
-struct ClassTable {
-    rows: Vec<(String, [f32; NUM_CLASSES])>,
-}
-
-/// Read a `name` + class-columns CSV. `binary`: values must be 0 or 1.
-fn read_class_csv(path: &Path, binary: bool) -> anyhow::Result<ClassTable> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).with_context(|| format!("{file}: cannot read"))?;
-    let recs = csv::parse(&text, &file)?;
-    let Some(((_, header), body)) = recs.split_first() else {
-        bail!("{file}: empty file; expected a header `name,<19 class names>`")
-    };
-    let name_col = header.iter().position(|h| h.trim().eq_ignore_ascii_case("name")).with_context(|| {
-        format!("{file}: header has no `name` column (found {:?})", header.first().map(String::as_str).unwrap_or(""))
-    })?;
-    let mut cols = [0usize; NUM_CLASSES];
-    let mut missing = Vec::new();
-    for (c, class) in CLASS_NAMES.iter().enumerate() {
-        match header.iter().position(|h| h.trim() == *class) {
-            Some(i) => cols[c] = i,
-            None => missing.push(*class),
-        }
-    }
-    if !missing.is_empty() {
-        bail!("{file}: header lacks the class column(s) {missing:?}; expected `name` and the 19 official class names (quoted where they hold commas)");
-    }
-    let mut rows = Vec::with_capacity(body.len());
-    let mut seen: HashMap<String, usize> = HashMap::with_capacity(body.len());
-    for (line, rec) in body {
-        if rec.len() < header.len() {
-            bail!("{file}: line {line}: {} fields, the header has {}", rec.len(), header.len());
-        }
-        let name = rec[name_col].trim().to_string();
-        if name.is_empty() {
-            bail!("{file}: line {line}: empty name");
-        }
-        if let Some(prev) = seen.insert(name.clone(), *line) {
-            bail!("{file}: line {line}: name {name:?} already appears on line {prev}");
-        }
-        let mut v = [0f32; NUM_CLASSES];
-        for (c, &i) in cols.iter().enumerate() {
-            let s = rec[i].trim();
-            let x: f32 = s.parse().ok().filter(|x: &f32| x.is_finite()).with_context(|| {
-                format!(
-                    "{file}: line {line}, column {:?}: {s:?} is not a number{}",
-                    CLASS_NAMES[c],
-                    if binary { " (expected 0 or 1)" } else { " (expected a probability)" }
-                )
-            })?;
-            if binary && x != 0.0 && x != 1.0 {
-                bail!("{file}: line {line}, column {:?}: {s:?}, expected 0 or 1", CLASS_NAMES[c]);
-            }
-            v[c] = x;
-        }
-        rows.push((name, v));
-    }
-    Ok(ClassTable { rows })
+    /// With an archive as truth: use the finished part of an interrupted ingest.
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 fn list(names: &[&str]) -> String {
@@ -186,13 +64,21 @@ pub struct Evaluation {
 
 /// Evaluate `predictions` against `truth` (archive folder or CSV) at `threshold`.
 pub fn evaluate(truth: &Path, predictions: &Path, threshold: f32, split: Option<&str>) -> anyhow::Result<Evaluation> {
-    if !(threshold.is_finite()) {
-        bail!("--threshold {threshold}: expected a finite number (usually 0.5)");
-    }
+    evaluate_with(truth, predictions, threshold, split, false)
+}
+
+/// [`evaluate`], optionally accepting an incomplete archive as truth.
+pub fn evaluate_with(
+    truth: &Path,
+    predictions: &Path,
+    threshold: f32,
+    split: Option<&str>,
+    allow_incomplete: bool,
+) -> anyhow::Result<Evaluation> {
+    check_threshold(threshold)?;
     let preds = read_class_csv(predictions, false)?;
     let truth_masks: HashMap<String, u64> = if truth.is_dir() {
-        let arch =
-            PatchArchive::open(truth).with_context(|| format!("{}: cannot open the patch archive", truth.display()))?;
+        let arch = crate::archive_input::open(truth, allow_incomplete)?;
         let split = match split {
             None | Some("all") => None,
             Some(s) => Some(
@@ -342,7 +228,14 @@ pub fn per_class_chart(m: &Metrics, title: &str) -> String {
 
 /// Run `bemm eval`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let ev = evaluate(&a.truth, &a.predictions, a.threshold, a.split.as_deref())?;
+    if let Some(chart) = &a.chart {
+        crate::output_guard::check(
+            "--chart",
+            chart,
+            &[("--truth", a.truth.as_path()), ("--predictions", a.predictions.as_path())],
+        )?;
+    }
+    let ev = evaluate_with(&a.truth, &a.predictions, a.threshold, a.split.as_deref(), a.allow_incomplete)?;
     print_report(&a, &ev)
 }
 
@@ -366,21 +259,4 @@ pub fn print_report(a: &Args, ev: &Evaluation) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv::parse;
-
-    #[test]
-    fn csv_quotes_escapes_and_line_endings() {
-        let t = "name,\"a, b\",c\r\nx,\"1\"\"2\",3\n\n\"multi\nline\",4,5";
-        let r = parse(t, "t.csv").unwrap();
-        assert_eq!(r.len(), 3);
-        assert_eq!(r[0], (1, vec!["name".to_string(), "a, b".into(), "c".into()]));
-        assert_eq!(r[1].1, vec!["x".to_string(), "1\"2".into(), "3".into()]);
-        assert_eq!(r[2], (4, vec!["multi\nline".to_string(), "4".into(), "5".into()]));
-        assert!(parse("a,\"b", "t.csv").unwrap_err().to_string().contains("not closed"));
-        assert!(parse("a,b\"c", "t.csv").unwrap_err().to_string().contains("line 1"));
-    }
 }

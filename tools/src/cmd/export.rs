@@ -32,6 +32,13 @@ pub struct Args {
 
 /// Run `bemm export`.
 pub fn run(a: Args) -> anyhow::Result<()> {
+    crate::output_guard::not_a_folder("--out", &a.out)?;
+    let checkpoint = bemm_trainer::export::resolve_checkpoint(&a.source);
+    let mut inputs = vec![("SOURCE checkpoint", checkpoint.as_path())];
+    if let Some(ar) = &a.archive {
+        inputs.push(("--archive", ar.as_path()));
+    }
+    crate::output_guard::check("--out", &a.out, &inputs)?;
     let opts = ExportOptions {
         source: a.source.clone(),
         out: a.out.clone(),

@@ -27,14 +27,31 @@ pub struct Args {
 
 /// Run `bemm features`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let runner = Runner::open(&a.source.model, &a.source.archive, a.source.split.as_deref(), &a.run)?;
+    crate::output_guard::not_a_folder("--out", &a.out)?;
+    crate::output_guard::check(
+        "--out",
+        &a.out,
+        &[("MODEL", a.source.model.as_path()), ("ARCHIVE", a.source.archive.as_path())],
+    )?;
+    let runner = Runner::open(
+        &a.source.model,
+        &a.source.archive,
+        a.source.split.as_deref(),
+        &a.run,
+        a.source.allow_incomplete,
+    )?;
     let m = runner.model.model();
     let dim = m.feature_len();
     let mut vectors: Vec<f16> = Vec::with_capacity(runner.indices.len() * dim);
     let mut records: Vec<PatchRecord> = Vec::with_capacity(runner.indices.len());
-    let (patches, secs) = runner.run(&a.run, true, |idx, _, feats| {
-        vectors.extend(feats.iter().map(|&v| f16::from_f32(v)));
-        for &i in idx {
+    let (patches, secs, non_finite) = runner.run(&a.run, true, |idx, _, feats| {
+        for (k, &i) in idx.iter().enumerate() {
+            let v = &feats[k * dim..(k + 1) * dim];
+            // A patch that was not run (non-finite input, reported) has no features.
+            if v.iter().any(|x| x.is_nan()) {
+                continue;
+            }
+            vectors.extend(v.iter().map(|&x| f16::from_f32(x)));
             records.push(*runner.archive.record(i).with_context(|| format!("record {i} is missing"))?);
         }
         Ok(())
@@ -51,5 +68,5 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let out = encode_features(dim as u32, &vectors, &records, &desc, checksum)
         .context("cannot encode the feature archive")?;
     write_atomic(&a.out, &out).with_context(|| format!("{}: cannot write the feature archive", a.out.display()))?;
-    summary(a.json, "features", &runner, patches, secs, &a.out)
+    summary(a.json, "features", &runner, patches, secs, non_finite, &a.out)
 }

@@ -34,81 +34,10 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Split CSV text into records (RFC 4180: quoted fields, `""`, CRLF or LF),
-/// each with its 1-based line number.
-fn records(text: &str) -> Vec<(usize, Vec<String>)> {
-    let mut out = Vec::new();
-    let (mut rec, mut field, mut quoted, mut line, mut start) = (Vec::new(), String::new(), false, 1usize, 1usize);
-    let mut it = text.strip_prefix('\u{feff}').unwrap_or(text).chars().peekable();
-    while let Some(c) = it.next() {
-        match (quoted, c) {
-            (true, '"') if it.peek() == Some(&'"') => {
-                it.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, ch) => {
-                if ch == '\n' {
-                    line += 1;
-                }
-                field.push(ch);
-            }
-            (false, '"') => quoted = true,
-            (false, ',') => rec.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                rec.push(std::mem::take(&mut field));
-                if !(rec.len() == 1 && rec[0].is_empty()) {
-                    out.push((start, std::mem::take(&mut rec)));
-                }
-                rec.clear();
-                line += 1;
-                start = line;
-            }
-            (false, ch) => field.push(ch),
-        }
-    }
-    if !field.is_empty() || !rec.is_empty() {
-        rec.push(field);
-        out.push((start, rec));
-    }
-    out
-}
-
-/// Read a predictions CSV: names in file order and their probabilities (official class order).
+/// Read a predictions CSV: names in file order and their probabilities
+/// (official class order), validated by [`crate::class_csv::read_class_csv`].
 pub fn read_predictions(path: &Path) -> anyhow::Result<Vec<(String, [f32; NUM_CLASSES])>> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).with_context(|| format!("{file}: cannot read"))?;
-    let recs = records(&text);
-    let Some(((_, header), body)) = recs.split_first() else {
-        bail!("{file}: empty; expected a header `name,<19 class names>`")
-    };
-    let name_col = header
-        .iter()
-        .position(|h| h.trim() == "name")
-        .with_context(|| format!("{file}: header has no `name` column"))?;
-    let mut cols = [0usize; NUM_CLASSES];
-    for (c, class) in CLASS_NAMES.iter().enumerate() {
-        cols[c] = header
-            .iter()
-            .position(|h| h.trim() == *class)
-            .with_context(|| format!("{file}: header lacks the class column {class:?}"))?;
-    }
-    let mut rows = Vec::with_capacity(body.len());
-    for (line, r) in body {
-        if r.len() < header.len() {
-            bail!("{file}: line {line}: {} fields, the header has {}", r.len(), header.len());
-        }
-        let mut p = [0f32; NUM_CLASSES];
-        for (c, &i) in cols.iter().enumerate() {
-            let s = r[i].trim();
-            p[c] = s.parse::<f32>().ok().filter(|x| (0.0..=1.0).contains(x)).with_context(|| {
-                format!("{file}: line {line}, column {:?}: {s:?} is not a probability in [0, 1]", CLASS_NAMES[c])
-            })?;
-        }
-        rows.push((r[name_col].trim().to_string(), p));
-    }
-    Ok(rows)
+    Ok(crate::class_csv::read_class_csv(path, false)?.rows)
 }
 
 fn csv_field(s: &str) -> String {
@@ -150,6 +79,9 @@ pub fn fuse(
 
 /// Run `bemm fuse`.
 pub fn run(a: Args) -> anyhow::Result<()> {
+    crate::class_csv::check_threshold(a.threshold)?;
+    crate::output_guard::not_a_folder("--out", &a.out)?;
+    crate::output_guard::check("--out", &a.out, &[("--s1", a.s1.as_path()), ("--s2", a.s2.as_path())])?;
     let s1 = read_predictions(&a.s1)?;
     let s2 = read_predictions(&a.s2)?;
     let fused = fuse(&s1, &s2, &a.s1.display().to_string(), &a.s2.display().to_string())?;
@@ -202,12 +134,5 @@ mod tests {
         let c = vec![("z".to_string(), p1), ("x".to_string(), p2)];
         let e = fuse(&a, &c, "a", "c").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("\"y\" is in a but not in c"), "{e}");
-    }
-
-    #[test]
-    fn quoted_class_names_parse() {
-        let r = records("name,\"Moors, heathland\"\r\nA,0.5\n");
-        assert_eq!(r[0].1, ["name", "Moors, heathland"]);
-        assert_eq!(r[1], (2, vec!["A".to_string(), "0.5".to_string()]));
     }
 }

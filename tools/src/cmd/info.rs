@@ -1,4 +1,4 @@
-//! `bemm info`: summary of an existing patch archive.
+//! `bemm info`: summary of an existing patch archive, model file or feature archive.
 
 use crate::ingest::summary::Summary;
 use anyhow::Context;
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// Arguments of `bemm info`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Patch archive folder.
+    /// Patch archive folder, model file (`.bemm`) or feature archive (`.bemf`).
     pub archive: PathBuf,
     /// Print the summary as JSON.
     #[arg(long)]
@@ -20,6 +20,10 @@ pub struct Args {
 
 /// Run `bemm info`.
 pub fn run(a: Args) -> anyhow::Result<()> {
+    if a.archive.is_file() {
+        // Model files and feature archives verify their checksum on every read.
+        return crate::file_info::describe(&a.archive, a.json);
+    }
     let archive = PatchArchive::open(&a.archive)
         .with_context(|| format!("{}: cannot open the patch archive", a.archive.display()))?;
     if a.verify {

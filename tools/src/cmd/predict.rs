@@ -39,6 +39,9 @@ pub struct Source {
     /// Only this split (`train`, `validation`, `test`, `unassigned`); default: every patch.
     #[arg(long)]
     pub split: Option<String>,
+    /// Use the finished part of an archive whose ingest was interrupted.
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 /// Options shared by the commands that run the engine over an archive.
@@ -61,9 +64,11 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// Worker threads: `--threads` or all cores.
+    /// Worker threads: `--threads` or all cores, never more than the cores
+    /// (more workers than cores only time-slice; the engine caps them too).
     pub fn threads(&self) -> usize {
-        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        self.threads.unwrap_or(cores).clamp(1, cores)
     }
 }
 
@@ -82,10 +87,15 @@ pub(crate) struct Runner {
 impl Runner {
     /// Open both and check that the model's input bands are a contiguous run
     /// of the archive's, with the same size and normalisation.
-    pub fn open(model: &Path, archive: &Path, split: Option<&str>, ra: &RunArgs) -> anyhow::Result<Self> {
+    pub fn open(
+        model: &Path,
+        archive: &Path,
+        split: Option<&str>,
+        ra: &RunArgs,
+        allow_incomplete: bool,
+    ) -> anyhow::Result<Self> {
         let (model, choice) = crate::cmd::kernel_choice::open(model, ra)?;
-        let arch = PatchArchive::open(archive)
-            .with_context(|| format!("{}: cannot open the patch archive", archive.display()))?;
+        let arch = crate::archive_input::open(archive, allow_incomplete)?;
         let (m, man) = (model.model(), arch.manifest());
         let shape = m.input_shape();
         if (shape.h, shape.w) != (man.height, man.width) {
@@ -136,30 +146,70 @@ impl Runner {
     }
 
     /// Run every selected patch; `sink(indices, probs, features)` gets each
-    /// chunk in order. Returns (patches, seconds).
+    /// chunk in order. A patch holding a non-finite value (NaN or infinity:
+    /// a damaged shard) is not run: it is reported on stderr, its
+    /// probabilities and features are NaN, and it is counted.
+    /// Returns (patches, seconds, patches with non-finite input).
     pub fn run(
         &self,
         ra: &RunArgs,
         want_features: bool,
         mut sink: impl FnMut(&[usize], &[f32], &[f32]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<(usize, f64)> {
+    ) -> anyhow::Result<(usize, f64, usize)> {
         let m = self.model.model();
         let threads = ra.threads();
         let chunk = ra.batch.max(1) * threads;
         let pb = progress(self.indices.len() as u64, "inference");
         let start = Instant::now();
         let (nc, nf) = (m.num_classes(), m.feature_len());
+        let mut non_finite = 0usize;
         for idx in self.indices.chunks(chunk) {
-            let samples = idx.iter().map(|&i| self.sample(i)).collect::<anyhow::Result<Vec<_>>>()?;
-            let mut probs = vec![0f32; idx.len() * nc];
-            let mut feats = if want_features { vec![0f32; idx.len() * nf] } else { Vec::new() };
-            m.infer_parallel(&samples, threads, &mut probs, &mut feats)?;
+            let all = idx.iter().map(|&i| self.sample(i)).collect::<anyhow::Result<Vec<_>>>()?;
+            let bad: Vec<bool> = all.iter().map(|s| first_non_finite(s).is_some()).collect();
+            let samples: Vec<&[f16]> = all.iter().zip(&bad).filter(|(_, b)| !**b).map(|(s, _)| *s).collect();
+            let mut probs = vec![f32::NAN; idx.len() * nc];
+            let mut feats = if want_features { vec![f32::NAN; idx.len() * nf] } else { Vec::new() };
+            if !samples.is_empty() {
+                let mut p = vec![0f32; samples.len() * nc];
+                let mut f = if want_features { vec![0f32; samples.len() * nf] } else { Vec::new() };
+                m.infer_parallel(&samples, threads, &mut p, &mut f)?;
+                // Scatter the results to the rows of the patches that ran.
+                for (k, row) in (0..idx.len()).filter(|&k| !bad[k]).enumerate() {
+                    probs[row * nc..(row + 1) * nc].copy_from_slice(&p[k * nc..(k + 1) * nc]);
+                    if want_features {
+                        feats[row * nf..(row + 1) * nf].copy_from_slice(&f[k * nf..(k + 1) * nf]);
+                    }
+                }
+            }
+            for (k, &i) in idx.iter().enumerate().filter(|(k, _)| bad[*k]) {
+                non_finite += 1;
+                if non_finite <= MAX_REPORTED {
+                    let name = self.archive.record(i).map_or(String::new(), |r| r.s2().to_string());
+                    let at = first_non_finite(all[k]).unwrap_or(0);
+                    pb.suspend(|| {
+                        eprintln!(
+                            "warning: patch {name} (archive index {i}): input value {at} is not finite (a damaged shard?); \
+                             no prediction, its row holds NaN"
+                        )
+                    });
+                } else if non_finite == MAX_REPORTED + 1 {
+                    pb.suspend(|| eprintln!("warning: ... further patches with non-finite input only counted"));
+                }
+            }
             sink(idx, &probs, &feats)?;
             pb.inc(idx.len() as u64);
         }
         pb.finish_and_clear();
-        Ok((self.indices.len(), start.elapsed().as_secs_f64()))
+        Ok((self.indices.len(), start.elapsed().as_secs_f64(), non_finite))
     }
+}
+
+/// Patches with non-finite input reported in full before only counting.
+const MAX_REPORTED: usize = 20;
+
+/// Index of the first NaN or infinite value of a patch (f16 exponent all ones).
+fn first_non_finite(s: &[f16]) -> Option<usize> {
+    s.iter().position(|x| x.to_bits() & 0x7c00 == 0x7c00)
 }
 
 /// Quote a CSV field per RFC 4180 when it holds a comma, quote or newline.
@@ -178,6 +228,7 @@ pub(crate) fn summary(
     runner: &Runner,
     patches: usize,
     secs: f64,
+    non_finite: usize,
     out: &Path,
 ) -> anyhow::Result<()> {
     let m = runner.model.model();
@@ -187,6 +238,7 @@ pub(crate) fn summary(
             "command": what, "patches": patches, "seconds": secs, "patches_per_second": rate,
             "kernel": m.kernel().name, "out": out.display().to_string(),
             "kernel_choice": crate::cmd::kernel_choice::json(&runner.choice),
+            "non_finite_input_patches": non_finite,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -202,13 +254,28 @@ pub(crate) fn summary(
         ];
         print!("{}", table(&rows));
         println!("{}", runner.choice.describe());
+        if non_finite > 0 {
+            println!("{non_finite} patch(es) with non-finite input were not run (see the warnings above)");
+        }
     }
     Ok(())
 }
 
 /// Run `bemm predict`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let runner = Runner::open(&a.source.model, &a.source.archive, a.source.split.as_deref(), &a.run)?;
+    crate::output_guard::not_a_folder("--out", &a.out)?;
+    crate::output_guard::check(
+        "--out",
+        &a.out,
+        &[("MODEL", a.source.model.as_path()), ("ARCHIVE", a.source.archive.as_path())],
+    )?;
+    let runner = Runner::open(
+        &a.source.model,
+        &a.source.archive,
+        a.source.split.as_deref(),
+        &a.run,
+        a.source.allow_incomplete,
+    )?;
     let m = runner.model.model();
     // Columns in the official class order, mapped by name from the model's order.
     let classes = &m.meta().classes;
@@ -228,7 +295,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     csv.push_str(",predicted\n");
     let nc = m.num_classes();
-    let (patches, secs) = runner.run(&a.run, false, |idx, probs, _| {
+    let (patches, secs, non_finite) = runner.run(&a.run, false, |idx, probs, _| {
         for (k, &i) in idx.iter().enumerate() {
             let p = &probs[k * nc..(k + 1) * nc];
             let rec = runner.archive.record(i).with_context(|| format!("record {i} is missing"))?;
@@ -236,7 +303,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             for &c in &cols {
                 csv.push_str(&format!(",{:.6}", p[c]));
             }
-            let mask = m.predicted(p);
+            // No decision for a patch that was not run (NaN probabilities).
+            let mask = if p.iter().any(|x| x.is_nan()) { 0 } else { m.predicted(p) };
             let labels: Vec<&str> =
                 cols.iter().enumerate().filter(|(_, &c)| mask >> c & 1 == 1).map(|(j, _)| CLASS_NAMES[j]).collect();
             csv.push(',');
@@ -247,7 +315,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     })?;
     write_atomic(&a.out, csv.as_bytes())
         .with_context(|| format!("{}: cannot write the predictions", a.out.display()))?;
-    summary(a.json, "predict", &runner, patches, secs, &a.out)
+    summary(a.json, "predict", &runner, patches, secs, non_finite, &a.out)
 }
 
 #[cfg(test)]

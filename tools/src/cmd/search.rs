@@ -127,7 +127,7 @@ fn query_from_patch(spec: &str, model: &Path, f: &FeatureArchive<'_>) -> anyhow:
     let (archive, name) =
         spec.rsplit_once(':').with_context(|| format!("--query-patch {spec}: expected ARCHIVE:NAME"))?;
     let ra = RunArgs { threads: Some(1), batch: 1, fast: false, kernel: None };
-    let mut runner = Runner::open(model, Path::new(archive), None, &ra)?;
+    let mut runner = Runner::open(model, Path::new(archive), None, &ra, false)?;
     let m = runner.model.model();
     let bytes = m.file().bytes();
     let checksum = bytes
@@ -155,6 +155,9 @@ fn query_from_patch(spec: &str, model: &Path, f: &FeatureArchive<'_>) -> anyhow:
         v.extend_from_slice(feats);
         Ok(())
     })?;
+    if v.iter().any(|x: &f32| !x.is_finite()) {
+        bail!("{archive}: patch {name:?} holds non-finite input values (a damaged shard?); it cannot be a query");
+    }
     // Round through f16 like the stored features, so an archive patch finds itself at distance 0.
     let v = v.iter().map(|&x| bemm_formats::f16::from_f32(x).to_f32()).collect();
     Ok((v, name.to_string(), labels))

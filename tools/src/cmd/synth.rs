@@ -22,10 +22,14 @@ pub struct Args {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Replace an earlier twin in --out (a folder holding anything else is always refused).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Run `bemm synth`.
 pub fn run(a: Args) -> anyhow::Result<()> {
+    crate::synth::out_dir::prepare(&a.out, a.force)?;
     let s = crate::synth::write_twin_as(&a.out, a.pairs, a.seed, !a.json, a.layout)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);

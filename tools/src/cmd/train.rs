@@ -70,6 +70,9 @@ pub struct Args {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Train on the finished part of an archive whose ingest was interrupted.
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 /// Turn the arguments into the trainer's configuration.
@@ -182,6 +185,8 @@ impl Observer for Bars {
 /// Run `bemm train`.
 pub fn run(a: Args) -> anyhow::Result<()> {
     let cfg = config(&a)?;
+    crate::archive_input::check_dir(&a.archive, a.allow_incomplete)?;
+    crate::output_guard::check("--out", &a.out, &[("ARCHIVE", a.archive.as_path())])?;
     let mut obs = Bars { bar: None, quiet: a.json, label: String::new() };
     let s = bemm_trainer::train(&cfg, &mut obs)
         .with_context(|| format!("training {} on {}", cfg.arch.name(), cfg.archive.display()))?;

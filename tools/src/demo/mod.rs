@@ -125,6 +125,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
                     &a.seed.to_string(),
                     &"--layout",
                     &layout,
+                    &"--force",
                 ]),
             )?;
             if a.v2 {

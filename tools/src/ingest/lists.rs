@@ -11,14 +11,21 @@ use bemm_formats::archive::Split;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-/// First field of each non-empty line (the S2 name).
+/// The S2 name of each non-empty line: the first field, or the second when
+/// the line is `S1name,S2name` (columns in the other order: the first field
+/// starts with `S1` and the second with `S2`). A UTF-8 byte-order mark is
+/// ignored (spreadsheet programs write one).
 pub fn read_names(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read list file", path.display()))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     Ok(text
         .lines()
         .filter_map(|l| {
-            let first = l.split(',').next().unwrap_or("").trim().trim_matches('"');
-            (!first.is_empty()).then(|| first.to_string())
+            let mut fields = l.split(',').map(|f| f.trim().trim_matches('"').trim());
+            let first = fields.next().unwrap_or("");
+            let second = fields.next().unwrap_or("");
+            let name = if first.starts_with("S1") && second.starts_with("S2") { second } else { first };
+            (!name.is_empty()).then(|| name.to_string())
         })
         .collect())
 }
@@ -27,6 +34,8 @@ pub fn read_names(path: &Path) -> Result<Vec<String>> {
 #[derive(Debug, Default, Clone)]
 pub struct Splits {
     by_name: HashMap<String, Split>,
+    /// The file each split was read from.
+    files: Vec<(Split, PathBuf)>,
 }
 
 impl Splits {
@@ -46,8 +55,9 @@ impl Splits {
             }
         }
         let mut by_name = HashMap::new();
-        for (split, path) in files {
-            for name in read_names(&path)? {
+        for (split, path) in &files {
+            let split = *split;
+            for name in read_names(path)? {
                 if let Some(prev) = by_name.insert(name.clone(), split) {
                     if prev != split {
                         bail!("{}: patch {name} is also in the {} split", path.display(), prev.name());
@@ -55,7 +65,24 @@ impl Splits {
                 }
             }
         }
-        Ok(Splits { by_name })
+        Ok(Splits { by_name, files })
+    }
+
+    /// Per split file: (file, names listed, names that are not in `present`).
+    pub fn unmatched(&self, present: &HashSet<&str>) -> Vec<(PathBuf, u64, u64)> {
+        self.files
+            .iter()
+            .map(|(split, path)| {
+                let (mut listed, mut missing) = (0u64, 0u64);
+                for (name, s) in &self.by_name {
+                    if s == split {
+                        listed += 1;
+                        missing += !present.contains(name.as_str()) as u64;
+                    }
+                }
+                (path.clone(), listed, missing)
+            })
+            .collect()
     }
 
     /// The split of an S2 patch (`Unassigned` when in no file).
@@ -107,6 +134,13 @@ mod tests {
             (Split::Train, Split::Train, Split::Validation)
         );
         assert_eq!(s.get("S2A_zzz"), Split::Unassigned);
+        // A byte-order mark and the columns in the order S1,S2.
+        std::fs::write(d.path().join("test.csv"), "\u{feff}S1A_y_1_9,S2A_d_1_9\nS2A_e_1_8,S1A_y_1_8\n").unwrap();
+        let s = Splits::from_dir(d.path()).unwrap();
+        assert_eq!((s.get("S2A_d_1_9"), s.get("S2A_e_1_8")), (Split::Test, Split::Test));
+        let present: HashSet<&str> = ["S2A_a_1_2", "S2A_d_1_9"].into_iter().collect();
+        let u = s.unmatched(&present);
+        assert_eq!(u.iter().map(|(_, l, m)| (*l, *m)).collect::<Vec<_>>(), vec![(2, 1), (1, 1), (2, 1)]);
         std::fs::write(d.path().join("test.csv"), "S2A_a_1_2\n").unwrap();
         let e = Splits::from_dir(d.path()).unwrap_err().to_string();
         assert!(e.contains("test.csv") && e.contains("S2A_a_1_2") && e.contains("train"), "{e}");

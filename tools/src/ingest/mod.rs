@@ -122,8 +122,9 @@ fn detect_layout(o: &Options) -> Layout {
     }
 }
 
-/// Jobs, worker context and a description of the options for the fingerprint.
-fn plan(o: &Options, layout: Layout) -> Result<(Vec<PairJob>, Context, String)> {
+/// Jobs, worker context, a description of the options for the fingerprint,
+/// and the split-file names that match no patch.
+fn plan(o: &Options, layout: Layout) -> Result<(Vec<PairJob>, Context, String, Unmatched)> {
     let mut ctx = Context {
         s2_root: o.s2.clone(),
         s1_root: o.s1.clone(),
@@ -148,7 +149,9 @@ fn plan(o: &Options, layout: Layout) -> Result<(Vec<PairJob>, Context, String)> 
             if let Some(f) = &o.cloud {
                 ctx.cloud = lists::read_set(f)?;
             }
-            pairs::discover_v1(&o.s1).with_context(|| format!("{}: cannot list the S1 folders", o.s1.display()))?
+            check_not_swapped(o)?;
+            pairs::discover_v1(&o.s1, &o.s2)
+                .with_context(|| format!("{}, {}: cannot list the patch folders", o.s1.display(), o.s2.display()))?
         }
         Layout::V2 => {
             let meta = match &o.metadata {
@@ -173,6 +176,25 @@ fn plan(o: &Options, layout: Layout) -> Result<(Vec<PairJob>, Context, String)> 
             pairs::discover_v2(rows)
         }
     };
+    if jobs.is_empty() {
+        bail!(
+            "no pairs to ingest: {} (--s1) holds no patch folder{}",
+            o.s1.display(),
+            if layout == Layout::V2 { " and the metadata lists no patch" } else { "" }
+        );
+    }
+    let unmatched = match &ctx.splits {
+        Some(splits) => {
+            let present = pairs::s2_names(&jobs);
+            splits
+                .unmatched(&present)
+                .into_iter()
+                .filter(|(_, _, missing)| *missing > 0)
+                .map(|(file, listed, missing)| (file.display().to_string(), listed, missing))
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let desc = format!(
         "layout={layout:?};splits={};snow={};cloud={};meta={:?};sc={:?};keep_excluded={}",
         ctx.splits.as_ref().map_or(0, |s| s.len()),
@@ -182,7 +204,29 @@ fn plan(o: &Options, layout: Layout) -> Result<(Vec<PairJob>, Context, String)> 
         o.snow_cloud_metadata,
         o.keep_excluded
     );
-    Ok((jobs, ctx, desc))
+    Ok((jobs, ctx, desc, unmatched))
+}
+
+/// Split-file names that match no S2 patch: (file, names listed, names unmatched).
+type Unmatched = Vec<(String, u64, u64)>;
+
+/// v1: refuse S1 and S2 roots given the other way round (the S1 root would
+/// hold S2 patch folders, `S2A_...`/`S2B_...`), which would otherwise skip
+/// every pair as bad metadata.
+fn check_not_swapped(o: &Options) -> Result<()> {
+    let first = |root: &std::path::Path| -> Option<String> {
+        v1::list_folders(root).ok().and_then(|v| v.into_iter().find(|n| n.starts_with("S1") || n.starts_with("S2")))
+    };
+    if let (Some(a), Some(b)) = (first(&o.s1), first(&o.s2)) {
+        if a.starts_with("S2") && b.starts_with("S1") {
+            bail!(
+                "--s1 {} holds S2 patch folders ({a}) and --s2 {} holds S1 patch folders ({b}): are --s1 and --s2 swapped?",
+                o.s1.display(),
+                o.s2.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Run an ingest; returns the summary of the resulting archive.
@@ -191,7 +235,18 @@ pub fn run(o: &Options) -> Result<Summary> {
         bail!("--shard-size must be at least 1");
     }
     let layout = detect_layout(o);
-    let (jobs, ctx, desc) = plan(o, layout)?;
+    crate::output_guard::check("--out", &o.out, &[("--s2", o.s2.as_path()), ("--s1", o.s1.as_path())])?;
+    let (jobs, ctx, desc, unmatched) = plan(o, layout)?;
+    let mut warnings = Vec::new();
+    for (file, listed, missing) in &unmatched {
+        warnings.push(format!(
+            "{} of {listed} names in {file} matched an S2 patch; the other {missing} are not in the input",
+            listed - missing
+        ));
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     let chunks: Vec<&[PairJob]> = jobs.chunks(o.shard_size).collect();
     let fresh = IngestSource {
         tool: "bemm ingest".into(),
@@ -285,5 +340,36 @@ pub fn run(o: &Options) -> Result<Summary> {
     pb.finish_and_clear();
     let archive =
         PatchArchive::open(&o.out).with_context(|| format!("{}: cannot reopen the archive", o.out.display()))?;
-    Ok(Summary::of(&archive))
+    let mut summary = Summary::of(&archive);
+    if summary.complete == Some(true) && archive.is_empty() {
+        let why = summary.ingest.as_ref().map(|i| {
+            let reasons: Vec<String> = i.skipped.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            format!("{} pairs read, none written (skipped: {})", i.read, reasons.join(", "))
+        });
+        remove_empty_archive(&o.out, &archive);
+        bail!(
+            "{}: {}; nothing was written. {}",
+            o.out.display(),
+            why.unwrap_or_else(|| "no pair written".into()),
+            match layout {
+                Layout::V1 =>
+                    "Check --s1/--s2 (S1 folders name their S2 partner) and that this is a v1.0 tree (v2.0: --metadata)",
+                Layout::V2 =>
+                    "Check that the folders the metadata names exist under --s2/--s1 (a v1.0 tree: --layout v1)",
+            }
+        );
+    }
+    summary.list_names_unmatched = unmatched.iter().map(|(f, _, m)| (f.clone(), *m)).collect();
+    summary.warnings = warnings;
+    Ok(summary)
+}
+
+/// Remove the manifest and the (empty) shards of an archive that holds no
+/// patch, and its folder when nothing else is in it.
+fn remove_empty_archive(dir: &std::path::Path, archive: &PatchArchive) {
+    for e in &archive.manifest().shards {
+        let _ = std::fs::remove_file(dir.join(&e.file));
+    }
+    let _ = std::fs::remove_file(dir.join(bemm_formats::archive::MANIFEST_FILE));
+    let _ = std::fs::remove_dir(dir);
 }

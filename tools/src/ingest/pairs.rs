@@ -15,13 +15,19 @@ use std::path::{Path, PathBuf};
 /// Where a pair's labels, split and partner come from.
 #[derive(Debug, Clone)]
 pub enum PairSource {
-    /// v1.0: S1 folder name; partner and labels from the JSON files.
+    /// v1.0: S1 folder name and the S2 partner its JSON names; labels from the S2 JSON.
     V1 {
         /// S1 folder name.
         s1_name: String,
+        /// S2 folder name (`corresponding_s2_patch` of the S1 metadata).
+        s2_name: String,
     },
     /// v2.0: one metadata row.
     V2(V2Row),
+    /// A pair whose problem is known from discovery (unreadable S1 metadata,
+    /// a second S1 folder claiming the same S2 patch, an S2 folder no S1
+    /// folder claims): counted like any other skipped pair.
+    Known(PairProblem),
 }
 
 /// One pair to ingest. Jobs are sorted by [`PairJob::key`] (the S1 folder
@@ -72,9 +78,10 @@ fn name_field(name: &str, folder: &Path) -> Result<[u8; bemm_formats::archive::N
 /// Load one pair: metadata, drops, then the 12 bands.
 pub fn load(job: &PairJob, ctx: &Context, scratch: &mut StackScratch) -> Result<LoadedPair, PairProblem> {
     let (s1_name, s1_dir, s2_name, s2_dir, labels43, labels19, split, flags) = match &job.source {
-        PairSource::V1 { s1_name } => {
+        PairSource::Known(p) => return Err(p.clone()),
+        PairSource::V1 { s1_name, s2_name } => {
             let s1_dir = ctx.s1_root.join(s1_name);
-            let s2_name = v1::read_s2_partner(&s1_dir, s1_name)?;
+            let s2_name = s2_name.clone();
             let s2_dir = ctx.s2_root.join(&s2_name);
             if !s2_dir.is_dir() {
                 return Err(PairProblem::new(
@@ -120,7 +127,7 @@ pub fn load(job: &PairJob, ctx: &Context, scratch: &mut StackScratch) -> Result<
             }
             if !s1_dir.is_dir() {
                 return Err(PairProblem::new(
-                    SkipReason::MissingPartner,
+                    SkipReason::MissingS1Partner,
                     &s1_dir,
                     None,
                     format!("S1 partner folder of {} listed in the metadata does not exist", row.patch_id),
@@ -170,12 +177,60 @@ pub fn load(job: &PairJob, ctx: &Context, scratch: &mut StackScratch) -> Result<
     Ok(LoadedPair { record, tensor })
 }
 
-/// v1 jobs: every folder under the S1 root, sorted by name.
-pub fn discover_v1(s1_root: &Path) -> std::io::Result<Vec<PairJob>> {
-    Ok(v1::list_folders(s1_root)?
-        .into_iter()
-        .map(|n| PairJob { key: n.clone(), source: PairSource::V1 { s1_name: n } })
-        .collect())
+/// v1 jobs: every folder under the S1 root with the S2 partner its metadata
+/// names, plus one [`PairSource::Known`] job for each S1 folder whose
+/// metadata cannot be read, each second claim of an S2 patch, and each S2
+/// folder no S1 folder claims; sorted by key (S1 name, or S2 name for the
+/// unclaimed). Reads every S1 JSON once, in parallel.
+pub fn discover_v1(s1_root: &Path, s2_root: &Path) -> std::io::Result<Vec<PairJob>> {
+    use rayon::prelude::*;
+    let s1_names = v1::list_folders(s1_root)?;
+    let s2_names = v1::list_folders(s2_root)?;
+    let partners: Vec<Result<String, PairProblem>> =
+        s1_names.par_iter().map(|n| v1::read_s2_partner(&s1_root.join(n), n)).collect();
+    // First claimant (by S1 name) of each S2 name.
+    let mut claimed: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut jobs = Vec::with_capacity(s1_names.len());
+    for (s1, partner) in s1_names.iter().zip(&partners) {
+        let source = match partner {
+            Err(p) => PairSource::Known(p.clone()),
+            Ok(s2) => match claimed.get(s2.as_str()) {
+                Some(first) => PairSource::Known(PairProblem::new(
+                    SkipReason::DuplicatePair,
+                    s1_root.join(s1),
+                    Some(v1::metadata_file(s1)),
+                    format!("names S2 patch {s2} as its partner, which S1 folder {first} already claims; the pair is stored once, with {first}"),
+                )),
+                None => {
+                    claimed.insert(s2, s1);
+                    PairSource::V1 { s1_name: s1.clone(), s2_name: s2.clone() }
+                }
+            },
+        };
+        jobs.push(PairJob { key: s1.clone(), source });
+    }
+    for s2 in s2_names.iter().filter(|n| !claimed.contains_key(n.as_str())) {
+        let problem = PairProblem::new(
+            SkipReason::MissingS1Partner,
+            s2_root.join(s2),
+            None,
+            format!("no S1 folder under {} names this S2 patch as its partner", s1_root.display()),
+        );
+        jobs.push(PairJob { key: s2.clone(), source: PairSource::Known(problem) });
+    }
+    jobs.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(jobs)
+}
+
+/// S2 names of the jobs that are real pairs (v1: claimed partners; v2: metadata rows).
+pub fn s2_names(jobs: &[PairJob]) -> HashSet<&str> {
+    jobs.iter()
+        .filter_map(|j| match &j.source {
+            PairSource::V1 { s2_name, .. } => Some(s2_name.as_str()),
+            PairSource::V2(r) => Some(r.patch_id.as_str()),
+            PairSource::Known(_) => None,
+        })
+        .collect()
 }
 
 /// v2 jobs: metadata rows sorted by patch id (duplicates kept once).

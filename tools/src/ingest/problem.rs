@@ -21,6 +21,12 @@ pub enum SkipReason {
     UnknownLabel,
     /// An S1 folder whose S2 partner folder does not exist.
     MissingPartner,
+    /// An S2 patch whose S1 partner folder does not exist (v1: no S1 folder
+    /// names it; v2: the metadata's S1 folder is missing).
+    MissingS1Partner,
+    /// An S1 folder claiming an S2 patch another S1 folder already claims
+    /// (the pair is stored once, with the first S1 folder by name).
+    DuplicatePair,
     /// No label of the 19-class nomenclature (dropped as in the paper).
     NoClassLabel,
     /// Listed as covered by seasonal snow (left out unless `--keep-excluded`).
@@ -31,7 +37,7 @@ pub enum SkipReason {
 
 impl SkipReason {
     /// All reasons, in summary order.
-    pub const ALL: [SkipReason; 10] = [
+    pub const ALL: [SkipReason; 12] = [
         SkipReason::MissingFile,
         SkipReason::UnreadableBand,
         SkipReason::WrongSize,
@@ -39,6 +45,8 @@ impl SkipReason {
         SkipReason::BadMetadata,
         SkipReason::UnknownLabel,
         SkipReason::MissingPartner,
+        SkipReason::MissingS1Partner,
+        SkipReason::DuplicatePair,
         SkipReason::NoClassLabel,
         SkipReason::ExcludedSnow,
         SkipReason::ExcludedCloud,
@@ -54,6 +62,8 @@ impl SkipReason {
             SkipReason::BadMetadata => "bad_metadata",
             SkipReason::UnknownLabel => "unknown_label",
             SkipReason::MissingPartner => "missing_s2_partner",
+            SkipReason::MissingS1Partner => "missing_s1_partner",
+            SkipReason::DuplicatePair => "duplicate_s2_claim",
             SkipReason::NoClassLabel => "no_19_class_label",
             SkipReason::ExcludedSnow => "excluded_seasonal_snow",
             SkipReason::ExcludedCloud => "excluded_cloud_or_shadow",

@@ -29,6 +29,10 @@ pub struct Summary {
     pub cloud: u64,
     /// Patches per 19-class label.
     pub labels: [u64; NUM_CLASSES],
+    /// Split files with names that match no S2 patch of the input: (file, unmatched names).
+    pub list_names_unmatched: Vec<(String, u64)>,
+    /// Warnings of the ingest that made this summary.
+    pub warnings: Vec<String>,
 }
 
 impl Summary {
@@ -45,6 +49,8 @@ impl Summary {
             snow: 0,
             cloud: 0,
             labels: [0; NUM_CLASSES],
+            list_names_unmatched: Vec::new(),
+            warnings: Vec::new(),
         };
         for r in archive.records() {
             let k = Split::ALL.iter().position(|x| *x == r.split()).unwrap_or(3);
@@ -82,6 +88,8 @@ impl Summary {
             "splits": splits,
             "flags": { "seasonal_snow": self.snow, "cloud_or_shadow": self.cloud },
             "labels": labels,
+            "list_names_unmatched": self.list_names_unmatched.iter().map(|(f, n)| (f.clone(), json!(n))).collect::<serde_json::Map<String, Value>>(),
+            "warnings": self.warnings,
         })
     }
 
@@ -117,6 +125,9 @@ impl Summary {
             out.push_str("\nincomplete: some chunks have no shard yet; re-run the same `bemm ingest` to finish\n");
         }
         out.push_str(&format!("{} shard(s)\n", self.shards));
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
         out
     }
 }

@@ -17,6 +17,7 @@
 //! `metadata_for_patches_with_snow_cloud_or_shadow.parquet`, no JSON (see [`v2`]).
 
 pub mod classes;
+pub mod out_dir;
 pub mod rng;
 pub mod scene;
 pub mod tiffwrite;
