@@ -3,7 +3,6 @@
 
 pub mod cli;
 pub mod cmd;
-pub mod demo;
 pub mod import;
 pub mod ingest;
 pub mod report;
