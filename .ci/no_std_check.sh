@@ -10,8 +10,8 @@
 # for that as well.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --manifest-path ci-nostd/Cargo.toml --release
+cargo build --manifest-path .ci/nostd/Cargo.toml --release
 if rustup target list --installed 2>/dev/null | grep -q thumbv7em-none-eabihf; then
-  cargo build --manifest-path ci-nostd/Cargo.toml --release --target thumbv7em-none-eabihf
+  cargo build --manifest-path .ci/nostd/Cargo.toml --release --target thumbv7em-none-eabihf
 fi
 echo "no_std check passed"
