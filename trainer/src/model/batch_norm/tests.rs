@@ -1,5 +1,6 @@
 //! The fused op and the row operations against burn's `BatchNorm`.
 
+use super::flex;
 use super::rows::rows_forward;
 use super::{forward, forward_add_relu, forward_relu};
 use burn::backend::{Autodiff, Flex};
