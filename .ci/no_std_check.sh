@@ -9,7 +9,7 @@
 # `panic_impl`" on the host, and the bare-metal target has no `std` at all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --manifest-path ci-nostd/Cargo.toml --release
+cargo build --manifest-path .ci/nostd/Cargo.toml --release
 rustup target add thumbv7em-none-eabihf
-cargo build --manifest-path ci-nostd/Cargo.toml --release --target thumbv7em-none-eabihf
+cargo build --manifest-path .ci/nostd/Cargo.toml --release --target thumbv7em-none-eabihf
 echo "no_std check passed"

@@ -12,7 +12,7 @@
 #      BURN_MAX_SECONDS (60: timed steps stop after this), CUDA_CONVS
 #      (`burn implicit-gemm`: each cuda-base build once with burn's own
 #      convolution and once with BEMM_CUDA_CONV=implicit-gemm, see
-#      trainer/src/model/conv_cuda.rs; a fused build refuses the second at
+#      trainer/src/model/conv/cuda.rs; a fused build refuses the second at
 #      once), CUDA_FEATURE (cuda-base: no fusion or autotuning, first step
 #      18 s for ResNet50 on an H200; cuda: burn's fusion and autotuning, whose
 #      first ResNet50 step did not finish in 535 s there), SKIP_DEMO=1 to

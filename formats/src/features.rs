@@ -9,6 +9,7 @@ use crate::archive::PatchRecord;
 use crate::checksum::xxh64;
 use crate::error::{FormatError, Result};
 use crate::pod::{align_up, read, region, slice};
+use crate::preamble::check_magic_and_version;
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
@@ -87,17 +88,7 @@ impl<'a> FeatureArchive<'a> {
     /// Parse and fully verify (checksum over all bytes). `bytes` must be 8-byte aligned.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let h: FeatureHeader = read(bytes, "feature archive header", 0)?;
-        if h.magic != FEATURE_MAGIC {
-            return Err(FormatError::BadMagic { what: WHAT, expected: FEATURE_MAGIC, found: h.magic });
-        }
-        if h.version_major != FEATURE_VERSION_MAJOR {
-            return Err(FormatError::UnsupportedVersion {
-                what: WHAT,
-                major: h.version_major,
-                minor: h.version_minor,
-                supported: FEATURE_VERSION_MAJOR,
-            });
-        }
+        check_magic_and_version(WHAT, h.magic, FEATURE_MAGIC, h.version_major, h.version_minor, FEATURE_VERSION_MAJOR)?;
         if h.header_size as u64 != FEATURE_HEADER_SIZE {
             return Err(invalid("header_size", h.header_size as u64, "128"));
         }

@@ -29,6 +29,7 @@ pub mod fsutil;
 pub mod labels;
 pub mod model;
 mod pod;
+mod preamble;
 
 pub use error::FormatError;
 pub use half::f16;

@@ -5,7 +5,8 @@
 
 use bemm_formats::archive::{PatchArchive, Split};
 use bemm_trainer::checkpoint::load_net;
-use bemm_trainer::export::{compare_with_engine, engine_scores};
+use bemm_trainer::evaluate::engine_scores;
+use bemm_trainer::export::compare_with_engine;
 use std::time::Instant;
 
 #[test]
@@ -64,7 +65,8 @@ fn synth_ingest_train_export_predict() {
     let channels: Vec<usize> = (0..12).collect();
     let scores = engine_scores(&bytes, &a, &test, &channels).expect("engine scores");
     let dev = Default::default();
-    let (_, net) = load_net::<bemm_trainer::export::CpuBackend>(&run.join("best.ckpt"), &dev).expect("best checkpoint");
+    let (_, net) =
+        load_net::<bemm_trainer::weights::CpuBackend>(&run.join("best.ckpt"), &dev).expect("best checkpoint");
     let agree = compare_with_engine(&net, &bytes, &a, &test, &channels, &dev).expect("compare");
     println!(
         "train_pipeline: test sample F2 {:.4} (class-based {:.4}, HL {:.4}); engine vs burn {:.3} % of {} decisions, max |dp| {:.5}; data {:.0} s, train {:.0} s, total {:.0} s",

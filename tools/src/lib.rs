@@ -5,7 +5,6 @@ pub mod archive_input;
 pub mod class_csv;
 pub mod cli;
 pub mod cmd;
-pub mod demo;
 pub mod file_info;
 pub mod import;
 pub mod ingest;

@@ -13,11 +13,32 @@
 //! Lengths are little-endian.
 
 use crate::error::TrainError;
+use crate::model::Net;
 use crate::state::RunState;
 use bemm_formats::checksum::xxh64;
-use std::path::Path;
+use burn::module::Module;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::Backend;
+use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"BEMMCKP1";
+
+/// Name of the resume checkpoint in a run directory.
+pub const LAST_CHECKPOINT: &str = "last.ckpt";
+/// Name of the best-validation checkpoint in a run directory.
+pub const BEST_CHECKPOINT: &str = "best.ckpt";
+
+/// The recorder of model and optimiser records (full f32 precision).
+pub(crate) type Rec = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+/// Resolve a run dir (its [`BEST_CHECKPOINT`]) or checkpoint path to the checkpoint file.
+pub fn resolve(source: &Path) -> PathBuf {
+    if source.is_dir() {
+        source.join(BEST_CHECKPOINT)
+    } else {
+        source.to_path_buf()
+    }
+}
 
 /// The decoded sections of a checkpoint file.
 pub struct CheckpointBytes {
@@ -76,18 +97,27 @@ pub fn read(path: &Path) -> Result<CheckpointBytes, TrainError> {
     Ok(CheckpointBytes { state, model, optim })
 }
 
-/// Load a checkpoint's network (weights only) onto `device`, with its run state.
-pub fn load_net<B: burn::tensor::backend::Backend>(
-    path: &Path,
+/// Decode a model record saved by the trainer into `net`.
+pub(crate) fn load_model<B: Backend>(
+    net: Net<B>,
+    bytes: Vec<u8>,
     device: &B::Device,
-) -> Result<(RunState, crate::model::Net<B>), TrainError> {
+    path: &Path,
+) -> Result<Net<B>, TrainError> {
+    let record = Recorder::<B>::load(&Rec::new(), bytes, device)
+        .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), problem: format!("model weights: {e}") })?;
+    Ok(net.load_record(record))
+}
+
+/// Load a checkpoint's network (weights only) onto `device`, with its run state.
+pub fn load_net<B: Backend>(path: &Path, device: &B::Device) -> Result<(RunState, Net<B>), TrainError> {
     let ck = read(path)?;
     let s = &ck.state.settings;
     let arch = bemm_engine::arch::Arch::parse(&s.arch).ok_or_else(|| TrainError::Checkpoint {
         path: path.to_path_buf(),
         problem: format!("unknown architecture {:?}", s.arch),
     })?;
-    let net = crate::model::Net::<B>::new(arch, s.channels.len(), s.size, s.classes, 0, device);
-    let net = crate::train::load_model(net, ck.model, device, path)?;
+    let net = Net::<B>::new(arch, s.channels.len(), s.size, s.classes, 0, device);
+    let net = load_model(net, ck.model, device, path)?;
     Ok((ck.state, net))
 }

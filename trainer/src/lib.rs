@@ -6,12 +6,14 @@ pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod evaluate;
 pub mod export;
 pub mod model;
 pub mod plot;
 pub mod rng;
 pub mod state;
 pub mod train;
+pub mod weights;
 
 pub use device::DeviceSpec;
 pub use error::TrainError;

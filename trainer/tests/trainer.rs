@@ -5,8 +5,9 @@
 use bemm_engine::arch::{Arch, RandomWeights};
 use bemm_formats::archive::{name_bytes, Manifest, PatchRecord, ShardEntry, ShardWriter, Split};
 use bemm_formats::model::OwnedMeta;
-use bemm_trainer::export::{load_weights, model_bytes, BurnWeights};
+use bemm_trainer::export::model_bytes;
 use bemm_trainer::model::Net;
+use bemm_trainer::weights::{load_weights, BurnWeights};
 use bemm_trainer::{Bands, DeviceSpec, Quiet, TrainConfig};
 use burn::backend::Flex;
 use burn::tensor::activation::sigmoid;

@@ -4,6 +4,7 @@ use super::record::PatchRecord;
 use crate::checksum::xxh64;
 use crate::error::{FormatError, Result};
 use crate::pod::{align_up, read, region, slice};
+use crate::preamble::check_magic_and_version;
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
@@ -103,17 +104,7 @@ impl<'a> Shard<'a> {
     /// `bytes` must be at least 8-byte aligned (memory maps are).
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let h: ShardHeader = read(bytes, "patch shard header", 0)?;
-        if h.magic != SHARD_MAGIC {
-            return Err(FormatError::BadMagic { what: WHAT, expected: SHARD_MAGIC, found: h.magic });
-        }
-        if h.version_major != SHARD_VERSION_MAJOR {
-            return Err(FormatError::UnsupportedVersion {
-                what: WHAT,
-                major: h.version_major,
-                minor: h.version_minor,
-                supported: SHARD_VERSION_MAJOR,
-            });
-        }
+        check_magic_and_version(WHAT, h.magic, SHARD_MAGIC, h.version_major, h.version_minor, SHARD_VERSION_MAJOR)?;
         let computed = h.compute_checksum();
         if computed != h.header_checksum {
             return Err(FormatError::Checksum {

@@ -5,6 +5,7 @@ use super::meta::ModelMeta;
 use crate::checksum::xxh64;
 use crate::error::{FormatError, Result};
 use crate::pod::{align_up, read, region, slice};
+use crate::preamble::check_magic_and_version;
 use half::f16;
 
 /// Most layers a model file may hold.
@@ -76,17 +77,7 @@ impl<'a> ModelFile<'a> {
     /// are ignored.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let header: FileHeader = read(bytes, "model file header", 0)?;
-        if header.magic != MAGIC {
-            return Err(FormatError::BadMagic { what: WHAT, expected: MAGIC, found: header.magic });
-        }
-        if header.version_major != VERSION_MAJOR {
-            return Err(FormatError::UnsupportedVersion {
-                what: WHAT,
-                major: header.version_major,
-                minor: header.version_minor,
-                supported: VERSION_MAJOR,
-            });
-        }
+        check_magic_and_version(WHAT, header.magic, MAGIC, header.version_major, header.version_minor, VERSION_MAJOR)?;
         if header.header_size != 64 {
             return Err(invalid("header_size", header.header_size as u64, "64"));
         }

@@ -111,7 +111,7 @@ pub fn config(a: &Args) -> anyhow::Result<TrainConfig> {
             }
             let mut src =
                 crate::import::SafetensorsSource::open(p, opts).with_context(|| format!("--init {}", p.display()))?;
-            let w = bemm_trainer::export::BurnWeights::from_source(
+            let w = bemm_trainer::weights::BurnWeights::from_source(
                 arch,
                 bands.channels().len(),
                 bemm_formats::bands::SIZE,

@@ -2,8 +2,10 @@
 //!
 //! * [`source`]: [`SafetensorsSource`], the [`bemm_engine::arch::WeightSource`]
 //!   over a safetensors state dict (torchvision/timm names, shape checks,
-//!   stem band mapping, classifier class permutation, VGG pool folding). The
-//!   trainer's `--init` uses it too.
+//!   classifier class permutation). The trainer's `--init` uses it too.
+//!   Beside it: `tensors` (reading and decoding the file), `stem` (the
+//!   stem's band mapping) and `pool` (VGG's adaptive pool folded into
+//!   `classifier.0`).
 //! * [`order`]: band and class orders and their permutations.
 //! * [`config`]: the small JSON file describing a source (band order, class
 //!   order, normalisation, preprocessing), merged with command-line options.
@@ -14,7 +16,10 @@
 
 pub mod config;
 pub mod order;
+mod pool;
 pub mod source;
+mod stem;
+mod tensors;
 
 pub use config::ImportConfig;
 pub use order::{canonical_band, parse_band_list, BandSet, ClassOrder};

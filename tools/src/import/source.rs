@@ -23,11 +23,13 @@
 //! (`pre_logits.fc1` a 7x7 conv, `pre_logits.fc2` a 1x1 conv, `head.fc`) are
 //! read as `classifier.0/3/6` the same way.
 
+use super::pool::{fold_adaptive_pool, pool_fold_dims};
+use super::stem::map_stem_channels;
+use super::tensors::{self, StateDict, Tensor};
 use super::ImportError;
 use bemm_engine::arch::{BatchNorm, RandomWeights, WeightSource};
 use bemm_formats::bands::BAND_NAMES;
-use half::{bf16, f16};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -78,13 +80,6 @@ impl SourceOptions {
     }
 }
 
-/// One decoded tensor: row-major f32 values and their shape.
-#[derive(Debug, Clone)]
-struct Tensor {
-    shape: Vec<usize>,
-    data: Vec<f32>,
-}
-
 /// A [`WeightSource`] over a safetensors file (see the module docs).
 #[derive(Debug)]
 pub struct SafetensorsSource {
@@ -111,41 +106,7 @@ impl SafetensorsSource {
 
     /// Decode a safetensors file held in memory; `path` names it in errors.
     pub fn from_bytes(path: &Path, bytes: &[u8], opts: SourceOptions) -> Result<Self, ImportError> {
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| ImportError::Safetensors { path: path.to_path_buf(), problem: e.to_string() })?;
-        let names = st.names();
-        let prefix = match &opts.prefix {
-            Some(p) => p.clone(),
-            None => detect_prefix(&names),
-        };
-        let mut tensors = BTreeMap::new();
-        let mut non_float = BTreeMap::new();
-        for (name, view) in st.iter() {
-            let Some(short) = name.strip_prefix(prefix.as_str()) else {
-                continue;
-            };
-            let raw = view.data();
-            let data: Vec<f32> = match view.dtype() {
-                Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-                Dtype::F16 => raw.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-                Dtype::BF16 => raw.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-                Dtype::F64 => raw
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
-                    .collect(),
-                other => {
-                    non_float.insert(short.to_string(), other);
-                    continue;
-                }
-            };
-            tensors.insert(short.to_string(), Tensor { shape: view.shape().to_vec(), data });
-        }
-        if tensors.is_empty() {
-            return Err(ImportError::Safetensors {
-                path: path.to_path_buf(),
-                problem: format!("no float tensors under the prefix `{prefix}` ({} tensors in the file)", names.len()),
-            });
-        }
+        let StateDict { prefix, tensors, non_float } = tensors::read(path, bytes, opts.prefix.as_deref())?;
         Ok(SafetensorsSource {
             path: path.to_path_buf(),
             prefix,
@@ -366,134 +327,6 @@ fn linear_aliases(name: &str) -> Vec<&str> {
     }
 }
 
-/// Prefix before `conv1.weight` / `features.0.weight` (shortest such), or "".
-fn detect_prefix(names: &[&str]) -> String {
-    let mut best: Option<&str> = None;
-    for n in names {
-        for anchor in ["conv1.weight", "features.0.weight"] {
-            if let Some(p) = n.strip_suffix(anchor) {
-                if (p.is_empty() || p.ends_with('.')) && best.is_none_or(|b| p.len() < b.len()) {
-                    best = Some(p);
-                }
-            }
-        }
-    }
-    best.unwrap_or("").to_string()
-}
-
-/// `(channels, our side, source side)` when a layer taking `inp = c*s*s`
-/// values can be fed from a source layer taking `src = c*p*p` (p != s).
-fn pool_fold_dims(inp: usize, src: usize) -> Option<(usize, usize, usize)> {
-    for s in 1..=16usize {
-        if (inp / (s * s)) * s * s != inp {
-            continue;
-        }
-        let c = inp / (s * s);
-        if c == 0 || (src / c) * c != src {
-            continue;
-        }
-        let pp = src / c;
-        let p = (pp as f64).sqrt().round() as usize;
-        if p * p == pp && p != s && p > 0 {
-            return Some((c, s, p));
-        }
-    }
-    None
-}
-
-/// Averaging matrix of PyTorch's `adaptive_avg_pool` from `s` to `p`:
-/// `a[q][i]` = weight of input `i` in output `q` (bins `[floor(q*s/p), ceil((q+1)*s/p))`).
-fn adaptive_pool_matrix(s: usize, p: usize) -> Vec<Vec<f32>> {
-    (0..p)
-        .map(|q| {
-            let start = q * s / p;
-            let end = ((q + 1) * s).div_ceil(p);
-            let n = (end - start) as f32;
-            (0..s).map(|i| if i >= start && i < end { 1.0 / n } else { 0.0 }).collect()
-        })
-        .collect()
-}
-
-/// Fold `adaptive_avg_pool(s -> p)` into the weights `[out, c, p, p]` of the
-/// layer after it: the result `[out, c, s, s]` applied to the unpooled map
-/// gives the same outputs.
-pub fn fold_adaptive_pool(w: &[f32], out: usize, c: usize, s: usize, p: usize) -> Vec<f32> {
-    let a = adaptive_pool_matrix(s, p);
-    let mut r = vec![0.0f32; out * c * s * s];
-    for o in 0..out {
-        for ch in 0..c {
-            let src = &w[(o * c + ch) * p * p..(o * c + ch + 1) * p * p];
-            let dst = &mut r[(o * c + ch) * s * s..(o * c + ch + 1) * s * s];
-            for (y, ay) in a.iter().enumerate() {
-                for (x, ax) in a.iter().enumerate() {
-                    let v = src[y * p + x];
-                    if v == 0.0 {
-                        continue;
-                    }
-                    for i in 0..s {
-                        if ay[i] == 0.0 {
-                            continue;
-                        }
-                        for j in 0..s {
-                            dst[i * s + j] += v * ay[i] * ax[j];
-                        }
-                    }
-                }
-            }
-        }
-    }
-    r
-}
-
-/// Map the stem's input channels `[out, src_c, kk]` from `src` bands to
-/// `target` bands. A target band present in the source takes its channel;
-/// when `widen` (an RGB source), a missing band takes the mean of the
-/// source channels and every channel is scaled by `src_c / target_c` (timm's
-/// `adapt_input_conv` rule: the response to an input equal in every band
-/// keeps its size). Returns
-/// the weights and whether any band was synthesised.
-pub fn map_stem_channels(
-    w: &[f32],
-    out: usize,
-    kk: usize,
-    src: &[String],
-    target: &[&str],
-    widen: bool,
-) -> Result<(Vec<f32>, bool), ImportError> {
-    let src_c = src.len();
-    let mut pick = Vec::with_capacity(target.len());
-    let mut widened = false;
-    for t in target {
-        match src.iter().position(|s| s == t) {
-            Some(i) => pick.push(Some(i)),
-            None if widen => {
-                widened = true;
-                pick.push(None);
-            }
-            None => {
-                return Err(ImportError::Bands {
-                    problem: format!("band {t} is not among the source's bands [{}]", src.join(", ")),
-                })
-            }
-        }
-    }
-    let scale = if widen { src_c as f32 / target.len() as f32 } else { 1.0 };
-    let mut r = Vec::with_capacity(out * target.len() * kk);
-    for o in 0..out {
-        let block = &w[o * src_c * kk..(o + 1) * src_c * kk];
-        for p in &pick {
-            match p {
-                Some(i) => r.extend(block[i * kk..(i + 1) * kk].iter().map(|v| v * scale)),
-                None => r.extend((0..kk).map(|j| {
-                    let m = (0..src_c).map(|i| block[i * kk + j]).sum::<f32>() / src_c as f32;
-                    m * scale
-                })),
-            }
-        }
-    }
-    Ok((r, widened))
-}
-
 impl WeightSource for SafetensorsSource {
     type Error = ImportError;
 
@@ -560,38 +393,6 @@ impl WeightSource for SafetensorsSource {
 mod tests {
     use super::*;
 
-    #[test]
-    fn folded_adaptive_pool_equals_pool_then_linear() {
-        // 2 channels, 3x3 map pooled adaptively to 7x7, then a linear with 2 outputs.
-        let (c, s, p, out) = (2usize, 3usize, 7usize, 2usize);
-        let x: Vec<f32> = (0..c * s * s).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w: Vec<f32> = (0..out * c * p * p).map(|i| (i as f32 * 0.11).cos()).collect();
-        let a = adaptive_pool_matrix(s, p);
-        let mut pooled = vec![0.0f32; c * p * p];
-        for ch in 0..c {
-            for y in 0..p {
-                for z in 0..p {
-                    for i in 0..s {
-                        for j in 0..s {
-                            pooled[ch * p * p + y * p + z] += a[y][i] * a[z][j] * x[ch * s * s + i * s + j];
-                        }
-                    }
-                }
-            }
-        }
-        // PyTorch's bins for 3 -> 7: rows 0,1 <- 0; 2 <- mean(0,1); 3 <- 1; 4 <- mean(1,2); 5,6 <- 2.
-        assert_eq!(a[2], [0.5, 0.5, 0.0]);
-        assert_eq!(a[6], [0.0, 0.0, 1.0]);
-        let folded = fold_adaptive_pool(&w, out, c, s, p);
-        for o in 0..out {
-            let direct: f32 = (0..c * p * p).map(|i| w[o * c * p * p + i] * pooled[i]).sum();
-            let via: f32 = (0..c * s * s).map(|i| folded[o * c * s * s + i] * x[i]).sum();
-            assert!((direct - via).abs() < 1e-4, "{direct} vs {via}");
-        }
-        assert_eq!(pool_fold_dims(4608, 25088), Some((512, 3, 7)));
-        assert_eq!(pool_fold_dims(4608, 4608), None);
-    }
-
     fn st_bytes(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
         let bufs: Vec<Vec<u8>> =
             tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
@@ -630,17 +431,6 @@ mod tests {
     }
 
     #[test]
-    fn the_name_prefix_is_detected_from_the_stem() {
-        let names =
-            ["model.vision_encoder.layer1.0.conv1.weight", "model.vision_encoder.conv1.weight", "loss.pos_weight"];
-        assert_eq!(detect_prefix(&names), "model.vision_encoder.");
-        assert_eq!(detect_prefix(&["module.features.0.weight", "module.features.1.running_mean"]), "module.");
-        assert_eq!(detect_prefix(&["conv1.weight", "layer1.0.conv1.weight"]), "");
-        // `xconv1.weight` is not a module boundary.
-        assert_eq!(detect_prefix(&["xconv1.weight"]), "");
-    }
-
-    #[test]
     fn import_or_fresh_skips_an_imagenet_head() {
         let bytes =
             st_bytes(&[("fc.weight", vec![1000, 4], vec![1.0; 4000]), ("fc.bias", vec![1000], vec![0.0; 1000])]);
@@ -651,20 +441,5 @@ mod tests {
         assert_eq!(w.len(), 19 * 4);
         assert!(w.iter().all(|v| *v != 1.0));
         src.finish().expect("the skipped head counts as used");
-    }
-
-    #[test]
-    fn stem_channels_are_permuted_narrowed_and_widened_by_name() {
-        let src: Vec<String> = ["B04", "B03", "B02"].iter().map(|s| s.to_string()).collect();
-        // 1 output, 1x1 kernel: weights R=3, G=6, B=9.
-        let w = [3.0f32, 6.0, 9.0];
-        let (r, widened) = map_stem_channels(&w, 1, 1, &src, &["B02", "B03"], true).expect("narrow");
-        assert!(!widened);
-        assert_eq!(r, [9.0 * 1.5, 6.0 * 1.5]);
-        let (r, widened) = map_stem_channels(&w, 1, 1, &src, &["VV", "B02", "B03", "B04"], true).expect("widen");
-        assert!(widened);
-        assert_eq!(r, [6.0 * 0.75, 9.0 * 0.75, 6.0 * 0.75, 3.0 * 0.75]);
-        let e = map_stem_channels(&w, 1, 1, &src, &["VV"], false).unwrap_err().to_string();
-        assert!(e.contains("VV") && e.contains("B04, B03, B02"), "{e}");
     }
 }

@@ -1,26 +1,26 @@
-//! A small deterministic PRNG (SplitMix64): same seed, same twin, on every
-//! machine, without a dependency whose stream might change between versions.
+//! The synthetic twin's draws (f32 uniforms, normals, weighted choices) over
+//! the trainer's SplitMix64 (`bemm_trainer::rng`): same seed, same twin, on
+//! every machine, without a dependency whose stream might change between
+//! versions.
 
-/// SplitMix64 generator.
+use bemm_trainer::rng::SplitMix64;
+
+/// A SplitMix64 stream of one twin item.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     /// Generator for `seed` and stream `stream` (e.g. the pair index).
     pub fn new(seed: u64, stream: u64) -> Self {
-        let mut r = Rng(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03);
-        r.next_u64();
-        r
+        let mut g = SplitMix64::new(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03);
+        g.next_u64();
+        Rng(g)
     }
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
-    /// Uniform in [0, 1).
+    /// Uniform in [0, 1) with 24 random bits.
     pub fn unit(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
     }
@@ -30,7 +30,7 @@ impl Rng {
     }
     /// Uniform integer in [0, n).
     pub fn below(&mut self, n: usize) -> usize {
-        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
+        self.0.below(n)
     }
     /// Standard normal (Box-Muller).
     pub fn normal(&mut self) -> f32 {
@@ -49,5 +49,23 @@ impl Rng {
             x -= w;
         }
         weights.len() - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rng;
+
+    /// The stream twins were generated with: a change here changes every
+    /// synthetic twin (values from the reference SplitMix64).
+    #[test]
+    fn stream_is_the_reference_splitmix64() {
+        let mut r = Rng::new(42, 7);
+        assert_eq!(
+            [r.next_u64(), r.next_u64(), r.next_u64()],
+            [0xcbcb_8f92_9b35_d6cf, 0x3e01_7dbd_9ddc_b93b, 0xc54d_1e6b_16bc_c141]
+        );
+        let mut r = Rng::new(42, 7);
+        assert_eq!(r.unit(), 13_355_919.0 / (1u64 << 24) as f32);
     }
 }

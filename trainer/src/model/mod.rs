@@ -4,8 +4,6 @@
 
 pub mod batch_norm;
 pub mod conv;
-#[cfg(all(feature = "cuda-base", not(feature = "cuda")))]
-mod conv_cuda;
 #[cfg(any(feature = "flex", all(feature = "cuda-base", not(feature = "cuda"))))]
 mod downcast;
 #[cfg(feature = "flex")]

@@ -1,5 +1,4 @@
-//! `bemm demo`: the main job, from nothing to a trained, exported, evaluated
-//! and searchable model, with a report. The pipeline lives in [`crate::demo`].
+//! The flags of `bemm demo`.
 
 use std::path::PathBuf;
 
@@ -50,11 +49,6 @@ pub struct Args {
     /// Results listed for the example query.
     #[arg(long, default_value_t = 8)]
     pub k: usize,
-}
-
-/// Run `bemm demo`.
-pub fn run(a: Args) -> anyhow::Result<()> {
-    crate::demo::run(&a)
 }
 
 impl Args {

@@ -1,7 +1,8 @@
 //! Gathering the demo's figures and writing `report.md` and the terminal summary.
 
-use super::Layout;
-use crate::cmd::demo::Args;
+use super::args::Args;
+use super::layout::Layout;
+use super::steps::{os, parse_args};
 use crate::cmd::retrieval_eval::RetrievalReport;
 use crate::cmd::search;
 use crate::cmd::search::{label_names, SearchOutput};
@@ -9,21 +10,7 @@ use anyhow::Context;
 use bemm_engine::metrics::Metrics;
 use bemm_engine::retrieval::metrics::QueryScores;
 use bemm_formats::archive::{PatchArchive, Split};
-use clap::Parser;
 use std::fmt::Write as _;
-
-/// Parses a subcommand's `Args` from flags, so the demo states each call in
-/// the words a user would type.
-#[derive(Parser)]
-struct Wrap<T: clap::Args> {
-    #[command(flatten)]
-    inner: T,
-}
-
-pub(super) fn parse_args<T: clap::Args>(args: &[String]) -> anyhow::Result<T> {
-    let v = std::iter::once("bemm".to_string()).chain(args.iter().cloned());
-    Ok(Wrap::<T>::try_parse_from(v).map_err(|e| anyhow::anyhow!("{e}"))?.inner)
-}
 
 /// Everything the report shows.
 pub struct Report {
@@ -46,7 +33,6 @@ impl Report {
         let arch = PatchArchive::open(&l.archive)
             .with_context(|| format!("{}: cannot open the archive", l.archive.display()))?;
         let splits = Split::ALL.iter().map(|&s| (s, arch.indices(Some(s)).len())).filter(|(_, n)| *n > 0).collect();
-        let feats = l.features.display().to_string();
         let first_test = arch
             .indices(Some(Split::Test))
             .first()
@@ -54,7 +40,7 @@ impl Report {
             .map(|r| r.s2().to_string())
             .context("the archive has no test patch to use as the example query")?;
         let query =
-            search::execute(&parse_args(&[feats, "--query".into(), first_test, "--k".into(), a.k.to_string()])?)?;
+            search::execute(&parse_args(&os(&[&l.features, &"--query", &first_test, &"--k", &a.k.to_string()]))?)?;
         Ok(Report { splits, test, retrieval: r.exact, queries: r.queries, query })
     }
 

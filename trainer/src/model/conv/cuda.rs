@@ -12,8 +12,7 @@
 //! candidates did not finish ResNet50's first step in 535 s. Naming the
 //! algorithm leaves no candidates to compile and time.
 //!
-//! Opt-in, not the default, because it has not yet run on a GPU: no session
-//! since it was written has had one (README, "Benchmarks").
+//! Opt-in, not the default, because it has not yet been measured on a GPU.
 //! `benches/train/gpu.sh` measures it beside burn's default
 //! (`CUDA_CONVS="burn implicit-gemm"`).
 //!
@@ -36,8 +35,8 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeBackend, FloatElement};
 use std::sync::OnceLock;
 
-use super::conv::CudaConv;
-use super::downcast::cast;
+use super::choice::{symmetric_padding, CudaConv};
+use crate::model::downcast::cast;
 
 /// burn-cuda without fusion, as `burn::backend::Cuda<F>` is under `cuda-base`.
 type Inner<F> = CubeBackend<CudaRuntime, F, i32, u8>;
@@ -63,7 +62,7 @@ pub(super) fn forward<B: Backend>(conv: &Conv2d<B>, x: &Tensor<B, 4>) -> Option<
     if chosen() != CudaConv::ImplicitGemm {
         return None;
     }
-    let options = ConvOptions::new(conv.stride, super::conv::symmetric_padding(conv)?, conv.dilation, 1);
+    let options = ConvOptions::new(conv.stride, symmetric_padding(conv)?, conv.dilation, 1);
     let y = on::<B, f32>(conv, x, &options)
         .or_else(|| on::<B, half::bf16>(conv, x, &options))
         .or_else(|| on::<B, half::f16>(conv, x, &options))?;
