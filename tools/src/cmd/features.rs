@@ -33,13 +33,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         &a.out,
         &[("MODEL", a.source.model.as_path()), ("ARCHIVE", a.source.archive.as_path())],
     )?;
-    let runner = Runner::open(
-        &a.source.model,
-        &a.source.archive,
-        a.source.split.as_deref(),
-        &a.run,
-        a.source.allow_incomplete,
-    )?;
+    let runner =
+        Runner::open(&a.source.model, &a.source.archive, a.source.split.as_deref(), &a.run, a.source.allow_incomplete)?;
     let m = runner.model.model();
     let dim = m.feature_len();
     let mut vectors: Vec<f16> = Vec::with_capacity(runner.indices.len() * dim);

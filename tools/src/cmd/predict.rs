@@ -269,13 +269,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         &a.out,
         &[("MODEL", a.source.model.as_path()), ("ARCHIVE", a.source.archive.as_path())],
     )?;
-    let runner = Runner::open(
-        &a.source.model,
-        &a.source.archive,
-        a.source.split.as_deref(),
-        &a.run,
-        a.source.allow_incomplete,
-    )?;
+    let runner =
+        Runner::open(&a.source.model, &a.source.archive, a.source.split.as_deref(), &a.run, a.source.allow_incomplete)?;
     let m = runner.model.model();
     // Columns in the official class order, mapped by name from the model's order.
     let classes = &m.meta().classes;
