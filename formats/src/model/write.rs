@@ -432,7 +432,7 @@ impl ModelBuilder {
         out.resize(off, 0);
         let sum = xxh64(&out);
         out.extend_from_slice(&sum.to_le_bytes());
-        // Validate through the one real parser; parse needs 2-byte alignment,
+        // Validate through the one real parser; parse needs 8-byte alignment,
         // which a fresh Vec<u8> from the global allocator has in practice, but
         // copy into u64 storage to be certain.
         let words: Vec<u64> = out

@@ -33,7 +33,7 @@ pub struct Args {
 /// Run `bemm export`.
 pub fn run(a: Args) -> anyhow::Result<()> {
     crate::output_guard::not_a_folder("--out", &a.out)?;
-    let checkpoint = bemm_trainer::export::resolve_checkpoint(&a.source);
+    let checkpoint = bemm_trainer::checkpoint::resolve(&a.source);
     let mut inputs = vec![("SOURCE checkpoint", checkpoint.as_path())];
     if let Some(ar) = &a.archive {
         inputs.push(("--archive", ar.as_path()));

@@ -2,7 +2,7 @@
 //!
 //! * The model is compiled into the image with `include_bytes!`, wrapped in
 //!   a 64-byte aligned static (the engine reads weights in place as f16, so
-//!   the bytes must be at least 2-byte aligned; `include_bytes!` alone only
+//!   the bytes must be 8-byte aligned, `MODEL_ALIGN`; `include_bytes!` alone only
 //!   guarantees 1).
 //! * The scratch buffer is a static array sized at build time by `build.rs`
 //!   from the embedded model (`Model::scratch_len(1)`), with small GEMM
