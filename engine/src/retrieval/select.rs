@@ -122,11 +122,7 @@ pub fn candidates(search: Option<&str>, engine: Option<&str>) -> Result<Vec<Kern
         return Ok(Kernel::available_kernels().collect());
     };
     match crate::kernels::by_name(value) {
-        Ok(k) => {
-            // AVX512-BF16 adds nothing a distance uses: its search kernels are AVX-512F's.
-            let isa = if k.isa == Isa::Avx512Bf16 { Isa::Avx512 } else { k.isa };
-            of_isa(isa.name(), ENV, value)
-        }
+        Ok(k) => of_isa(search_level(k.isa).name(), ENV, value),
         // An instruction set of another architecture (no kernel of it is built here).
         Err(EngineError::UnknownKernel { .. }) if Isa::parse(value).is_some() => Err(KernelChoiceError::Unavailable {
             var: ENV,
@@ -137,6 +133,17 @@ pub fn candidates(search: Option<&str>, engine: Option<&str>) -> Result<Vec<Kern
             Err(KernelChoiceError::Unknown { var: ENV, value: value.to_string(), known: known.to_string() })
         }
         Err(e) => Err(KernelChoiceError::Unavailable { var: ENV, value: value.to_string(), what: e.to_string() }),
+    }
+}
+
+/// The instruction set whose search kernels serve an inference kernel's:
+/// AVX512-BF16 and Armv8.2 FP16 add nothing a distance uses, so their search
+/// kernels are AVX-512F's and NEON's.
+fn search_level(isa: Isa) -> Isa {
+    match isa {
+        Isa::Avx512Bf16 => Isa::Avx512,
+        Isa::NeonFp16 => Isa::Neon,
+        other => other,
     }
 }
 
@@ -239,7 +246,7 @@ mod tests {
         assert_eq!(candidates(None, Some("scalar")).unwrap(), std::vec![Kernel::Scalar]);
         assert_eq!(candidates(None, Some("scalar-4x8")).unwrap(), std::vec![Kernel::Scalar]);
         for &isa in Isa::ALL {
-            let level = if isa == Isa::Avx512Bf16 { "avx512" } else { isa.name() };
+            let level = search_level(isa).name();
             match candidates(None, Some(isa.name())) {
                 Ok(c) => {
                     assert!(isa.available(), "{}", isa.name());
