@@ -109,7 +109,7 @@ fn main() -> anyhow::Result<()> {
             // One input and bemm's probabilities, for ort_bench.py's parity check.
             let m = OwnedModel::open(std::path::Path::new(&arg(&args, "--model").context("--model FILE")?))?;
             let m = m.model();
-            let x = input(m.input_len(), 99);
+            let x = tune::synthetic_input(m.input_len(), 99);
             let mut scratch = vec![0f32; m.scratch_len(1)];
             let mut probs = vec![0f32; m.num_classes()];
             let mut feats = vec![0f32; m.feature_len()];
@@ -122,19 +122,6 @@ fn main() -> anyhow::Result<()> {
         }
         _ => bail!("usage: engine_bench make-model --arch resnet50 --out M.bemm | run --model M.bemm [--ort ORT.json] [--seconds S] [--tune-budget-ms MS] | quick --model M.bemm [--seconds S] [--only exact|fast] [--what throughput|latency] [--winograd off] [--threads N]"),
     }
-}
-
-/// Random normalised input: `n` f16 values in [-2, 2).
-fn input(n: usize, seed: u64) -> Vec<f16> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            f16::from_f32(((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0)
-        })
-        .collect()
 }
 
 /// CPU seconds consumed by this process (all threads), from /proc: robust
@@ -254,7 +241,7 @@ fn quick(args: &[String]) -> anyhow::Result<()> {
         let (kc, nc) = b.split_once(',').context("--blocks KC,NC")?;
         exact = exact.with_gemm_blocks(kc.parse()?, nc.parse()?)?;
     }
-    let x = input(16 * exact.input_len(), 7);
+    let x = tune::synthetic_input(16 * exact.input_len(), 7);
     let flops = 2.0 * exact.macs_per_sample() as f64;
     for (name, p) in [("exact", Precision::Exact), ("fast", Precision::Fast)] {
         if only.as_deref().is_some_and(|o| o != name) {
@@ -290,7 +277,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     let owned = OwnedModel::open(std::path::Path::new(&path))?;
     let exact = owned.model().clone();
     let fast = exact.clone().with_precision(Precision::Fast);
-    let x = input(16 * exact.input_len(), 7);
+    let x = tune::synthetic_input(16 * exact.input_len(), 7);
     let flops = 2.0 * exact.macs_per_sample() as f64;
 
     // Peak heap of one batch-1 inference: scratch + outputs (the mapped model is not heap).

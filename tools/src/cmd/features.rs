@@ -27,14 +27,7 @@ pub struct Args {
 
 /// Run `bemm features`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    crate::output_guard::not_a_folder("--out", &a.out)?;
-    crate::output_guard::check(
-        "--out",
-        &a.out,
-        &[("MODEL", a.source.model.as_path()), ("ARCHIVE", a.source.archive.as_path())],
-    )?;
-    let runner =
-        Runner::open(&a.source.model, &a.source.archive, a.source.split.as_deref(), &a.run, a.source.allow_incomplete)?;
+    let runner = Runner::for_output(&a.source, &a.out, &a.run)?;
     let m = runner.model.model();
     let dim = m.feature_len();
     let mut vectors: Vec<f16> = Vec::with_capacity(runner.indices.len() * dim);

@@ -138,6 +138,18 @@ impl Runner {
         Ok(Runner { model, choice, archive: arch, first: first * hw, indices })
     }
 
+    /// [`Runner::open`] for a command that writes `out` (a file): refused
+    /// when `out` is a folder, one of the inputs or inside the archive.
+    pub fn for_output(source: &Source, out: &Path, ra: &RunArgs) -> anyhow::Result<Self> {
+        crate::output_guard::not_a_folder("--out", out)?;
+        crate::output_guard::check(
+            "--out",
+            out,
+            &[("MODEL", source.model.as_path()), ("ARCHIVE", source.archive.as_path())],
+        )?;
+        Runner::open(&source.model, &source.archive, source.split.as_deref(), ra, source.allow_incomplete)
+    }
+
     /// The model's input view of archive patch `i` (no copy).
     fn sample(&self, i: usize) -> anyhow::Result<&[f16]> {
         let p = self.archive.patch(i).with_context(|| format!("patch {i} is missing from the archive"))?;
@@ -263,14 +275,7 @@ pub(crate) fn summary(
 
 /// Run `bemm predict`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    crate::output_guard::not_a_folder("--out", &a.out)?;
-    crate::output_guard::check(
-        "--out",
-        &a.out,
-        &[("MODEL", a.source.model.as_path()), ("ARCHIVE", a.source.archive.as_path())],
-    )?;
-    let runner =
-        Runner::open(&a.source.model, &a.source.archive, a.source.split.as_deref(), &a.run, a.source.allow_incomplete)?;
+    let runner = Runner::for_output(&a.source, &a.out, &a.run)?;
     let m = runner.model.model();
     // Columns in the official class order, mapped by name from the model's order.
     let classes = &m.meta().classes;
