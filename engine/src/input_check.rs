@@ -9,20 +9,30 @@
 
 use crate::act::InputBatch;
 use crate::error::EngineError;
+use half::f16;
 
 /// f16 exponent bits; all set means infinity or NaN.
 const EXP: u16 = 0x7c00;
+
+/// Index of the first NaN or infinite value of one sample, `None` when every
+/// value is finite (the check inference makes; callers that want to leave
+/// damaged samples out of a batch use it too).
+pub fn first_non_finite(sample: &[f16]) -> Option<usize> {
+    let any = sample.iter().fold(false, |any, v| any | (v.to_bits() & EXP == EXP));
+    if any {
+        sample.iter().position(|v| v.to_bits() & EXP == EXP)
+    } else {
+        None
+    }
+}
 
 /// `Ok` when every value of the first `batch` samples is finite, else the
 /// first non-finite value's position.
 pub(crate) fn finite<I: InputBatch + ?Sized>(input: &I, batch: usize) -> Result<(), EngineError> {
     for sample in 0..batch {
         let s = input.sample(sample);
-        let any = s.iter().fold(false, |any, v| any | (v.to_bits() & EXP == EXP));
-        if any {
-            let (index, bits) =
-                s.iter().map(|v| v.to_bits()).enumerate().find(|(_, b)| b & EXP == EXP).unwrap_or((0, 0));
-            return Err(EngineError::NonFiniteInput { sample, index, bits });
+        if let Some(index) = first_non_finite(s) {
+            return Err(EngineError::NonFiniteInput { sample, index, bits: s[index].to_bits() });
         }
     }
     Ok(())
@@ -32,7 +42,6 @@ pub(crate) fn finite<I: InputBatch + ?Sized>(input: &I, batch: usize) -> Result<
 mod tests {
     use super::*;
     use crate::act::Contiguous;
-    use half::f16;
 
     #[test]
     fn finds_the_first_nan_or_infinity_and_passes_every_finite_value() {

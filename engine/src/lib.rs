@@ -38,6 +38,7 @@ pub mod error;
 pub mod gemm;
 mod graph;
 mod input_check;
+pub use input_check::first_non_finite;
 pub mod kernels;
 #[cfg(test)]
 mod lcg;

@@ -5,7 +5,7 @@
 use crate::report::{progress, table};
 use anyhow::{bail, Context};
 use bemm_engine::tune::Choice;
-use bemm_engine::OwnedModel;
+use bemm_engine::{first_non_finite, OwnedModel};
 use bemm_formats::archive::{PatchArchive, Split};
 use bemm_formats::f16;
 use bemm_formats::fsutil::write_atomic;
@@ -218,11 +218,6 @@ impl Runner {
 
 /// Patches with non-finite input reported in full before only counting.
 const MAX_REPORTED: usize = 20;
-
-/// Index of the first NaN or infinite value of a patch (f16 exponent all ones).
-fn first_non_finite(s: &[f16]) -> Option<usize> {
-    s.iter().position(|x| x.to_bits() & 0x7c00 == 0x7c00)
-}
 
 /// Quote a CSV field per RFC 4180 when it holds a comma, quote or newline.
 pub(crate) fn csv_field(s: &str) -> String {
