@@ -104,10 +104,18 @@ features! {
     Avx512f = "avx512f", detect: x86!("avx512f");
     /// x86-64 bf16 dot products (`vdpbf16ps`, `vcvtneps2bf16`).
     Avx512bf16 = "avx512bf16", detect: x86!("avx512bf16");
+    /// x86-64 AVX-512 byte dot products (`vpdpbusd` on zmm: u8 x i8 into i32).
+    Avx512vnni = "avx512vnni", detect: x86!("avx512vnni");
+    /// x86-64 VEX-encoded byte dot products (`vpdpbusd` on ymm, without AVX-512).
+    Avxvnni = "avxvnni", detect: x86!("avxvnni");
     /// aarch64 Advanced SIMD (128-bit vectors, `fcvtl`/`fcvtn` f16 conversions).
     Neon = "neon", detect: arm!("neon");
     /// aarch64 Armv8.2-A half-precision arithmetic (FEAT_FP16: `fmla v.8h`).
     Fp16 = "fp16", detect: arm!("fp16");
+    /// aarch64 Armv8.2-A signed byte dot products (FEAT_DotProd: `sdot`).
+    Dotprod = "dotprod", detect: arm!("dotprod");
+    /// aarch64 Armv8.6-A mixed-sign byte dot products and matrix multiply (FEAT_I8MM: `usdot`).
+    I8mm = "i8mm", detect: arm!("i8mm");
 }
 
 macro_rules! levels {
@@ -159,6 +167,14 @@ levels! {
     Avx512 = "avx512", needs: "avx512f, f16c", [Avx512f, F16c];
     /// x86-64 AVX-512F + AVX512-BF16 (`vdpbf16ps`).
     Avx512Bf16 = "avx512bf16", needs: "avx512f, avx512bf16, f16c", [Avx512f, Avx512bf16, F16c];
+    /// x86-64 AVX-512F + AVX512-VNNI: int8 kernels (`vpdpbusd` on zmm).
+    Avx512Vnni = "avx512vnni", needs: "avx512f, avx512vnni", [Avx512f, Avx512vnni];
+    /// x86-64 AVX2 + AVX-VNNI: int8 kernels (`vpdpbusd` on ymm).
+    AvxVnni = "avxvnni", needs: "avx2, avxvnni", [Avx2, Avxvnni];
+    /// aarch64 NEON + DotProd: int8 kernels (`sdot`).
+    NeonDot = "neon-dot", needs: "neon, dotprod", [Neon, Dotprod];
+    /// aarch64 NEON + DotProd + I8MM: int8 kernels (`usdot`).
+    NeonI8mm = "neon-i8mm", needs: "neon, dotprod, i8mm", [Neon, Dotprod, I8mm];
 }
 
 impl Isa {

@@ -121,8 +121,14 @@ pub fn candidates(search: Option<&str>, engine: Option<&str>) -> Result<Vec<Kern
     let Some(value) = engine.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(Kernel::available_kernels().collect());
     };
-    match crate::kernels::by_name(value) {
-        Ok(k) => of_isa(search_level(k.isa).name(), ENV, value),
+    // An int8-only level or kernel name pins its float neighbour's search kernels too.
+    let int8 = crate::kernels::int8::by_name_on(value, crate::cpu::Cpu::detect()).map(|k| k.isa);
+    let pinned = match Isa::parse(value) {
+        Some(isa) if isa.available() => Ok(isa),
+        _ => crate::kernels::by_name(value).map(|k| k.isa).or(int8),
+    };
+    match pinned {
+        Ok(isa) => of_isa(search_level(isa).name(), ENV, value),
         // An instruction set of another architecture (no kernel of it is built here).
         Err(EngineError::UnknownKernel { .. }) if Isa::parse(value).is_some() => Err(KernelChoiceError::Unavailable {
             var: ENV,
@@ -138,11 +144,13 @@ pub fn candidates(search: Option<&str>, engine: Option<&str>) -> Result<Vec<Kern
 
 /// The instruction set whose search kernels serve an inference kernel's:
 /// AVX512-BF16 and Armv8.2 FP16 add nothing a distance uses, so their search
-/// kernels are AVX-512F's and NEON's.
+/// kernels are AVX-512F's and NEON's; the int8 levels' are those of the
+/// float level they extend.
 fn search_level(isa: Isa) -> Isa {
     match isa {
-        Isa::Avx512Bf16 => Isa::Avx512,
-        Isa::NeonFp16 => Isa::Neon,
+        Isa::Avx512Bf16 | Isa::Avx512Vnni => Isa::Avx512,
+        Isa::AvxVnni => Isa::Avx2,
+        Isa::NeonFp16 | Isa::NeonDot | Isa::NeonI8mm => Isa::Neon,
         other => other,
     }
 }

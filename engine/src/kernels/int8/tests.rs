@@ -1,0 +1,90 @@
+//! Every int8 kernel against the scalar reference, bit for bit.
+
+use super::{QKernel, QTile, QREGISTRY};
+use crate::cpu::Cpu;
+use crate::lcg::Lcg;
+
+/// Pack a row-major `rows x k` i8 matrix into `[k4][mr][4]` (zero padding).
+fn pack_a(a: &[i8], rows: usize, k: usize, mr: usize) -> Vec<i8> {
+    let k4 = k.div_ceil(4);
+    let mut out = vec![0i8; k4 * mr * 4];
+    for r in 0..rows {
+        for kk in 0..k {
+            out[((kk / 4) * mr + r) * 4 + kk % 4] = a[r * k + kk];
+        }
+    }
+    out
+}
+
+/// Pack a row-major `k x cols` u8 matrix into `[k4][nr][4]` (zero padding).
+fn pack_b(b: &[u8], k: usize, cols: usize, nr: usize) -> Vec<u8> {
+    let k4 = k.div_ceil(4);
+    let mut out = vec![0u8; k4 * nr * 4];
+    for kk in 0..k {
+        for c in 0..cols {
+            out[((kk / 4) * nr + c) * 4 + kk % 4] = b[kk * cols + c];
+        }
+    }
+    out
+}
+
+/// Run `kern` on random operands of `rows x k x cols` (extremes included)
+/// and return C, starting from `init` when accumulating.
+fn run(kern: &QKernel, rows: usize, k: usize, cols: usize, accumulate: bool, seed: u64) -> (Vec<i32>, Vec<i32>) {
+    let mut rng = Lcg::new(seed as u32);
+    let a: Vec<i8> =
+        (0..rows * k).map(|i| if i % 7 == 0 { -128 } else { (rng.next_u32() >> 24) as u8 as i8 }).collect();
+    let b: Vec<u8> = (0..k * cols).map(|i| if i % 5 == 0 { 255 } else { (rng.next_u32() >> 24) as u8 }).collect();
+    let ldc = kern.nr + 3;
+    let init: Vec<i32> = (0..kern.mr * ldc).map(|i| i as i32 * 1000 - 7).collect();
+    let mut want = init.clone();
+    for r in 0..rows {
+        for c in 0..cols {
+            let dot: i64 = (0..k).map(|kk| i64::from(a[r * k + kk]) * i64::from(b[kk * cols + c])).sum();
+            let base = if accumulate { i64::from(init[r * ldc + c]) } else { 0 };
+            want[r * ldc + c] = (base + dot) as i32;
+        }
+    }
+    let pa = pack_a(&a, rows, k, kern.mr);
+    let pb = pack_b(&b, k, cols, kern.nr);
+    let mut got = init;
+    let t =
+        QTile { k4: k.div_ceil(4), a: pa.as_ptr(), b: pb.as_ptr(), c: got.as_mut_ptr(), ldc, rows, cols, accumulate };
+    assert!(Cpu::detect().supports(kern.isa));
+    // SAFETY: the ISA was checked; the panels and C were sized for this kernel's tile above.
+    unsafe { (kern.run)(&t) };
+    (got, want)
+}
+
+#[test]
+fn every_available_int8_kernel_matches_the_exact_product() {
+    for kern in QREGISTRY.iter().filter(|k| k.isa.available()) {
+        for (i, &(rows, k, cols)) in
+            [(kern.mr, 64, kern.nr), (1, 1, 1), (kern.mr, 3, 1), (1, 257, kern.nr), (kern.mr - 1, 4608, kern.nr - 1)]
+                .iter()
+                .enumerate()
+        {
+            for accumulate in [false, true] {
+                let (got, want) = run(kern, rows.max(1), k, cols.max(1), accumulate, 11 + i as u64);
+                assert_eq!(got, want, "{} rows {rows} k {k} cols {cols} accumulate {accumulate}", kern.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_scalar_reference_is_last_and_always_available() {
+    assert_eq!(super::scalar().name, "scalar-4x8");
+    assert!(super::best().isa.available());
+}
+
+#[test]
+fn an_int8_kernel_the_cpu_lacks_is_an_error_naming_the_missing_features() {
+    let cpu = Cpu::detect();
+    for kern in QREGISTRY.iter().filter(|k| cpu.supports(k.isa)) {
+        for &f in kern.isa.features() {
+            let err = super::by_name_on(kern.name, cpu.without(f)).expect_err("feature removed");
+            assert!(err.to_string().contains(f.name()), "{}: {err}", kern.name);
+        }
+    }
+}
