@@ -185,6 +185,17 @@ impl Isa {
         self.features().iter().all(|f| f.detected())
     }
 
+    /// Whether this level's kernels are int8 only (no float kernel is
+    /// written for it), and the float level it includes, suggested instead.
+    pub fn int8_only(self) -> Option<Isa> {
+        match self {
+            Isa::Avx512Vnni => Some(Isa::Avx512),
+            Isa::AvxVnni => Some(Isa::Avx2),
+            Isa::NeonDot | Isa::NeonI8mm => Some(Isa::Neon),
+            _ => None,
+        }
+    }
+
     /// The level named `name` ([`Isa::name`]), if any.
     pub fn parse(name: &str) -> Option<Isa> {
         Isa::ALL.iter().copied().find(|i| i.name() == name)

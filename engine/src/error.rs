@@ -107,6 +107,16 @@ pub enum EngineError {
         /// Those the CPU lacks.
         missing: Features,
     },
+    /// A float kernel was asked for by the name of an int8-only level
+    /// (`avx512vnni`, `avxvnni`, `neon-dot`, `neon-i8mm`): no float kernel
+    /// is written for it.
+    #[error("{level} is an int8 instruction-set level with no float kernel: pin a float kernel or level instead (e.g. {instead})")]
+    NoFloatKernel {
+        /// The level named.
+        level: &'static str,
+        /// The float level it includes, suggested instead.
+        instead: &'static str,
+    },
     /// An internal invariant did not hold (a bug in the engine, reported
     /// instead of panicking).
     #[error("internal engine error: {0}")]

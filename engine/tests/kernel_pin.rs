@@ -39,6 +39,14 @@ fn pinned_kernels_are_checked_and_run_bit_identical_to_their_defaults() {
                     assert_eq!(run(other, &input, 1), want, "{}", isa.name());
                 }
             }
+            Err(e) if isa.int8_only().is_some() => {
+                assert!(matches!(e, EngineError::NoFloatKernel { .. }), "{e}");
+                assert!(e.to_string().contains(isa.name()), "{e}");
+                std::env::set_var("BEMM_KERNEL", isa.name());
+                let e = Model::from_bytes(buf.bytes()).unwrap_err();
+                assert!(matches!(e, EngineError::NoFloatKernel { .. }), "{e}");
+                std::env::remove_var("BEMM_KERNEL");
+            }
             Err(e) => {
                 assert!(!isa.available(), "{}: {e}", isa.name());
                 assert!(matches!(e, EngineError::KernelUnavailable { .. }), "{e}");

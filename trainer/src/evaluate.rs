@@ -36,19 +36,31 @@ pub(crate) fn check_archive(archive: &PatchArchive) -> Result<usize, TrainError>
     Ok(m.height as usize)
 }
 
-/// Sigmoid probabilities of `net` on `indices` (batches of `batch`),
-/// sample-major `[len, classes]`, with the truth masks.
-#[allow(clippy::too_many_arguments)]
+/// The patches a network is scored on: rows `indices` of `archive`, the
+/// bands `channels` (indices into the archive's band order), `classes` outputs.
+#[derive(Clone, Copy)]
+pub struct EvalSet<'a> {
+    /// The archive read.
+    pub archive: &'a PatchArchive,
+    /// Rows of the archive, in output order.
+    pub indices: &'a [usize],
+    /// Bands fed to the network, as indices into the archive's bands.
+    pub channels: &'a [usize],
+    /// Network outputs (label classes).
+    pub classes: usize,
+}
+
+/// Sigmoid probabilities of `net` on `set` (batches of `batch`, `workers`
+/// data threads), sample-major `[set.indices.len(), classes]`, with the
+/// truth masks.
 pub fn predict<B: Backend>(
     net: &Net<B>,
-    archive: &PatchArchive,
-    indices: &[usize],
-    channels: &[usize],
-    classes: usize,
+    set: &EvalSet<'_>,
     batch: usize,
     workers: usize,
     device: &B::Device,
 ) -> (Vec<f32>, Vec<u64>) {
+    let EvalSet { archive, indices, channels, classes } = *set;
     let side = archive.manifest().height as usize;
     let plan = BatchPlan {
         archive,
@@ -75,19 +87,16 @@ pub fn predict<B: Backend>(
     (probs, truth)
 }
 
-/// The paper's scores of `net` on `indices` (threshold 0.5).
-#[allow(clippy::too_many_arguments)]
+/// The paper's scores of `net` on `set` (threshold 0.5).
 pub fn evaluate<B: Backend>(
     net: &Net<B>,
-    archive: &PatchArchive,
-    indices: &[usize],
-    channels: &[usize],
-    classes: usize,
+    set: &EvalSet<'_>,
     batch: usize,
     workers: usize,
     device: &B::Device,
 ) -> Scores {
-    let (probs, truth) = predict(net, archive, indices, channels, classes, batch, workers, device);
+    let classes = set.classes;
+    let (probs, truth) = predict(net, set, batch, workers, device);
     let mut acc = MultiLabelAccumulator::new(classes);
     for (k, &t) in truth.iter().enumerate() {
         acc.add_thresholded(t, &probs[k * classes..(k + 1) * classes], &[0.5]);

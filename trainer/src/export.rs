@@ -3,7 +3,7 @@
 
 use crate::checkpoint;
 use crate::error::TrainError;
-use crate::evaluate::{check_archive, engine_rows, engine_scores, predict};
+use crate::evaluate::{check_archive, engine_rows, engine_scores, predict, EvalSet};
 use crate::model::Net;
 use crate::state::{RunState, Scores};
 use crate::weights::{BurnWeights, CpuBackend};
@@ -69,7 +69,8 @@ pub fn compare_with_engine<B: Backend>(
 ) -> Result<Agreement, TrainError> {
     let mut engine_probs = Vec::new();
     let classes = engine_rows(bytes, archive, indices, channels, |_, _, row| engine_probs.extend_from_slice(row))?;
-    let (burn_probs, _) = predict(net, archive, indices, channels, classes, 32, 2, device);
+    let set = EvalSet { archive, indices, channels, classes };
+    let (burn_probs, _) = predict(net, &set, 32, 2, device);
     let mut agreement = Agreement {
         patches: indices.len(),
         decisions: indices.len() * classes,

@@ -112,7 +112,9 @@ pub(super) fn code_of(e: &EngineError) -> i32 {
         EngineError::ScratchTooSmall { .. } => BEMM_ERR_SCRATCH,
         EngineError::OutputLength { .. } => BEMM_ERR_OUTPUT,
         EngineError::EmptyBatch | EngineError::BatchTooLarge(_) => BEMM_ERR_BATCH,
-        EngineError::UnknownKernel { .. } | EngineError::KernelUnavailable { .. } => BEMM_ERR_UNSUPPORTED,
+        EngineError::UnknownKernel { .. }
+        | EngineError::KernelUnavailable { .. }
+        | EngineError::NoFloatKernel { .. } => BEMM_ERR_UNSUPPORTED,
         #[allow(unreachable_patterns)]
         _ => BEMM_ERR_INTERNAL,
     }

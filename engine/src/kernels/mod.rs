@@ -149,13 +149,17 @@ pub fn best(exact: bool) -> &'static MicroKernel {
     REGISTRY.iter().find(|k| (k.exact || !exact) && k.isa.available()).unwrap_or(scalar())
 }
 
-/// The best kernel of exactly this ISA, if the CPU supports it.
+/// The best kernel of exactly this ISA, if the CPU supports it; an int8-only
+/// level ([`Isa::int8_only`]) is [`EngineError::NoFloatKernel`].
 pub fn for_isa(isa: Isa) -> Result<&'static MicroKernel, EngineError> {
     for_isa_on(isa, Cpu::detect())
 }
 
 /// [`for_isa`] on the CPU features `cpu` (at most the running CPU's).
 pub fn for_isa_on(isa: Isa, cpu: Cpu) -> Result<&'static MicroKernel, EngineError> {
+    if let Some(instead) = isa.int8_only() {
+        return Err(EngineError::NoFloatKernel { level: isa.name(), instead: instead.name() });
+    }
     match REGISTRY.iter().find(|k| k.isa == isa) {
         Some(kern) => checked(kern, cpu),
         // A level of another architecture (`avx2` on aarch64): its

@@ -167,9 +167,9 @@ pub fn rel_err(a: &[f32], b: &[f64]) -> f64 {
     a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((*x as f64 - y).abs())) / scale
 }
 
-/// The instruction sets this CPU offers, exact ones first.
+/// The instruction sets with float kernels this CPU offers, exact ones first.
 pub fn isas() -> Vec<Isa> {
-    Isa::ALL.iter().copied().filter(|i| i.available()).collect()
+    Isa::ALL.iter().copied().filter(|i| i.available() && i.int8_only().is_none()).collect()
 }
 
 /// Tolerance of a kernel family against the f64 reference.

@@ -39,6 +39,17 @@ pub const S1_DIR: &str = "BigEarthNet-S1-v1.0";
 
 /// Acquisitions the twin's names are drawn from: (S2 product time, S1 product time, MGRS tile, EPSG).
 /// One S2 time has five digits, as some real names do.
+/// The lists a v1 twin writes beside its patch folders: the three splits,
+/// then the snow, cloud and no-target lists.
+pub const V1_LISTS: [&str; 6] = [
+    "train.csv",
+    "val.csv",
+    "test.csv",
+    "patches_with_seasonal_snow.csv",
+    "patches_with_cloud_and_shadow.csv",
+    "patches_with_no_19_class_targets.csv",
+];
+
 const ACQUISITIONS: [(&str, &str, &str, &str, u16); 6] = [
     ("S2A", "20170613T101031", "S1A", "20170613T165043", 32633),
     ("S2B", "20170924T93020", "S1B", "20170925T053325", 32629),
@@ -209,15 +220,7 @@ pub fn write_twin_as(out: &Path, pairs: u64, seed: u64, progress: bool, layout: 
         return write_v2_metadata(out, &listed, s);
     }
     let mut files: [(&str, String); 6] = Default::default();
-    let names = [
-        "train.csv",
-        "val.csv",
-        "test.csv",
-        "patches_with_seasonal_snow.csv",
-        "patches_with_cloud_and_shadow.csv",
-        "patches_with_no_19_class_targets.csv",
-    ];
-    for (f, n) in files.iter_mut().zip(names) {
+    for (f, n) in files.iter_mut().zip(V1_LISTS) {
         f.0 = n;
     }
     for l in &listed {

@@ -8,7 +8,7 @@ use super::start::{start, Start};
 use crate::checkpoint::{self, Rec, BEST_CHECKPOINT, LAST_CHECKPOINT};
 use crate::data::{epoch_order, BatchPlan};
 use crate::error::TrainError;
-use crate::evaluate::{check_archive, evaluate};
+use crate::evaluate::{check_archive, evaluate, EvalSet};
 use crate::model::Net;
 use crate::state::{write_logs, EpochLog, RunSettings, RunState};
 use bemm_formats::archive::{PatchArchive, Split};
@@ -85,7 +85,8 @@ pub(super) fn run<B: AutodiffBackend>(
         let train_secs = t0.elapsed().as_secs_f64();
 
         obs.validating(val_idx.len());
-        let val = evaluate(&net.valid(), archive, &val_idx, &channels, classes, cfg.batch_size, cfg.workers, &device);
+        let set = EvalSet { archive, indices: &val_idx, channels: &channels, classes };
+        let val = evaluate(&net.valid(), &set, cfg.batch_size, cfg.workers, &device);
         let log = EpochLog {
             epoch: epoch + 1,
             train_loss: pass.loss,
