@@ -116,6 +116,22 @@ pub enum FormatError {
         /// What is required.
         expected: &'static str,
     },
+    /// A quantization parameter of a `QConv` layer outside its range: a
+    /// scale that is not finite and positive, or a zero point that is not
+    /// an integer in 0..=255 (either would make the layer's output garbage).
+    #[error("model layer {layer}: quantization parameter {field}[{index}] is {}, expected {expected}", f32_of(.value_bits))]
+    Quant {
+        /// Index of the `QConv` layer.
+        layer: u32,
+        /// `input_scale`, `input_zero_point` or `weight_scale`.
+        field: &'static str,
+        /// Entry index (the output channel for `weight_scale`, else 0).
+        index: u32,
+        /// Value found, as `f32::to_bits` (so the error stays `Eq`).
+        value_bits: u32,
+        /// What is required.
+        expected: &'static str,
+    },
     /// The postcard-encoded model metadata is malformed or inconsistent.
     #[error("model metadata: {problem}")]
     Meta {

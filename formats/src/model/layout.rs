@@ -6,10 +6,31 @@ use bytemuck::{Pod, Zeroable};
 pub const MAGIC: [u8; 8] = *b"BEMMODEL";
 /// Major version: readers reject other majors.
 pub const VERSION_MAJOR: u16 = 1;
-/// Minor version: additive changes only.
+/// Minor version of files whose tensors are all f16 (no [`LayerKind::QConv`]):
+/// what writers emit for them, byte-identical to files before 1.1.
 pub const VERSION_MINOR: u16 = 0;
+/// Minor version that adds [`LayerKind::QConv`] and the tensor types
+/// [`DTYPE_I8`], [`DTYPE_I32`] and [`DTYPE_F32`]; writers emit it only for
+/// files with a quantized layer.
+pub const VERSION_MINOR_INT8: u16 = 1;
 /// `TensorRecord::dtype` of IEEE 754 binary16 little-endian.
 pub const DTYPE_F16: u32 = 1;
+/// `TensorRecord::dtype` of signed 8-bit integers (two's complement).
+pub const DTYPE_I8: u32 = 2;
+/// `TensorRecord::dtype` of signed 32-bit little-endian integers.
+pub const DTYPE_I32: u32 = 3;
+/// `TensorRecord::dtype` of IEEE 754 binary32 little-endian.
+pub const DTYPE_F32: u32 = 4;
+
+/// Bytes per element of a stored `dtype`, `None` for an unknown one.
+pub fn dtype_size(dtype: u32) -> Option<u64> {
+    match dtype {
+        DTYPE_F16 => Some(2),
+        DTYPE_I8 => Some(1),
+        DTYPE_I32 | DTYPE_F32 => Some(4),
+        _ => None,
+    }
+}
 /// Sentinel for "no tensor" / "no second input".
 pub const NONE: u32 = u32::MAX;
 /// Sentinel input index meaning "the graph input".
@@ -73,6 +94,11 @@ pub enum LayerKind {
     Linear = 7,
     /// Element-wise logistic sigmoid.
     Sigmoid = 8,
+    /// 2-D convolution (groups = 1) with int8 weights (symmetric, per output
+    /// channel), an i32 bias and a quantized input (version 1.1): the same
+    /// geometry fields as [`LayerKind::Conv`]; `input2` holds the tensor
+    /// index of its quantization parameters (see [`LayerRecord::input2`]).
+    QConv = 9,
 }
 
 impl LayerKind {
@@ -87,6 +113,7 @@ impl LayerKind {
             6 => LayerKind::GlobalAvgPool,
             7 => LayerKind::Linear,
             8 => LayerKind::Sigmoid,
+            9 => LayerKind::QConv,
             _ => return None,
         })
     }
@@ -103,7 +130,10 @@ pub struct LayerRecord {
     pub kind: u32,
     /// Index of the layer feeding this one, or [`INPUT`].
     pub input: u32,
-    /// Second operand of `Add`, else [`NONE`].
+    /// Second operand of `Add`; for `QConv` the tensor index of its f32
+    /// quantization parameters `[out_c + 2]`: input scale, input zero point
+    /// (an integer in 0..=255), then one weight scale per output channel;
+    /// else [`NONE`].
     pub input2: u32,
     /// Bit flags ([`FLAG_RELU`]).
     pub flags: u32,
@@ -127,9 +157,11 @@ pub struct LayerRecord {
     pub stride: u32,
     /// Zero padding on every side (conv, pools).
     pub pad: u32,
-    /// Tensor index of the weights, or [`NONE`]. Conv: `[out_c, in_c, kh, kw]`; Linear: `[out, in]`.
+    /// Tensor index of the weights, or [`NONE`]. Conv (f16) and QConv (i8):
+    /// `[out_c, in_c, kh, kw]`; Linear (f16): `[out, in]`.
     pub weight: u32,
-    /// Tensor index of the bias `[out_c]`, or [`NONE`] (zero bias).
+    /// Tensor index of the bias `[out_c]`, or [`NONE`] (zero bias): f16, or
+    /// for QConv i32 in units of `input_scale * weight_scale[o]`.
     pub bias: u32,
 }
 
@@ -137,6 +169,12 @@ impl LayerRecord {
     /// The decoded kind (always `Some` in a parsed [`super::ModelFile`]).
     pub fn layer_kind(&self) -> Option<LayerKind> {
         LayerKind::from_u32(self.kind)
+    }
+    /// The layer whose output is this layer's second operand: `input2` of
+    /// an `Add`, `None` for every other kind (a `QConv`'s `input2` is a
+    /// tensor index, not a layer).
+    pub fn second_input(&self) -> Option<u32> {
+        (self.kind == LayerKind::Add as u32).then_some(self.input2)
     }
     /// Whether a ReLU follows this layer's computation.
     pub fn relu(&self) -> bool {
@@ -164,7 +202,8 @@ pub struct TensorRecord {
     pub dims: [u32; 4],
     /// Number of meaningful dimensions (1..=4).
     pub rank: u32,
-    /// Element type ([`DTYPE_F16`]).
+    /// Element type: [`DTYPE_F16`], or in version 1.1 also [`DTYPE_I8`],
+    /// [`DTYPE_I32`], [`DTYPE_F32`].
     pub dtype: u32,
 }
 

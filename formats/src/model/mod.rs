@@ -1,4 +1,5 @@
-//! The `.bemm` model file: a layer graph with fp16 weights.
+//! The `.bemm` model file: a layer graph with fp16 weights (version 1.1
+//! adds int8 convolutions, [`LayerKind::QConv`]).
 //!
 //! Layout (SPEC.md has every byte): a 64-byte [`FileHeader`], the layer table
 //! ([`LayerRecord`], 64 bytes each), the tensor table ([`TensorRecord`], 40
@@ -18,10 +19,10 @@ mod validate;
 mod write;
 
 pub use layout::{
-    FileHeader, LayerKind, LayerRecord, TensorRecord, DTYPE_F16, FLAG_RELU, INPUT, MAGIC, NONE, VERSION_MAJOR,
-    VERSION_MINOR,
+    dtype_size, FileHeader, LayerKind, LayerRecord, TensorRecord, DTYPE_F16, DTYPE_F32, DTYPE_I32, DTYPE_I8, FLAG_RELU,
+    INPUT, MAGIC, NONE, VERSION_MAJOR, VERSION_MINOR, VERSION_MINOR_INT8,
 };
 pub use meta::{ModelMeta, Provenance, MAX_BANDS, MAX_CLASSES, MAX_SCORES};
-pub use parse::{ModelFile, Shape, MAX_DIM, MAX_KERNEL, MAX_LAYERS, MAX_TENSOR_ELEMS, MODEL_ALIGN};
+pub use parse::{ModelFile, Quant, Shape, MAX_QCONV_DEPTH, MAX_DIM, MAX_KERNEL, MAX_LAYERS, MAX_TENSOR_ELEMS, MODEL_ALIGN};
 #[cfg(feature = "alloc")]
-pub use write::{GraphBuilder, LayerSpec, ModelBuilder, OwnedMeta, COMPACT_FEATURE_DIM};
+pub use write::{quantize_conv, GraphBuilder, QuantConv, LayerSpec, ModelBuilder, OwnedMeta, COMPACT_FEATURE_DIM};

@@ -16,6 +16,10 @@ pub const MAX_DIM: u32 = 1 << 16;
 pub const MAX_KERNEL: u32 = 64;
 /// Largest number of elements in one tensor or one activation.
 pub const MAX_TENSOR_ELEMS: u64 = 1 << 31;
+/// Largest depth `in_c * kernel_h * kernel_w` of a `QConv`: a u8 x i8
+/// product is at most 32640 in magnitude, so sums over this many steps (and
+/// the zero-point correction `255 * 128 * depth`) stay inside i32.
+pub const MAX_QCONV_DEPTH: u64 = 1 << 16;
 
 const WHAT: &str = "model file";
 
@@ -48,6 +52,20 @@ impl Shape {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The quantization of one `QConv` layer (validated: scales finite and
+/// positive, the zero point an integer in 0..=255). Real values are
+/// `input = input_scale * (q - input_zero_point)` for u8 `q`, and
+/// `weight[o] = weight_scales[o] * w` for i8 `w`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quant<'a> {
+    /// Input scale (real units per quantization step).
+    pub input_scale: f32,
+    /// The u8 value that stands for a real 0 of the input.
+    pub input_zero_point: u8,
+    /// Per output channel, real units per weight step (`out_c` values).
+    pub weight_scales: &'a [f32],
 }
 
 /// A validated, zero-copy view of a model file.
@@ -126,19 +144,35 @@ impl<'a> ModelFile<'a> {
             return Err(FormatError::Meta { problem: "trailing bytes after the metadata" });
         }
         let m = ModelFile { bytes: file, header, layers, tensors, meta };
-        m.validate_tensors(payload_start, body_len as u64)?;
+        m.validate_tensors(payload_start, body_len as u64, header.version_minor)?;
         m.validate_graph()?;
         super::validate::values(&m)?;
         m.validate_meta()?;
         Ok(m)
     }
 
-    fn validate_tensors(&self, payload_start: u64, payload_end: u64) -> Result<()> {
+    fn validate_tensors(&self, payload_start: u64, payload_end: u64, minor: u16) -> Result<()> {
         for t in self.tensors {
             let what = "tensor record";
-            if t.dtype != DTYPE_F16 {
-                return Err(FormatError::Invalid { what, field: "dtype", value: t.dtype as u64, expected: "1 (f16)" });
-            }
+            let size = match dtype_size(t.dtype) {
+                Some(size) if minor >= VERSION_MINOR_INT8 || t.dtype == DTYPE_F16 => size,
+                _ if minor < VERSION_MINOR_INT8 => {
+                    return Err(FormatError::Invalid {
+                        what,
+                        field: "dtype",
+                        value: t.dtype as u64,
+                        expected: "1 (f16) in a version 1.0 file",
+                    })
+                }
+                _ => {
+                    return Err(FormatError::Invalid {
+                        what,
+                        field: "dtype",
+                        value: t.dtype as u64,
+                        expected: "1 (f16), 2 (i8), 3 (i32) or 4 (f32)",
+                    })
+                }
+            };
             if t.rank == 0 || t.rank > 4 {
                 return Err(FormatError::Invalid { what, field: "rank", value: t.rank as u64, expected: "1..=4" });
             }
@@ -161,7 +195,7 @@ impl<'a> ModelFile<'a> {
             if t.offset % 64 != 0 {
                 return Err(FormatError::Misaligned { what, field: "offset", offset: t.offset, align: 64 });
             }
-            let end = t.offset.checked_add(t.elements * 2);
+            let end = t.offset.checked_add(t.elements * size);
             if t.offset < payload_start || end.is_none_or(|e| e > payload_end) {
                 return Err(FormatError::Invalid {
                     what,
@@ -170,26 +204,48 @@ impl<'a> ModelFile<'a> {
                     expected: "data inside the weight payload",
                 });
             }
-            let _: &[f16] = slice(self.bytes, "tensor data", t.offset, t.elements)?;
+            region(self.bytes, "tensor data", t.offset, t.elements * size)?;
         }
         Ok(())
     }
 
-    fn tensor_dims(&self, layer: usize, idx: u32, field: &'static str, want: &[u32]) -> Result<()> {
+    /// Check that tensor `idx`, the layer's `field` (`weight`, `bias` or
+    /// `quant`), exists with dims `want` and type `dtype`.
+    fn tensor_dims(&self, layer: usize, idx: u32, field: &'static str, want: &[u32], dtype: u32) -> Result<()> {
+        let pick = |weight, bias, quant| match field {
+            "weight" => weight,
+            "bias" => bias,
+            _ => quant,
+        };
         let t = self.tensors.get(idx as usize).ok_or(graph(
             layer,
-            if field == "weight" { "weight tensor index out of range" } else { "bias tensor index out of range" },
+            pick(
+                "weight tensor index out of range",
+                "bias tensor index out of range",
+                "quantization parameter tensor index out of range",
+            ),
             idx as u64,
         ))?;
         if t.rank as usize != want.len() || t.dims[..want.len()] != *want {
             return Err(graph(
                 layer,
-                if field == "weight" {
-                    "weight tensor shape does not match the layer"
-                } else {
-                    "bias tensor shape does not match the layer"
-                },
+                pick(
+                    "weight tensor shape does not match the layer",
+                    "bias tensor shape does not match the layer",
+                    "quantization parameter tensor must be [out_c + 2]",
+                ),
                 t.elements,
+            ));
+        }
+        if t.dtype != dtype {
+            return Err(graph(
+                layer,
+                pick(
+                    "weight tensor type does not match the layer (f16; QConv: i8)",
+                    "bias tensor type does not match the layer (f16; QConv: i32)",
+                    "quantization parameter tensor must be f32",
+                ),
+                t.dtype as u64,
             ));
         }
         Ok(())
@@ -235,15 +291,19 @@ impl<'a> ModelFile<'a> {
             if (l.out_c as u64) * (l.out_h as u64) * (l.out_w as u64) > MAX_TENSOR_ELEMS {
                 return Err(graph(i, "output larger than 2^31 elements", l.out_c as u64));
             }
-            let needs_weights = matches!(kind, LayerKind::Conv | LayerKind::Linear);
+            let needs_weights = matches!(kind, LayerKind::Conv | LayerKind::Linear | LayerKind::QConv);
             if !needs_weights && (l.weight != NONE || l.bias != NONE) {
                 return Err(graph(i, "this layer kind takes no tensors", l.weight as u64));
             }
-            if kind != LayerKind::Add && l.input2 != NONE {
+            if !matches!(kind, LayerKind::Add | LayerKind::QConv) && l.input2 != NONE {
                 return Err(graph(i, "only add layers take a second input", l.input2 as u64));
             }
+            let quant = kind == LayerKind::QConv;
+            if quant && self.header.version_minor < VERSION_MINOR_INT8 {
+                return Err(graph(i, "quantized convolution (kind 9) in a version 1.0 file", l.kind as u64));
+            }
             match kind {
-                LayerKind::Conv | LayerKind::MaxPool | LayerKind::AvgPool => {
+                LayerKind::Conv | LayerKind::QConv | LayerKind::MaxPool | LayerKind::AvgPool => {
                     let (kh, kw, s, p) = (l.kernel_h, l.kernel_w, l.stride, l.pad);
                     if kh == 0 || kw == 0 || kh > MAX_KERNEL || kw > MAX_KERNEL {
                         return Err(graph(i, "kernel side outside 1..=64", kh.max(kw) as u64));
@@ -251,7 +311,8 @@ impl<'a> ModelFile<'a> {
                     if s == 0 || s > MAX_KERNEL {
                         return Err(graph(i, "stride outside 1..=64", s as u64));
                     }
-                    if p > MAX_KERNEL || (kind != LayerKind::Conv && 2 * p > kh.min(kw)) {
+                    let conv = matches!(kind, LayerKind::Conv | LayerKind::QConv);
+                    if p > MAX_KERNEL || (!conv && 2 * p > kh.min(kw)) {
                         return Err(graph(i, "padding too large for the kernel", p as u64));
                     }
                     let eh = ih + 2 * p;
@@ -267,11 +328,12 @@ impl<'a> ModelFile<'a> {
                             l.out_h as u64,
                         ));
                     }
-                    if kind == LayerKind::Conv {
+                    if conv {
                         if l.weight == NONE {
                             return Err(graph(i, "convolution without weights", 0));
                         }
-                        self.tensor_dims(i, l.weight, "weight", &[l.out_c, ic, kh, kw])?;
+                        let dtype = if quant { DTYPE_I8 } else { DTYPE_F16 };
+                        self.tensor_dims(i, l.weight, "weight", &[l.out_c, ic, kh, kw], dtype)?;
                     } else if l.out_c != ic {
                         return Err(graph(i, "pooling must keep the channel count", l.out_c as u64));
                     }
@@ -302,11 +364,21 @@ impl<'a> ModelFile<'a> {
                     if l.weight == NONE {
                         return Err(graph(i, "linear layer without weights", 0));
                     }
-                    self.tensor_dims(i, l.weight, "weight", &[l.out_c, ic])?;
+                    self.tensor_dims(i, l.weight, "weight", &[l.out_c, ic], DTYPE_F16)?;
                 }
             }
             if needs_weights && l.bias != NONE {
-                self.tensor_dims(i, l.bias, "bias", &[l.out_c])?;
+                self.tensor_dims(i, l.bias, "bias", &[l.out_c], if quant { DTYPE_I32 } else { DTYPE_F16 })?;
+            }
+            if quant {
+                let depth = ic as u64 * l.kernel_h as u64 * l.kernel_w as u64;
+                if depth > MAX_QCONV_DEPTH {
+                    return Err(graph(i, "quantized convolution deeper than in_c*kh*kw = 65536", depth));
+                }
+                if l.input2 == NONE {
+                    return Err(graph(i, "quantized convolution without quantization parameters", 0));
+                }
+                self.tensor_dims(i, l.input2, "quant", &[l.out_c + 2], DTYPE_F32)?;
             }
         }
         let n = self.header.num_layers;
@@ -399,10 +471,35 @@ impl<'a> ModelFile<'a> {
     pub fn feature_len(&self) -> usize {
         self.layers[self.header.feature_layer as usize].out_len()
     }
-    /// The fp16 data of tensor `idx` (zero-copy), `None` when `idx` is out of range or [`NONE`].
+    /// The bytes of tensor `idx` if it has type `dtype`.
+    fn tensor_bytes(&self, idx: u32, dtype: u32) -> Option<&'a [u8]> {
+        let t = self.tensors.get(idx as usize).filter(|t| t.dtype == dtype)?;
+        let len = t.elements.checked_mul(dtype_size(dtype)?)?;
+        self.bytes.get(t.offset as usize..t.offset.checked_add(len)? as usize)
+    }
+    /// The fp16 data of tensor `idx` (zero-copy), `None` when `idx` is out
+    /// of range or [`NONE`], or the tensor is not f16.
     pub fn tensor(&self, idx: u32) -> Option<&'a [f16]> {
-        let t = self.tensors.get(idx as usize)?;
-        let bytes = &self.bytes[t.offset as usize..(t.offset + t.elements * 2) as usize];
-        bytemuck::try_cast_slice(bytes).ok()
+        bytemuck::try_cast_slice(self.tensor_bytes(idx, DTYPE_F16)?).ok()
+    }
+    /// The i8 data of tensor `idx` (zero-copy; [`DTYPE_I8`], else `None`).
+    pub fn tensor_i8(&self, idx: u32) -> Option<&'a [i8]> {
+        Some(bytemuck::cast_slice(self.tensor_bytes(idx, DTYPE_I8)?))
+    }
+    /// The i32 data of tensor `idx` (zero-copy; [`DTYPE_I32`], else `None`).
+    pub fn tensor_i32(&self, idx: u32) -> Option<&'a [i32]> {
+        bytemuck::try_cast_slice(self.tensor_bytes(idx, DTYPE_I32)?).ok()
+    }
+    /// The f32 data of tensor `idx` (zero-copy; [`DTYPE_F32`], else `None`).
+    pub fn tensor_f32(&self, idx: u32) -> Option<&'a [f32]> {
+        bytemuck::try_cast_slice(self.tensor_bytes(idx, DTYPE_F32)?).ok()
+    }
+    /// The quantization parameters of layer `i` when it is a `QConv`.
+    pub fn quant(&self, i: usize) -> Option<Quant<'a>> {
+        let l = self.layers.get(i).filter(|l| l.layer_kind() == Some(LayerKind::QConv))?;
+        let p = self.tensor_f32(l.input2)?;
+        let (&input_scale, rest) = p.split_first()?;
+        let (&zp, weight_scales) = rest.split_first()?;
+        Some(Quant { input_scale, input_zero_point: zp as u8, weight_scales })
     }
 }

@@ -4,10 +4,14 @@
 //! (or re-sealed by hand) would make every input give the same output, so it
 //! is refused at load with the tensor, layer and element named.
 //!
+//! The same holds for a `QConv`'s quantization parameters: a zero, negative
+//! or non-finite scale, or a zero point that is not an integer in 0..=255,
+//! is refused with the layer, field and index named.
+//!
 //! Cost: one pass over the f16 payload (a bit test per element), about
 //! 10 ms for a ResNet50 (25 M weights), once per load.
 
-use super::layout::NONE;
+use super::layout::{LayerKind, NONE};
 use super::parse::ModelFile;
 use crate::error::{FormatError, Result};
 
@@ -32,7 +36,19 @@ pub(super) fn values(m: &ModelFile<'_>) -> Result<()> {
             return Err(meta_value("std", i, v, "a finite number > 0"));
         }
     }
+    for (li, l) in m.layers().iter().enumerate() {
+        if l.layer_kind() == Some(LayerKind::QConv) {
+            quant(m, li, l.input2)?;
+        }
+    }
     for idx in 0..m.tensors().len() as u32 {
+        if let Some(data) = m.tensor_f32(idx) {
+            if let Some(k) = data.iter().position(|x| !x.is_finite()) {
+                let value = if data[k].is_nan() { "NaN" } else if data[k] < 0.0 { "-inf" } else { "inf" };
+                let (layer, role) = user(m, idx);
+                return Err(FormatError::NonFinite { tensor: idx, layer, role, index: k as u64, value });
+            }
+        }
         let Some(data) = m.tensor(idx) else { continue };
         if let Some(k) = data.iter().position(|x| x.to_bits() & F16_EXP == F16_EXP) {
             let x = data[k];
@@ -43,19 +59,47 @@ pub(super) fn values(m: &ModelFile<'_>) -> Result<()> {
             } else {
                 "inf"
             };
-            // Name the layer that uses it (the first, when shared).
-            let (layer, role) = m
-                .layers()
-                .iter()
-                .enumerate()
-                .find_map(|(li, l)| match idx {
-                    _ if l.weight == idx => Some((li as u32, "weight")),
-                    _ if l.bias == idx => Some((li as u32, "bias")),
-                    _ => None,
-                })
-                .unwrap_or((NONE, "unused"));
+            let (layer, role) = user(m, idx);
             return Err(FormatError::NonFinite { tensor: idx, layer, role, index: k as u64, value });
         }
+    }
+    Ok(())
+}
+
+/// The layer that uses tensor `idx` and its role there (the first, when shared).
+fn user(m: &ModelFile<'_>, idx: u32) -> (u32, &'static str) {
+    m.layers()
+        .iter()
+        .enumerate()
+        .find_map(|(li, l)| match idx {
+            _ if l.weight == idx => Some((li as u32, "weight")),
+            _ if l.bias == idx => Some((li as u32, "bias")),
+            _ if l.layer_kind() == Some(LayerKind::QConv) && l.input2 == idx => Some((li as u32, "quant")),
+            _ => None,
+        })
+        .unwrap_or((NONE, "unused"))
+}
+
+/// Check the quantization parameters (tensor `idx`, f32 `[out_c + 2]`,
+/// shape and type already validated) of `QConv` layer `layer`.
+fn quant(m: &ModelFile<'_>, layer: usize, idx: u32) -> Result<()> {
+    let p = m.tensor_f32(idx).unwrap_or(&[]);
+    let err = |field, index: usize, v: f32, expected| FormatError::Quant {
+        layer: layer as u32,
+        field,
+        index: index as u32,
+        value_bits: v.to_bits(),
+        expected,
+    };
+    let scale_ok = |v: f32| v.is_finite() && v > 0.0;
+    if let Some(&s) = p.first().filter(|&&s| !scale_ok(s)) {
+        return Err(err("input_scale", 0, s, "a finite number > 0"));
+    }
+    if let Some(&z) = p.get(1).filter(|&&z| !(0.0..=255.0).contains(&z) || z as u8 as f32 != z) {
+        return Err(err("input_zero_point", 0, z, "an integer in 0..=255"));
+    }
+    if let Some((o, &s)) = p.iter().skip(2).enumerate().find(|(_, &s)| !scale_ok(s)) {
+        return Err(err("weight_scale", o, s, "a finite number > 0"));
     }
     Ok(())
 }

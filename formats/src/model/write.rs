@@ -15,15 +15,71 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use half::f16;
 
-/// A layer being built: its record and the f32 tensors it owns.
+/// A layer being built: its record and the tensors it owns.
 #[derive(Debug, Clone)]
 pub struct LayerSpec {
     /// The record (tensor indices are filled in by [`ModelBuilder::to_bytes`]).
     pub record: LayerRecord,
-    /// Weights in the layout of [`LayerRecord::weight`].
+    /// Weights in the layout of [`LayerRecord::weight`] (stored as f16).
     pub weight: Option<Vec<f32>>,
-    /// Bias `[out_c]`.
+    /// Bias `[out_c]` (stored as f16).
     pub bias: Option<Vec<f32>>,
+    /// The int8 tensors of a `QConv` layer (then `weight` and `bias` are `None`).
+    pub quant: Option<QuantConv>,
+}
+
+/// The tensors of a `QConv` layer: int8 weights (symmetric, per output
+/// channel), an i32 bias, and the input's scale and zero point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantConv {
+    /// `[out_c, in_c, k, k]` (OIHW, row-major); real weight `o` is `weight_scales[o] * w`.
+    pub weight: Vec<i8>,
+    /// `[out_c]`, in units of `input_scale * weight_scales[o]`.
+    pub bias: Vec<i32>,
+    /// Real units per input quantization step (finite, > 0).
+    pub input_scale: f32,
+    /// The u8 value that stands for a real input 0.
+    pub input_zero_point: u8,
+    /// `[out_c]` real units per weight step (finite, > 0).
+    pub weight_scales: Vec<f32>,
+}
+
+/// Quantize a float convolution (`weight` `[out_c, ...]` row-major, `bias`
+/// `[out_c]`) for an input quantized with `input_scale` and
+/// `input_zero_point`: per output channel symmetric weights,
+/// `weight_scales[o] = max |w[o, ...]| / 127` (1 for an all-zero channel),
+/// `w = round(w / weight_scales[o])`, `bias = round(b / (input_scale *
+/// weight_scales[o]))` (saturating at the i32 range).
+pub fn quantize_conv(weight: &[f32], bias: &[f32], input_scale: f32, input_zero_point: u8) -> QuantConv {
+    let out_c = bias.len().max(1);
+    let per = weight.len() / out_c;
+    let mut q = QuantConv {
+        weight: Vec::with_capacity(weight.len()),
+        bias: Vec::with_capacity(bias.len()),
+        input_scale,
+        input_zero_point,
+        weight_scales: Vec::with_capacity(bias.len()),
+    };
+    for (o, &b) in bias.iter().enumerate() {
+        let row = &weight[o * per..(o + 1) * per];
+        let max = row.iter().fold(0f32, |m, w| m.max(w.abs()));
+        let scale = if max > 0.0 && max.is_finite() { max / 127.0 } else { 1.0 };
+        q.weight.extend(row.iter().map(|w| round(w / scale).clamp(-127.0, 127.0) as i8));
+        q.bias.push(round(b / (input_scale * scale)).clamp(i32::MIN as f32, i32::MAX as f32) as i32);
+        q.weight_scales.push(scale);
+    }
+    q
+}
+
+/// Round half away from zero without `std` (`f32::round` needs it).
+fn round(x: f32) -> f32 {
+    let t = x.abs() + 0.5;
+    let r = if t >= 8_388_608.0 { x.abs() } else { (t as u64) as f32 };
+    if x < 0.0 {
+        -r
+    } else {
+        r
+    }
 }
 
 /// Builds a layer graph, computing output shapes.
@@ -83,7 +139,7 @@ impl GraphBuilder {
         }
         record.weight = NONE;
         record.bias = NONE;
-        self.layers.push(LayerSpec { record, weight, bias });
+        self.layers.push(LayerSpec { record, weight, bias, quant: None });
         Ok(self.layers.len() as u32 - 1)
     }
 
@@ -135,6 +191,66 @@ impl GraphBuilder {
             ..zeroed()
         };
         self.push(r, input, Some(weight), Some(bias))
+    }
+
+    /// Square `k x k` int8 convolution (a `QConv`, version 1.1), `out_c`
+    /// filters, tensors `q` (weights `[out_c, in_c, k, k]`, bias and weight
+    /// scales `[out_c]`), optional fused ReLU. Its output is float, like
+    /// [`GraphBuilder::conv`]'s.
+    #[allow(clippy::too_many_arguments)]
+    pub fn qconv(
+        &mut self,
+        input: u32,
+        out_c: u32,
+        k: u32,
+        stride: u32,
+        pad: u32,
+        q: QuantConv,
+        relu: bool,
+    ) -> Result<u32> {
+        let s = self.shape(input)?;
+        let (oh, ow) = Self::window(s, k, stride, pad)?;
+        if q.weight.len() as u64 != out_c as u64 * s.c as u64 * k as u64 * k as u64
+            || q.bias.len() != out_c as usize
+            || q.weight_scales.len() != out_c as usize
+        {
+            return Err(shape_err(
+                "qconv weight, bias or weight scale length does not match out_c x in_c x k x k",
+                q.weight.len() as u64,
+            ));
+        }
+        let r = LayerRecord {
+            kind: LayerKind::QConv as u32,
+            flags: if relu { FLAG_RELU } else { 0 },
+            out_c,
+            out_h: oh,
+            out_w: ow,
+            kernel_h: k,
+            kernel_w: k,
+            stride,
+            pad,
+            ..zeroed()
+        };
+        let id = self.push(r, input, None, None)?;
+        self.layers[id as usize].quant = Some(q);
+        Ok(id)
+    }
+
+    /// Turn convolution `id` into a `QConv` with [`quantize_conv`]'s
+    /// weights, for an input quantized with `input_scale` and
+    /// `input_zero_point` (a float model's int8 twin, layer by layer).
+    pub fn quantize(&mut self, id: u32, input_scale: f32, input_zero_point: u8) -> Result<()> {
+        let spec = self.layers.get_mut(id as usize).ok_or(shape_err("unknown layer id", id as u64))?;
+        let (LayerKind::Conv, Some(w), Some(b)) = (
+            LayerKind::from_u32(spec.record.kind).unwrap_or(LayerKind::Relu),
+            spec.weight.take(),
+            spec.bias.take(),
+        ) else {
+            return Err(shape_err("only a convolution with weights and bias can be quantized", id as u64));
+        };
+        spec.quant = Some(quantize_conv(&w, &b, input_scale, input_zero_point));
+        spec.record.kind = LayerKind::QConv as u32;
+        Ok(())
     }
 
     fn pool(&mut self, kind: LayerKind, input: u32, k: u32, stride: u32, pad: u32) -> Result<u32> {
@@ -247,6 +363,15 @@ impl GraphBuilder {
         }
         self.linear(input, out, w, alloc::vec![0.0; out_us], false)
     }
+}
+
+/// A tensor's values as the writer stores them.
+enum Data<'a> {
+    /// f32 values written as f16.
+    F16(&'a [f32]),
+    I8(&'a [i8]),
+    I32(&'a [i32]),
+    F32(Vec<f32>),
 }
 
 /// Dimension of the compact retrieval feature: 128 f16 values = 256 bytes.
@@ -363,10 +488,27 @@ impl ModelBuilder {
         let layers_n = self.graph.layers.len();
         let mut records: Vec<LayerRecord> = Vec::with_capacity(layers_n);
         let mut tensors: Vec<TensorRecord> = Vec::new();
-        let mut datas: Vec<&[f32]> = Vec::new();
+        let mut datas: Vec<Data<'_>> = Vec::new();
+        let mut minor = VERSION_MINOR;
         for spec in &self.graph.layers {
             let mut r = spec.record;
             let is_conv = r.kind == LayerKind::Conv as u32;
+            if let Some(q) = &spec.quant {
+                minor = VERSION_MINOR_INT8;
+                let dims = [r.out_c, r.in_c, r.kernel_h, r.kernel_w];
+                let mut add = |elements: usize, dims, rank, dtype, data| {
+                    tensors.push(TensorRecord { offset: 0, elements: elements as u64, dims, rank, dtype });
+                    datas.push(data);
+                    tensors.len() as u32 - 1
+                };
+                r.weight = add(q.weight.len(), dims, 4, DTYPE_I8, Data::I8(&q.weight));
+                r.bias = add(q.bias.len(), [r.out_c, 0, 0, 0], 1, DTYPE_I32, Data::I32(&q.bias));
+                let mut params = alloc::vec![q.input_scale, q.input_zero_point as f32];
+                params.extend_from_slice(&q.weight_scales);
+                r.input2 = add(params.len(), [r.out_c + 2, 0, 0, 0], 1, DTYPE_F32, Data::F32(params));
+                records.push(r);
+                continue;
+            }
             if let Some(w) = &spec.weight {
                 let dims = if is_conv { [r.out_c, r.in_c, r.kernel_h, r.kernel_w] } else { [r.out_c, r.in_c, 0, 0] };
                 r.weight = tensors.len() as u32;
@@ -377,7 +519,7 @@ impl ModelBuilder {
                     rank: if is_conv { 4 } else { 2 },
                     dtype: DTYPE_F16,
                 });
-                datas.push(w);
+                datas.push(Data::F16(w));
             }
             if let Some(b) = &spec.bias {
                 r.bias = tensors.len() as u32;
@@ -388,7 +530,7 @@ impl ModelBuilder {
                     rank: 1,
                     dtype: DTYPE_F16,
                 });
-                datas.push(b);
+                datas.push(Data::F16(b));
             }
             records.push(r);
         }
@@ -396,7 +538,7 @@ impl ModelBuilder {
         let mut off = (meta_off + meta_bytes.len()).div_ceil(64) * 64;
         for t in tensors.iter_mut() {
             t.offset = off as u64;
-            off = (off + t.elements as usize * 2).div_ceil(64) * 64;
+            off = (off + t.elements as usize * dtype_size(t.dtype).unwrap_or(2) as usize).div_ceil(64) * 64;
         }
         let file_len = off + 8;
         let s = self.graph.input;
@@ -404,7 +546,7 @@ impl ModelBuilder {
         let header = FileHeader {
             magic: MAGIC,
             version_major: VERSION_MAJOR,
-            version_minor: VERSION_MINOR,
+            version_minor: minor,
             header_size: 64,
             num_layers: layers_n as u32,
             num_tensors: tensors.len() as u32,
@@ -425,8 +567,11 @@ impl ModelBuilder {
         out.extend_from_slice(&meta_bytes);
         for (t, d) in tensors.iter().zip(datas) {
             out.resize(t.offset as usize, 0);
-            for v in d {
-                out.extend_from_slice(&f16::from_f32(*v).to_le_bytes());
+            match d {
+                Data::F16(d) => d.iter().for_each(|v| out.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),
+                Data::I8(d) => out.extend(d.iter().map(|&v| v as u8)),
+                Data::I32(d) => d.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+                Data::F32(d) => d.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
             }
         }
         out.resize(off, 0);
