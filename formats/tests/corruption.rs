@@ -29,11 +29,23 @@ fn parse_model(b: &[u8]) -> Option<Vec<u8>> {
     for (i, l) in m.layers().iter().enumerate() {
         assert!(m.layer_shape(i).is_some() && l.layer_kind().is_some());
         if l.weight != bemm_formats::model::NONE {
-            assert!(m.tensor(l.weight).is_some());
+            assert!(m.tensor(l.weight).is_some() || m.tensor_i8(l.weight).is_some());
+        }
+        if l.layer_kind() == Some(bemm_formats::model::LayerKind::QConv) {
+            let q = m.quant(i).expect("a validated QConv has parameters");
+            assert!(q.input_scale > 0.0 && q.weight_scales.len() == l.out_c as usize);
         }
     }
     for i in 0..m.tensors().len() {
-        assert_eq!(m.tensor(i as u32).unwrap().len() as u64, m.tensors()[i].elements);
+        let t = i as u32;
+        let len = [
+            m.tensor(t).map(|d| d.len()),
+            m.tensor_i8(t).map(|d| d.len()),
+            m.tensor_i32(t).map(|d| d.len()),
+            m.tensor_f32(t).map(|d| d.len()),
+        ];
+        let found: Vec<usize> = len.iter().flatten().copied().collect();
+        assert_eq!(found, [m.tensors()[i].elements as usize], "tensor {i}: exactly one typed view");
     }
     let _ = (m.feature_len(), bemm_formats::model::OwnedMeta::from_meta(m.meta()));
     Some(m.bytes().to_vec())
@@ -41,7 +53,15 @@ fn parse_model(b: &[u8]) -> Option<Vec<u8>> {
 
 #[test]
 fn model_truncated_or_flipped_is_an_error_or_equal() {
-    let good = model_bytes();
+    truncated_or_flipped(model_bytes());
+}
+
+#[test]
+fn quantized_model_truncated_or_flipped_is_an_error_or_equal() {
+    truncated_or_flipped(quant_model_bytes());
+}
+
+fn truncated_or_flipped(good: Vec<u8>) {
     let n = good.len();
     // Trailing bytes beyond file_len are not part of the file: flips there must parse equal.
     let mut padded = good.clone();
@@ -79,7 +99,15 @@ fn model_truncated_or_flipped_is_an_error_or_equal() {
 
 #[test]
 fn model_flips_with_resealed_checksum_never_panic() {
-    let good = model_bytes();
+    resealed_flips(model_bytes());
+}
+
+#[test]
+fn quantized_model_flips_with_resealed_checksum_never_panic() {
+    resealed_flips(quant_model_bytes());
+}
+
+fn resealed_flips(good: Vec<u8>) {
     // Everything before the weight payload, where the structure lives.
     let payload = ModelFile::parse(Aligned::new(&good).bytes()).unwrap().tensors()[0].offset as usize;
     let mut parsed_other = 0;

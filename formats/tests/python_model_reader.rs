@@ -86,3 +86,35 @@ fn python_reader_written_from_the_spec_agrees_with_the_parser() {
     assert_eq!(run_reader(&path).unwrap()["checksum_ok"], false);
     assert!(ModelFile::parse(Aligned::new(&bad).bytes()).is_err());
 }
+
+#[test]
+fn python_reader_reads_the_int8_tensors_of_version_1_1() {
+    let bytes = quant_model_bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quant.bemm");
+    std::fs::write(&path, &bytes).unwrap();
+    let Some(v) = run_reader(&path) else {
+        assert!(std::env::var_os("BEMM_REQUIRE_ALL").is_none(), "python3 not found");
+        println!("SKIPPED python_model_reader: python3 not found");
+        return;
+    };
+    let buf = Aligned::new(&bytes);
+    let m = ModelFile::parse(buf.bytes()).unwrap();
+    assert_eq!(v["checksum_ok"], true);
+    assert_eq!(v["header"]["version"], serde_json::json!([1, 1]));
+    let tensors = v["tensors"].as_array().unwrap();
+    assert_eq!(tensors.len(), m.tensors().len());
+    for (k, (got, t)) in tensors.iter().zip(m.tensors()).enumerate() {
+        assert_eq!(got["dtype"], t.dtype);
+        let idx = k as u32;
+        let want: Vec<f64> = match (m.tensor(idx), m.tensor_i8(idx), m.tensor_i32(idx), m.tensor_f32(idx)) {
+            (Some(d), ..) => d.iter().map(|x| x.to_f64()).collect(),
+            (_, Some(d), ..) => d.iter().map(|&x| x as f64).collect(),
+            (_, _, Some(d), _) => d.iter().map(|&x| x as f64).collect(),
+            (.., Some(d)) => d.iter().map(|&x| x as f64).collect(),
+            _ => panic!("tensor {k} has no typed view"),
+        };
+        let vals: Vec<f64> = got["values"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert_eq!(vals, want, "tensor {k}");
+    }
+}

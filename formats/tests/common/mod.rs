@@ -44,6 +44,9 @@ impl Aligned {
     }
 }
 
+pub fn get_u16(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes(b[off..off + 2].try_into().unwrap())
+}
 pub fn get_u32(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
 }
@@ -187,4 +190,17 @@ pub fn reseal_features(b: &mut [u8]) {
 pub fn reseal_shard_header(b: &mut [u8]) {
     let s = xxh64(&b[..504]);
     put_u64(b, 504, s);
+}
+
+/// [`model_builder`] with its two 3x3 convolutions' twin and its 1x1
+/// convolution quantized (`QConv`, format 1.1): every int8 tensor type.
+pub fn quant_model_builder() -> ModelBuilder {
+    let mut b = model_builder();
+    b.graph.quantize(1, 0.05, 0).unwrap();
+    b.graph.quantize(4, 0.03, 0).unwrap();
+    b
+}
+
+pub fn quant_model_bytes() -> Vec<u8> {
+    quant_model_builder().to_bytes().unwrap()
 }

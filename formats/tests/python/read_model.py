@@ -2,7 +2,8 @@
 """A second, independent reader of the .bemm model file, written from
 formats/SPEC.md section 1 alone with the Python standard library (struct, no
 numpy, no bemm code): header, layer and tensor tables, the postcard metadata,
-fp16 weights and the XXH64 checksum. Prints JSON for the Rust test
+f16 weights (and the i8, i32 and f32 tensors of version 1.1) and the XXH64
+checksum. Prints JSON for the Rust test
 `python_model_reader` to compare with `ModelFile::parse`.
 
 usage: read_model.py MODEL.bemm
@@ -97,9 +98,11 @@ def read_model(path):
     tensors = []
     for k in range(num_tensors):
         offset, elements, d0, d1, d2, d3, rank, dtype = struct.unpack_from("<QQ4III", data, t0 + 40 * k)
-        assert dtype == 1 and offset % 64 == 0
-        values = struct.unpack_from("<%de" % elements, data, offset)  # f16
-        tensors.append({"offset": offset, "elements": elements, "dims": [d0, d1, d2, d3][:rank],
+        # SPEC 1.4: 1 = f16, and from version 1.1 on 2 = i8, 3 = i32, 4 = f32.
+        code = {1: "e", 2: "b", 3: "i", 4: "f"}[dtype]
+        assert offset % 64 == 0 and (dtype == 1 or vmin >= 1)
+        values = struct.unpack_from("<%d%s" % (elements, code), data, offset)
+        tensors.append({"offset": offset, "elements": elements, "dims": [d0, d1, d2, d3][:rank], "dtype": dtype,
                         "values": list(values)})
     pc = Postcard(data[t0 + 40 * num_tensors:t0 + 40 * num_tensors + meta_len])
     meta = {
