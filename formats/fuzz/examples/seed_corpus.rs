@@ -47,6 +47,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     g.sigmoid(l)?;
     let m = ModelBuilder { graph: g, output: l, feature: f, meta: OwnedMeta::bigearthnet("seed", &[0, 1]) };
     fs::write(root.join("model_file/seed.bemm"), m.to_bytes()?)?;
+    // The same graph with its second convolution int8 (format 1.1): seeds
+    // the QConv layer, the i8/i32/f32 tensors and their validation.
+    let mut q = m.clone();
+    q.graph.quantize(c1, 0.05, 3)?;
+    fs::write(root.join("model_file/seed-int8.bemm"), q.to_bytes()?)?;
 
     let tmp = std::env::temp_dir().join(format!("bemm-seed-{}", std::process::id()));
     fs::create_dir_all(&tmp)?;
