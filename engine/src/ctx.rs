@@ -5,6 +5,7 @@
 //! its kernel.
 
 use crate::error::EngineError;
+use crate::kernels::int8::QKernel;
 use crate::kernels::{Isa, MicroKernel};
 
 /// How layers compute. Built by the model from a checked kernel.
@@ -12,6 +13,8 @@ use crate::kernels::{Isa, MicroKernel};
 pub(crate) struct Ctx<'f> {
     /// The micro-kernel every GEMM tile runs on (available on this CPU).
     pub kern: &'static MicroKernel,
+    /// The int8 micro-kernel of `QConv` layers (available on this CPU).
+    pub qkern: &'static QKernel,
     /// GEMM panel sizes (fix the workspace per GEMM).
     pub blocks: Blocks,
     /// Whether 3x3 stride-1 convolutions may use Winograd F(2x2, 3x3).

@@ -3,7 +3,7 @@
 //! caller's scratch arena.
 
 use crate::act::{Cnhw, InputBatch, InputPlanes};
-use crate::conv::{self, Geometry};
+use crate::conv::{self, qconv, Geometry};
 use crate::ctx::Ctx;
 use crate::elementwise::{self, Unary};
 use crate::error::EngineError;
@@ -48,7 +48,8 @@ fn resolve<'t>(
 
 /// Run layers `range` (all of them, or one stage of a staged batch) over
 /// `batch` samples, every output at its place in `arena` (planned by
-/// `ex.plan` for `batch` samples), GEMMs in `ws` (`ways` workspaces).
+/// `ex.plan` for `batch` samples), GEMMs in `ws` (`ways` workspaces, then
+/// the int8 scratch of `QConv` layers, `conv::qconv::scratch_len`).
 /// `probs` gets `[batch][num_classes]` sigmoid outputs and `features` (when
 /// non-empty) `[batch][feature_len]` CHW-flattened features, when their
 /// layers are in `range`.
@@ -69,13 +70,17 @@ pub(crate) fn run<I: InputBatch>(
     let arena_len = ex.plan.arena_per_sample().checked_mul(batch).ok_or(EngineError::BatchTooLarge(batch))?;
     let arena = arena.get_mut(..arena_len).ok_or(EngineError::Internal("arena"))?;
     let ctx = &ex.ctx;
-    let ws = ws.get_mut(..ctx.ways() * ctx.blocks.workspace_len()).ok_or(EngineError::Internal("workspace"))?;
+    let (ws, qs) = ws.split_at_mut((ctx.ways() * ctx.blocks.workspace_len()).min(ws.len()));
+    if ws.len() < ctx.ways() * ctx.blocks.workspace_len() {
+        return Err(EngineError::Internal("workspace"));
+    }
     let in_hw = hdr.input_h as usize * hdr.input_w as usize;
 
     for (i, l) in layers.iter().enumerate().take(range.end).skip(range.start) {
         let kind = l.layer_kind().ok_or(EngineError::Internal("unknown layer kind"))?;
         // A conv fused into the residual add after it writes the add's output.
-        let fused_into = (kind == LayerKind::Conv && ex.plan.fused(i)).then(|| layers.get(i + 1)).flatten();
+        let conv_like = matches!(kind, LayerKind::Conv | LayerKind::QConv);
+        let fused_into = (conv_like && ex.plan.fused(i)).then(|| layers.get(i + 1)).flatten();
         let out_r =
             ex.plan.range(if fused_into.is_some() { i + 1 } else { i }, batch).ok_or(EngineError::Internal("plan"))?;
         let (left, tail) = arena.split_at_mut(out_r.start);
@@ -111,22 +116,32 @@ pub(crate) fn run<I: InputBatch>(
             };
         }
 
+        let fused = match fused_into {
+            Some(add) => {
+                let other = if add.input as usize == i { add.input2 } else { add.input };
+                match source(other)?.0 {
+                    Src::Arena(r) => Some((r, add.relu())),
+                    Src::Input => return Err(EngineError::Internal("fused residual is the graph input")),
+                }
+            }
+            None => None,
+        };
         match kind {
             LayerKind::Conv => {
                 let w = file.tensor(l.weight).ok_or(EngineError::Internal("conv weight"))?;
                 let b = file.tensor(l.bias);
-                let fused = match fused_into {
-                    Some(add) => {
-                        let other = if add.input as usize == i { add.input2 } else { add.input };
-                        match source(other)?.0 {
-                            Src::Arena(r) => Some((r, add.relu())),
-                            Src::Input => return Err(EngineError::Internal("fused residual is the graph input")),
-                        }
-                    }
-                    None => None,
-                };
                 let layer = conv::Layer { record: l, weight: w, bias: b, fused };
                 with_planes!(s1, hw1, |p, dense| conv::conv(ctx, &layer, &p, dense, batch, out, ws))?;
+            }
+            LayerKind::QConv => {
+                let layer = qconv::QLayer {
+                    record: l,
+                    weight: file.tensor_i8(l.weight).ok_or(EngineError::Internal("qconv weight"))?,
+                    bias: file.tensor_i32(l.bias),
+                    quant: file.quant(i).ok_or(EngineError::Internal("qconv parameters"))?,
+                    fused,
+                };
+                with_planes!(s1, hw1, |p, _d| qconv::qconv(ctx, &layer, &p, batch, out, ws, qs))?;
             }
             LayerKind::Linear => {
                 let w = file.tensor(l.weight).ok_or(EngineError::Internal("linear weight"))?;

@@ -42,6 +42,7 @@ pub use input_check::first_non_finite;
 pub mod kernels;
 #[cfg(test)]
 mod lcg;
+mod qgemm;
 mod linear;
 pub mod metrics;
 pub mod model;

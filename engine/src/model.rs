@@ -5,6 +5,7 @@ use crate::ctx::Ctx;
 use crate::error::EngineError;
 use crate::gemm::Blocks;
 use crate::graph::{self, Exec};
+use crate::kernels::int8::{self, QKernel};
 use crate::kernels::{self, Isa, MicroKernel};
 use crate::planner::{cut_after, Plan};
 use bemm_formats::model::{LayerKind, ModelFile, ModelMeta, Shape};
@@ -34,6 +35,9 @@ pub struct Model<'a> {
     /// The kernel `BEMM_KERNEL` pinned when the model was loaded: it stays
     /// through [`Model::with_precision`].
     pinned: Option<&'static MicroKernel>,
+    /// The int8 kernel of `QConv` layers: the best the CPU supports, or
+    /// the one `BEMM_KERNEL` names ([`int8::from_env`]).
+    qkern: &'static QKernel,
     precision: Precision,
     blocks: Blocks,
     winograd: bool,
@@ -94,7 +98,9 @@ fn largest_output(layers: &[bemm_formats::model::LayerRecord]) -> usize {
 /// after it) and the caller's outputs (`keep`) must come after it.
 fn late_stage(file: &ModelFile<'_>, plan: &Plan, chunk: usize, keep: &[u32]) -> Result<Option<Stage>, EngineError> {
     let layers = file.layers();
-    let weights = |l: &bemm_formats::model::LayerRecord| file.tensor(l.weight).map_or(0, |w| w.len());
+    let weights = |l: &bemm_formats::model::LayerRecord| {
+        file.tensor(l.weight).map(|w| w.len()).or(file.tensor_i8(l.weight).map(|w| w.len())).unwrap_or(0)
+    };
     let mut best: Option<(usize, usize, usize)> = None;
     for cut in 0..layers.len().saturating_sub(1) {
         if plan.fused(cut) || keep.iter().any(|&k| k as usize <= cut) || !cut_after(layers, cut) {
@@ -128,12 +134,19 @@ impl<'a> Model<'a> {
     /// [`Model::with_precision`] and replaced only by [`Model::with_isa`] or
     /// [`Model::with_kernel`]. A `BEMM_KERNEL` that is unknown or that the
     /// CPU lacks fails here.
+    ///
+    /// `QConv` layers (format 1.1) run on the best int8 kernel the CPU
+    /// supports ([`int8::best`]); a `BEMM_KERNEL` naming an int8 kernel or
+    /// level pins it for them ([`int8::from_env`]) while the float layers
+    /// keep their default, and a level both registries have (`avx2`,
+    /// `scalar`) pins both.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, EngineError> {
         let file = ModelFile::parse(bytes)?;
         let keep = [file.header().output_layer, file.header().feature_layer];
         let plan = Plan::new(file.layers(), &keep)?;
         let pinned = kernels::from_env()?;
         let kern = pinned.unwrap_or(kernels::best(true));
+        let qkern = int8::from_env()?.unwrap_or(int8::best());
         let chunk = (CHUNK_BYTES / 4 / largest_output(file.layers())).max(1);
         let stage = late_stage(&file, &plan, chunk, &keep)?;
         Ok(Model {
@@ -141,6 +154,7 @@ impl<'a> Model<'a> {
             plan,
             kern,
             pinned,
+            qkern,
             precision: if kern.exact { Precision::Exact } else { Precision::Fast },
             blocks: Blocks::DEFAULT,
             winograd: true,
@@ -179,9 +193,41 @@ impl<'a> Model<'a> {
     }
 
     /// [`Model::with_kernel`] by name ([`kernels::by_name`]: a kernel or an
-    /// ISA name). Fails for an unknown name or a kernel the CPU lacks.
+    /// ISA name). A name of an int8 kernel or int8-only level
+    /// ([`int8::int8_only_name`]) selects the int8 kernel instead
+    /// ([`Model::with_int8_kernel`]); a level both registries have selects
+    /// both. Fails for an unknown name or a kernel the CPU lacks.
     pub fn with_kernel_name(self, name: &str) -> Result<Self, EngineError> {
-        Ok(self.with_kernel(kernels::by_name(name)?))
+        let q = int8::named(name).transpose()?;
+        if int8::int8_only_name(name) {
+            if let Some(q) = q {
+                return Ok(self.with_int8_kernel(q));
+            }
+        }
+        let m = self.with_kernel(kernels::by_name(name)?);
+        Ok(match q {
+            Some(q) => m.with_int8_kernel(q),
+            None => m,
+        })
+    }
+
+    /// Run `QConv` layers on `kern` (any int8 kernel gives bit-identical
+    /// results: their sums are exact). Infallible for the same reason as
+    /// [`Model::with_kernel`]: a `&QKernel` is handed out only after the CPU
+    /// check ([`int8::best`], [`int8::by_name_on`], [`int8::available`]).
+    pub fn with_int8_kernel(mut self, kern: &'static QKernel) -> Self {
+        self.qkern = kern;
+        self
+    }
+
+    /// The int8 micro-kernel of `QConv` layers.
+    pub fn int8_kernel(&self) -> &'static QKernel {
+        self.qkern
+    }
+
+    /// Whether the model has int8 layers (`QConv`, format 1.1).
+    pub fn is_quantized(&self) -> bool {
+        self.file.layers().iter().any(|l| l.layer_kind() == Some(LayerKind::QConv))
     }
 
     fn set_kernel(&mut self, kern: &'static MicroKernel) {
@@ -258,9 +304,26 @@ impl<'a> Model<'a> {
     /// samples (saturates at `usize::MAX` for absurd batches). The
     /// activations of all layers share one arena planned once per model
     /// (offsets scale with the samples in flight: at most [`Model::chunk`]),
-    /// plus a fixed GEMM packing workspace ([`Model::workspace_len`]).
+    /// plus a fixed GEMM packing workspace ([`Model::workspace_len`]), plus
+    /// for int8 models the int8 scratch ([`Model::int8_scratch_len`]).
     pub fn scratch_len(&self, batch: usize) -> usize {
-        self.arenas(batch).map_or(usize::MAX, |(early, late)| early + late).saturating_add(self.workspace_len())
+        self.arenas(batch)
+            .map_or(usize::MAX, |(early, late)| early + late)
+            .saturating_add(self.workspace_len())
+            .saturating_add(self.int8_scratch_len(batch).unwrap_or(usize::MAX))
+    }
+
+    /// f32 values of scratch the `QConv` layers need besides the GEMM
+    /// workspace, for `batch` samples (0 without them): the largest layer's
+    /// quantized input (one byte per value, for the samples in flight) and
+    /// its per-channel scales and weight sums. `None` on overflow.
+    pub fn int8_scratch_len(&self, batch: usize) -> Option<usize> {
+        let in_flight = batch.min(self.chunk.max(self.late_chunk().unwrap_or(0)));
+        self.file
+            .layers()
+            .iter()
+            .filter(|l| l.layer_kind() == Some(LayerKind::QConv))
+            .try_fold(0usize, |m, l| Some(m.max(crate::conv::qconv::scratch_len(l, in_flight)?)))
     }
 
     /// f32 of the early and late stages' arenas for `batch` samples (the
@@ -298,7 +361,9 @@ impl<'a> Model<'a> {
             .layers()
             .iter()
             .map(|l| match l.layer_kind() {
-                Some(LayerKind::Conv) => l.out_len() as u64 * (l.in_c as u64 * l.kernel_h as u64 * l.kernel_w as u64),
+                Some(LayerKind::Conv | LayerKind::QConv) => {
+                    l.out_len() as u64 * (l.in_c as u64 * l.kernel_h as u64 * l.kernel_w as u64)
+                }
                 Some(LayerKind::Linear) => l.out_c as u64 * l.in_c as u64,
                 _ => 0,
             })
@@ -382,6 +447,7 @@ impl<'a> Model<'a> {
         let needed = ways
             .checked_mul(self.workspace_len())
             .and_then(|w| w.checked_add(early + late))
+            .and_then(|n| n.checked_add(self.int8_scratch_len(batch)?))
             .ok_or(EngineError::BatchTooLarge(batch))?;
         if scratch.len() < needed {
             return Err(EngineError::ScratchTooSmall { found: scratch.len(), needed, batch });
@@ -397,7 +463,7 @@ impl<'a> Model<'a> {
         crate::input_check::finite(input, batch)?;
         let (arena, rest) = scratch.split_at_mut(early);
         let (late_arena, ws) = rest.split_at_mut(late);
-        let ctx = Ctx { kern: self.kern, blocks: self.blocks, winograd: self.winograd, fork };
+        let ctx = Ctx { kern: self.kern, qkern: self.qkern, blocks: self.blocks, winograd: self.winograd, fork };
         let ex = Exec { file: &self.file, plan: &self.plan, ctx };
         let (nc, fl) = (self.num_classes(), self.feature_len());
         let all = 0..self.file.layers().len();

@@ -32,7 +32,7 @@ pub struct Plan {
 fn lifetimes(layers: &[LayerRecord], last: &mut [usize]) {
     for (i, l) in layers.iter().enumerate() {
         last[i] = i;
-        for src in [l.input, l.input2] {
+        for src in [Some(l.input), l.second_input()].into_iter().flatten() {
             if (src as usize) < i {
                 last[src as usize] = last[src as usize].max(i);
             }
@@ -40,7 +40,7 @@ fn lifetimes(layers: &[LayerRecord], last: &mut [usize]) {
     }
 }
 
-/// Whether convolution `i` is fused into the residual add right after it:
+/// Whether convolution `i` (f16 or int8) is fused into the residual add right after it:
 /// the conv has no ReLU of its own, the add (layer `i + 1`) is its only
 /// reader, the add's other operand is an engine activation (not the f16
 /// graph input), and the caller does not need the conv's output (`keep`:
@@ -50,7 +50,7 @@ fn lifetimes(layers: &[LayerRecord], last: &mut [usize]) {
 /// f32 operations in the same order (bit-identical).
 fn fusable(layers: &[LayerRecord], last: &[usize], keep: &[u32], i: usize) -> bool {
     let (Some(l), Some(a)) = (layers.get(i), layers.get(i + 1)) else { return false };
-    if l.layer_kind() != Some(LayerKind::Conv)
+    if !matches!(l.layer_kind(), Some(LayerKind::Conv | LayerKind::QConv))
         || l.relu()
         || a.layer_kind() != Some(LayerKind::Add)
         || last[i] != i + 1
@@ -73,7 +73,10 @@ fn fusable(layers: &[LayerRecord], last: &[usize], keep: &[u32], i: usize) -> bo
 /// layers need.
 pub fn cut_after(layers: &[LayerRecord], s: usize) -> bool {
     layers.iter().skip(s + 1).all(|l| {
-        [l.input, l.input2].iter().all(|&src| src == bemm_formats::model::NONE || (src != INPUT && src as usize >= s))
+        [Some(l.input), l.second_input()]
+            .into_iter()
+            .flatten()
+            .all(|src| src == bemm_formats::model::NONE || (src != INPUT && src as usize >= s))
     })
 }
 

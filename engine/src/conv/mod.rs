@@ -9,12 +9,14 @@
 //! - `pointwise`: 1x1 stride-1 layers, whose input planes already are B;
 //! - `direct`: direct convolution over stride phases (the 7x7/2 stem);
 //! - `winograd`: Winograd F(2x2, 3x3) for 3x3 stride-1 layers;
-//! - `algo`: which of them a layer runs ([`algo`]) and the dispatch.
+//! - `algo`: which of them a layer runs ([`algo`]) and the dispatch;
+//! - `qconv`: the int8 convolution of `QConv` layers ([`ConvAlgo::Int8Gemm`]).
 
 mod algo;
 mod direct;
 mod im2col;
 mod pointwise;
+pub(crate) mod qconv;
 mod winograd;
 
 pub use algo::algo;
@@ -41,6 +43,10 @@ pub enum ConvAlgo {
     /// (`direct`), no im2col panel; only with kernels that have a
     /// taps variant, im2col where the workspace is too small.
     Direct,
+    /// Int8 weights (`QConv` layers, and only those): the input quantized to
+    /// u8 once, its im2col packed as bytes, u8 x i8 products summed exactly
+    /// in i32 by the int8 kernel (`qconv`), dequantized in the epilogue.
+    Int8Gemm,
 }
 
 /// Geometry of one convolution or pooling window.

@@ -191,11 +191,13 @@ pub fn by_name_on(name: &str, cpu: Cpu) -> Result<&'static MicroKernel, EngineEr
 }
 
 /// The kernel pinned by the environment variable `BEMM_KERNEL` (a name as
-/// [`by_name`] takes it), or `None` when it is unset or empty.
+/// [`by_name`] takes it), or `None` when it is unset or empty, or when it
+/// names an int8 kernel or int8-only level ([`int8::int8_only_name`]: that
+/// pins the int8 kernel, [`int8::from_env`], and leaves the float default).
 #[cfg(feature = "std")]
 pub fn from_env() -> Result<Option<&'static MicroKernel>, EngineError> {
     match std::env::var("BEMM_KERNEL") {
-        Ok(name) if name.is_empty() => Ok(None),
+        Ok(name) if name.is_empty() || int8::int8_only_name(&name) => Ok(None),
         Ok(name) => by_name(&name).map(Some),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(unknown("(BEMM_KERNEL is not UTF-8)")),

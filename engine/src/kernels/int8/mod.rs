@@ -17,6 +17,8 @@ use crate::error::EngineError;
 pub(crate) mod scalar;
 #[cfg(test)]
 mod tests;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 /// One int8 tile: `C[rows][cols] (+)= A_panel * B_panel` over `k4` groups of
 /// 4 K steps, in i32.
@@ -40,10 +42,9 @@ pub(crate) struct QTile {
     pub accumulate: bool,
 }
 
-/// A registered int8 micro-kernel (run by the int8 GEMM once it lands in
-/// the convolution path; the registry tests run every one).
+/// A registered int8 micro-kernel, run by the int8 GEMM (`crate::qgemm`)
+/// of `QConv` layers.
 #[derive(Debug)]
-#[cfg_attr(not(test), allow(dead_code))]
 pub struct QKernel {
     /// Name, for logs and benchmarks (`isa-MRxNR`).
     pub name: &'static str,
@@ -63,6 +64,12 @@ pub struct QKernel {
 /// reference last.
 #[rustfmt::skip]
 pub(crate) static QREGISTRY: &[QKernel] = &[
+    #[cfg(target_arch = "x86_64")]
+    QKernel { name: "avx512vnni-12x32", isa: Isa::Avx512Vnni, mr: 12, nr: 32, run: x86::avx512vnni_12x32 },
+    #[cfg(target_arch = "x86_64")]
+    QKernel { name: "avxvnni-6x16", isa: Isa::AvxVnni, mr: 6, nr: 16, run: x86::avxvnni_6x16 },
+    #[cfg(target_arch = "x86_64")]
+    QKernel { name: "avx2-6x8", isa: Isa::Avx2, mr: 6, nr: 8, run: x86::avx2_6x8 },
     QKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, run: scalar::qtile_4x8 },
 ];
 
@@ -111,4 +118,56 @@ pub fn available() -> impl Iterator<Item = &'static QKernel> {
 /// The portable reference kernel.
 pub fn scalar() -> &'static QKernel {
     &QREGISTRY[QREGISTRY.len() - 1]
+}
+
+/// The int8 kernel `name` selects, if it names one: an int8 kernel name, or
+/// a level with an int8 kernel (the best of that level); `None` for names
+/// only the float registry knows. Checked against the CPU like [`by_name_on`].
+pub fn named(name: &str) -> Option<Result<&'static QKernel, EngineError>> {
+    let known = QREGISTRY.iter().any(|k| k.name == name)
+        || Isa::parse(name).is_some_and(|isa| QREGISTRY.iter().any(|k| k.isa == isa));
+    known.then(|| by_name_on(name, Cpu::detect()))
+}
+
+/// Whether `name` names an int8 kernel or an int8-only level, which the
+/// float registry has no kernel for (`avx512vnni-12x32`, `avxvnni`).
+pub fn int8_only_name(name: &str) -> bool {
+    let float = super::REGISTRY.iter().any(|k| k.name == name)
+        || Isa::parse(name).is_some_and(|isa| super::REGISTRY.iter().any(|k| k.isa == isa));
+    !float && named(name).is_some()
+}
+
+/// The int8 kernel pinned by the environment variable `BEMM_KERNEL`, when
+/// it names one ([`named`]): a level name pins both registries' kernels of
+/// that level (`avx2`, `scalar`), an int8 kernel or int8-only level only the
+/// int8 one. `None` when unset, empty, or naming a float kernel only.
+#[cfg(feature = "std")]
+pub fn from_env() -> Result<Option<&'static QKernel>, EngineError> {
+    match std::env::var("BEMM_KERNEL") {
+        Ok(name) if !name.is_empty() => named(&name).transpose(),
+        _ => Ok(None),
+    }
+}
+
+/// The int8 kernel pinned by `BEMM_KERNEL`: never, without `std`.
+#[cfg(not(feature = "std"))]
+pub fn from_env() -> Result<Option<&'static QKernel>, EngineError> {
+    Ok(None)
+}
+
+/// Write an `MR x NR` block of i32 sums into the tile's `rows x cols` of C
+/// (adding to C when `t.accumulate`).
+///
+/// # Safety
+/// `t.c` must be valid for `t.rows` rows of `t.cols` i32 `t.ldc` apart.
+#[inline(always)]
+pub(crate) unsafe fn store_qtile<const MR: usize, const NR: usize>(t: &QTile, acc: &[[i32; NR]; MR]) {
+    for (r, row) in acc.iter().enumerate().take(t.rows) {
+        for (j, &v) in row.iter().enumerate().take(t.cols) {
+            // SAFETY: r < rows, j < cols, inside C as the caller guarantees.
+            let p = unsafe { t.c.add(r * t.ldc + j) };
+            // SAFETY: as above.
+            unsafe { *p = if t.accumulate { (*p).wrapping_add(v) } else { v } };
+        }
+    }
 }

@@ -1,0 +1,146 @@
+//! x86-64 int8 micro-kernels: AVX512-VNNI (`vpdpbusd` on zmm), AVX-VNNI
+//! (`vpdpbusd` on ymm, VEX encoded) and AVX2 (bytes widened to i16, then
+//! `vpmaddwd`). Each holds its whole tile in accumulator registers: one
+//! register per row and 16 (zmm) or 8 (ymm) columns; every K group of 4
+//! broadcasts a row's 4 weight bytes (one i32) against the columns' 4
+//! activation bytes.
+//!
+//! All three are exact: `vpdpbusd` sums four u8 x i8 products (each at most
+//! 32640 in magnitude) into i32 without saturation, and `vpmaddwd` two
+//! i16 x i16 products. (`vpmaddubsw` is not used: its i16 pair sums
+//! saturate for u8 x i8.)
+
+use super::{store_qtile, QTile};
+use core::arch::x86_64::*;
+
+/// AVX512-VNNI, 12 rows x 32 columns: 24 zmm accumulators.
+///
+/// # Safety
+/// AVX512F and AVX512-VNNI must be available; `t.a` holds `k4 * 12 * 4`
+/// i8, `t.b` `k4 * 32 * 4` u8, C as in [`QTile`].
+#[target_feature(enable = "avx512f,avx512vnni")]
+pub(crate) unsafe fn avx512vnni_12x32(t: &QTile) {
+    const MR: usize = 12;
+    const NR: usize = 32;
+    let mut acc = [[_mm512_setzero_si512(); 2]; MR];
+    let (mut a, mut b) = (t.a as *const i32, t.b);
+    for _ in 0..t.k4 {
+        // SAFETY: each K group holds 12 i32 of A and 128 bytes of B inside the panels.
+        unsafe {
+            let b0 = _mm512_loadu_si512(b as *const _);
+            let b1 = _mm512_loadu_si512(b.add(64) as *const _);
+            for (r, accr) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_epi32(a.add(r).read_unaligned());
+                accr[0] = _mm512_dpbusd_epi32(accr[0], b0, av);
+                accr[1] = _mm512_dpbusd_epi32(accr[1], b1, av);
+            }
+            a = a.add(MR);
+            b = b.add(NR * 4);
+        }
+    }
+    if t.rows == MR && t.cols == NR {
+        for (r, accr) in acc.iter().enumerate() {
+            // SAFETY: full tile: row r of C holds 32 i32.
+            unsafe {
+                let c = t.c.add(r * t.ldc);
+                let (mut v0, mut v1) = (accr[0], accr[1]);
+                if t.accumulate {
+                    v0 = _mm512_add_epi32(v0, _mm512_loadu_si512(c as *const _));
+                    v1 = _mm512_add_epi32(v1, _mm512_loadu_si512(c.add(16) as *const _));
+                }
+                _mm512_storeu_si512(c as *mut _, v0);
+                _mm512_storeu_si512(c.add(16) as *mut _, v1);
+            }
+        }
+        return;
+    }
+    let mut tmp = [[0i32; NR]; MR];
+    for (row, accr) in tmp.iter_mut().zip(&acc) {
+        // SAFETY: each row holds 32 i32.
+        unsafe {
+            _mm512_storeu_si512(row.as_mut_ptr() as *mut _, accr[0]);
+            _mm512_storeu_si512(row.as_mut_ptr().add(16) as *mut _, accr[1]);
+        }
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { store_qtile(t, &tmp) }
+}
+
+/// AVX-VNNI, 6 rows x 16 columns: 12 ymm accumulators.
+///
+/// # Safety
+/// AVX2 and AVX-VNNI must be available; `t.a` holds `k4 * 6 * 4` i8, `t.b`
+/// `k4 * 16 * 4` u8, C as in [`QTile`].
+#[target_feature(enable = "avx2,avxvnni")]
+pub(crate) unsafe fn avxvnni_6x16(t: &QTile) {
+    const MR: usize = 6;
+    const NR: usize = 16;
+    let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+    let (mut a, mut b) = (t.a as *const i32, t.b);
+    for _ in 0..t.k4 {
+        // SAFETY: each K group holds 6 i32 of A and 64 bytes of B inside the panels.
+        unsafe {
+            let b0 = _mm256_loadu_si256(b as *const _);
+            let b1 = _mm256_loadu_si256(b.add(32) as *const _);
+            for (r, accr) in acc.iter_mut().enumerate() {
+                let av = _mm256_set1_epi32(a.add(r).read_unaligned());
+                accr[0] = _mm256_dpbusd_avx_epi32(accr[0], b0, av);
+                accr[1] = _mm256_dpbusd_avx_epi32(accr[1], b1, av);
+            }
+            a = a.add(MR);
+            b = b.add(NR * 4);
+        }
+    }
+    let mut tmp = [[0i32; NR]; MR];
+    for (row, accr) in tmp.iter_mut().zip(&acc) {
+        // SAFETY: each row holds 16 i32.
+        unsafe {
+            _mm256_storeu_si256(row.as_mut_ptr() as *mut _, accr[0]);
+            _mm256_storeu_si256(row.as_mut_ptr().add(8) as *mut _, accr[1]);
+        }
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { store_qtile(t, &tmp) }
+}
+
+/// AVX2 without VNNI, 6 rows x 8 columns. Per K group the 8 columns' 32
+/// activation bytes widen to two i16 vectors (4 columns x 4 steps each);
+/// `vpmaddwd` against a row's 4 weights (widened, broadcast) gives per
+/// column two pair sums, added at the end (`vphaddd`).
+///
+/// # Safety
+/// AVX2 must be available; `t.a` holds `k4 * 6 * 4` i8, `t.b` `k4 * 8 * 4`
+/// u8, C as in [`QTile`].
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn avx2_6x8(t: &QTile) {
+    const MR: usize = 6;
+    const NR: usize = 8;
+    // acc[r][h]: columns 4h..4h+4, lanes (column, half) pairs.
+    let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+    let (mut a, mut b) = (t.a, t.b);
+    for _ in 0..t.k4 {
+        // SAFETY: each K group holds 24 bytes of A and 32 bytes of B inside the panels.
+        unsafe {
+            let b0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(b as *const _));
+            let b1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(b.add(16) as *const _));
+            for (r, accr) in acc.iter_mut().enumerate() {
+                let w4 = (a.add(r * 4) as *const i32).read_unaligned();
+                let w16 = _mm_cvtepi8_epi16(_mm_cvtsi32_si128(w4));
+                let av = _mm256_broadcastq_epi64(w16);
+                accr[0] = _mm256_add_epi32(accr[0], _mm256_madd_epi16(b0, av));
+                accr[1] = _mm256_add_epi32(accr[1], _mm256_madd_epi16(b1, av));
+            }
+            a = a.add(MR * 4);
+            b = b.add(NR * 4);
+        }
+    }
+    let mut tmp = [[0i32; NR]; MR];
+    for (row, accr) in tmp.iter_mut().zip(&acc) {
+        // hadd per 128-bit lane gives columns [0, 1, 4, 5 | 2, 3, 6, 7].
+        let s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(accr[0], accr[1]), 0b11_01_10_00);
+        // SAFETY: each row holds 8 i32.
+        unsafe { _mm256_storeu_si256(row.as_mut_ptr() as *mut _, s) };
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { store_qtile(t, &tmp) }
+}

@@ -1,0 +1,193 @@
+//! Quantizing activations to u8 and packing the int8 GEMM's operands.
+
+use super::QPackB;
+use crate::act::{Elem, Planes};
+use crate::conv::Geometry;
+use crate::kernels::Isa;
+
+/// Widest `NR` of any int8 kernel (the im2col row buffers' size).
+pub(crate) const MAX_NR: usize = 32;
+
+/// Values widened at a time when quantizing an f16 plane.
+const RUN: usize = 256;
+
+/// Quantize `channels` planes of `batch` samples from `src` into `dst`
+/// (`[channels][batch][hw]` u8): `q = clamp(x / scale + zp, 0, 255)`
+/// rounded half up, computed as `x * (1 / scale) + zp`. Done once per layer,
+/// so the im2col packing moves bytes only.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn quantize<P: Planes>(
+    isa: Isa,
+    src: &P,
+    channels: usize,
+    batch: usize,
+    hw: usize,
+    scale: f32,
+    zp: u8,
+    dst: &mut [u8],
+) {
+    let (inv, zp) = (1.0 / scale, zp as f32);
+    let mut tmp = [0f32; RUN];
+    for c in 0..channels {
+        for b in 0..batch {
+            let plane = &src.plane(c, b)[..hw];
+            let out = &mut dst[(c * batch + b) * hw..(c * batch + b + 1) * hw];
+            for (s, d) in plane.chunks(RUN).zip(out.chunks_mut(RUN)) {
+                let t = &mut tmp[..s.len()];
+                P::E::widen(isa, s, t);
+                for (q, &x) in d.iter_mut().zip(t.iter()) {
+                    // `as u8` saturates (NaN to 0), so this never wraps.
+                    *q = ((x * inv + zp).clamp(0.0, 255.0) + 0.5) as u8;
+                }
+            }
+        }
+    }
+}
+
+/// Pack rows `ic..ic+mc` and K steps `pc..pc+kc` of the `? x k` row-major
+/// i8 weights into `mr`-row strips of `[ceil(kc/4)][mr][4]` (strip `s` at
+/// `s * ceil(kc/4) * mr * 4`), zero past `kc` and past `mc` rows.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pack_a(w: &[i8], k: usize, ic: usize, mc: usize, pc: usize, kc: usize, mr: usize, dst: &mut [u8]) {
+    let k4 = kc.div_ceil(4);
+    for strip in 0..mc.div_ceil(mr) {
+        let sdst = &mut dst[strip * k4 * mr * 4..(strip + 1) * k4 * mr * 4];
+        for r in 0..mr {
+            let row = strip * mr + r;
+            if row >= mc {
+                for g in 0..k4 {
+                    sdst[(g * mr + r) * 4..(g * mr + r) * 4 + 4].fill(0);
+                }
+                continue;
+            }
+            let src = &w[(ic + row) * k + pc..(ic + row) * k + pc + kc];
+            let (whole, tail) = src.split_at(kc / 4 * 4);
+            for (g, q) in whole.chunks_exact(4).enumerate() {
+                let d = &mut sdst[(g * mr + r) * 4..(g * mr + r) * 4 + 4];
+                for (d, &v) in d.iter_mut().zip(q) {
+                    *d = v as u8;
+                }
+            }
+            if !tail.is_empty() {
+                let g = kc / 4;
+                let d = &mut sdst[(g * mr + r) * 4..(g * mr + r) * 4 + 4];
+                d.fill(0);
+                for (d, &v) in d.iter_mut().zip(tail) {
+                    *d = v as u8;
+                }
+            }
+        }
+    }
+}
+
+/// The implicit `K x N` im2col matrix of a quantized input
+/// (`[C][batch][h*w]` u8): row `k = (c, ky, kx)`, column `n = (b, y, x)`;
+/// the zero point where the window leaves the input (a real 0).
+pub(crate) struct QIm2col<'q> {
+    /// The quantized input.
+    pub q: &'q [u8],
+    /// Geometry.
+    pub g: Geometry,
+    /// Samples.
+    pub batch: usize,
+    /// The input's zero point (the padding value).
+    pub zp: u8,
+}
+
+impl QIm2col<'_> {
+    /// Whether B's rows are the input planes themselves (1x1, stride 1, no padding).
+    fn pointwise(&self) -> bool {
+        let g = &self.g;
+        g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0
+    }
+
+    /// Row `k`, columns `n..n+out.len()` (within one strip).
+    #[inline(always)]
+    fn row(&self, k: usize, n: usize, out: &mut [u8]) {
+        let g = &self.g;
+        let (khw, ohw, hw) = (g.kh * g.kw, g.oh * g.ow, g.h * g.w);
+        let (c, ky, kx) = (k / khw, (k % khw) / g.kw, k % g.kw);
+        let (s, pad, w) = (g.stride, g.pad as isize, g.w as isize);
+        let (mut b, mut oy, mut ox) = (n / ohw, (n % ohw) / g.ow, n % g.ow);
+        let mut j = 0;
+        while j < out.len() {
+            let seg = (g.ow - ox).min(out.len() - j);
+            let dst = &mut out[j..j + seg];
+            let iy = (oy * s + ky) as isize - pad;
+            if iy < 0 || iy >= g.h as isize {
+                dst.fill(self.zp);
+            } else {
+                let plane = (c * self.batch + b) * hw;
+                let row = &self.q[plane + iy as usize * g.w..plane + (iy as usize + 1) * g.w];
+                let base = (ox * s + kx) as isize - pad;
+                // Output t of the segment reads input column base + t*s.
+                let lo = if base >= 0 { 0 } else { ((-base) as usize).div_ceil(s) }.min(seg);
+                let hi = if base >= w { 0 } else { ((w - base) as usize).div_ceil(s) }.clamp(lo, seg);
+                dst[..lo].fill(self.zp);
+                dst[hi..].fill(self.zp);
+                let ix0 = (base + (lo * s) as isize) as usize;
+                if s == 1 {
+                    dst[lo..hi].copy_from_slice(&row[ix0..ix0 + (hi - lo)]);
+                } else {
+                    for (t, d) in dst[lo..hi].iter_mut().enumerate() {
+                        *d = row[ix0 + t * s];
+                    }
+                }
+            }
+            j += seg;
+            ox += seg;
+            if ox == g.ow {
+                ox = 0;
+                oy += 1;
+                if oy == g.oh {
+                    oy = 0;
+                    b += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Interleave four rows of `nr` bytes into `[nr][4]` (`dst` = `4 * nr` bytes).
+#[inline(always)]
+fn interleave(rows: [&[u8]; 4], nr: usize, dst: &mut [u8]) {
+    let (r0, r1, r2, r3) = (&rows[0][..nr], &rows[1][..nr], &rows[2][..nr], &rows[3][..nr]);
+    for (j, d) in dst[..4 * nr].chunks_exact_mut(4).enumerate() {
+        d.copy_from_slice(&[r0[j], r1[j], r2[j], r3[j]]);
+    }
+}
+
+impl QPackB for QIm2col<'_> {
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [u8]) {
+        let k4 = kc.div_ceil(4);
+        let n_all = self.batch * self.g.oh * self.g.ow;
+        let pointwise = self.pointwise();
+        let mut buf = [[0u8; MAX_NR]; 4];
+        for strip in 0..nc.div_ceil(nr) {
+            let cols = nr.min(nc - strip * nr);
+            let n = n0 + strip * nr;
+            let sdst = &mut dst[strip * k4 * nr * 4..(strip + 1) * k4 * nr * 4];
+            for gi in 0..k4 {
+                let d = &mut sdst[gi * nr * 4..(gi + 1) * nr * 4];
+                if pointwise && cols == nr && 4 * gi + 4 <= kc {
+                    // Rows are the planes: read them in place.
+                    let at = |s: usize| &self.q[(k0 + 4 * gi + s) * n_all + n..][..nr];
+                    interleave([at(0), at(1), at(2), at(3)], nr, d);
+                    continue;
+                }
+                for (s, row) in buf.iter_mut().enumerate() {
+                    let kk = 4 * gi + s;
+                    row[cols..nr].fill(0);
+                    if kk >= kc {
+                        row[..cols].fill(0);
+                    } else if pointwise {
+                        row[..cols].copy_from_slice(&self.q[(k0 + kk) * n_all + n..][..cols]);
+                    } else {
+                        self.row(k0 + kk, n, &mut row[..cols]);
+                    }
+                }
+                interleave([&buf[0], &buf[1], &buf[2], &buf[3]], nr, d);
+            }
+        }
+    }
+}
