@@ -42,7 +42,6 @@ pub use input_check::first_non_finite;
 pub mod kernels;
 #[cfg(test)]
 mod lcg;
-mod qgemm;
 mod linear;
 pub mod metrics;
 pub mod model;
@@ -50,6 +49,7 @@ pub mod model;
 pub mod owned;
 pub mod planner;
 pub mod pool;
+mod qgemm;
 pub mod retrieval;
 #[cfg(feature = "std")]
 mod spin_fork;

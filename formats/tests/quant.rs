@@ -80,7 +80,10 @@ fn quantize_conv_is_symmetric_per_output_channel() {
     let q = quantize_conv(&w, &[0.1, -0.2], 0.01, 3);
     assert_eq!(q.weight_scales, [1.0 / 127.0, 2.0 / 127.0]);
     assert_eq!(q.weight, [64, -127, 32, 0, 127, -32, 0, 0]);
-    assert_eq!(q.bias, [(0.1f32 / (0.01 * (1.0 / 127.0))).round() as i32, (-0.2f32 / (0.01 * (2.0 / 127.0))).round() as i32]);
+    assert_eq!(
+        q.bias,
+        [(0.1f32 / (0.01 * (1.0 / 127.0))).round() as i32, (-0.2f32 / (0.01 * (2.0 / 127.0))).round() as i32]
+    );
     assert_eq!((q.input_scale, q.input_zero_point), (0.01, 3));
     // An all-zero channel gets scale 1 (never 0).
     assert_eq!(quantize_conv(&[0.0; 4], &[0.0], 1.0, 0).weight_scales, [1.0]);
@@ -171,24 +174,39 @@ fn qconv_structure_errors() {
     put_u32(&mut m, layer_field(1, 8), NONE);
     reseal_model(&mut m);
     let e = model_err(&m);
-    assert!(matches!(e, FormatError::Graph { layer: 1, problem: "quantized convolution without quantization parameters", .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            FormatError::Graph { layer: 1, problem: "quantized convolution without quantization parameters", .. }
+        ),
+        "{e}"
+    );
     // Parameters pointing at a tensor of the wrong shape (the bias, [out_c]).
     let mut m = good.clone();
     put_u32(&mut m, layer_field(1, 8), get_u32(&good, layer_field(1, 60)));
     reseal_model(&mut m);
     let e = model_err(&m);
-    assert!(matches!(e, FormatError::Graph { layer: 1, problem: "quantization parameter tensor must be [out_c + 2]", .. }), "{e}");
+    assert!(
+        matches!(e, FormatError::Graph { layer: 1, problem: "quantization parameter tensor must be [out_c + 2]", .. }),
+        "{e}"
+    );
     // Out of range.
     let mut m = good.clone();
     put_u32(&mut m, layer_field(1, 8), 999);
     reseal_model(&mut m);
     let e = model_err(&m);
-    assert!(matches!(e, FormatError::Graph { layer: 1, problem: "quantization parameter tensor index out of range", .. }), "{e}");
+    assert!(
+        matches!(e, FormatError::Graph { layer: 1, problem: "quantization parameter tensor index out of range", .. }),
+        "{e}"
+    );
     // A plain conv with a second input.
     let mut m = good.clone();
     put_u32(&mut m, layer_field(0, 8), 0);
     reseal_model(&mut m);
-    assert!(matches!(model_err(&m), FormatError::Graph { layer: 0, problem: "only add layers take a second input", .. }));
+    assert!(matches!(
+        model_err(&m),
+        FormatError::Graph { layer: 0, problem: "only add layers take a second input", .. }
+    ));
     // An i8 tensor's size is one byte per element: ending past the payload is an error.
     let w = get_u32(&good, layer_field(1, 56));
     let mut m = good.clone();
@@ -203,8 +221,16 @@ fn a_quantized_convolution_deeper_than_2_16_is_refused() {
     use bemm_formats::model::{GraphBuilder, ModelBuilder, OwnedMeta};
     let build = |channels: u32| {
         let mut g = GraphBuilder::new(1, 4, 4);
-        let wide =
-            g.conv(GraphBuilder::INPUT, channels, 1, 1, 0, vec![0.5; channels as usize], vec![0.0; channels as usize], true);
+        let wide = g.conv(
+            GraphBuilder::INPUT,
+            channels,
+            1,
+            1,
+            0,
+            vec![0.5; channels as usize],
+            vec![0.0; channels as usize],
+            true,
+        );
         let wide = wide.unwrap();
         let q = quantize_conv(&vec![0.5; channels as usize * 16], &[0.0], 0.1, 0);
         let qc = g.qconv(wide, 1, 4, 1, 0, q, false).unwrap();

@@ -105,6 +105,36 @@ pub fn reference(m: &ModelFile<'_>, input: &[f16]) -> Vec<Vec<f64>> {
                     }
                 }
             }
+            LayerKind::QConv => {
+                // SPEC 1.8: the input quantized to u8 (rounded as the engine
+                // documents: x * (1 / scale) + zp in f32, half up), padding =
+                // the zero point, exact integer sums, then dequantized.
+                let q = m.quant(outs.len()).unwrap();
+                let wq = m.tensor_i8(l.weight).unwrap();
+                let bq = m.tensor_i32(l.bias);
+                let (inv, zp) = (1.0 / q.input_scale, q.input_zero_point as f32);
+                let xq: Vec<i64> =
+                    a.iter().map(|&v| (((v as f32) * inv + zp).clamp(0.0, 255.0) + 0.5) as u8 as i64).collect();
+                let zp = q.input_zero_point as i64;
+                for co in 0..oc {
+                    for y in 0..oh {
+                        for xx in 0..ow {
+                            let mut acc: i64 = bq.map_or(0, |b| b[co] as i64);
+                            for c in 0..ic {
+                                for ky in 0..kh {
+                                    for kx in 0..kw {
+                                        let (iy, ix) = ((y * s + ky) as isize - p, (xx * s + kx) as isize - p);
+                                        let inside = iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw;
+                                        let v = if inside { xq[(c * ih + iy as usize) * iw + ix as usize] } else { zp };
+                                        acc += (v - zp) * wq[((co * ic + c) * kh + ky) * kw + kx] as i64;
+                                    }
+                                }
+                            }
+                            o[(co * oh + y) * ow + xx] = acc as f64 * q.input_scale as f64 * q.weight_scales[co] as f64;
+                        }
+                    }
+                }
+            }
             k @ (LayerKind::MaxPool | LayerKind::AvgPool) => {
                 for c in 0..oc {
                     for y in 0..oh {
@@ -209,4 +239,28 @@ pub fn check_model(bytes: &[u8], batch: usize, rng: &mut Rng, tol_scale: f64) ->
         out.push((isa, ef.max(ep)));
     }
     out
+}
+
+/// The int8 twin of a float model: every convolution that does not read
+/// the graph input becomes a `QConv`, its input scale and zero point
+/// calibrated on the reference outputs of `calib` samples (asymmetric
+/// min/max; zero point 0 for non-negative inputs).
+pub fn quantized(builder: &ModelBuilder, calib: &[f16]) -> ModelBuilder {
+    let bytes = builder.to_bytes().unwrap();
+    let buf = Aligned::new(&bytes);
+    let m = ModelFile::parse(buf.bytes()).unwrap();
+    let n = m.input_shape().len();
+    let outs: Vec<Vec<Vec<f64>>> = calib.chunks(n).map(|x| reference(&m, x)).collect();
+    let mut q = builder.clone();
+    for (i, l) in m.layers().iter().enumerate() {
+        if l.layer_kind() != Some(LayerKind::Conv) || l.input == INPUT {
+            continue;
+        }
+        let vals = outs.iter().flat_map(|o| o[l.input as usize].iter().copied());
+        let (lo, hi) = vals.fold((0f64, 0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let scale = (((hi - lo) / 255.0) as f32).max(1e-6);
+        let zp = (-lo / scale as f64).round().clamp(0.0, 255.0) as u8;
+        q.graph.quantize(i as u32, scale, zp).unwrap();
+    }
+    q
 }

@@ -23,6 +23,8 @@ pub use layout::{
     INPUT, MAGIC, NONE, VERSION_MAJOR, VERSION_MINOR, VERSION_MINOR_INT8,
 };
 pub use meta::{ModelMeta, Provenance, MAX_BANDS, MAX_CLASSES, MAX_SCORES};
-pub use parse::{ModelFile, Quant, Shape, MAX_QCONV_DEPTH, MAX_DIM, MAX_KERNEL, MAX_LAYERS, MAX_TENSOR_ELEMS, MODEL_ALIGN};
+pub use parse::{
+    ModelFile, Quant, Shape, MAX_DIM, MAX_KERNEL, MAX_LAYERS, MAX_QCONV_DEPTH, MAX_TENSOR_ELEMS, MODEL_ALIGN,
+};
 #[cfg(feature = "alloc")]
-pub use write::{quantize_conv, GraphBuilder, QuantConv, LayerSpec, ModelBuilder, OwnedMeta, COMPACT_FEATURE_DIM};
+pub use write::{quantize_conv, GraphBuilder, LayerSpec, ModelBuilder, OwnedMeta, QuantConv, COMPACT_FEATURE_DIM};

@@ -44,7 +44,13 @@ pub(super) fn values(m: &ModelFile<'_>) -> Result<()> {
     for idx in 0..m.tensors().len() as u32 {
         if let Some(data) = m.tensor_f32(idx) {
             if let Some(k) = data.iter().position(|x| !x.is_finite()) {
-                let value = if data[k].is_nan() { "NaN" } else if data[k] < 0.0 { "-inf" } else { "inf" };
+                let value = if data[k].is_nan() {
+                    "NaN"
+                } else if data[k] < 0.0 {
+                    "-inf"
+                } else {
+                    "inf"
+                };
                 let (layer, role) = user(m, idx);
                 return Err(FormatError::NonFinite { tensor: idx, layer, role, index: k as u64, value });
             }

@@ -241,11 +241,9 @@ impl GraphBuilder {
     /// `input_zero_point` (a float model's int8 twin, layer by layer).
     pub fn quantize(&mut self, id: u32, input_scale: f32, input_zero_point: u8) -> Result<()> {
         let spec = self.layers.get_mut(id as usize).ok_or(shape_err("unknown layer id", id as u64))?;
-        let (LayerKind::Conv, Some(w), Some(b)) = (
-            LayerKind::from_u32(spec.record.kind).unwrap_or(LayerKind::Relu),
-            spec.weight.take(),
-            spec.bias.take(),
-        ) else {
+        let (LayerKind::Conv, Some(w), Some(b)) =
+            (LayerKind::from_u32(spec.record.kind).unwrap_or(LayerKind::Relu), spec.weight.take(), spec.bias.take())
+        else {
             return Err(shape_err("only a convolution with weights and bias can be quantized", id as u64));
         };
         spec.quant = Some(quantize_conv(&w, &b, input_scale, input_zero_point));
