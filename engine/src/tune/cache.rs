@@ -38,6 +38,9 @@ pub struct Entry {
     pub kernel: String,
     /// Whether Winograd is allowed ([`crate::Model::with_winograd`]).
     pub winograd: bool,
+    /// The int8 kernel of a model with `QConv` layers
+    /// ([`crate::kernels::int8::QKernel::name`]), `None` for float models.
+    pub int8: Option<String>,
 }
 
 /// The result of looking a key up.
@@ -126,18 +129,30 @@ fn parse(bytes: &[u8], key: &Key) -> Result<Entry, String> {
         Some("off") => false,
         _ => return Err("no winograd on|off line".to_string()),
     };
-    if lines.next() != Some("end") || lines.next().is_some() || !rest.ends_with("end\n") {
+    let mut next = lines.next();
+    let int8 = match next.and_then(|l| l.strip_prefix("int8 ")) {
+        Some(k) => {
+            next = lines.next();
+            Some(k)
+        }
+        None => None,
+    };
+    if next != Some("end") || lines.next().is_some() || !rest.ends_with("end\n") {
         return Err("truncated entry (no end line)".to_string());
     }
-    if kernel.is_empty() || !kernel.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(format!("bad kernel name {kernel:?}"));
+    for k in [Some(kernel), int8].into_iter().flatten() {
+        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(format!("bad kernel name {k:?}"));
+        }
     }
-    Ok(Entry { kernel: kernel.to_string(), winograd })
+    Ok(Entry { kernel: kernel.to_string(), winograd, int8: int8.map(str::to_string) })
 }
 
 /// The bytes of `entry` under `key`.
 pub fn encode(key: &Key, entry: &Entry) -> String {
-    format!("{}kernel {}\nwinograd {}\nend\n", key.header(), entry.kernel, if entry.winograd { "on" } else { "off" })
+    let int8 = entry.int8.as_ref().map_or(String::new(), |k| format!("int8 {k}\n"));
+    let winograd = if entry.winograd { "on" } else { "off" };
+    format!("{}kernel {}\nwinograd {winograd}\n{int8}end\n", key.header(), entry.kernel)
 }
 
 /// Store `entry` under `key` in `dir` (created if missing), atomically: a
@@ -179,14 +194,14 @@ mod tests {
     #[test]
     fn an_entry_round_trips_and_leaves_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
-        let e = Entry { kernel: "avx512-12x32".into(), winograd: false };
+        let e = Entry { kernel: "avx512-12x32".into(), winograd: false, int8: None };
         assert_eq!(read(dir.path(), &key()), Lookup::Miss);
         let p = write(dir.path(), &key(), &e).unwrap();
         assert_eq!(read(dir.path(), &key()), Lookup::Hit(e.clone()));
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|d| d.unwrap().path()).collect();
         assert_eq!(names, vec![p]);
         // Overwriting is a rename over the old entry.
-        let e2 = Entry { kernel: "avx2-6x16".into(), winograd: true };
+        let e2 = Entry { kernel: "avx2-6x16".into(), winograd: true, int8: Some("avx512vnni-12x32".into()) };
         write(dir.path(), &key(), &e2).unwrap();
         assert_eq!(read(dir.path(), &key()), Lookup::Hit(e2));
     }
@@ -194,7 +209,7 @@ mod tests {
     #[test]
     fn every_key_field_changes_the_file_and_is_checked_inside_it() {
         let dir = tempfile::tempdir().unwrap();
-        let e = Entry { kernel: "scalar-4x8".into(), winograd: true };
+        let e = Entry { kernel: "scalar-4x8".into(), winograd: true, int8: None };
         write(dir.path(), &key(), &e).unwrap();
         let others = [
             Key { cpu: "Other CPU".into(), ..key() },
@@ -215,7 +230,7 @@ mod tests {
     #[test]
     fn truncated_garbage_and_edited_entries_are_invalid() {
         let dir = tempfile::tempdir().unwrap();
-        let good = encode(&key(), &Entry { kernel: "avx512-12x32".into(), winograd: true });
+        let good = encode(&key(), &Entry { kernel: "avx512-12x32".into(), winograd: true, int8: None });
         let path = key().path(dir.path());
         let mut bad: Vec<Vec<u8>> = (0..good.len()).map(|n| good.as_bytes()[..n].to_vec()).collect();
         bad.push(vec![0xff, 0xfe, 0x00, 0x41]);

@@ -24,6 +24,12 @@
 //! when it beats the fastest exact one by [`FAST_MARGIN`]; otherwise the
 //! model runs exact and [`Choice::fast_fell_back`] says so.
 //!
+//! Models with int8 layers (`QConv`) then time the int8 kernels
+//! ([`int8_candidates`]) the same way, with the float choice applied, and
+//! keep the fastest for those layers ([`Choice::int8`]); every int8 kernel
+//! gives bit-identical results, so only speed decides. `BEMM_KERNEL` naming
+//! an int8 kernel or level pins it ([`crate::kernels::int8::from_env`]).
+//!
 //! The result is cached per engine version, CPU, model checksum, batch,
 //! threads and precision ([`cache`]); a user pins a kernel with
 //! `BEMM_KERNEL` or [`Tuning::pin`] (no measurement, no cache).
@@ -35,6 +41,7 @@ pub mod cache;
 pub mod cpu_id;
 
 use crate::error::EngineError;
+use crate::kernels::int8::{self, QKernel};
 use crate::kernels::{self, Isa, MicroKernel};
 use crate::model::{Model, Precision};
 use half::f16;
@@ -155,6 +162,11 @@ pub struct Choice {
     pub trials: Vec<Trial>,
     /// Wall time spent choosing (measuring, cache reading and writing).
     pub cost: Duration,
+    /// The int8 kernel of a model with `QConv` layers (`None` for float
+    /// models), chosen after the float kernel: pinned, cached or measured.
+    pub int8: Option<&'static QKernel>,
+    /// The int8 kernels' measurements, fastest first (empty unless measured).
+    pub int8_trials: Vec<QTrial>,
     /// Things the user may want to know (an invalid cache entry that was
     /// replaced, a cache that could not be written).
     pub notes: Vec<String>,
@@ -169,7 +181,12 @@ impl Choice {
 
     /// `model` configured as chosen.
     pub fn apply<'a>(&self, model: &Model<'a>) -> Result<Model<'a>, EngineError> {
-        self.chosen.apply(model)
+        let m = self.chosen.apply(model)?;
+        Ok(match self.int8 {
+            // `by_name_on` checks the CPU before the kernel can ever run.
+            Some(k) => m.with_int8_kernel(int8::by_name_on(k.name, crate::cpu::Cpu::detect())?),
+            None => m,
+        })
     }
 
     /// One line for logs: what was chosen, how and at what cost.
@@ -183,6 +200,13 @@ impl Choice {
             Source::Pinned(by) => format!("pinned by {by}"),
         };
         let mut s = format!("kernel {} ({how}, {:.0} ms)", self.chosen.label(), self.cost.as_secs_f64() * 1e3);
+        if let Some(k) = self.int8 {
+            s.push_str(&format!("; int8 kernel {}", k.name));
+            if !self.int8_trials.is_empty() {
+                let ran = self.int8_trials.iter().filter(|t| t.seconds.is_some()).count();
+                s.push_str(&format!(" (measured {ran} of {})", self.int8_trials.len()));
+            }
+        }
         if self.fast_fell_back() {
             let reduced_ran = self.trials.iter().any(|t| !t.candidate.kernel.exact && t.seconds.is_some());
             s.push_str(match (&self.source, reduced_ran) {
@@ -219,6 +243,24 @@ pub fn candidates(precision: Precision) -> Vec<Candidate> {
     [true, false].iter().flat_map(|&winograd| ks.iter().map(move |&kernel| Candidate { kernel, winograd })).collect()
 }
 
+/// One int8 kernel's measurement.
+#[derive(Debug, Clone)]
+pub struct QTrial {
+    /// The int8 kernel timed.
+    pub kernel: &'static QKernel,
+    /// Fastest run (seconds), `None` when the budget ran out before it ran.
+    pub seconds: Option<f64>,
+    /// Timed runs.
+    pub runs: usize,
+}
+
+/// The int8 kernels to time: every available one, the scalar reference only
+/// when nothing else is available (as for the float kernels).
+pub fn int8_candidates() -> Vec<&'static QKernel> {
+    let simd = int8::available().any(|k| k.isa != Isa::Scalar);
+    int8::available().filter(|k| !(simd && k.isa == Isa::Scalar)).collect()
+}
+
 /// Seed of the input the candidates are timed on.
 const INPUT_SEED: u64 = 0x2545_f491_4f6c_dd1d;
 
@@ -247,14 +289,31 @@ pub fn measure(
     threads: usize,
     budget: Duration,
 ) -> Result<Vec<Trial>, EngineError> {
+    let models = cands.iter().map(|c| c.apply(model)).collect::<Result<Vec<_>, _>>()?;
+    let timed = time_models(&models, batch, threads, budget)?;
+    Ok(cands.iter().zip(timed).map(|(&candidate, (seconds, runs))| Trial { candidate, seconds, runs }).collect())
+}
+
+/// Time `models` (one configuration each) as [`measure`] does: the fastest
+/// run of each and the number of timed runs, in order.
+fn time_models(
+    models: &[Model<'_>],
+    batch: usize,
+    threads: usize,
+    budget: Duration,
+) -> Result<Vec<(Option<f64>, usize)>, EngineError> {
+    struct Timing {
+        seconds: Option<f64>,
+        runs: usize,
+    }
     let threads = threads.max(1);
+    let Some(model) = models.first() else { return Ok(Vec::new()) };
     let n = batch.clamp(1, threads);
     let per = model.input_len();
     let x = synthetic_input(n * per, INPUT_SEED);
     let samples: Vec<&[f16]> = x.chunks(per).collect();
     let mut probs = vec![0f32; n * model.num_classes()];
-    let models = cands.iter().map(|c| c.apply(model)).collect::<Result<Vec<_>, _>>()?;
-    let mut trials: Vec<Trial> = cands.iter().map(|&candidate| Trial { candidate, seconds: None, runs: 0 }).collect();
+    let mut trials: Vec<Timing> = models.iter().map(|_| Timing { seconds: None, runs: 0 }).collect();
     let start = Instant::now();
     if let Some(m) = models.first() {
         // Warm-up: maps the weights in, grows the allocator's pools.
@@ -285,7 +344,7 @@ pub fn measure(
             break;
         }
     }
-    Ok(trials)
+    Ok(trials.into_iter().map(|t| (t.seconds, t.runs)).collect())
 }
 
 /// The index of the trial to keep: the fastest exact one, unless
@@ -315,7 +374,55 @@ pub fn pick(trials: &[Trial], precision: Precision) -> Option<usize> {
 /// ([`Tuning::pin`], else `BEMM_KERNEL`: an unknown name or a kernel the CPU
 /// lacks is an error), else a valid cache entry, else a measurement (stored
 /// in the cache).
+///
+/// For a model with int8 layers the int8 kernel is chosen next: the one
+/// `BEMM_KERNEL` names if any, else the cached one, else the fastest
+/// measured with the float choice applied (stored with it in the cache).
 pub fn choose(model: &Model<'_>, t: &Tuning) -> Result<Choice, EngineError> {
+    let start = Instant::now();
+    let (mut c, cached, store) = choose_float(model, t)?;
+    if !model.is_quantized() {
+        return Ok(c);
+    }
+    if let Some(k) = int8::from_env()? {
+        c.int8 = Some(k);
+    } else if let Some(k) = cached.as_deref().and_then(|name| int8::available().find(|k| k.name == name)) {
+        c.int8 = Some(k);
+    } else {
+        let cands = int8_candidates();
+        let base = c.chosen.apply(model)?;
+        let models: Vec<Model<'_>> = cands.iter().map(|&k| base.clone().with_int8_kernel(k)).collect();
+        let budget = t.budget.saturating_sub(start.elapsed()).max(t.budget / 4);
+        let timed = time_models(&models, t.batch, t.threads, budget)?;
+        let mut trials: Vec<QTrial> =
+            cands.iter().zip(timed).map(|(&kernel, (seconds, runs))| QTrial { kernel, seconds, runs }).collect();
+        trials.sort_by(|a, b| a.seconds.unwrap_or(f64::INFINITY).total_cmp(&b.seconds.unwrap_or(f64::INFINITY)));
+        let all_ran = trials.iter().all(|q| q.seconds.is_some());
+        let k = trials.first().filter(|q| q.seconds.is_some()).map_or(int8::best(), |q| q.kernel);
+        c.int8 = Some(k);
+        c.int8_trials = trials;
+        if let (Some((dir, key)), true) = (store, all_ran) {
+            let entry = cache::Entry {
+                kernel: c.chosen.kernel.name.to_string(),
+                winograd: c.chosen.winograd,
+                int8: Some(k.name.to_string()),
+            };
+            if let Err(e) = cache::write(&dir, &key, &entry) {
+                c.notes.push(format!("could not store the kernel choice in {}: {e}", dir.display()));
+            }
+        }
+    }
+    c.cost = start.elapsed();
+    Ok(c)
+}
+
+/// Where a complete choice is stored: the cache folder and key.
+type Store = Option<(PathBuf, cache::Key)>;
+
+/// The float part of [`choose`]: the choice, the int8 kernel name of a
+/// cache hit, and where to store the completed choice (a cache hit without
+/// an int8 kernel, or a complete measurement; `None` otherwise).
+fn choose_float(model: &Model<'_>, t: &Tuning) -> Result<(Choice, Option<String>, Store), EngineError> {
     let start = Instant::now();
     let done = |chosen, source, trials, notes| Choice {
         chosen,
@@ -324,6 +431,8 @@ pub fn choose(model: &Model<'_>, t: &Tuning) -> Result<Choice, EngineError> {
         trials,
         cost: start.elapsed(),
         notes,
+        int8: None,
+        int8_trials: Vec::new(),
     };
     let pin = match &t.pin {
         Some((k, by)) => Some((*k, by.clone())),
@@ -331,7 +440,11 @@ pub fn choose(model: &Model<'_>, t: &Tuning) -> Result<Choice, EngineError> {
     };
     if let Some((k, by)) = pin {
         let kernel = kernels::by_name(k.name)?;
-        return Ok(done(Candidate { kernel, winograd: true }, Source::Pinned(by), Vec::new(), Vec::new()));
+        return Ok((
+            done(Candidate { kernel, winograd: true }, Source::Pinned(by), Vec::new(), Vec::new()),
+            None,
+            None,
+        ));
     }
     let mut notes = Vec::new();
     let key = cache::Key {
@@ -348,7 +461,8 @@ pub fn choose(model: &Model<'_>, t: &Tuning) -> Result<Choice, EngineError> {
                 match kernels::available().find(|k| k.name == e.kernel) {
                     Some(kernel) if kernel.exact || t.precision == Precision::Fast => {
                         let c = Candidate { kernel, winograd: e.winograd };
-                        return Ok(done(c, Source::Cached(key.path(dir)), Vec::new(), notes));
+                        let store = e.int8.is_none().then(|| (dir.clone(), key.clone()));
+                        return Ok((done(c, Source::Cached(key.path(dir)), Vec::new(), notes), e.int8, store));
                     }
                     _ => notes.push(format!(
                         "ignored the cached choice {}: kernel {} is not available here; measuring again",
@@ -377,13 +491,14 @@ pub fn choose(model: &Model<'_>, t: &Tuning) -> Result<Choice, EngineError> {
             if measured == 0 { "the best-ranked kernel" } else { "the fastest of those" }
         ));
     } else if let Some(dir) = &t.cache {
-        let entry = cache::Entry { kernel: chosen.kernel.name.to_string(), winograd: chosen.winograd };
+        let entry = cache::Entry { kernel: chosen.kernel.name.to_string(), winograd: chosen.winograd, int8: None };
         if let Err(e) = cache::write(dir, &key, &entry) {
             notes.push(format!("could not store the kernel choice in {}: {e}", dir.display()));
         }
     }
+    let store = (measured == trials.len()).then(|| t.cache.clone().map(|d| (d, key))).flatten();
     trials.sort_by(|a, b| a.seconds.unwrap_or(f64::INFINITY).total_cmp(&b.seconds.unwrap_or(f64::INFINITY)));
-    Ok(done(chosen, Source::Measured, trials, notes))
+    Ok((done(chosen, Source::Measured, trials, notes), None, store))
 }
 
 #[cfg(test)]

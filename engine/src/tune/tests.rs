@@ -113,7 +113,7 @@ fn corrupt_and_stale_cache_entries_are_ignored_and_rebuilt() {
     };
     let path = key.path(dir.path());
     let text = std::fs::read_to_string(&path).unwrap();
-    let entry = |k: &str| cache::Entry { kernel: k.to_string(), winograd: true };
+    let entry = |k: &str| cache::Entry { kernel: k.to_string(), winograd: true, int8: None };
     let bad: Vec<(&str, Vec<u8>)> = vec![
         ("truncated", text.as_bytes()[..text.len() / 2].to_vec()),
         ("empty", Vec::new()),
@@ -219,6 +219,8 @@ fn the_fast_fallback_says_why() {
         trials,
         cost: Duration::from_millis(5),
         notes: Vec::new(),
+        int8: None,
+        int8_trials: Vec::new(),
     };
     let lost = choice(Source::Measured, vec![exact.clone(), reduced(Some(1.2))]);
     assert!(lost.fast_fell_back() && lost.describe().contains("no reduced-precision kernel beat exact"));
@@ -228,4 +230,38 @@ fn the_fast_fallback_says_why() {
     assert!(pinned.describe().contains("the pinned kernel is exact"), "{}", pinned.describe());
     let exact_asked = Choice { requested: Precision::Exact, ..lost };
     assert!(!exact_asked.fast_fell_back() && !exact_asked.describe().contains("--fast"));
+}
+
+#[test]
+fn an_int8_model_also_gets_its_int8_kernel_measured_then_cached() {
+    let meta = OwnedMeta::bigearthnet("tiny", &(0..12).collect::<Vec<_>>());
+    let mut b = arch::build(Arch::Tiny, 12, 32, 19, &mut RandomWeights::new(7), meta).unwrap();
+    let convs: Vec<u32> = (0..b.graph.layers().len() as u32)
+        .filter(|&i| {
+            let r = &b.graph.layers()[i as usize].record;
+            r.kind == bemm_formats::model::LayerKind::Conv as u32 && r.input != bemm_formats::model::INPUT
+        })
+        .collect();
+    assert!(!convs.is_empty());
+    for i in convs {
+        b.graph.quantize(i, 0.05, 0).unwrap();
+    }
+    let bytes = b.to_bytes().unwrap();
+    let m = Model::from_bytes(&bytes).unwrap();
+    assert!(m.is_quantized());
+    let dir = tempfile::tempdir().unwrap();
+    let t = tuning(dir.path(), Precision::Exact);
+    let first = choose(&m, &t).unwrap();
+    let k = first.int8.expect("an int8 kernel is chosen");
+    assert!(int8_candidates().iter().any(|c| core::ptr::eq(*c, k)));
+    assert_eq!(first.int8_trials.len(), int8_candidates().len());
+    assert!(first.describe().contains(k.name), "{}", first.describe());
+    let second = choose(&m, &t).unwrap();
+    assert!(matches!(second.source, Source::Cached(_)), "{:?}", second.source);
+    assert!(core::ptr::eq(second.int8.unwrap(), k) && second.int8_trials.is_empty());
+    assert!(core::ptr::eq(second.apply(&m).unwrap().int8_kernel(), k));
+    // A float model's choice has none.
+    let float_bytes = tiny_model();
+    let float = Model::from_bytes(&float_bytes).unwrap();
+    assert!(choose(&float, &t).unwrap().int8.is_none());
 }
