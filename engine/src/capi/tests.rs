@@ -373,3 +373,62 @@ fn last_error_is_per_thread() {
     assert_eq!(bemm_last_error(), BEMM_ERR_NULL);
     assert!(message().contains("must not be null"), "{}", message());
 }
+
+#[test]
+fn an_int8_model_runs_through_the_c_abi_unchanged_for_the_caller() {
+    let meta = OwnedMeta::bigearthnet("tiny", &[0, 1, 2]);
+    let mut b = build(Arch::Tiny, 3, 32, 19, &mut RandomWeights::new(3), meta).expect("build");
+    let convs: Vec<u32> = (0..b.graph.layers().len() as u32)
+        .filter(|&i| {
+            let r = &b.graph.layers()[i as usize].record;
+            r.kind == bemm_formats::model::LayerKind::Conv as u32 && r.input != bemm_formats::model::INPUT
+        })
+        .collect();
+    for i in convs {
+        b.graph.quantize(i, 0.05, 0).expect("quantize");
+    }
+    let bytes = b.to_bytes().expect("bytes");
+    let words = placed(&bytes, 0);
+    let mut storage = std::vec![0u64; bemm_model_storage_size().div_ceil(8)];
+    let mut h: *mut BemmModel = null_mut();
+    // SAFETY: buffers live for the whole test.
+    unsafe {
+        let st = storage.as_mut_ptr().cast();
+        assert_eq!(bemm_model_open(st, storage.len() * 8, words.as_ptr().cast(), bytes.len(), &mut h), BEMM_OK);
+        assert!((*h).model.is_quantized());
+        let (mut il, mut nc, mut fl) = (0usize, 0usize, 0usize);
+        assert_eq!(bemm_model_info(h, &mut il, &mut nc, &mut fl, null_mut(), null_mut(), null_mut()), BEMM_OK);
+        let mut sl = 0usize;
+        assert_eq!(bemm_scratch_len(h, 2, &mut sl), BEMM_OK);
+        assert!(sl >= (*h).model.int8_scratch_len(2).expect("fits") + (*h).model.workspace_len());
+        let input = input(2 * il);
+        let mut scratch = std::vec![0f32; sl];
+        let mut probs = std::vec![0f32; 2 * nc];
+        let mut feats = std::vec![0f32; 2 * fl];
+        let (ip, sp, pp, fp) = (input.as_ptr(), scratch.as_mut_ptr(), probs.as_mut_ptr(), feats.as_mut_ptr());
+        assert_eq!(bemm_predict(h, ip, 2, sp, sl - 1, pp, 2 * nc, null_mut()), BEMM_ERR_SCRATCH);
+        assert_eq!(bemm_extract_features(h, ip, 2, sp, sl, pp, 2 * nc, fp, 2 * fl), BEMM_OK);
+        let m: &Model<'static> = &(*h).model;
+        let input16: Vec<f16> = input.iter().map(|b| f16::from_bits(*b)).collect();
+        let (mut want, mut want_f) = (std::vec![0f32; 2 * nc], std::vec![0f32; 2 * fl]);
+        m.infer(&input16, 2, &mut scratch, &mut want, &mut want_f).expect("infer");
+        assert_eq!((&probs, &feats), (&want, &want_f));
+        // Pinning another int8 kernel by name: the same results (bit-identical
+        // when only the int8 kernel changes; `scalar-4x8` also pins the float
+        // stem's kernel, which rounds differently).
+        let other = crate::kernels::int8::available()
+            .find(|k| k.name != m.int8_kernel().name && crate::kernels::int8::int8_only_name(k.name))
+            .unwrap_or(crate::kernels::int8::scalar());
+        let name = std::ffi::CString::new(other.name).expect("name");
+        assert_eq!(bemm_model_set_kernel(h, name.as_ptr()), BEMM_OK);
+        assert_eq!((*h).model.int8_kernel().name, other.name);
+        let pp = probs.as_mut_ptr();
+        assert_eq!(bemm_predict(h, ip, 2, scratch.as_mut_ptr(), sl, pp, 2 * nc, null_mut()), BEMM_OK);
+        if crate::kernels::int8::int8_only_name(other.name) {
+            assert_eq!(probs, want);
+        } else {
+            assert!(probs.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-5), "{probs:?} vs {want:?}");
+        }
+        assert_eq!(bemm_model_close(h), BEMM_OK);
+    }
+}
