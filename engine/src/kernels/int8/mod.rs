@@ -14,6 +14,8 @@
 use crate::cpu::{Cpu, Isa};
 use crate::error::EngineError;
 
+#[cfg(target_arch = "aarch64")]
+mod neon;
 pub(crate) mod scalar;
 #[cfg(test)]
 mod tests;
@@ -68,6 +70,10 @@ pub(crate) static QREGISTRY: &[QKernel] = &[
     QKernel { name: "avx512vnni-12x32", isa: Isa::Avx512Vnni, mr: 12, nr: 32, run: x86::avx512vnni_12x32 },
     #[cfg(target_arch = "x86_64")]
     QKernel { name: "avxvnni-6x16", isa: Isa::AvxVnni, mr: 6, nr: 16, run: x86::avxvnni_6x16 },
+    #[cfg(target_arch = "aarch64")]
+    QKernel { name: "neon-dot-8x8", isa: Isa::NeonDot, mr: 8, nr: 8, run: neon::dot_8x8 },
+    #[cfg(target_arch = "aarch64")]
+    QKernel { name: "neon-4x8", isa: Isa::Neon, mr: 4, nr: 8, run: neon::smull_4x8 },
     #[cfg(target_arch = "x86_64")]
     QKernel { name: "avx2-6x8", isa: Isa::Avx2, mr: 6, nr: 8, run: x86::avx2_6x8 },
     QKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, run: scalar::qtile_4x8 },

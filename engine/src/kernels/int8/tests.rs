@@ -88,3 +88,19 @@ fn an_int8_kernel_the_cpu_lacks_is_an_error_naming_the_missing_features() {
         }
     }
 }
+
+#[test]
+fn every_available_int8_kernel_matches_on_random_edge_tiles() {
+    let mut rng = Lcg::new(77);
+    for kern in QREGISTRY.iter().filter(|k| k.isa.available()) {
+        for case in 0..60u64 {
+            // Every partial tile shape, depths that are not multiples of 4.
+            let rows = 1 + (rng.next_u32() as usize) % kern.mr;
+            let cols = 1 + (rng.next_u32() as usize) % kern.nr;
+            let k = 1 + (rng.next_u32() as usize) % 300;
+            let accumulate = case % 2 == 1;
+            let (got, want) = run(kern, rows, k, cols, accumulate, 1000 + case);
+            assert_eq!(got, want, "{} rows {rows} k {k} cols {cols} accumulate {accumulate}", kern.name);
+        }
+    }
+}
