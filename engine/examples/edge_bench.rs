@@ -3,11 +3,15 @@
 //! Pi 4/5, a Jetson or any edge computer (`benches/arm/run.sh`).
 //!
 //! `edge_bench [--arch resnet50] [--size 120] [--seconds 5] [--threads N]
-//! [--only exact|fast] [--kernels]` builds the architecture with deterministic random
+//! [--batch B] [--only exact|fast|int8] [--int8] [--kernels]` builds the
+//! architecture with deterministic random
 //! weights over the 12 bands (the same graph `bemm export` writes), then
 //! for each precision prints the kernel, batch-1 latency (median) on 1 and
-//! N threads and throughput in patches/s (batch 4 x N, each thread its own
-//! share). `BEMM_KERNEL` pins a kernel (`scalar`, `neon`, `neon-fp16`, ...);
+//! N threads and throughput in patches/s (batch B, default 4 x N, each
+//! thread its own share). `--int8` adds the int8 path: the same network with
+//! every convolution but the stem int8 (`QConv`, fixed quantization
+//! parameters: a speed measurement, not an accuracy one), float layers on
+//! the exact kernel, the int8 layers on the best int8 kernel. `BEMM_KERNEL` pins a kernel (`scalar`, `neon`, `neon-fp16`, ...);
 //! `--kernels` only prints the kernel each path would use (`kernel exact
 //! NAME`, `kernel fast NAME`).
 //! Numbers are only comparable within one run on one idle machine.
@@ -56,6 +60,13 @@ fn cpu_model() -> String {
     parts.join("; ")
 }
 
+/// `bytes` in 8-byte aligned storage (what a memory map gives).
+fn aligned_words(bytes: &[u8]) -> Vec<u64> {
+    let mut words = vec![0u64; bytes.len().div_ceil(8)];
+    bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+    words
+}
+
 /// Median seconds of `f` over repeated runs within about `budget` seconds.
 fn median_time(budget: f64, mut f: impl FnMut()) -> f64 {
     f();
@@ -92,6 +103,7 @@ fn run() -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = (num("--threads", cores as f64)? as usize).max(1);
     let only = arg(&args, "--only");
+    let with_int8 = args.iter().any(|a| a == "--int8") || only.as_deref() == Some("int8");
     if args.iter().any(|a| a == "--kernels") {
         // The kernels a model gets here (after BEMM_KERNEL), without timing.
         let pinned = bemm_engine::kernels::from_env().map_err(|e| e.to_string())?;
@@ -104,14 +116,20 @@ fn run() -> Result<(), String> {
     println!("cpu: {}", cpu_model());
     println!("logical cores: {cores}; threads used: {threads}");
     let meta = OwnedMeta::bigearthnet(arch.name(), &(0..12).collect::<Vec<_>>());
-    let bytes = build(arch, 12, size, 19, &mut RandomWeights::new(42), meta)
-        .map_err(|e| format!("{e:?}"))?
-        .to_bytes()
-        .map_err(|e| e.to_string())?;
-    let mut words = vec![0u64; bytes.len().div_ceil(8)];
-    bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
-    let aligned = &bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()];
-    let base = Model::from_bytes(aligned).map_err(|e| e.to_string())?;
+    let builder = build(arch, 12, size, 19, &mut RandomWeights::new(42), meta).map_err(|e| format!("{e:?}"))?;
+    let bytes = builder.to_bytes().map_err(|e| e.to_string())?;
+    let words = aligned_words(&bytes);
+    let base = Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()]).map_err(|e| e.to_string())?;
+    // The int8 twin: every convolution that does not read the f16 input.
+    let mut quant = builder.clone();
+    for i in 0..quant.graph.layers().len() as u32 {
+        let r = quant.graph.layers()[i as usize].record;
+        if r.kind == bemm_formats::model::LayerKind::Conv as u32 && r.input != bemm_formats::model::INPUT {
+            quant.graph.quantize(i, 0.05, 0).map_err(|e| e.to_string())?;
+        }
+    }
+    let qbytes = if with_int8 { quant.to_bytes().map_err(|e| e.to_string())? } else { Vec::new() };
+    let qwords = aligned_words(&qbytes);
     let macs = base.macs_per_sample() as f64;
     println!("model: {arch_name} 12x{size}x{size}, 19 classes, {:.3} GMAC per patch", macs / 1e9);
     let small = base.clone().with_gemm_blocks(64, 64).map_err(|e| e.to_string())?;
@@ -123,7 +141,7 @@ fn run() -> Result<(), String> {
     );
 
     let n = base.input_len();
-    let batch = 4 * threads;
+    let batch = (num("--batch", (4 * threads) as f64)? as usize).max(1);
     let input: Vec<f16> =
         (0..batch * n).map(|i| f16::from_f32(((i * 7919 % 1013) as f32 / 506.5 - 1.0) * 1.5)).collect();
     println!();
@@ -131,11 +149,17 @@ fn run() -> Result<(), String> {
         "{:<7} {:<16} {:>12} {:>12} {:>14} {:>9}",
         "path", "kernel", "b1 1 thr ms", "b1 N thr ms", "patches/s N", "GFLOP/s"
     );
-    for (label, precision) in [("exact", Precision::Exact), ("fast", Precision::Fast)] {
+    let mut paths = vec![("exact", base.clone().with_precision(Precision::Exact))];
+    paths.push(("fast", base.clone().with_precision(Precision::Fast)));
+    if with_int8 {
+        let q = Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&qwords)[..qbytes.len()])
+            .map_err(|e| e.to_string())?;
+        paths.push(("int8", q.with_precision(Precision::Exact)));
+    }
+    for (label, m) in paths {
         if only.as_deref().is_some_and(|o| o != label) {
             continue;
         }
-        let m = base.clone().with_precision(precision);
         let mut scratch = vec![0f32; m.scratch_len(1)];
         let mut probs = vec![0f32; batch * m.num_classes()];
         let one = &input[..n];
@@ -164,7 +188,7 @@ fn run() -> Result<(), String> {
         println!(
             "{:<7} {:<16} {:>12.1} {:>12.1} {:>14.2} {:>9.1}",
             label,
-            m.kernel().name,
+            if m.is_quantized() { m.int8_kernel().name } else { m.kernel().name },
             lat1 * 1e3,
             latn * 1e3,
             tput,
