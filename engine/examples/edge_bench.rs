@@ -152,8 +152,8 @@ fn run() -> Result<(), String> {
     let mut paths = vec![("exact", base.clone().with_precision(Precision::Exact))];
     paths.push(("fast", base.clone().with_precision(Precision::Fast)));
     if with_int8 {
-        let q = Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&qwords)[..qbytes.len()])
-            .map_err(|e| e.to_string())?;
+        let q =
+            Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&qwords)[..qbytes.len()]).map_err(|e| e.to_string())?;
         paths.push(("int8", q.with_precision(Precision::Exact)));
     }
     for (label, m) in paths {

@@ -235,39 +235,47 @@ unsafe fn qgemm_raw(
                 #[inline(always)]
                 || b.pack(pc, kc, jc, nc, nr, bpack),
             );
-            for ic in (0..m).step_by(MC) {
-                let mc = MC.min(m - ic);
-                pack::pack_a(w, k, ic, mc, pc, kc, mr, apack);
-                for jr in (0..nc).step_by(nr) {
-                    for ir in (0..mc).step_by(mr) {
-                        let (rows, cols) = (mr.min(mc - ir), nr.min(nc - jr));
-                        let at = (ic + ir) * ldc + jc + jr;
-                        // SAFETY: (ic+ir) < m and jc+jr < n: inside C as checked by `fits`.
-                        let ct = unsafe { c.add(at) };
-                        let tile = QTile {
-                            k4,
-                            a: apack[(ir / mr) * k4 * mr * 4..].as_ptr() as *const i8,
-                            b: bpack[(jr / nr) * k4 * nr * 4..].as_ptr(),
-                            c: ct as *mut i32,
-                            ldc,
-                            rows,
-                            cols,
-                            accumulate: !first,
-                        };
-                        // SAFETY: `kern` is available (a `Ctx` holds only
-                        // kernels from the checked constructors); the panels
-                        // hold k4 groups of mr / nr strips, zero-padded; C
-                        // holds rows x cols at the tile origin.
-                        unsafe { (kern.run)(&tile) };
-                        if last {
-                            // SAFETY: the same rows x cols of C, now holding
-                            // the tile's complete i32 sums; the residual has
-                            // C's shape (checked by `fits`).
-                            unsafe { finish(&epi, ic + ir, ct, ldc, rows, cols, at) };
+            // The tiles and their epilogue compiled for the widest ISA
+            // (the epilogue's loops vectorize).
+            widest(
+                isa,
+                #[inline(always)]
+                || {
+                    for ic in (0..m).step_by(MC) {
+                        let mc = MC.min(m - ic);
+                        pack::pack_a(w, k, ic, mc, pc, kc, mr, apack);
+                        for jr in (0..nc).step_by(nr) {
+                            for ir in (0..mc).step_by(mr) {
+                                let (rows, cols) = (mr.min(mc - ir), nr.min(nc - jr));
+                                let at = (ic + ir) * ldc + jc + jr;
+                                // SAFETY: (ic+ir) < m and jc+jr < n: inside C as checked by `fits`.
+                                let ct = unsafe { c.add(at) };
+                                let tile = QTile {
+                                    k4,
+                                    a: apack[(ir / mr) * k4 * mr * 4..].as_ptr() as *const i8,
+                                    b: bpack[(jr / nr) * k4 * nr * 4..].as_ptr(),
+                                    c: ct as *mut i32,
+                                    ldc,
+                                    rows,
+                                    cols,
+                                    accumulate: !first,
+                                };
+                                // SAFETY: `kern` is available (a `Ctx` holds only
+                                // kernels from the checked constructors); the panels
+                                // hold k4 groups of mr / nr strips, zero-padded; C
+                                // holds rows x cols at the tile origin.
+                                unsafe { (kern.run)(&tile) };
+                                if last {
+                                    // SAFETY: the same rows x cols of C, now holding
+                                    // the tile's complete i32 sums; the residual has
+                                    // C's shape (checked by `fits`).
+                                    unsafe { finish(&epi, ic + ir, ct, ldc, rows, cols, at, k) };
+                                }
+                            }
                         }
                     }
-                }
-            }
+                },
+            );
         }
     }
     Ok(())
@@ -281,7 +289,20 @@ unsafe fn qgemm_raw(
 /// `c` must be valid for `rows` rows of `cols` values `ldc` apart, holding
 /// i32 sums; a residual must hold C's shape.
 #[inline(always)]
-unsafe fn finish(e: &Epilogue<'_>, row0: usize, c: *mut f32, ldc: usize, rows: usize, cols: usize, at: usize) {
+unsafe fn finish(
+    e: &Epilogue<'_>,
+    row0: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    at: usize,
+    k: usize,
+) {
+    // |acc| <= 32640 * k; when `acc + add` cannot leave i32 the sum is
+    // formed in i32 (vectorized), else in i64. Both are the exact integer,
+    // converted to f32 once, so the results are the same.
+    let bound = 32640i64 * k as i64;
     for r in 0..rows {
         let o = row0 + r;
         let add = e.bias.map_or(0, |b| i64::from(b[o])) - i64::from(e.zp) * i64::from(e.rowsum[o]);
@@ -289,6 +310,33 @@ unsafe fn finish(e: &Epilogue<'_>, row0: usize, c: *mut f32, ldc: usize, rows: u
         // SAFETY: row r of the tile lies inside C (caller).
         let crow = unsafe { c.add(r * ldc) };
         let res = e.res.map(|res| &res[at + r * ldc..at + r * ldc + cols]);
+        if add.abs() + bound <= i64::from(i32::MAX) {
+            // SAFETY: the row's `cols` values lie inside C and hold i32 sums;
+            // nothing else accesses them during the call (caller).
+            let row = unsafe { core::slice::from_raw_parts_mut(crow as *mut i32, cols) };
+            let add = add as i32;
+            match res {
+                Some(res) => {
+                    for (x, &rv) in row.iter_mut().zip(res) {
+                        let mut v = (*x + add) as f32 * scale + rv;
+                        if e.relu && v < 0.0 {
+                            v = 0.0;
+                        }
+                        *x = v.to_bits() as i32;
+                    }
+                }
+                None => {
+                    for x in row.iter_mut() {
+                        let mut v = (*x + add) as f32 * scale;
+                        if e.relu && v < 0.0 {
+                            v = 0.0;
+                        }
+                        *x = v.to_bits() as i32;
+                    }
+                }
+            }
+            continue;
+        }
         for j in 0..cols {
             // SAFETY: j < cols; the value was written as i32 by the kernel.
             let p = unsafe { crow.add(j) };

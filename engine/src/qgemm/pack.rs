@@ -152,7 +152,28 @@ impl QIm2col<'_> {
 #[inline(always)]
 fn interleave(rows: [&[u8]; 4], nr: usize, dst: &mut [u8]) {
     let (r0, r1, r2, r3) = (&rows[0][..nr], &rows[1][..nr], &rows[2][..nr], &rows[3][..nr]);
-    for (j, d) in dst[..4 * nr].chunks_exact_mut(4).enumerate() {
+    let dst = &mut dst[..4 * nr];
+    #[cfg(target_arch = "x86_64")]
+    if nr.is_multiple_of(16) {
+        use core::arch::x86_64::*;
+        for j in (0..nr).step_by(16) {
+            // SAFETY: SSE2 is part of x86-64; rows hold nr bytes (j + 16 <= nr)
+            // and dst 4 * nr (4 * j + 64 <= 4 * nr), all unaligned accesses.
+            unsafe {
+                let ld = |r: &[u8]| _mm_loadu_si128(r.as_ptr().add(j) as *const __m128i);
+                let (a, b, c, d) = (ld(r0), ld(r1), ld(r2), ld(r3));
+                let (ab_lo, ab_hi) = (_mm_unpacklo_epi8(a, b), _mm_unpackhi_epi8(a, b));
+                let (cd_lo, cd_hi) = (_mm_unpacklo_epi8(c, d), _mm_unpackhi_epi8(c, d));
+                let out = dst.as_mut_ptr().add(4 * j) as *mut __m128i;
+                _mm_storeu_si128(out, _mm_unpacklo_epi16(ab_lo, cd_lo));
+                _mm_storeu_si128(out.add(1), _mm_unpackhi_epi16(ab_lo, cd_lo));
+                _mm_storeu_si128(out.add(2), _mm_unpacklo_epi16(ab_hi, cd_hi));
+                _mm_storeu_si128(out.add(3), _mm_unpackhi_epi16(ab_hi, cd_hi));
+            }
+        }
+        return;
+    }
+    for (j, d) in dst.chunks_exact_mut(4).enumerate() {
         d.copy_from_slice(&[r0[j], r1[j], r2[j], r3[j]]);
     }
 }
