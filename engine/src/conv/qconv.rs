@@ -7,6 +7,7 @@ use super::Geometry;
 use crate::act::Planes;
 use crate::ctx::Ctx;
 use crate::error::EngineError;
+use crate::kernels::widest::widest;
 use crate::qgemm::{self, pack, Epilogue, QSpec};
 use bemm_formats::model::{LayerRecord, Quant};
 
@@ -55,14 +56,21 @@ pub(crate) fn qconv<P: Planes>(
     let (scale, rest) = qs.split_at_mut(m);
     let (rowsum, rest) = rest.split_at_mut(m);
     let rowsum: &mut [i32] = bytemuck::cast_slice_mut(rowsum);
-    for (o, (s, r)) in scale.iter_mut().zip(rowsum.iter_mut()).enumerate() {
-        *s = quant.input_scale * quant.weight_scales[o];
-        *r = weight[o * k..(o + 1) * k].iter().map(|&w| i32::from(w)).sum();
-    }
     let q: &mut [u8] = bytemuck::cast_slice_mut(rest);
     let q = &mut q[..g.c * batch * g.h * g.w];
     let zp = quant.input_zero_point;
-    pack::quantize(ctx.isa(), src, g.c, batch, g.h * g.w, quant.input_scale, zp, q);
+    // Both loops vectorize; compiled for the widest ISA.
+    widest(
+        ctx.isa(),
+        #[inline(always)]
+        || {
+            for (o, (s, r)) in scale.iter_mut().zip(rowsum.iter_mut()).enumerate() {
+                *s = quant.input_scale * quant.weight_scales[o];
+                *r = weight[o * k..(o + 1) * k].iter().map(|&w| i32::from(w)).sum();
+            }
+            pack::quantize(ctx.isa(), src, g.c, batch, g.h * g.w, quant.input_scale, zp, q);
+        },
+    );
     let (res, relu) = match fused {
         Some((r, relu)) => (Some(r), relu),
         None => (None, l.relu()),

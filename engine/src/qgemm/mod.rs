@@ -169,6 +169,7 @@ struct Cols<'b, B> {
 }
 
 impl<B: QPackB> QPackB for Cols<'_, B> {
+    #[inline(always)]
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [u8]) {
         self.inner.pack(k0, kc, self.off + n0, nc, nr, dst);
     }

@@ -14,8 +14,10 @@ const RUN: usize = 256;
 /// Quantize `channels` planes of `batch` samples from `src` into `dst`
 /// (`[channels][batch][hw]` u8): `q = clamp(x / scale + zp, 0, 255)`
 /// rounded half up, computed as `x * (1 / scale) + zp`. Done once per layer,
-/// so the im2col packing moves bytes only.
+/// so the im2col packing moves bytes only. Inlined: callers run it under
+/// `widest`, where the loop vectorizes.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(crate) fn quantize<P: Planes>(
     isa: Isa,
     src: &P,
@@ -36,8 +38,9 @@ pub(crate) fn quantize<P: Planes>(
                 let t = &mut tmp[..s.len()];
                 P::E::widen(isa, s, t);
                 for (q, &x) in d.iter_mut().zip(t.iter()) {
-                    // `as u8` saturates (NaN to 0), so this never wraps.
-                    *q = ((x * inv + zp).clamp(0.0, 255.0) + 0.5) as u8;
+                    // `max` maps NaN to 0, so the value lies in [0.5, 255.5]:
+                    // the i32 conversion is exact truncation (vectorized).
+                    *q = ((x * inv + zp).max(0.0).min(255.0) + 0.5) as i32 as u8;
                 }
             }
         }
@@ -48,6 +51,7 @@ pub(crate) fn quantize<P: Planes>(
 /// i8 weights into `mr`-row strips of `[ceil(kc/4)][mr][4]` (strip `s` at
 /// `s * ceil(kc/4) * mr * 4`), zero past `kc` and past `mc` rows.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(crate) fn pack_a(w: &[i8], k: usize, ic: usize, mc: usize, pc: usize, kc: usize, mr: usize, dst: &mut [u8]) {
     let k4 = kc.div_ceil(4);
     for strip in 0..mc.div_ceil(mr) {
@@ -60,21 +64,17 @@ pub(crate) fn pack_a(w: &[i8], k: usize, ic: usize, mc: usize, pc: usize, kc: us
                 }
                 continue;
             }
-            let src = &w[(ic + row) * k + pc..(ic + row) * k + pc + kc];
+            let src: &[u8] = bytemuck::cast_slice(&w[(ic + row) * k + pc..(ic + row) * k + pc + kc]);
             let (whole, tail) = src.split_at(kc / 4 * 4);
-            for (g, q) in whole.chunks_exact(4).enumerate() {
-                let d = &mut sdst[(g * mr + r) * 4..(g * mr + r) * 4 + 4];
-                for (d, &v) in d.iter_mut().zip(q) {
-                    *d = v as u8;
-                }
+            // One 4-byte group per step, `mr * 4` bytes apart in the strip.
+            for (q, d) in whole.chunks_exact(4).zip(sdst[r * 4..].chunks_mut(mr * 4)) {
+                d[..4].copy_from_slice(q);
             }
             if !tail.is_empty() {
                 let g = kc / 4;
                 let d = &mut sdst[(g * mr + r) * 4..(g * mr + r) * 4 + 4];
                 d.fill(0);
-                for (d, &v) in d.iter_mut().zip(tail) {
-                    *d = v as u8;
-                }
+                d[..tail.len()].copy_from_slice(tail);
             }
         }
     }
@@ -179,6 +179,8 @@ fn interleave(rows: [&[u8]; 4], nr: usize, dst: &mut [u8]) {
 }
 
 impl QPackB for QIm2col<'_> {
+    // Inlined into the caller's `widest` region, so it compiles for the widest ISA.
+    #[inline(always)]
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [u8]) {
         let k4 = kc.div_ceil(4);
         let n_all = self.batch * self.g.oh * self.g.ow;
