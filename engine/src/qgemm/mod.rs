@@ -290,6 +290,7 @@ unsafe fn qgemm_raw(
 /// `c` must be valid for `rows` rows of `cols` values `ldc` apart, holding
 /// i32 sums; a residual must hold C's shape.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn finish(
     e: &Epilogue<'_>,
     row0: usize,

@@ -38,9 +38,9 @@ pub(crate) fn quantize<P: Planes>(
                 let t = &mut tmp[..s.len()];
                 P::E::widen(isa, s, t);
                 for (q, &x) in d.iter_mut().zip(t.iter()) {
-                    // `max` maps NaN to 0, so the value lies in [0.5, 255.5]:
-                    // the i32 conversion is exact truncation (vectorized).
-                    *q = ((x * inv + zp).max(0.0).min(255.0) + 0.5) as i32 as u8;
+                    // The value lies in [0.5, 255.5] (a NaN converts to 0):
+                    // the i32 conversion truncates, vectorized.
+                    *q = ((x * inv + zp).clamp(0.0, 255.0) + 0.5) as i32 as u8;
                 }
             }
         }

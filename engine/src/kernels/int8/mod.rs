@@ -166,6 +166,7 @@ pub fn from_env() -> Result<Option<&'static QKernel>, EngineError> {
 ///
 /// # Safety
 /// `t.c` must be valid for `t.rows` rows of `t.cols` i32 `t.ldc` apart.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(crate) unsafe fn store_qtile<const MR: usize, const NR: usize>(t: &QTile, acc: &[[i32; NR]; MR]) {
     for (r, row) in acc.iter().enumerate().take(t.rows) {
