@@ -22,6 +22,7 @@ fn kind(e: &FormatError) -> String {
         FormatError::Meta { problem } => format!("Meta({problem})"),
         FormatError::NonFinite { role, .. } => format!("NonFinite({role})"),
         FormatError::MetaValue { field, .. } => format!("MetaValue({field})"),
+        FormatError::Quant { field, .. } => format!("Quant({field})"),
     }
 }
 
