@@ -76,19 +76,21 @@ fn cpu_banner() -> String {
         .unwrap_or_default();
     let id = CpuId::current();
     let kernels: Vec<&str> = bemm_engine::kernels::available().map(|k| k.name).collect();
+    let int8: Vec<&str> = bemm_engine::kernels::int8::available().map(|k| k.name).collect();
     format!(
-        "CPU: {} (family {} model {}); ISA flags: {}; engine kernels available: {}",
+        "CPU: {} (family {} model {}); ISA flags: {}; engine kernels available: {}; int8: {}",
         field("model name").unwrap_or_else(|| id.brand.clone()),
         field("cpu family").unwrap_or_else(|| id.family.to_string()),
         field("model").unwrap_or_else(|| id.model.to_string()),
         if flags.is_empty() { "(no /proc/cpuinfo flags)".to_string() } else { flags.join(" ") },
-        kernels.join(", ")
+        kernels.join(", "),
+        int8.join(", ")
     )
 }
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if matches!(args.first().map(String::as_str), Some("run" | "quick")) {
+    if matches!(args.first().map(String::as_str), Some("run" | "quick" | "int8")) {
         println!("{}", cpu_banner());
     }
     match args.first().map(String::as_str) {
@@ -105,6 +107,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some("run") => run(&args),
         Some("quick") => quick(&args),
+        Some("int8") => int8_row(&args),
         Some("probe") => {
             // One input and bemm's probabilities, for ort_bench.py's parity check.
             let m = OwnedModel::open(std::path::Path::new(&arg(&args, "--model").context("--model FILE")?))?;
@@ -120,7 +123,7 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(arg(&args, "--out").context("--out FILE")?, out)?;
             Ok(())
         }
-        _ => bail!("usage: engine_bench make-model --arch resnet50 --out M.bemm | run --model M.bemm [--ort ORT.json] [--seconds S] [--tune-budget-ms MS] | quick --model M.bemm [--seconds S] [--only exact|fast] [--what throughput|latency] [--winograd off] [--threads N]"),
+        _ => bail!("usage: engine_bench make-model --arch resnet50 --out M.bemm | run --model M.bemm [--ort ORT.json] [--seconds S] [--tune-budget-ms MS] | quick --model M.bemm [--seconds S] [--only exact|fast] [--what throughput|latency] [--winograd off] [--threads N] | int8 [--arch resnet50] [--size 120] [--seconds S]"),
     }
 }
 
@@ -261,6 +264,54 @@ fn quick(args: &[String]) -> anyhow::Result<()> {
             thr * flops / 1e9,
             lat * 1e3
         );
+    }
+    Ok(())
+}
+
+/// The int8 row: a random-weights network (ResNet50 at 120x120 by default)
+/// and its int8 twin (every convolution but the stem a `QConv`), on one
+/// thread: batch-16 patches per CPU-second and batch-1 latency of the exact
+/// float path, then of the int8 path with each int8 kernel [`tune::int8_candidates`] (the
+/// float layers on the exact kernel). The quantization parameters are
+/// fixed, not calibrated: this row measures speed, not accuracy (the engine
+/// tests check an int8 model's decisions against its float twin).
+fn int8_row(args: &[String]) -> anyhow::Result<()> {
+    let a = arg(args, "--arch").unwrap_or_else(|| "resnet50".into());
+    let arch = Arch::parse(&a).with_context(|| format!("unknown --arch {a}"))?;
+    let size: usize = arg(args, "--size").map(|s| s.parse()).transpose()?.unwrap_or(120);
+    let budget: f64 = arg(args, "--seconds").map(|s| s.parse()).transpose()?.unwrap_or(3.0);
+    let meta = OwnedMeta::bigearthnet(arch.name(), &(0..12).collect::<Vec<_>>());
+    let float = arch::build(arch, 12, size, 19, &mut RandomWeights::new(42), meta).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut quant = float.clone();
+    let convs: Vec<u32> = (0..quant.graph.layers().len() as u32)
+        .filter(|&i| {
+            let r = &quant.graph.layers()[i as usize].record;
+            r.kind == bemm_formats::model::LayerKind::Conv as u32 && r.input != bemm_formats::model::INPUT
+        })
+        .collect();
+    for &i in &convs {
+        quant.graph.quantize(i, 0.05, 0)?;
+    }
+    let dir = tempfile::tempdir()?;
+    let (fp, qp) = (dir.path().join("float.bemm"), dir.path().join("int8.bemm"));
+    std::fs::write(&fp, float.to_bytes()?)?;
+    std::fs::write(&qp, quant.to_bytes()?)?;
+    let (fo, qo) = (OwnedModel::open(&fp)?, OwnedModel::open(&qp)?);
+    let exact = fo.model().clone().with_precision(Precision::Exact);
+    let q = qo.model().clone().with_precision(Precision::Exact);
+    println!("{} {size}x{size}: {} of {} convolutions int8; 1 thread", arch.name(), convs.len(), convs.len() + 1);
+    let x = tune::synthetic_input(16 * exact.input_len(), 7);
+    let report = |name: &str, m: &Model<'_>| {
+        let thr = cpu_throughput(m, &x, budget);
+        let lat = latency(m, &x, budget);
+        println!("{name:28}: batch 16 {thr:6.1} patches/cpu-s, batch-1 latency {:7.2} ms", lat * 1e3);
+        thr
+    };
+    let base = report(&format!("exact ({})", exact.kernel().name), &exact);
+    // The scalar reference only where no SIMD kernel exists (as in tuning).
+    for k in tune::int8_candidates() {
+        let thr = report(&format!("int8 ({})", k.name), &q.clone().with_int8_kernel(k));
+        println!("{:28}  {:.2}x exact", "", thr / base);
     }
     Ok(())
 }
