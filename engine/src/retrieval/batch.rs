@@ -92,7 +92,14 @@ fn offer(top: &mut TopK, q: &Query, db: &Database<'_>, i: usize, d: f32) {
 }
 
 /// Scan rows `start..end` for every query; returns one [`TopK`] per query.
-pub fn scan(db: &Database<'_>, queries: &[Query], plan: &Plan, opt: &SearchOptions, start: usize, end: usize) -> Vec<TopK> {
+pub fn scan(
+    db: &Database<'_>,
+    queries: &[Query],
+    plan: &Plan,
+    opt: &SearchOptions,
+    start: usize,
+    end: usize,
+) -> Vec<TopK> {
     let stride = db.stride();
     let all = db.rows();
     let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(opt.k)).collect();

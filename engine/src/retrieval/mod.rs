@@ -33,12 +33,12 @@ pub mod select;
 #[cfg(feature = "alloc")]
 pub mod topk;
 
+#[cfg(feature = "alloc")]
+pub use bound::{BoundKernel, QueryGroup};
 pub use distance::{distance_f64, distance_scalar, Kernel, Metric};
 #[cfg(feature = "std")]
 pub use search::{search, search_batch, search_naive, Database, Query, SearchError, SearchOptions};
 #[cfg(feature = "std")]
 pub use select::{KernelChoiceError, Selection};
-#[cfg(feature = "alloc")]
-pub use bound::{BoundKernel, QueryGroup};
 #[cfg(feature = "alloc")]
 pub use topk::{Hit, TopK};

@@ -47,11 +47,27 @@ pub(super) fn run(
     let n = masks.len();
     let mut r = 0;
     while r + ROWS <= n {
-        block::<ROWS>(g, &rows[r * stride..], stride, worst, &mut rx, &mut masks[r..], bounds.as_deref_mut().map(|b| &mut b[r..]));
+        block::<ROWS>(
+            g,
+            &rows[r * stride..],
+            stride,
+            worst,
+            &mut rx,
+            &mut masks[r..],
+            bounds.as_deref_mut().map(|b| &mut b[r..]),
+        );
         r += ROWS;
     }
     while r < n {
-        block::<1>(g, &rows[r * stride..], stride, worst, &mut rx, &mut masks[r..], bounds.as_deref_mut().map(|b| &mut b[r..]));
+        block::<1>(
+            g,
+            &rows[r * stride..],
+            stride,
+            worst,
+            &mut rx,
+            &mut masks[r..],
+            bounds.as_deref_mut().map(|b| &mut b[r..]),
+        );
         r += 1;
     }
 }

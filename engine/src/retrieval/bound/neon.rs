@@ -23,7 +23,14 @@ fn load_h(x: &[f16; 8]) -> [float32x4_t; 2] {
 #[target_feature(enable = "neon")]
 fn load16(y: &[f32; 16]) -> [float32x4_t; 4] {
     // SAFETY: `y` is 16 f32 = 64 readable bytes.
-    unsafe { [vld1q_f32(y.as_ptr()), vld1q_f32(y.as_ptr().add(4)), vld1q_f32(y.as_ptr().add(8)), vld1q_f32(y.as_ptr().add(12))] }
+    unsafe {
+        [
+            vld1q_f32(y.as_ptr()),
+            vld1q_f32(y.as_ptr().add(4)),
+            vld1q_f32(y.as_ptr().add(8)),
+            vld1q_f32(y.as_ptr().add(12)),
+        ]
+    }
 }
 
 /// Store 4 f32.
@@ -58,11 +65,27 @@ pub(super) fn run(
     let n = masks.len();
     let mut r = 0;
     while r + ROWS <= n {
-        block::<ROWS>(g, &rows[r * stride..], stride, worst, &mut rx, &mut masks[r..], bounds.as_deref_mut().map(|b| &mut b[r..]));
+        block::<ROWS>(
+            g,
+            &rows[r * stride..],
+            stride,
+            worst,
+            &mut rx,
+            &mut masks[r..],
+            bounds.as_deref_mut().map(|b| &mut b[r..]),
+        );
         r += ROWS;
     }
     while r < n {
-        block::<1>(g, &rows[r * stride..], stride, worst, &mut rx, &mut masks[r..], bounds.as_deref_mut().map(|b| &mut b[r..]));
+        block::<1>(
+            g,
+            &rows[r * stride..],
+            stride,
+            worst,
+            &mut rx,
+            &mut masks[r..],
+            bounds.as_deref_mut().map(|b| &mut b[r..]),
+        );
         r += 1;
     }
 }

@@ -52,7 +52,13 @@ fn real_shaped(n: usize, dim: usize, stride: usize, seed: u64) -> Vec<f16> {
         let c = (lcg(&mut s) * 32.0) as usize % 32;
         for j in 0..dim {
             let u = lcg(&mut s);
-            let noise = if u < 0.2 { lcg(&mut s) * 0.5 } else if u > 0.97 { 3e-7 } else { 0.0 };
+            let noise = if u < 0.2 {
+                lcg(&mut s) * 0.5
+            } else if u > 0.97 {
+                3e-7
+            } else {
+                0.0
+            };
             rows[r * stride + j] = f16::from_f32(centres[c * dim + j] * (0.6 + 0.8 * lcg(&mut s)) + noise);
         }
     }
@@ -112,7 +118,14 @@ fn bounds_never_exceed_any_kernel_and_stay_close_to_exact() {
                 for &k in &dkernels {
                     k.distances(Metric::ChiSquare, y, &rows, stride, &mut dist);
                     for r in 0..n {
-                        assert!(b[r][q] <= dist[r], "{} above {} r{r} q{q}: {} > {}", bk.name(), k.name(), b[r][q], dist[r]);
+                        assert!(
+                            b[r][q] <= dist[r],
+                            "{} above {} r{r} q{q}: {} > {}",
+                            bk.name(),
+                            k.name(),
+                            b[r][q],
+                            dist[r]
+                        );
                     }
                 }
             }
@@ -207,7 +220,13 @@ fn batched_search_equals_one_by_one_hit_for_hit_and_the_f64_order() {
         for batch in [20, 16, 5, 3] {
             let qs = &queries[..batch];
             for k in Kernel::available_kernels() {
-                let plain = SearchOptions { kernel: k, k: 30, threads: 1, multi_query: None, ..SearchOptions::new(Metric::ChiSquare, 30) };
+                let plain = SearchOptions {
+                    kernel: k,
+                    k: 30,
+                    threads: 1,
+                    multi_query: None,
+                    ..SearchOptions::new(Metric::ChiSquare, 30)
+                };
                 let want = search_batch(&db, qs, &plain).unwrap();
                 for bk in bound_kernels_here() {
                     for threads in [1, 3] {
@@ -218,7 +237,10 @@ fn batched_search_equals_one_by_one_hit_for_hit_and_the_f64_order() {
                 }
                 // Ties aside, the same order as the exact f64 distances.
                 for (q, hits) in qs.iter().zip(&want) {
-                    let exact: Vec<f64> = hits.iter().map(|h| distance_f64(Metric::ChiSquare, &q.vector, db.row(h.index as usize).unwrap())).collect();
+                    let exact: Vec<f64> = hits
+                        .iter()
+                        .map(|h| distance_f64(Metric::ChiSquare, &q.vector, db.row(h.index as usize).unwrap()))
+                        .collect();
                     for w in exact.windows(2) {
                         assert!(w[0] <= w[1] + 1e-5 * w[1].abs() + 1e-12, "{}: f64 order {w:?}", k.name());
                     }
