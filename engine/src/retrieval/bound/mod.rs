@@ -278,7 +278,7 @@ pub(crate) fn finish(
         for q in 0..LANES {
             let l = (sx + g.sums[q]) * (1.0 - EPS) - 4.0 * h[q] - tiny;
             out[q] = l;
-            mask |= u16::from(!(l > worst[q])) << q;
+            mask |= u16::from(l.partial_cmp(&worst[q]) != Some(core::cmp::Ordering::Greater)) << q;
         }
     }
     if let Some(b) = bound {

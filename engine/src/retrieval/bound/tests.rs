@@ -155,7 +155,9 @@ fn masks_follow_the_bounds_and_unused_lanes_stay_clear() {
         let mut masks = vec![0u16; n];
         assert_eq!(bk.candidates(&g, &rows, dim, &worst, &mut masks), n);
         for r in 0..n {
-            let want = (0..6).filter(|&q| !(b[r][q] > worst[q])).fold(0u16, |m, q| m | 1 << q);
+            let want = (0..6)
+                .filter(|&q| b[r][q].partial_cmp(&worst[q]) != Some(core::cmp::Ordering::Greater))
+                .fold(0u16, |m, q| m | 1 << q);
             assert_eq!(masks[r], want, "{} row {r}", bk.name());
         }
         let set: usize = masks.iter().map(|m| m.count_ones() as usize).sum();
