@@ -143,6 +143,7 @@ fn retrieval_eval_and_search_on_label_features_give_known_answers() {
         metric: "chi2".into(),
         split: None,
         threads: Some(2),
+        also: vec![],
         json: false,
     })
     .unwrap();
@@ -150,6 +151,34 @@ fn retrieval_eval_and_search_on_label_features_give_known_answers() {
     assert_eq!(names, ["P_4", "P_8", "P_12", "P_16", "P_20", "P_1"]);
     assert_eq!(s.hits[4].distance, 0.0);
     assert!((s.hits[5].distance - 2.0).abs() < 1e-5);
+
+    // --also: more queries in the same batch (5 chi-square queries: the
+    // multi-query bound where the CPU has one); each query's hits are
+    // those of its own search, and unknown names are errors.
+    let args = |q: &str, also: &[&str]| search::Args {
+        features: path.clone(),
+        query: Some(q.into()),
+        query_patch: None,
+        model: None,
+        k: 6,
+        metric: "chi2".into(),
+        split: None,
+        threads: Some(2),
+        also: also.iter().map(|s| s.to_string()).collect(),
+        json: false,
+    };
+    let b = search::execute(&args("P_0", &["P_1", "P_2", "P_3", "P_5"])).unwrap();
+    assert_eq!(b.hits, s.hits);
+    assert_eq!(b.also.iter().map(|q| q.query.as_str()).collect::<Vec<_>>(), ["P_1", "P_2", "P_3", "P_5"]);
+    for q in &b.also {
+        assert_eq!(q.hits, search::execute(&args(&q.query, &[])).unwrap().hits, "{}", q.query);
+    }
+    let bound =
+        bemm_engine::retrieval::Kernel::by_name(b.kernel).and_then(bemm_engine::retrieval::BoundKernel::for_kernel);
+    assert_eq!(b.batch_kernel, bound.map(|k| k.name()));
+    assert_eq!(s.batch_kernel, None);
+    let e = search::execute(&args("P_0", &["P_1", "NOPE"])).unwrap_err().to_string();
+    assert!(e.contains("--also NOPE"), "{e}");
 
     // Unknown names and negative features (for chi-square) are clear errors.
     let mut a = search::Args {
@@ -161,6 +190,7 @@ fn retrieval_eval_and_search_on_label_features_give_known_answers() {
         metric: "chi2".into(),
         split: None,
         threads: None,
+        also: vec![],
         json: false,
     };
     assert!(search::execute(&a).unwrap_err().to_string().contains("no patch named \"NOPE\""));
@@ -221,6 +251,7 @@ fn eval_search_and_retrieval_eval_on_a_synth_archive() {
         metric: "chi2".into(),
         split: None,
         threads: Some(2),
+        also: vec![],
         json: false,
     };
     let s = search::execute(&a).unwrap();

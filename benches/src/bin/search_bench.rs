@@ -9,7 +9,11 @@
 //!   kernel this CPU runs (AVX-512, AVX2, NEON; division or reciprocal);
 //! - `bemm exact (chosen ...)`: the kernel `retrieval::select` times on the
 //!   data (or `BEMM_KERNEL` pins), threads over rows; CPU seconds per query;
-//! - `bemm exact, batch B`: the same answering B queries per pass over memory;
+//! - `bemm exact, batch 16 (<bound> + <kernel>)`: 16 queries per pass, each row
+//!   read once for all of them through the multi-query chi-square lower bound
+//!   (`retrieval::bound`), exact checks of the rows it does not rule out;
+//!   recall = fraction of the one-query search's top-k found (1 = same);
+//!   `(<kernel>, one query at a time)`: the same batch without the bound;
 //! - `scalar kernel`: the same threaded top-k with the scalar kernel (the SIMD gain);
 //! - `naive`: scalar distances of every row then a full sort, one thread;
 //! - `binary+rerank`: 128-bit sign codes, Hamming top-C, exact re-rank (recall@k
@@ -276,6 +280,7 @@ fn main() -> Result<()> {
         if have_numpy { ", numpy peer on" } else { ", numpy not found: peer skipped" }
     );
     let mut chosen_report = Vec::new();
+    let mut multi = Vec::new();
     for &n in &o.sizes {
         if n < 2 {
             bail!("--sizes: each size must be at least 2 rows");
@@ -367,31 +372,32 @@ fn main() -> Result<()> {
             }
         });
         push(format!("bemm exact (chosen {}, {thr} thr)", kernel.name()), t / nq as f64, bytes, None);
+        // Batches of 16: the multi-query bound (the default) and the same batch one query at a time.
         let batch = 16.min(nq);
-        let t = time(o.repeat, || {
-            for chunk in queries.chunks(batch) {
-                let _ = search_batch(&db, chunk, &opt);
+        for mq in [opt.multi_query, None] {
+            let bo = SearchOptions { multi_query: mq, ..opt };
+            let what = mq.map_or(format!("{}, one query at a time", kernel.name()), |b| {
+                format!("{} + {}", b.name(), kernel.name())
+            });
+            let label = format!("bemm exact, batch {batch} ({what}, {} thr)", thread_count(o.threads, n, batch));
+            let mut found = 0.0;
+            let t = time(o.repeat, || {
+                found = 0.0;
+                for (chunk, e) in queries.chunks(batch).zip(exact.chunks(batch)) {
+                    for (g, e) in search_batch(&db, chunk, &bo).unwrap_or_default().iter().zip(e) {
+                        found += overlap(&g.iter().map(|h| h.index).collect::<Vec<_>>(), e);
+                    }
+                }
+            });
+            push(label.clone(), t / nq as f64, bytes / batch as f64, Some(found / nq as f64));
+            if mq.is_some() {
+                multi.push(format!("{n} rows: {:.3} ms/query, recall {:.3}", t / nq as f64 * 1e3, found / nq as f64));
             }
-        });
-        push(
-            format!("bemm exact, batch {batch} ({}, {} thr)", kernel.name(), thread_count(o.threads, n, batch)),
-            t / nq as f64,
-            bytes / batch as f64,
-            None,
-        );
-        if let Some(c) = cpu_time(2.0, || {
-            let _ = search_batch(&db, &queries[..batch], &opt);
-        }) {
-            push(
-                format!(
-                    "bemm exact, batch {batch} ({}, {} thr), per CPU-second",
-                    kernel.name(),
-                    thread_count(o.threads, n, batch)
-                ),
-                c / batch as f64,
-                bytes / batch as f64,
-                None,
-            );
+            if let Some(c) = cpu_time(2.0, || {
+                let _ = search_batch(&db, &queries[..batch], &bo);
+            }) {
+                push(format!("{label}, per CPU-second"), c / batch as f64, bytes / batch as f64, None);
+            }
         }
         eprint!(" scalar...");
         let sq = SearchOptions { kernel: Kernel::Scalar, ..opt };
@@ -452,7 +458,7 @@ fn main() -> Result<()> {
             .iter()
             .map(|r| serde_json::json!({"rows": r.size, "method": r.method, "ms_per_query": r.ms_per_query, "queries_per_s": r.queries_per_s, "gb_per_s": r.gb_per_s, "recall_vs_exact": r.recall}))
             .collect();
-        let v = serde_json::json!({"cpu": model, "flags": flags, "chosen": chosen_report, "load_average_end": load_average(), "rows": v});
+        let v = serde_json::json!({"cpu": model, "flags": flags, "chosen": chosen_report, "multi_query": multi, "load_average_end": load_average(), "rows": v});
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("chosen kernel (retrieval::select, chi-square): {}", chosen_report.join("; "));
@@ -467,6 +473,7 @@ fn main() -> Result<()> {
                 r.size, r.method, r.ms_per_query, r.queries_per_s, r.gb_per_s, rec
             );
         }
+        println!("multi-query batches of 16 on {} threads ({model}): {}", o.threads, multi.join("; "));
         println!("GB/s = feature bytes the method reads per query / time per query (batch: bytes / batch size).");
         println!("Wall times are medians of {} passes; \"per CPU-second\": CPU time, robust to other jobs.", o.repeat);
         println!(

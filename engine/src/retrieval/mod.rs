@@ -12,11 +12,17 @@
 //! - [`select`] (`std`): which kernel a search uses (pinned or timed);
 //! - [`topk`] (`alloc`): bounded k-smallest selection;
 //! - [`binary`] (`alloc`): sign codes, Hamming pre-selection, exact re-rank;
+//! - [`bound`] (`alloc`): multi-query chi-square lower bounds ([`BoundKernel`]);
+//! - [`batch`] (`std`): one thread's scan of a batch (bound, then exact checks);
 //! - [`search`] (`std`): threads over rows, batched queries;
 //! - [`metrics`] (`std`): precision@k, recall@k, mAP@k, NDCG@k.
 
+#[cfg(feature = "std")]
+pub mod batch;
 #[cfg(feature = "alloc")]
 pub mod binary;
+#[cfg(feature = "alloc")]
+pub mod bound;
 pub mod distance;
 #[cfg(feature = "std")]
 pub mod metrics;
@@ -27,6 +33,8 @@ pub mod select;
 #[cfg(feature = "alloc")]
 pub mod topk;
 
+#[cfg(feature = "alloc")]
+pub use bound::{BoundKernel, QueryGroup};
 pub use distance::{distance_f64, distance_scalar, Kernel, Metric};
 #[cfg(feature = "std")]
 pub use search::{search, search_batch, search_naive, Database, Query, SearchError, SearchOptions};

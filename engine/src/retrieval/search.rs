@@ -2,12 +2,16 @@
 //!
 //! The rows are split into one contiguous range per thread; each thread
 //! walks its range in blocks of [`BLOCK_ROWS`] rows (256 KiB of 128-d f16
-//! rows, so a block stays in L2 while every query of a batch scans it),
-//! computes the block's distances with the SIMD [`Kernel`] and offers the
-//! ones that beat its current k-th distance to a per-query [`TopK`]. Thread
-//! results are merged at the end; the order is total (distance, then index),
-//! so results do not depend on the thread count.
+//! rows, so a block stays in L2 while every query of a batch scans it) and
+//! offers the rows that beat a query's current k-th distance to its
+//! [`TopK`] ([`super::batch::scan`]: chi-square batches read each row once
+//! per 16 queries through a lower bound, the other queries compute every
+//! row's distance with the SIMD [`Kernel`]). Thread results are merged at
+//! the end; the order is total (distance, then index), so results depend
+//! neither on the thread count nor on the batching.
 
+use super::batch::{scan, Plan};
+use super::bound::BoundKernel;
 use super::distance::{Kernel, Metric};
 use super::select::{choose, KernelChoiceError, Selection};
 use super::topk::{Hit, TopK};
@@ -96,6 +100,11 @@ impl<'a> Database<'a> {
         self.stride
     }
 
+    /// The row filter, if any (`allowed[i]`: row `i` may be returned).
+    pub fn allowed(&self) -> Option<&'a [bool]> {
+        self.allowed
+    }
+
     /// Every row's values, row-major (`len() * stride()`).
     pub fn rows(&self) -> &'a [f16] {
         self.rows
@@ -136,21 +145,28 @@ pub struct SearchOptions {
     pub threads: usize,
     /// Distance implementation.
     pub kernel: Kernel,
+    /// Multi-query chi-square bound kernel for batches
+    /// ([`super::batch`]; `None`: every query computes every row's exact
+    /// distance). Results are the same either way.
+    pub multi_query: Option<BoundKernel>,
 }
 
 impl SearchOptions {
-    /// `metric`, `k`, all cores, the preferred kernel ([`Kernel::detect`],
-    /// neither timed nor pinned: see [`SearchOptions::chosen`]).
+    /// `metric`, `k`, all cores, the preferred kernels ([`Kernel::detect`],
+    /// [`BoundKernel::detect`]; neither timed nor pinned: see
+    /// [`SearchOptions::chosen`]).
     pub fn new(metric: Metric, k: usize) -> Self {
-        SearchOptions { metric, k, threads: 0, kernel: Kernel::detect() }
+        SearchOptions { metric, k, threads: 0, kernel: Kernel::detect(), multi_query: BoundKernel::detect() }
     }
 
     /// `metric`, `k`, all cores, the kernel `BEMM_KERNEL` pins or the
-    /// fastest one timed on `db` ([`super::select::choose`]), and how it was
-    /// picked.
+    /// fastest one timed on `db` ([`super::select::choose`]), the bound
+    /// kernel of its instruction set ([`BoundKernel::for_kernel`]), and how
+    /// the kernel was picked.
     pub fn chosen(metric: Metric, k: usize, db: &Database<'_>) -> Result<(Self, Selection), SearchError> {
         let (kernel, how) = choose(metric, db)?;
-        Ok((SearchOptions { kernel, ..SearchOptions::new(metric, k) }, how))
+        let multi_query = BoundKernel::for_kernel(kernel);
+        Ok((SearchOptions { kernel, multi_query, ..SearchOptions::new(metric, k) }, how))
     }
 }
 
@@ -167,34 +183,6 @@ pub fn thread_count(requested: usize, rows: usize, queries: usize) -> usize {
     t.clamp(1, work.div_ceil(MIN_ROWS_PER_THREAD).clamp(1, rows.div_ceil(BLOCK_ROWS).max(1)))
 }
 
-/// Scan rows `start..end` for every query; returns one [`TopK`] per query.
-fn scan(db: &Database<'_>, queries: &[Query], opt: &SearchOptions, start: usize, end: usize) -> Vec<TopK> {
-    let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(opt.k)).collect();
-    let mut buf = vec![0f32; BLOCK_ROWS];
-    let mut b0 = start;
-    while b0 < end {
-        let b1 = (b0 + BLOCK_ROWS).min(end);
-        let rows = &db.rows[b0 * db.stride..b1 * db.stride];
-        for (q, top) in queries.iter().zip(tops.iter_mut()) {
-            let n = opt.kernel.distances(opt.metric, &q.vector, rows, db.stride, &mut buf[..b1 - b0]);
-            let mut worst = top.worst();
-            for (j, &d) in buf[..n].iter().enumerate() {
-                // While the heap is not full (worst = +inf) everything enters, NaN included.
-                if d < worst || worst == f32::INFINITY {
-                    let i = b0 + j;
-                    if q.exclude == Some(i as u32) || db.allowed.is_some_and(|a| !a[i]) {
-                        continue;
-                    }
-                    top.push(i as u32, d);
-                    worst = top.worst();
-                }
-            }
-        }
-        b0 = b1;
-    }
-    tops
-}
-
 /// The k nearest rows of each query, closest first. Work is split over
 /// rows; every query of the batch is answered in one pass over memory.
 pub fn search_batch(db: &Database<'_>, queries: &[Query], opt: &SearchOptions) -> Result<Vec<Vec<Hit>>, SearchError> {
@@ -202,15 +190,17 @@ pub fn search_batch(db: &Database<'_>, queries: &[Query], opt: &SearchOptions) -
         return Err(SearchError::QueryTooLong { got: q.vector.len(), stride: db.stride });
     }
     let threads = thread_count(opt.threads, db.len, queries.len());
+    let plan = Plan::new(queries, opt);
+    let plan = &plan;
     let tops = if threads == 1 {
-        scan(db, queries, opt, 0, db.len)
+        scan(db, queries, plan, opt, 0, db.len)
     } else {
         let per = db.len.div_ceil(threads);
         let parts: Vec<Vec<TopK>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     let (a, b) = ((t * per).min(db.len), ((t + 1) * per).min(db.len));
-                    s.spawn(move || scan(db, queries, opt, a, b))
+                    s.spawn(move || scan(db, queries, plan, opt, a, b))
                 })
                 .collect();
             // A scan never panics on valid input; if a worker did, re-raise it here.
@@ -302,7 +292,7 @@ mod tests {
         assert_eq!(thread_count(3, n, queries.len()), 3);
         for metric in [Metric::ChiSquare, Metric::SquaredL2, Metric::Cosine] {
             for threads in [1, 3] {
-                let opt = SearchOptions { metric, k: 25, threads, kernel: Kernel::detect() };
+                let opt = SearchOptions { metric, k: 25, threads, ..SearchOptions::new(metric, 25) };
                 let got = search_batch(&db, &queries, &opt).unwrap();
                 for (q, hits) in queries.iter().zip(&got) {
                     let want = search_naive(&db, q, metric, 25);

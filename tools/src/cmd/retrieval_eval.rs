@@ -7,6 +7,7 @@
 use crate::cmd::search::{check_metric_fits, parse_metric, parse_split, FeatureFile};
 use crate::report::{progress, table};
 use anyhow::{bail, Context};
+use bemm_engine::retrieval::batch::Plan;
 use bemm_engine::retrieval::binary::{rerank, BinaryCodes};
 use bemm_engine::retrieval::metrics::{LabelIndex, QueryScores, RetrievalAccumulator};
 use bemm_engine::retrieval::{search_batch, Database, Query, SearchOptions, Selection};
@@ -71,6 +72,9 @@ pub struct RetrievalReport {
     pub kernel: &'static str,
     /// How it was picked.
     pub kernel_selection: Selection,
+    /// The multi-query bound kernel of the batches (`None`: queries
+    /// answered one by one).
+    pub batch_kernel: Option<&'static str>,
 }
 
 /// Evaluate retrieval on `a.features`.
@@ -119,6 +123,7 @@ pub fn evaluate(a: &Args) -> anyhow::Result<RetrievalReport> {
     let mut coarse_acc = RetrievalAccumulator::new(&ks);
     let codes = a.coarse.map(|_| BinaryCodes::build(f.rows(), f.row_elems(), f.dim()));
     let (mut exact_s, mut coarse_s, mut coarse_recall) = (0.0, 0.0, 0.0);
+    let mut batch_kernel = None;
     let pb = progress(qidx.len() as u64, "queries");
     for chunk in qidx.chunks(BATCH) {
         let queries: Vec<Query> = chunk
@@ -126,6 +131,9 @@ pub fn evaluate(a: &Args) -> anyhow::Result<RetrievalReport> {
             .map(|&i| Query::from_row(&db, i).context("query row out of range"))
             .collect::<anyhow::Result<_>>()?;
         let t = Instant::now();
+        if Plan::new(&queries, &opt).grouped() > 0 {
+            batch_kernel = opt.multi_query.map(|b| b.name());
+        }
         let results = search_batch(&db, &queries, &opt)?;
         exact_s += t.elapsed().as_secs_f64();
         for ((&qi, q), hits) in chunk.iter().zip(&queries).zip(&results) {
@@ -162,6 +170,7 @@ pub fn evaluate(a: &Args) -> anyhow::Result<RetrievalReport> {
         coarse_seconds: coarse_s,
         kernel: opt.kernel.name(),
         kernel_selection,
+        batch_kernel,
     })
 }
 
@@ -187,7 +196,7 @@ pub fn print_report(a: &Args, r: &RetrievalReport) -> anyhow::Result<()> {
             "features": a.features.display().to_string(), "metric": metric.name(), "queries": r.queries,
             "query_split": a.queries, "database_split": a.database, "database": r.database,
             "exact": scores_json(&r.exact), "exact_ms_per_query": 1e3 * r.exact_seconds / r.queries as f64,
-            "batch": BATCH, "kernel": r.kernel, "kernel_selection": r.kernel_selection.name(),
+            "batch": BATCH, "kernel": r.kernel, "kernel_selection": r.kernel_selection.name(), "batch_kernel": r.batch_kernel,
         });
         if let Some((c, recall)) = &r.coarse {
             v["coarse"] = serde_json::json!({"factor": a.coarse, "scores": scores_json(c), "recall_vs_exact": recall,
@@ -230,10 +239,11 @@ pub fn print_report(a: &Args, r: &RetrievalReport) -> anyhow::Result<()> {
     }
     print!("{}", table(&rows));
     println!(
-        "exact search: {:.2} ms/query (batches of {BATCH}, {} kernel, {})",
+        "exact search: {:.2} ms/query (batches of {BATCH}, {} kernel, {}{})",
         1e3 * r.exact_seconds / r.queries as f64,
         r.kernel,
-        r.kernel_selection.name()
+        r.kernel_selection.name(),
+        r.batch_kernel.map_or(String::new(), |b| format!(", batch bound {b}"))
     );
     if let Some((_, recall)) = &r.coarse {
         println!(

@@ -8,7 +8,8 @@
 use crate::cmd::predict::{RunArgs, Runner};
 use crate::report::table;
 use anyhow::{bail, Context};
-use bemm_engine::retrieval::{search, Database, Metric, Query, SearchOptions, Selection};
+use bemm_engine::retrieval::batch::Plan;
+use bemm_engine::retrieval::{search_batch, Database, Hit, Metric, Query, SearchOptions, Selection};
 use bemm_formats::archive::{PatchRecord, Split};
 use bemm_formats::features::FeatureArchive;
 use bemm_formats::labels::{mask_indices, CLASS_NAMES};
@@ -42,6 +43,11 @@ pub struct Args {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// More queries answered in the same pass over the rows: S2 (or S1)
+    /// names of patches in the feature archive, comma-separated (chi-square
+    /// batches read each row once for up to 16 queries).
+    #[arg(long, value_delimiter = ',')]
+    pub also: Vec<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -178,6 +184,17 @@ pub struct SearchHit {
     pub split: Split,
 }
 
+/// The results of one `--also` query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlsoHits {
+    /// The query's name.
+    pub query: String,
+    /// The query's 19-class label mask.
+    pub query_labels: u32,
+    /// Results, closest first.
+    pub hits: Vec<SearchHit>,
+}
+
 /// What [`execute`] found.
 #[derive(Debug, Clone)]
 pub struct SearchOutput {
@@ -187,6 +204,12 @@ pub struct SearchOutput {
     pub query_labels: u32,
     /// Results, closest first.
     pub hits: Vec<SearchHit>,
+    /// The `--also` queries' results, in their order.
+    pub also: Vec<AlsoHits>,
+    /// The multi-query bound kernel the batch used
+    /// (`bemm_engine::retrieval::BoundKernel::name`); `None` when every
+    /// query was answered alone (one query, another metric, no SIMD).
+    pub batch_kernel: Option<&'static str>,
     /// Patches in the feature archive.
     pub searched: usize,
     /// Distance used.
@@ -230,27 +253,45 @@ pub fn execute(a: &Args) -> anyhow::Result<SearchOutput> {
         }
         _ => bail!("give --query NAME, or --query-patch ARCHIVE:NAME with --model MODEL"),
     };
+    let mut queries = vec![query];
+    let mut also = Vec::new();
+    for name in &a.also {
+        let i = find_record(f.records(), name)
+            .with_context(|| format!("--also {name}: no patch of that name in {}", a.features.display()))?;
+        queries.push(Query::from_row(&db, i).context("row out of range")?);
+        also.push((name.clone(), f.records()[i].labels19));
+    }
     let (opt, kernel_selection) = SearchOptions::chosen(metric, a.k, &db)?;
     let opt = SearchOptions { threads: a.threads.unwrap_or(0), ..opt };
+    let batch_kernel = opt.multi_query.filter(|_| Plan::new(&queries, &opt).grouped() > 0).map(|b| b.name());
     let t = Instant::now();
-    let hits = search(&db, &query, &opt)?;
+    let mut results = search_batch(&db, &queries, &opt)?.into_iter();
     let seconds = t.elapsed().as_secs_f64();
-    let hits = hits
-        .iter()
-        .filter_map(|h| {
-            f.record(h.index as usize).map(|r| SearchHit {
-                index: h.index,
-                name: r.s2().to_string(),
-                distance: h.distance,
-                labels: r.labels19,
-                split: r.split(),
+    let named = |hits: Vec<Hit>| -> Vec<SearchHit> {
+        hits.iter()
+            .filter_map(|h| {
+                f.record(h.index as usize).map(|r| SearchHit {
+                    index: h.index,
+                    name: r.s2().to_string(),
+                    distance: h.distance,
+                    labels: r.labels19,
+                    split: r.split(),
+                })
             })
-        })
+            .collect()
+    };
+    let hits = named(results.next().unwrap_or_default());
+    let also = also
+        .into_iter()
+        .zip(results)
+        .map(|((query, query_labels), h)| AlsoHits { query, query_labels, hits: named(h) })
         .collect();
     Ok(SearchOutput {
         query: qname,
         query_labels: qlabels,
         hits,
+        also,
+        batch_kernel,
         searched: f.len(),
         metric,
         kernel: opt.kernel.name(),
@@ -262,42 +303,56 @@ pub fn execute(a: &Args) -> anyhow::Result<SearchOutput> {
 /// Run `bemm search`.
 pub fn run(a: Args) -> anyhow::Result<()> {
     let o = execute(&a)?;
-    let ql = o.query_labels;
+    let first = AlsoHits { query: o.query.clone(), query_labels: o.query_labels, hits: o.hits.clone() };
+    let all: Vec<&AlsoHits> = std::iter::once(&first).chain(&o.also).collect();
     if a.json {
-        let results: Vec<serde_json::Value> = o
-            .hits
+        let results = |q: &AlsoHits| -> Vec<serde_json::Value> {
+            let ql = q.query_labels;
+            q.hits
+                .iter()
+                .enumerate()
+                .map(|(r, h)| {
+                    serde_json::json!({"rank": r + 1, "index": h.index, "name": h.name, "distance": h.distance,
+                        "split": h.split.name(), "shared_labels": (h.labels & ql).count_ones(), "labels": label_names(h.labels)})
+                })
+                .collect()
+        };
+        let also: Vec<serde_json::Value> = o
+            .also
             .iter()
-            .enumerate()
-            .map(|(r, h)| {
-                serde_json::json!({"rank": r + 1, "index": h.index, "name": h.name, "distance": h.distance,
-                    "split": h.split.name(), "shared_labels": (h.labels & ql).count_ones(), "labels": label_names(h.labels)})
-            })
+            .map(|q| serde_json::json!({"query": {"name": q.query, "labels": label_names(q.query_labels)}, "results": results(q)}))
             .collect();
-        let v = serde_json::json!({"query": {"name": o.query, "labels": label_names(ql)}, "metric": o.metric.name(), "k": a.k,
-            "searched": o.searched, "kernel": o.kernel, "kernel_selection": o.kernel_selection.name(), "seconds": o.seconds,
-            "results": results});
+        let v = serde_json::json!({"query": {"name": o.query, "labels": label_names(o.query_labels)}, "metric": o.metric.name(), "k": a.k,
+            "searched": o.searched, "kernel": o.kernel, "kernel_selection": o.kernel_selection.name(),
+            "batch_kernel": o.batch_kernel, "queries": all.len(), "seconds": o.seconds, "results": results(&first), "also": also});
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("query {}: {}", o.query, label_names(ql).join("; "));
-        let mut rows = vec![vec![
-            "rank".to_string(),
-            "name".into(),
-            format!("{} distance", o.metric.name()),
-            "shared".into(),
-            "labels".into(),
-        ]];
-        for (r, h) in o.hits.iter().enumerate() {
-            rows.push(vec![
-                (r + 1).to_string(),
-                h.name.clone(),
-                format!("{:.4}", h.distance),
-                (h.labels & ql).count_ones().to_string(),
-                label_names(h.labels).join("; "),
-            ]);
+        for q in &all {
+            let ql = q.query_labels;
+            println!("query {}: {}", q.query, label_names(ql).join("; "));
+            let mut rows = vec![vec![
+                "rank".to_string(),
+                "name".into(),
+                format!("{} distance", o.metric.name()),
+                "shared".into(),
+                "labels".into(),
+            ]];
+            for (r, h) in q.hits.iter().enumerate() {
+                rows.push(vec![
+                    (r + 1).to_string(),
+                    h.name.clone(),
+                    format!("{:.4}", h.distance),
+                    (h.labels & ql).count_ones().to_string(),
+                    label_names(h.labels).join("; "),
+                ]);
+            }
+            print!("{}", table(&rows));
         }
-        print!("{}", table(&rows));
+        let batch = o.batch_kernel.map_or(String::new(), |b| format!(", batch bound {b}"));
         println!(
-            "{} of {} patches in {:.2} ms ({} kernel, {}, exact)",
+            "{} quer{} x {} of {} patches in {:.2} ms ({} kernel, {}{batch}, exact)",
+            all.len(),
+            if all.len() == 1 { "y" } else { "ies" },
             o.hits.len(),
             o.searched,
             o.seconds * 1e3,
