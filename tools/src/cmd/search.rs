@@ -39,7 +39,7 @@ pub struct Args {
     /// Only return patches of this split (`train`, `validation`, `test`).
     #[arg(long)]
     pub split: Option<String>,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; never more than the cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print JSON instead of a table.
@@ -231,7 +231,7 @@ pub fn execute(a: &Args) -> anyhow::Result<SearchOutput> {
         _ => bail!("give --query NAME, or --query-patch ARCHIVE:NAME with --model MODEL"),
     };
     let (opt, kernel_selection) = SearchOptions::chosen(metric, a.k, &db)?;
-    let opt = SearchOptions { threads: a.threads.unwrap_or(0), ..opt };
+    let opt = SearchOptions { threads: crate::threads::workers(a.threads, usize::MAX), ..opt };
     let t = Instant::now();
     let hits = search(&db, &query, &opt)?;
     let seconds = t.elapsed().as_secs_f64();
