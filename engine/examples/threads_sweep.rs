@@ -7,9 +7,11 @@
 //! its best round, so a load change on a shared machine hits all counts alike.
 //!
 //! `cargo run --release -p bemm-engine --example threads_sweep -- [--arch tiny]
-//! [--patches 285] [--batch 16] [--per-call K] [--rounds 3] [THREADS...]`
+//! [--patches 285] [--batch 16] [--per-call K] [--rounds 3] [--save-model PATH] [THREADS...]`
 //!
 //! Prints the CPU model, then a table: threads, seconds, ratio to the best.
+//! `--save-model PATH` writes the random-weight model first (12 bands,
+//! BigEarthNet normalisation: it runs on an ingested archive with `bemm predict`).
 
 use bemm_engine::arch::{self, Arch, RandomWeights};
 use bemm_engine::Model;
@@ -24,11 +26,12 @@ struct Opts {
     batch: usize,
     per_call: Option<usize>,
     rounds: usize,
+    save_model: Option<String>,
     threads: Vec<usize>,
 }
 
 fn parse() -> Opts {
-    let mut o = Opts { arch: "tiny".into(), patches: 285, batch: 16, per_call: None, rounds: 3, threads: Vec::new() };
+    let mut o = Opts { arch: "tiny".into(), patches: 285, batch: 16, per_call: None, rounds: 3, save_model: None, threads: Vec::new() };
     let mut args = std::env::args().skip(1);
     let num = |v: Option<String>, what: &str| -> usize {
         v.and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("{what} takes a positive number"))
@@ -40,6 +43,7 @@ fn parse() -> Opts {
             "--batch" => o.batch = num(args.next(), "--batch").max(1),
             "--per-call" => o.per_call = Some(num(args.next(), "--per-call").max(1)),
             "--rounds" => o.rounds = num(args.next(), "--rounds").max(1),
+            "--save-model" => o.save_model = Some(args.next().expect("--save-model takes a path")),
             t => o.threads.push(t.parse().unwrap_or_else(|_| panic!("{t}: expected a thread count or an option"))),
         }
     }
@@ -63,6 +67,9 @@ fn main() {
     let a = Arch::parse(&o.arch).expect("architecture");
     let meta = OwnedMeta::bigearthnet(&o.arch, &(0..12).collect::<Vec<_>>());
     let bytes = arch::build(a, 12, 120, 19, &mut RandomWeights::new(1), meta).unwrap().to_bytes().unwrap();
+    if let Some(p) = &o.save_model {
+        std::fs::write(p, &bytes).unwrap_or_else(|e| panic!("{p}: {e}"));
+    }
     // 8-byte alignment for the parser.
     let mut words = vec![0u64; bytes.len().div_ceil(8)];
     bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
