@@ -31,7 +31,15 @@ struct Opts {
 }
 
 fn parse() -> Opts {
-    let mut o = Opts { arch: "tiny".into(), patches: 285, batch: 16, per_call: None, rounds: 3, save_model: None, threads: Vec::new() };
+    let mut o = Opts {
+        arch: "tiny".into(),
+        patches: 285,
+        batch: 16,
+        per_call: None,
+        rounds: 3,
+        save_model: None,
+        threads: Vec::new(),
+    };
     let mut args = std::env::args().skip(1);
     let num = |v: Option<String>, what: &str| -> usize {
         v.and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("{what} takes a positive number"))
@@ -57,7 +65,9 @@ fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
-            t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into())
 }

@@ -456,7 +456,10 @@ fn truncated_files_say_how_much_is_missing() {
     assert!(matches!(e, FormatError::TooShort { what: "patch shard", needed: 512, len: 100 }), "{e}");
     let f = features_bytes(3, 8);
     let e = features_err(&f[..f.len() - 1]);
-    assert!(matches!(e, FormatError::TooShort { what: "feature archive", needed, .. } if needed == f.len() as u64), "{e}");
+    assert!(
+        matches!(e, FormatError::TooShort { what: "feature archive", needed, .. } if needed == f.len() as u64),
+        "{e}"
+    );
     let e = features_err(&f[..20]);
     assert!(matches!(e, FormatError::TooShort { what: "feature archive", needed: 128, len: 20 }), "{e}");
     // Empty, and a short file of another kind: the kind is named instead.

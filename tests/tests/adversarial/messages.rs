@@ -68,12 +68,27 @@ fn info_describes_a_model_file_and_a_feature_archive() {
 /// but the last), expected error substring).
 type ShortFile = (&'static str, &'static str, Option<usize>, &'static str);
 const SHORT_FILES: &[ShortFile] = &[
-    ("model shorter than its header", "model", Some(40), "model file: too short: the input holds 40 bytes, expected at least 64"),
+    (
+        "model shorter than its header",
+        "model",
+        Some(40),
+        "model file: too short: the input holds 40 bytes, expected at least 64",
+    ),
     ("model shorter than it declares", "model", None, "model file: too short: the input holds "),
     ("empty model", "model", Some(0), "model file: too short: the input holds 0 bytes, expected at least 64"),
-    ("shard shorter than its header", "shard", Some(100), "patch shard: too short: the input holds 100 bytes, expected at least 512"),
+    (
+        "shard shorter than its header",
+        "shard",
+        Some(100),
+        "patch shard: too short: the input holds 100 bytes, expected at least 512",
+    ),
     ("shard shorter than it declares", "shard", None, "patch shard: too short: the input holds "),
-    ("feature file shorter than its header", "features", Some(20), "feature archive: too short: the input holds 20 bytes, expected at least 128"),
+    (
+        "feature file shorter than its header",
+        "features",
+        Some(20),
+        "feature archive: too short: the input holds 20 bytes, expected at least 128",
+    ),
     ("feature file shorter than it declares", "features", None, "feature archive: too short: the input holds "),
 ];
 
