@@ -80,7 +80,7 @@ impl Model<'_> {
         // More threads than cores only time-slice, and spinning helpers
         // beyond the core count would wait on each other for whole slices
         // (measured: 66 threads on 2 cores 80x slower than 65).
-        let threads = threads.min(cores());
+        let threads = threads.min(crate::spin_fork::cores());
         if threads > batch && threads > 1 {
             let mut scratch = vec![0f32; self.scratch_len(batch) + (threads - 1) * self.workspace_len()];
             return crate::spin_fork::SpinFork::with(threads, |fork| {
@@ -114,10 +114,4 @@ impl Model<'_> {
                 .try_for_each(|h| h.join().map_err(|_| EngineError::Internal("inference thread panicked"))?)
         })
     }
-}
-
-/// Cores this process may use (read once: it is a few syscalls).
-fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

@@ -21,6 +21,17 @@ pub enum FormatError {
         /// Length of the input.
         len: u64,
     },
+    /// The whole input is shorter than its fixed header, or than the length
+    /// its header declares: a truncated or partly copied file.
+    #[error("{what}: too short: the input holds {len} bytes, expected at least {needed} (a truncated or partly copied file?)")]
+    TooShort {
+        /// Kind of file.
+        what: &'static str,
+        /// Length of the input.
+        len: u64,
+        /// Bytes the header needs, or the file length it declares.
+        needed: u64,
+    },
     /// The file does not start with the expected magic bytes.
     #[error("{what}: bad magic: expected {}, found {}{}", MagicText(.expected), MagicText(.found), recognise(.found))]
     BadMagic {

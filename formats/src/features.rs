@@ -8,7 +8,7 @@
 use crate::archive::PatchRecord;
 use crate::checksum::xxh64;
 use crate::error::{FormatError, Result};
-use crate::pod::{align_up, read, region, slice};
+use crate::pod::{align_up, declared_len, header, read, region, slice};
 use crate::preamble::check_magic_and_version;
 use bytemuck::{Pod, Zeroable};
 use half::f16;
@@ -87,7 +87,7 @@ fn invalid(field: &'static str, value: u64, expected: &'static str) -> FormatErr
 impl<'a> FeatureArchive<'a> {
     /// Parse and fully verify (checksum over all bytes). `bytes` must be 8-byte aligned.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let h: FeatureHeader = read(bytes, "feature archive header", 0)?;
+        let h: FeatureHeader = header(bytes, WHAT, FEATURE_MAGIC)?;
         check_magic_and_version(WHAT, h.magic, FEATURE_MAGIC, h.version_major, h.version_minor, FEATURE_VERSION_MAJOR)?;
         if h.header_size as u64 != FEATURE_HEADER_SIZE {
             return Err(invalid("header_size", h.header_size as u64, "128"));
@@ -119,6 +119,8 @@ impl<'a> FeatureArchive<'a> {
             "a count that fits",
         ))?;
         let body_len = rec_off.checked_add(rec_len).ok_or(invalid("count", h.count, "a count that fits"))?;
+        // The archive ends with the XXH64 of everything before it.
+        declared_len(bytes, WHAT, body_len.saturating_add(8))?;
         let body = region(bytes, WHAT, 0, body_len)?;
         let stored: u64 = read(bytes, "feature archive checksum", body_len)?;
         let computed = xxh64(body);

@@ -17,6 +17,32 @@ pub(crate) fn region<'a>(bytes: &'a [u8], what: &'static str, offset: u64, len: 
     }
 }
 
+/// Copy a file's fixed header `T` from the start of `bytes`. An input
+/// shorter than the header is [`FormatError::TooShort`], unless its first
+/// eight bytes already show another kind of file ([`FormatError::BadMagic`],
+/// the more useful message).
+pub(crate) fn header<T: Pod>(bytes: &[u8], what: &'static str, magic: [u8; 8]) -> Result<T> {
+    let size = core::mem::size_of::<T>();
+    if bytes.len() < size {
+        if let Some(found) = bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            if found != magic {
+                return Err(FormatError::BadMagic { what, expected: magic, found });
+            }
+        }
+        return Err(FormatError::TooShort { what, len: bytes.len() as u64, needed: size as u64 });
+    }
+    read(bytes, what, 0)
+}
+
+/// `Ok` when the input holds the `needed` bytes its header declares, else
+/// [`FormatError::TooShort`].
+pub(crate) fn declared_len(bytes: &[u8], what: &'static str, needed: u64) -> Result<()> {
+    if (bytes.len() as u64) < needed {
+        return Err(FormatError::TooShort { what, len: bytes.len() as u64, needed });
+    }
+    Ok(())
+}
+
 /// Copy a `T` out of `bytes` at `offset` (no alignment needed).
 pub(crate) fn read<T: Pod>(bytes: &[u8], what: &'static str, offset: u64) -> Result<T> {
     let r = region(bytes, what, offset, core::mem::size_of::<T>() as u64)?;

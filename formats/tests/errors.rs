@@ -158,7 +158,10 @@ fn model_tensor_offsets_out_of_range_or_misaligned() {
 
     let mut m = good.clone();
     put_u64(&mut m, M_FILE_LEN, file_len + 64);
-    assert!(matches!(model_err(&m), FormatError::Truncated { .. }));
+    let e = model_err(&m);
+    assert!(matches!(e, FormatError::TooShort { needed, .. } if needed == file_len + 64), "{e}");
+    put_u64(&mut m, M_FILE_LEN, 40);
+    assert!(matches!(model_err(&m), FormatError::Invalid { field: "file_len", .. }));
 }
 
 #[test]
@@ -401,7 +404,7 @@ fn absurd_shard_counts_are_errors() {
     put_u64(&mut s, S_COUNT, count);
     put_u64(&mut s, S_RECORDS_OFFSET, (512 + count * stride).div_ceil(64) * 64);
     reseal_shard_header(&mut s);
-    assert!(matches!(shard_err(&s), FormatError::Truncated { .. }));
+    assert!(matches!(shard_err(&s), FormatError::TooShort { what: "patch shard", .. }));
 
     // Geometry limits.
     let mut s = good.clone();
@@ -426,7 +429,7 @@ fn absurd_feature_counts_are_errors() {
     let count = 1u64 << 40;
     put_u64(&mut f, F_COUNT, count);
     put_u64(&mut f, F_RECORDS_OFFSET, 128 + count * 64);
-    assert!(matches!(features_err(&f), FormatError::Truncated { .. }));
+    assert!(matches!(features_err(&f), FormatError::TooShort { what: "feature archive", .. }));
     // Dimension beyond the limit, stride that disagrees with dim.
     let mut f = good.clone();
     put_u32(&mut f, F_DIM, u32::MAX);
@@ -438,16 +441,30 @@ fn absurd_feature_counts_are_errors() {
 
 #[test]
 fn truncated_files_say_how_much_is_missing() {
+    // Shorter than the fixed header: "too short", with the size found and the size needed.
     let m = model_bytes();
     let e = model_err(&m[..40]);
-    assert!(matches!(e, FormatError::Truncated { needed: 64, len: 40, .. }), "{e}");
+    assert!(matches!(e, FormatError::TooShort { what: "model file", needed: 64, len: 40 }), "{e}");
+    assert!(e.to_string().contains("too short: the input holds 40 bytes, expected at least 64"), "{e}");
+    // Shorter than the length the header declares.
     let e = model_err(&m[..m.len() - 1]);
-    assert!(e.to_string().contains("truncated"), "{e}");
+    assert!(matches!(e, FormatError::TooShort { needed, .. } if needed == m.len() as u64), "{e}");
     let s = small_shard_bytes();
     let e = shard_err(&s[..s.len() - 1]);
-    assert!(matches!(e, FormatError::Truncated { what: "patch records", .. }), "{e}");
+    assert!(matches!(e, FormatError::TooShort { what: "patch shard", needed, .. } if needed == s.len() as u64), "{e}");
+    let e = shard_err(&s[..100]);
+    assert!(matches!(e, FormatError::TooShort { what: "patch shard", needed: 512, len: 100 }), "{e}");
     let f = features_bytes(3, 8);
-    assert!(matches!(features_err(&f[..f.len() - 1]), FormatError::Truncated { .. }));
+    let e = features_err(&f[..f.len() - 1]);
+    assert!(
+        matches!(e, FormatError::TooShort { what: "feature archive", needed, .. } if needed == f.len() as u64),
+        "{e}"
+    );
+    let e = features_err(&f[..20]);
+    assert!(matches!(e, FormatError::TooShort { what: "feature archive", needed: 128, len: 20 }), "{e}");
+    // Empty, and a short file of another kind: the kind is named instead.
+    assert!(matches!(model_err(&[]), FormatError::TooShort { len: 0, needed: 64, .. }));
+    assert!(matches!(model_err(b"\x89PNG\r\n\x1a\n\0\0"), FormatError::BadMagic { .. }));
 }
 
 // ---- values, magic text, manifest duplicates -----------------------------

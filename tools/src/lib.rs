@@ -11,3 +11,4 @@ pub mod ingest;
 pub mod output_guard;
 pub mod report;
 pub mod synth;
+pub mod threads;

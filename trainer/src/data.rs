@@ -84,11 +84,12 @@ impl BatchPlan<'_> {
     }
 
     /// Batches in order, assembled by `workers` threads ahead of the consumer
-    /// (`depth` batches queued per worker). Runs `consume` on the calling
-    /// thread for each batch; stops early when it returns `false`.
+    /// (`depth` batches queued per worker; capped by [`stream_workers`]).
+    /// Runs `consume` on the calling thread for each batch; stops early when
+    /// it returns `false`.
     pub fn stream(&self, workers: usize, depth: usize, mut consume: impl FnMut(usize, Batch) -> bool) {
-        let workers = workers.max(1);
         let total = self.batches();
+        let workers = stream_workers(workers, total);
         std::thread::scope(|s| {
             let mut rxs: Vec<Receiver<Batch>> = Vec::with_capacity(workers);
             for w in 0..workers {
@@ -114,6 +115,15 @@ impl BatchPlan<'_> {
             drop(rxs);
         });
     }
+}
+
+/// Batch-assembling threads for `total` batches when `requested` were asked
+/// for: at least 1, at most the batches (a worker without a batch is an idle
+/// thread) and the cores (each worker queues whole batches, so extra ones
+/// only add memory and time-slicing).
+pub fn stream_workers(requested: usize, total: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    requested.min(cores).min(total).max(1)
 }
 
 /// Copy one `side x side` plane applying symmetry `sym` (0 = identity; bit 2
@@ -151,6 +161,16 @@ pub fn epoch_order(indices: &[usize], seed: u64, epoch: u64) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_workers_are_capped_at_the_batches_and_the_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(stream_workers(1024, 3), 3.min(cores));
+        assert_eq!(stream_workers(1024, 100_000), cores);
+        assert_eq!(stream_workers(0, 10), 1);
+        assert_eq!(stream_workers(4, 0), 1);
+        assert_eq!(stream_workers(1, 10), 1);
+    }
 
     #[test]
     fn the_eight_symmetries_are_distinct_permutations() {

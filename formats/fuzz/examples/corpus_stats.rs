@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 fn kind(e: &FormatError) -> String {
     match e {
         FormatError::Truncated { what, .. } => format!("Truncated({what})"),
+        FormatError::TooShort { what, .. } => format!("TooShort({what})"),
         FormatError::BadMagic { .. } => "BadMagic".into(),
         FormatError::UnsupportedVersion { .. } => "UnsupportedVersion".into(),
         FormatError::Checksum { region, .. } => format!("Checksum({region})"),

@@ -3,7 +3,7 @@
 use super::record::PatchRecord;
 use crate::checksum::xxh64;
 use crate::error::{FormatError, Result};
-use crate::pod::{align_up, read, region, slice};
+use crate::pod::{align_up, declared_len, header, region, slice};
 use crate::preamble::check_magic_and_version;
 use bytemuck::{Pod, Zeroable};
 use half::f16;
@@ -103,7 +103,7 @@ impl<'a> Shard<'a> {
     /// tensor checksum is checked by [`Shard::verify_tensors`] (reads every byte).
     /// `bytes` must be at least 8-byte aligned (memory maps are).
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let h: ShardHeader = read(bytes, "patch shard header", 0)?;
+        let h: ShardHeader = header(bytes, WHAT, SHARD_MAGIC)?;
         check_magic_and_version(WHAT, h.magic, SHARD_MAGIC, h.version_major, h.version_minor, SHARD_VERSION_MAJOR)?;
         let computed = h.compute_checksum();
         if computed != h.header_checksum {
@@ -147,6 +147,9 @@ impl<'a> Shard<'a> {
         if h.records_offset != expected_records {
             return Err(invalid("records_offset", h.records_offset, "end of tensors rounded up to 64"));
         }
+        // The shard ends with the record table.
+        let records_len = h.count.saturating_mul(core::mem::size_of::<PatchRecord>() as u64);
+        declared_len(bytes, WHAT, h.records_offset.saturating_add(records_len))?;
         let records: &[PatchRecord] = slice(bytes, "patch records", h.records_offset, h.count)?;
         let computed = xxh64(bytemuck::cast_slice(records));
         if computed != h.records_checksum {

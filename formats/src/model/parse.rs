@@ -4,7 +4,7 @@ use super::layout::*;
 use super::meta::ModelMeta;
 use crate::checksum::xxh64;
 use crate::error::{FormatError, Result};
-use crate::pod::{align_up, read, region, slice};
+use crate::pod::{align_up, region, slice};
 use crate::preamble::check_magic_and_version;
 use half::f16;
 
@@ -94,7 +94,7 @@ impl<'a> ModelFile<'a> {
     /// once the header shows a model file. Trailing bytes after `file_len`
     /// are ignored.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let header: FileHeader = read(bytes, "model file header", 0)?;
+        let header: FileHeader = crate::pod::header(bytes, WHAT, MAGIC)?;
         check_magic_and_version(WHAT, header.magic, MAGIC, header.version_major, header.version_minor, VERSION_MAJOR)?;
         if header.header_size != 64 {
             return Err(invalid("header_size", header.header_size as u64, "64"));
@@ -107,14 +107,10 @@ impl<'a> ModelFile<'a> {
                 align: MODEL_ALIGN as u64,
             });
         }
-        if header.file_len < 72 || header.file_len > bytes.len() as u64 {
-            return Err(FormatError::Truncated {
-                what: WHAT,
-                offset: 0,
-                needed: header.file_len.max(72),
-                len: bytes.len() as u64,
-            });
+        if header.file_len < 72 {
+            return Err(invalid("file_len", header.file_len, "at least 72 (header and checksum)"));
         }
+        crate::pod::declared_len(bytes, WHAT, header.file_len)?;
         let file = &bytes[..header.file_len as usize];
         let body_len = file.len() - 8;
         let stored = u64::from_le_bytes(file[body_len..].try_into().unwrap_or([0; 8]));

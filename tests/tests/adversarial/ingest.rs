@@ -168,6 +168,24 @@ const CASES: &[Case] = &[
         want: "0 of 2 names in",
     },
     Case {
+        damage: |t| {
+            let f = t.root().join("patches_with_seasonal_snow.csv");
+            let text = std::fs::read_to_string(&f).unwrap();
+            std::fs::write(&f, format!("{text}S2A_MSIL2A_nothing_1\nS2B_MSIL2A_nothing_2\n")).unwrap();
+        },
+        name: "seasonal-snow list names that match no patch are counted in the summary",
+        run: |t, out| summary(&t.options(out)),
+        want: "patches_with_seasonal_snow.csv\": 2",
+    },
+    Case {
+        damage: |t| {
+            std::fs::write(t.root().join("patches_with_cloud_and_shadow.csv"), "S2A_MSIL2A_nothing_3\n").unwrap();
+        },
+        name: "cloud/shadow list names that match no patch are warned about",
+        run: |t, out| summary(&t.options(out)),
+        want: "0 of 1 names in",
+    },
+    Case {
         damage: |_| {},
         name: "synth into a folder holding a twin",
         run: |t, _| synth(t.root(), "v1", &[]).err().unwrap_or_else(|| "no error".into()),

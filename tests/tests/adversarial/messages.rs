@@ -63,3 +63,74 @@ fn info_describes_a_model_file_and_a_feature_archive() {
     let e = bemm_err(&["info".into(), s(&png)]);
     assert!(e.contains("PNG image"), "{e}");
 }
+
+/// (case, file cut: `model`, `shard` or `features`, bytes kept (`None`: all
+/// but the last), expected error substring).
+type ShortFile = (&'static str, &'static str, Option<usize>, &'static str);
+const SHORT_FILES: &[ShortFile] = &[
+    (
+        "model shorter than its header",
+        "model",
+        Some(40),
+        "model file: too short: the input holds 40 bytes, expected at least 64",
+    ),
+    ("model shorter than it declares", "model", None, "model file: too short: the input holds "),
+    ("empty model", "model", Some(0), "model file: too short: the input holds 0 bytes, expected at least 64"),
+    (
+        "shard shorter than its header",
+        "shard",
+        Some(100),
+        "patch shard: too short: the input holds 100 bytes, expected at least 512",
+    ),
+    ("shard shorter than it declares", "shard", None, "patch shard: too short: the input holds "),
+    (
+        "feature file shorter than its header",
+        "features",
+        Some(20),
+        "feature archive: too short: the input holds 20 bytes, expected at least 128",
+    ),
+    ("feature file shorter than it declares", "features", None, "feature archive: too short: the input holds "),
+];
+
+#[test]
+fn a_file_shorter_than_its_header_is_too_short_with_its_name_and_sizes() {
+    let st = Setup::new(4);
+    let feats = st.path("f.bemf");
+    bemm(&["features".into(), s(&st.model), s(&st.archive), "--out".into(), s(&feats)]).unwrap();
+    let name = bemm_formats::archive::PatchArchive::open(&st.archive).unwrap().record(0).unwrap().s2().to_string();
+    let shard_file = bemm_formats::archive::Manifest::load(&st.archive).unwrap().shards[0].file.clone();
+    check_table(
+        SHORT_FILES,
+        |c| c.0.to_string(),
+        |c| c.3,
+        |c| {
+            let d = tempfile::tempdir().unwrap();
+            let (model, archive, f) = (d.path().join("cut.bemm"), d.path().join("archive"), d.path().join("cut.bemf"));
+            std::fs::copy(&st.model, &model).unwrap();
+            std::fs::copy(&feats, &f).unwrap();
+            std::fs::create_dir(&archive).unwrap();
+            for e in std::fs::read_dir(&st.archive).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), archive.join(e.file_name())).unwrap();
+            }
+            let cut = match c.1 {
+                "model" => model.clone(),
+                "shard" => archive.join(&shard_file),
+                _ => f.clone(),
+            };
+            let bytes = std::fs::read(&cut).unwrap();
+            std::fs::write(&cut, &bytes[..c.2.unwrap_or(bytes.len() - 1)]).unwrap();
+            let before = snapshot(&[d.path()]);
+            let e = match c.1 {
+                "features" => bemm_err(&["search".into(), s(&f), "--query".into(), name.clone()]),
+                _ => bemm_err(&["predict".into(), s(&model), s(&archive), "--out".into(), s(&d.path().join("p.csv"))]),
+            };
+            assert!(snapshot(&[d.path()]) == before, "{}: inputs changed", c.0);
+            let file = cut.file_name().unwrap().to_string_lossy().into_owned();
+            if !e.contains(&file) {
+                return format!("the error does not name {file}: {e}");
+            }
+            e
+        },
+    );
+}

@@ -46,7 +46,7 @@ pub struct Args {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; never more than the cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Stop after writing N new shards, as if interrupted (for testing resume).
@@ -72,8 +72,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         progress: !a.json,
         stop_after_shards: a.stop_after_shards,
     };
+    // Pairs are decoded and resampled on the CPU: no more workers than cores.
     let summary = match a.threads {
-        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build()?.install(|| ingest::run(&opts))?,
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(crate::threads::workers(Some(n), usize::MAX))
+            .build()?
+            .install(|| ingest::run(&opts))?,
         None => ingest::run(&opts)?,
     };
     if a.json {

@@ -47,7 +47,7 @@ pub struct Source {
 /// Options shared by the commands that run the engine over an archive.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; never more than the cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Patches per thread per engine call.
@@ -65,10 +65,9 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// Worker threads: `--threads` or all cores, never more than the cores
-    /// (more workers than cores only time-slice; the engine caps them too).
+    /// ([`crate::threads::workers`]; the engine caps them too).
     pub fn threads(&self) -> usize {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        self.threads.unwrap_or(cores).clamp(1, cores)
+        crate::threads::workers(self.threads, usize::MAX)
     }
 }
 

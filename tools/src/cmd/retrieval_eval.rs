@@ -40,7 +40,7 @@ pub struct Args {
     /// 30), and its recall against exact search.
     #[arg(long, value_name = "FACTOR", num_args = 0..=1, default_missing_value = DEFAULT_FACTOR)]
     pub coarse: Option<usize>,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; never more than the cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print JSON instead of tables.
@@ -118,7 +118,7 @@ pub fn evaluate(a: &Args) -> anyhow::Result<RetrievalReport> {
     let db = Database::from_features(&f).with_filter(&allowed)?;
     let index = LabelIndex::new(recs.iter().zip(&allowed).filter(|(_, a)| **a).map(|(r, _)| r.labels19 as u64));
     let (opt, kernel_selection) = SearchOptions::chosen(metric, kmax, &db)?;
-    let opt = SearchOptions { threads: a.threads.unwrap_or(0), ..opt };
+    let opt = SearchOptions { threads: crate::threads::workers(a.threads, usize::MAX), ..opt };
     let mut exact_acc = RetrievalAccumulator::new(&ks);
     let mut coarse_acc = RetrievalAccumulator::new(&ks);
     let codes = a.coarse.map(|_| BinaryCodes::build(f.rows(), f.row_elems(), f.dim()));

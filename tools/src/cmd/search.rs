@@ -40,7 +40,7 @@ pub struct Args {
     /// Only return patches of this split (`train`, `validation`, `test`).
     #[arg(long)]
     pub split: Option<String>,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; never more than the cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// More queries answered in the same pass over the rows: S2 (or S1)
@@ -262,7 +262,7 @@ pub fn execute(a: &Args) -> anyhow::Result<SearchOutput> {
         also.push((name.clone(), f.records()[i].labels19));
     }
     let (opt, kernel_selection) = SearchOptions::chosen(metric, a.k, &db)?;
-    let opt = SearchOptions { threads: a.threads.unwrap_or(0), ..opt };
+    let opt = SearchOptions { threads: crate::threads::workers(a.threads, usize::MAX), ..opt };
     let batch_kernel = opt.multi_query.filter(|_| Plan::new(&queries, &opt).grouped() > 0).map(|b| b.name());
     let t = Instant::now();
     let mut results = search_batch(&db, &queries, &opt)?.into_iter();

@@ -58,7 +58,7 @@ pub struct Args {
     /// Require RUN_DIR to hold a checkpoint and resume it.
     #[arg(long)]
     pub resume: bool,
-    /// Batch-assembling threads.
+    /// Batch-assembling threads (never more than the cores, nor than the batches of a pass).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
     /// Train on at most N training patches (quick experiments).
@@ -102,7 +102,7 @@ pub fn config(a: &Args) -> anyhow::Result<TrainConfig> {
     cfg.augment = a.augment;
     cfg.early_stopping = a.early_stopping;
     cfg.device = DeviceSpec::parse(&a.device)?;
-    cfg.workers = a.workers.max(1);
+    cfg.workers = crate::threads::workers(Some(a.workers.max(1)), usize::MAX);
     match &a.init {
         Some(p) if p.extension().is_some_and(|e| e == "safetensors") => {
             let mut opts = crate::import::SourceOptions::new(bands.channels());

@@ -123,7 +123,7 @@ fn detect_layout(o: &Options) -> Layout {
 }
 
 /// Jobs, worker context, a description of the options for the fingerprint,
-/// and the split-file names that match no patch.
+/// and the list-file names (splits, exclusion lists) that match no patch.
 fn plan(o: &Options, layout: Layout) -> Result<(Vec<PairJob>, Context, String, Unmatched)> {
     let mut ctx = Context {
         s2_root: o.s2.clone(),
@@ -183,18 +183,24 @@ fn plan(o: &Options, layout: Layout) -> Result<(Vec<PairJob>, Context, String, U
             if layout == Layout::V2 { " and the metadata lists no patch" } else { "" }
         );
     }
-    let unmatched = match &ctx.splits {
-        Some(splits) => {
-            let present = pairs::s2_names(&jobs);
-            splits
-                .unmatched(&present)
-                .into_iter()
-                .filter(|(_, _, missing)| *missing > 0)
-                .map(|(file, listed, missing)| (file.display().to_string(), listed, missing))
-                .collect()
-        }
+    let present = pairs::s2_names(&jobs);
+    let mut unmatched: Unmatched = match &ctx.splits {
+        Some(splits) => splits
+            .unmatched(&present)
+            .into_iter()
+            .map(|(file, listed, missing)| (file.display().to_string(), listed, missing))
+            .collect(),
         None => Vec::new(),
     };
+    // Exclusion lists: a name that matches no patch excludes nothing (a list
+    // of another archive version, or names mangled by a spreadsheet).
+    for (file, set) in [(&o.snow, &ctx.snow), (&o.cloud, &ctx.cloud)] {
+        if let Some(f) = file {
+            let missing = set.iter().filter(|n| !present.contains(n.as_str())).count() as u64;
+            unmatched.push((f.display().to_string(), set.len() as u64, missing));
+        }
+    }
+    unmatched.retain(|(_, _, missing)| *missing > 0);
     let desc = format!(
         "layout={layout:?};splits={};snow={};cloud={};meta={:?};sc={:?};keep_excluded={}",
         ctx.splits.as_ref().map_or(0, |s| s.len()),
@@ -207,7 +213,8 @@ fn plan(o: &Options, layout: Layout) -> Result<(Vec<PairJob>, Context, String, U
     Ok((jobs, ctx, desc, unmatched))
 }
 
-/// Split-file names that match no S2 patch: (file, names listed, names unmatched).
+/// List-file names (split files, snow and cloud/shadow lists) that match no
+/// S2 patch: (file, names listed, names unmatched).
 type Unmatched = Vec<(String, u64, u64)>;
 
 /// v1: refuse S1 and S2 roots given the other way round (the S1 root would

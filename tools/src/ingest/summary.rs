@@ -29,7 +29,8 @@ pub struct Summary {
     pub cloud: u64,
     /// Patches per 19-class label.
     pub labels: [u64; NUM_CLASSES],
-    /// Split files with names that match no S2 patch of the input: (file, unmatched names).
+    /// List files (split files, snow and cloud/shadow lists) with names that
+    /// match no S2 patch of the input: (file, unmatched names).
     pub list_names_unmatched: Vec<(String, u64)>,
     /// Warnings of the ingest that made this summary.
     pub warnings: Vec<String>,

@@ -22,7 +22,7 @@ pub(super) fn run(a: &Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&l.root).with_context(|| format!("cannot create {}", l.root.display()))?;
     let real = a.s1.is_some();
     let mut steps = Steps::new(if real { 8 } else { 9 });
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string();
+    let threads = crate::threads::cores().to_string();
 
     let (s1, s2) = match (&a.s1, &a.s2) {
         (Some(s1), Some(s2)) => (s1.clone(), s2.clone()),
