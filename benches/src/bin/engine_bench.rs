@@ -281,7 +281,8 @@ fn int8_row(args: &[String]) -> anyhow::Result<()> {
     let size: usize = arg(args, "--size").map(|s| s.parse()).transpose()?.unwrap_or(120);
     let budget: f64 = arg(args, "--seconds").map(|s| s.parse()).transpose()?.unwrap_or(3.0);
     let meta = OwnedMeta::bigearthnet(arch.name(), &(0..12).collect::<Vec<_>>());
-    let float = arch::build(arch, 12, size, 19, &mut RandomWeights::new(42), meta).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let float =
+        arch::build(arch, 12, size, 19, &mut RandomWeights::new(42), meta).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut quant = float.clone();
     let convs: Vec<u32> = (0..quant.graph.layers().len() as u32)
         .filter(|&i| {
