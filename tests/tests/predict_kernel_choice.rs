@@ -5,6 +5,7 @@
 mod ingest_common;
 
 use bemm_engine::arch::{self, Arch, RandomWeights};
+use bemm_engine::kernels;
 use bemm_formats::model::OwnedMeta;
 use ingest_common::*;
 
@@ -73,4 +74,40 @@ fn predict_measures_once_caches_pins_and_rejects_unknown_kernels() {
     std::env::remove_var("BEMM_KERNEL");
     assert!(format!("{e:#}").contains("avx9000"), "{e:#}");
     assert!(!dir.path().join("bad.csv").exists());
+
+    // An int8 model: `--kernel` naming an int8 kernel pins its QConv layers
+    // (the float layers keep their measured kernel); int8 kernels are
+    // bit-identical, so labels match the all-scalar run. An int8 level this
+    // CPU lacks is an error naming its features.
+    let meta = OwnedMeta::bigearthnet("tiny", &(0..12).collect::<Vec<_>>());
+    let mut b = arch::build(Arch::Tiny, 12, 120, 19, &mut RandomWeights::new(9), meta).unwrap();
+    let convs: Vec<u32> = (0..b.graph.layers().len() as u32)
+        .filter(|&i| {
+            let r = &b.graph.layers()[i as usize].record;
+            r.kind == bemm_formats::model::LayerKind::Conv as u32 && r.input != bemm_formats::model::INPUT
+        })
+        .collect();
+    for i in convs {
+        b.graph.quantize(i, 0.05, 0).unwrap();
+    }
+    let q_path = dir.path().join("tiny-int8.bemm");
+    std::fs::write(&q_path, b.to_bytes().unwrap()).unwrap();
+    let qp = q_path.to_str().unwrap();
+    let predict_q = |extra: &[&str], csv: &str| {
+        let mut args = vec!["predict", qp, ap, "--out", csv, "--threads", "1", "--batch", "2"];
+        args.extend_from_slice(extra);
+        bemm_tools::cli::run_args(args)
+    };
+    let int8_only = kernels::int8::available()
+        .map(|k| k.name)
+        .find(|n| kernels::int8::int8_only_name(n))
+        .expect("an int8-only kernel on this CPU");
+    predict_q(&["--kernel", int8_only], &out("q-pinned.csv")).unwrap();
+    predict_q(&["--kernel", "scalar"], &out("q-scalar.csv")).unwrap();
+    assert_eq!(labels(&out("q-pinned.csv")), labels(&out("q-scalar.csv")));
+    let foreign = if cfg!(target_arch = "x86_64") { "neon-dot" } else { "avxvnni" };
+    let e = predict_q(&["--kernel", foreign], &out("q-bad.csv")).unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(msg.contains(foreign) && msg.contains("this CPU lacks"), "{msg}");
+    assert!(!dir.path().join("q-bad.csv").exists());
 }

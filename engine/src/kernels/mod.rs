@@ -157,7 +157,8 @@ pub fn for_isa(isa: Isa) -> Result<&'static MicroKernel, EngineError> {
 
 /// [`for_isa`] on the CPU features `cpu` (at most the running CPU's).
 pub fn for_isa_on(isa: Isa, cpu: Cpu) -> Result<&'static MicroKernel, EngineError> {
-    if let Some(instead) = isa.int8_only() {
+    // A level the CPU lacks is that, whatever it has kernels for.
+    if let Some(instead) = isa.int8_only().filter(|_| cpu.supports(isa)) {
         return Err(EngineError::NoFloatKernel { level: isa.name(), instead: instead.name() });
     }
     match REGISTRY.iter().find(|k| k.isa == isa) {

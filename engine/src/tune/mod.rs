@@ -80,6 +80,9 @@ pub struct Tuning {
     /// command-line flag); without one, `BEMM_KERNEL` pins
     /// ([`kernels::from_env`]).
     pub pin: Option<(&'static MicroKernel, String)>,
+    /// A pinned int8 kernel for `QConv` layers and where the pin came from;
+    /// without one, `BEMM_KERNEL` pins ([`int8::from_env`]).
+    pub int8_pin: Option<(&'static QKernel, String)>,
 }
 
 impl Tuning {
@@ -93,6 +96,7 @@ impl Tuning {
             budget: DEFAULT_BUDGET,
             cache: cache::default_dir(),
             pin: None,
+            int8_pin: None,
         }
     }
 }
@@ -384,7 +388,9 @@ pub fn choose(model: &Model<'_>, t: &Tuning) -> Result<Choice, EngineError> {
     if !model.is_quantized() {
         return Ok(c);
     }
-    if let Some(k) = int8::from_env()? {
+    if let Some((k, _)) = &t.int8_pin {
+        c.int8 = Some(*k);
+    } else if let Some(k) = int8::from_env()? {
         c.int8 = Some(k);
     } else if let Some(k) = cached.as_deref().and_then(|name| int8::available().find(|k| k.name == name)) {
         c.int8 = Some(k);

@@ -15,10 +15,18 @@ pub(crate) fn open(path: &Path, ra: &RunArgs) -> anyhow::Result<(OwnedModel, Cho
     let threads = ra.threads();
     let precision = if ra.fast { Precision::Fast } else { Precision::Exact };
     let mut t = Tuning::new(ra.batch.max(1) * threads, threads, precision);
+    // An int8 kernel or int8-only level pins the int8 layers only; a level
+    // both registries have (`avx2`, `scalar`) pins both.
     t.pin = match &ra.kernel {
+        Some(name) if kernels::int8::int8_only_name(name) => None,
         Some(name) => Some((kernels::by_name(name).with_context(|| format!("--kernel {name}"))?, "--kernel".into())),
         None => kernels::from_env()?.map(|k| (k, "BEMM_KERNEL".into())),
     };
+    if let Some(name) = &ra.kernel {
+        if let Some(k) = kernels::int8::named(name) {
+            t.int8_pin = Some((k.with_context(|| format!("--kernel {name}"))?, "--kernel".into()));
+        }
+    }
     let choice = tune::choose(model.model(), &t)?;
     for n in &choice.notes {
         eprintln!("note: {n}");
@@ -38,6 +46,7 @@ pub(crate) fn json(c: &Choice) -> serde_json::Value {
         "kernel": c.chosen.kernel.name,
         "winograd": c.chosen.winograd,
         "exact": c.chosen.kernel.exact,
+        "int8_kernel": c.int8.map(|k| k.name),
         "source": source,
         "startup_ms": c.cost.as_secs_f64() * 1e3,
         "fast_requested": c.requested == Precision::Fast,
