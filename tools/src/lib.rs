@@ -9,5 +9,6 @@ pub mod file_info;
 pub mod import;
 pub mod ingest;
 pub mod output_guard;
+pub mod quantize;
 pub mod report;
 pub mod synth;
