@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 /// Open the calibration archive `path` (the `--calibrate` value) and check
 /// it holds patches: done before any long work so a bad path fails fast.
 pub fn open_archive(path: &Path) -> Result<PatchArchive> {
-    let a = crate::archive_input::open(path, false).with_context(|| format!("--calibrate {}", path.display()))?;
+    // The archive's own errors name its folder.
+    let a = crate::archive_input::open(path, false).context("--calibrate")?;
     if a.is_empty() {
         bail!("--calibrate {}: the archive holds no patches (calibration needs at least one)", path.display());
     }
