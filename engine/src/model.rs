@@ -517,17 +517,7 @@ impl<'a> Model<'a> {
             // (`[C][glen][H*W]`).
             for start in (group..group + glen).step_by(chunk) {
                 let len = chunk.min(group + glen - start);
-                graph::run(
-                    &ex,
-                    &Window { inner: input, start },
-                    len,
-                    0..st.cut + 1,
-                    arena,
-                    ws,
-                    &mut [],
-                    &mut [],
-                    obs,
-                )?;
+                graph::run(&ex, &Window { inner: input, start }, len, 0..st.cut + 1, arena, ws, &mut [], &mut [], obs)?;
                 let src = self.plan.range(st.cut, len).ok_or(EngineError::Internal("plan"))?;
                 let dst = st.plan.range(st.cut, glen).ok_or(EngineError::Internal("plan"))?;
                 for c in 0..cut_c {

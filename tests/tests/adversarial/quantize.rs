@@ -63,8 +63,10 @@ const CASES: &[(&str, &str, &str)] = &[
 fn bad_calibration_inputs_are_refused_and_nothing_is_written() {
     let st = Setup::new(12);
     let run = st.path("run");
-    bemm(&["train", &s(&st.archive), "--arch", "tiny", "--out", &s(&run), "--epochs", "1", "--batch-size", "4"]
-        .map(String::from))
+    bemm(
+        &["train", &s(&st.archive), "--arch", "tiny", "--out", &s(&run), "--epochs", "1", "--batch-size", "4"]
+            .map(String::from),
+    )
     .expect("train");
     // An archive with no patches, and one whose bands are in another order.
     let mut m = Manifest::load(&st.archive).unwrap();

@@ -1,8 +1,8 @@
 //! `bemm export`: a trained run -> verified `.bemm` model file.
 
+use crate::quantize::{self, QuantArgs};
 use crate::report::table;
 use anyhow::Context;
-use crate::quantize::{self, QuantArgs};
 use bemm_trainer::export::{export_bytes, ExportOptions};
 use std::path::PathBuf;
 

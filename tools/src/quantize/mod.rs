@@ -125,9 +125,8 @@ impl Int8Report {
 
     /// Table rows: a header, then one row per method (the kept one marked).
     pub fn table(&self) -> Vec<Vec<String>> {
-        let mut rows = vec![["int8 range", "agreement", "F2 float", "F2 int8", "F2 change", "size"]
-            .map(String::from)
-            .to_vec()];
+        let mut rows =
+            vec![["int8 range", "agreement", "F2 float", "F2 int8", "F2 change", "size"].map(String::from).to_vec()];
         for m in &self.methods {
             rows.push(vec![
                 if m.method == self.chosen { format!("{} (kept)", m.method) } else { m.method.clone() },
@@ -223,7 +222,11 @@ pub fn quantize(float_bytes: &[u8], archive: &Path, a: &QuantArgs) -> Result<(Ve
         heldout_patches: p.heldout.len(),
         heldout_split: p.heldout_split.into(),
         int8_layers: cands.len(),
-        float_convs: file.layers().iter().filter(|l| l.layer_kind() == Some(bemm_formats::model::LayerKind::Conv)).count()
+        float_convs: file
+            .layers()
+            .iter()
+            .filter(|l| l.layer_kind() == Some(bemm_formats::model::LayerKind::Conv))
+            .count()
             - cands.len(),
         bytes_float: float_bytes.len(),
         bytes_int8: bytes.len(),

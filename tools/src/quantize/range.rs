@@ -42,7 +42,7 @@ impl RangeMethod {
 /// real 0 is exactly representable. An all-zero range gets scale 1.
 pub fn scale_zero_point(lo: f32, hi: f32) -> (f32, u8) {
     let span = hi - lo;
-    if !(span > 0.0 && span.is_finite()) {
+    if !span.is_finite() || span <= 0.0 {
         return (1.0, 0);
     }
     let scale = span / 255.0;

@@ -88,7 +88,12 @@ pub fn rebuild(file: &ModelFile<'_>, quantize: &[(usize, f32, u8)]) -> Result<Mo
         g.quantize(layer as u32, scale, zp).with_context(|| format!("quantizing layer {layer}"))?;
     }
     let h = file.header();
-    Ok(ModelBuilder { graph: g, output: h.output_layer, feature: h.feature_layer, meta: OwnedMeta::from_meta(file.meta()) })
+    Ok(ModelBuilder {
+        graph: g,
+        output: h.output_layer,
+        feature: h.feature_layer,
+        meta: OwnedMeta::from_meta(file.meta()),
+    })
 }
 
 #[cfg(test)]

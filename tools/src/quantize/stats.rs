@@ -48,7 +48,7 @@ impl Stats {
     /// Second pass: count `values` into the histogram.
     pub fn observe_histogram(&mut self, values: &[f32]) {
         let w = self.bin_width();
-        if self.hist.len() != BINS || !(w > 0.0) {
+        if self.hist.len() != BINS || !w.is_finite() || w <= 0.0 {
             return;
         }
         for &v in values.iter().filter(|v| v.is_finite()) {
@@ -62,7 +62,7 @@ impl Stats {
     /// when there is no histogram.
     pub fn quantile(&self, q: f64) -> f32 {
         let total: u64 = self.hist.iter().sum();
-        if total == 0 || !(self.bin_width() > 0.0) {
+        if total == 0 || !self.bin_width().is_finite() || self.bin_width() <= 0.0 {
             return if q < 0.5 { self.min } else { self.max };
         }
         let want = (q.clamp(0.0, 1.0) * total as f64).ceil() as u64;
