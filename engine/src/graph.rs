@@ -10,6 +10,7 @@ use crate::error::EngineError;
 use crate::gemm::WeightsF16;
 use crate::kernels::widest::widest;
 use crate::linear::{self, Flatten};
+use crate::observe::Observer;
 use crate::planner::Plan;
 use crate::pool::{self, PoolKind};
 use bemm_formats::model::{LayerKind, ModelFile, INPUT};
@@ -52,9 +53,10 @@ fn resolve<'t>(
 /// the int8 scratch of `QConv` layers, `conv::qconv::scratch_len`).
 /// `probs` gets `[batch][num_classes]` sigmoid outputs and `features` (when
 /// non-empty) `[batch][feature_len]` CHW-flattened features, when their
-/// layers are in `range`.
+/// layers are in `range`. `obs` sees every output computed (see
+/// [`Observer::layer_output`]).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn run<I: InputBatch>(
+pub(crate) fn run<I: InputBatch, O: Observer + ?Sized>(
     ex: &Exec<'_, '_>,
     input: &I,
     batch: usize,
@@ -63,6 +65,7 @@ pub(crate) fn run<I: InputBatch>(
     ws: &mut [f32],
     probs: &mut [f32],
     features: &mut [f32],
+    obs: &mut O,
 ) -> Result<(), EngineError> {
     let file = ex.file;
     let layers = file.layers();
@@ -186,6 +189,9 @@ pub(crate) fn run<I: InputBatch>(
             }
         }
 
+        if fused_into.is_none() {
+            obs.layer_output(i, batch, out);
+        }
         if i == hdr.output_layer as usize {
             let nc = hdr.num_classes as usize;
             // The output layer has num_classes x 1 x 1 elements (validated), so

@@ -45,6 +45,7 @@ mod lcg;
 mod linear;
 pub mod metrics;
 pub mod model;
+pub mod observe;
 #[cfg(feature = "std")]
 pub mod owned;
 pub mod planner;

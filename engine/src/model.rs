@@ -7,6 +7,7 @@ use crate::gemm::Blocks;
 use crate::graph::{self, Exec};
 use crate::kernels::int8::{self, QKernel};
 use crate::kernels::{self, Isa, MicroKernel};
+use crate::observe::{NoObserver, Observer};
 use crate::planner::{cut_after, Plan};
 use bemm_formats::model::{LayerKind, ModelFile, ModelMeta, Shape};
 use half::f16;
@@ -391,7 +392,7 @@ impl<'a> Model<'a> {
         if input.len() != expected {
             return Err(EngineError::InputLength { found: input.len(), batch, per_sample: per, expected });
         }
-        self.run(&Contiguous { data: input, len: per }, batch, scratch, probs, features, None)
+        self.run(&Contiguous { data: input, len: per }, batch, scratch, probs, features, None, &mut NoObserver)
     }
 
     /// Like [`Model::infer`] over samples that are not contiguous (e.g.
@@ -408,7 +409,7 @@ impl<'a> Model<'a> {
         if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != per) {
             return Err(EngineError::SampleLength { index, found: s.len(), expected: per });
         }
-        self.run(&samples, samples.len(), scratch, probs, features, None)
+        self.run(&samples, samples.len(), scratch, probs, features, None, &mut NoObserver)
     }
 
     /// [`Model::infer_samples`] with every convolution and linear layer split
@@ -426,10 +427,30 @@ impl<'a> Model<'a> {
         if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != per) {
             return Err(EngineError::SampleLength { index, found: s.len(), expected: per });
         }
-        self.run(&samples, samples.len(), scratch, probs, features, Some(fork))
+        self.run(&samples, samples.len(), scratch, probs, features, Some(fork), &mut NoObserver)
     }
 
-    fn run<I: InputBatch>(
+    /// [`Model::infer_samples`] that also hands every layer output it
+    /// computes to `obs` (see [`Observer::layer_output`]; chunks of at most
+    /// [`Model::chunk`] samples, layers after a graph cut in chunks of
+    /// [`Model::late_chunk`]). For calibrating an int8 twin of a float model.
+    pub fn infer_samples_observed(
+        &self,
+        samples: &[&[f16]],
+        scratch: &mut [f32],
+        probs: &mut [f32],
+        features: &mut [f32],
+        obs: &mut dyn Observer,
+    ) -> Result<(), EngineError> {
+        let per = self.input_len();
+        if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != per) {
+            return Err(EngineError::SampleLength { index, found: s.len(), expected: per });
+        }
+        self.run(&samples, samples.len(), scratch, probs, features, None, obs)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run<I: InputBatch, O: Observer + ?Sized>(
         &self,
         input: &I,
         batch: usize,
@@ -437,6 +458,7 @@ impl<'a> Model<'a> {
         probs: &mut [f32],
         features: &mut [f32],
         fork: Option<&dyn crate::gemm::Fork>,
+        obs: &mut O,
     ) -> Result<(), EngineError> {
         if batch == 0 {
             return Err(EngineError::EmptyBatch);
@@ -480,6 +502,7 @@ impl<'a> Model<'a> {
                     ws,
                     &mut probs[start * nc..(start + len) * nc],
                     f,
+                    obs,
                 )?;
             }
             return Ok(());
@@ -494,7 +517,7 @@ impl<'a> Model<'a> {
             // (`[C][glen][H*W]`).
             for start in (group..group + glen).step_by(chunk) {
                 let len = chunk.min(group + glen - start);
-                graph::run(&ex, &Window { inner: input, start }, len, 0..st.cut + 1, arena, ws, &mut [], &mut [])?;
+                graph::run(&ex, &Window { inner: input, start }, len, 0..st.cut + 1, arena, ws, &mut [], &mut [], obs)?;
                 let src = self.plan.range(st.cut, len).ok_or(EngineError::Internal("plan"))?;
                 let dst = st.plan.range(st.cut, glen).ok_or(EngineError::Internal("plan"))?;
                 for c in 0..cut_c {
@@ -517,6 +540,7 @@ impl<'a> Model<'a> {
                 ws,
                 &mut probs[group * nc..(group + glen) * nc],
                 f,
+                obs,
             )?;
         }
         Ok(())

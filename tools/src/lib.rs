@@ -9,6 +9,7 @@ pub mod file_info;
 pub mod import;
 pub mod ingest;
 pub mod output_guard;
+pub mod quantize;
 pub mod report;
 pub mod synth;
 pub mod threads;

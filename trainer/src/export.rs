@@ -136,6 +136,15 @@ pub struct ExportOptions {
 
 /// Export a checkpoint to a verified `.bemm` file.
 pub fn export(opts: &ExportOptions) -> Result<ExportReport, TrainError> {
+    let (report, bytes) = export_bytes(opts)?;
+    bemm_formats::fsutil::write_atomic(&opts.out, &bytes).map_err(TrainError::io(&opts.out))?;
+    Ok(report)
+}
+
+/// [`export`] without writing: the verified model file's bytes and the
+/// report (`bytes` = their length), for callers that transform the model
+/// (int8 quantization) before writing it to `opts.out`.
+pub fn export_bytes(opts: &ExportOptions) -> Result<(ExportReport, Vec<u8>), TrainError> {
     if !(0.0..=1.0).contains(&opts.min_agreement) {
         return Err(TrainError::Config(format!(
             "--min-agreement {}: expected a fraction in [0, 1] (0.99 = 99 %)",
@@ -208,8 +217,7 @@ pub fn export(opts: &ExportOptions) -> Result<ExportReport, TrainError> {
             final_bytes = model_bytes(&net, arch, &s.channels, s.size, s.classes, meta)?;
         }
     }
-    bemm_formats::fsutil::write_atomic(&opts.out, &final_bytes).map_err(TrainError::io(&opts.out))?;
-    Ok(ExportReport {
+    let report = ExportReport {
         checkpoint: ck_path,
         out: opts.out.clone(),
         arch: arch.name().into(),
@@ -219,5 +227,6 @@ pub fn export(opts: &ExportOptions) -> Result<ExportReport, TrainError> {
         test,
         agreement,
         bytes: final_bytes.len(),
-    })
+    };
+    Ok((report, final_bytes))
 }

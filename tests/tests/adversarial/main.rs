@@ -12,4 +12,5 @@ mod common;
 mod ingest;
 mod messages;
 mod outputs;
+mod quantize;
 mod values;

@@ -1,8 +1,9 @@
 //! `bemm export`: a trained run -> verified `.bemm` model file.
 
+use crate::quantize::{self, QuantArgs};
 use crate::report::table;
 use anyhow::Context;
-use bemm_trainer::export::{export, ExportOptions};
+use bemm_trainer::export::{export_bytes, ExportOptions};
 use std::path::PathBuf;
 
 /// Arguments of `bemm export`.
@@ -25,9 +26,11 @@ pub struct Args {
     /// Also score the test split with the engine and record it in the provenance.
     #[arg(long)]
     pub test: bool,
-    /// Print the report as JSON.
+    /// Print the report as JSON (with key `int8` when quantizing).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub quant: QuantArgs,
 }
 
 /// Run `bemm export`.
@@ -38,6 +41,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(ar) = &a.archive {
         inputs.push(("--archive", ar.as_path()));
     }
+    let calibrate = a.quant.check()?;
+    if let Some(c) = calibrate {
+        inputs.push(("--calibrate", c));
+    }
     crate::output_guard::check("--out", &a.out, &inputs)?;
     let opts = ExportOptions {
         source: a.source.clone(),
@@ -47,9 +54,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         test: a.test,
         min_agreement: a.min_agreement,
     };
-    let r = export(&opts).with_context(|| format!("exporting {}", a.source.display()))?;
+    let (mut r, mut bytes) = export_bytes(&opts).with_context(|| format!("exporting {}", a.source.display()))?;
+    let int8 = match calibrate {
+        Some(cal) => {
+            let (q, rep) = quantize::quantize(&bytes, cal, &a.quant)
+                .with_context(|| format!("refusing to write {}: int8 quantization", a.out.display()))?;
+            bytes = q;
+            r.bytes = bytes.len();
+            Some(rep)
+        }
+        None => None,
+    };
+    bemm_formats::fsutil::write_atomic(&a.out, &bytes).with_context(|| format!("writing {}", a.out.display()))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        let mut j = serde_json::to_value(&r)?;
+        if let (Some(rep), Some(o)) = (&int8, j.as_object_mut()) {
+            o.insert("int8".into(), serde_json::to_value(rep)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&j)?);
         return Ok(());
     }
     let ag = &r.agreement;
@@ -77,6 +99,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         rows.push(vec!["test sample F2".into(), format!("{:.4}", t.f2)]);
         rows.push(vec!["test class-based F2".into(), format!("{:.4}", t.macro_f2)]);
     }
+    if let Some(q) = &int8 {
+        rows.push(vec![
+            "int8".into(),
+            format!(
+                "{} convolutions int8, {} f16; ranges from {} patches of {}; verified on {} {} patches",
+                q.int8_layers,
+                q.float_convs,
+                q.calibration_patches,
+                q.calibration_archive.display(),
+                q.heldout_patches,
+                q.heldout_split
+            ),
+        ]);
+    }
     print!("{}", table(&rows));
+    if let Some(q) = &int8 {
+        print!("{}", table(&q.table()));
+    }
     Ok(())
 }

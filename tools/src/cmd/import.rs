@@ -2,6 +2,7 @@
 //! (see `crate::import` for the name mapping and permutations).
 
 use crate::import::{self, config::ClassOrderSpec, BandSet, ImportConfig};
+use crate::quantize::{self, QuantArgs};
 use anyhow::Context;
 use bemm_engine::arch::Arch;
 use std::path::PathBuf;
@@ -41,9 +42,11 @@ pub struct Args {
     /// Free text on the preprocessing the weights expect (recorded in the model file).
     #[arg(long)]
     pub preprocessing: Option<String>,
-    /// Print the summary as JSON.
+    /// Print the summary as JSON (with key `int8` when quantizing).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub quant: QuantArgs,
 }
 
 fn floats(opt: &str, s: &str) -> anyhow::Result<Vec<f32>> {
@@ -60,6 +63,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )
     })?;
     let bands = BandSet::parse(&args.bands)?;
+    crate::output_guard::not_a_folder("--out", &args.out)?;
+    let calibrate = args.quant.check()?;
+    let mut inputs = vec![("WEIGHTS", args.weights.as_path())];
+    if let Some(c) = calibrate {
+        inputs.push(("--calibrate", c));
+    }
+    crate::output_guard::check("--out", &args.out, &inputs)?;
     let mut config = match &args.config {
         Some(p) => ImportConfig::load(p)?,
         None => ImportConfig::default(),
@@ -83,10 +93,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.preprocessing = Some(p.clone());
     }
     let (model, summary) = import::import(&args.weights, arch, bands, &config)?;
-    let bytes = model.to_bytes().with_context(|| format!("encoding the model for {}", args.out.display()))?;
+    let mut bytes = model.to_bytes().with_context(|| format!("encoding the model for {}", args.out.display()))?;
+    let int8 = match calibrate {
+        Some(cal) => {
+            let (q, rep) = quantize::quantize(&bytes, cal, &args.quant)
+                .with_context(|| format!("refusing to write {}: int8 quantization", args.out.display()))?;
+            bytes = q;
+            Some(rep)
+        }
+        None => None,
+    };
     bemm_formats::fsutil::write_atomic(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
     if args.json {
-        let j = serde_json::json!({
+        let mut j = serde_json::json!({
             "out": args.out,
             "arch": arch.name(),
             "bytes": bytes.len(),
@@ -99,6 +118,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "std": model.meta.std,
             "preprocessing": model.meta.preprocessing,
         });
+        if let (Some(rep), Some(o)) = (&int8, j.as_object_mut()) {
+            o.insert("int8".into(), serde_json::to_value(rep)?);
+        }
         println!("{}", serde_json::to_string_pretty(&j)?);
     } else {
         let rows = vec![
@@ -118,6 +140,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ],
         ];
         print!("{}", crate::report::table(&rows));
+        if let Some(q) = &int8 {
+            print!("{}", crate::report::table(&q.table()));
+        }
     }
     Ok(())
 }

@@ -71,6 +71,52 @@ impl RunArgs {
     }
 }
 
+/// Where a model's input starts in the archive's patches (in bands): the
+/// patches must have the model's size and the model's input bands must be a
+/// contiguous run of the archive's `man` bands with the same normalisation
+/// (`archive` names the folder in errors).
+pub(crate) fn input_offset(
+    m: &bemm_engine::Model<'_>,
+    man: &bemm_formats::archive::Manifest,
+    archive: &Path,
+) -> anyhow::Result<usize> {
+    let shape = m.input_shape();
+    if (shape.h, shape.w) != (man.height, man.width) {
+        bail!(
+            "the model expects {}x{} pixels, the archive {} holds {}x{}",
+            shape.h,
+            shape.w,
+            archive.display(),
+            man.height,
+            man.width
+        );
+    }
+    let meta = m.meta();
+    let bands = &meta.bands;
+    let first =
+        man.bands.windows(bands.len()).position(|w| w.iter().zip(bands.iter()).all(|(a, b)| a == b)).with_context(
+            || {
+                format!(
+                    "{}: the model's input bands {:?} are not a contiguous run of the archive's bands {:?}",
+                    archive.display(),
+                    bands.as_slice(),
+                    man.bands
+                )
+            },
+        )?;
+    for (j, b) in bands.iter().enumerate() {
+        let (mm, ms) = (meta.mean[j] as f64, meta.std[j] as f64);
+        let (am, asd) = (man.mean[first + j], man.std[first + j]);
+        if (mm - am).abs() > 1e-4 * am.abs().max(1.0) || (ms - asd).abs() > 1e-4 * asd.abs().max(1.0) {
+            bail!(
+                "{}: band {b}: the model expects normalisation mean {mm} std {ms}, the archive used mean {am} std {asd}",
+                archive.display()
+            );
+        }
+    }
+    Ok(first)
+}
+
 /// A model and an archive checked against each other.
 pub(crate) struct Runner {
     pub model: OwnedModel,
@@ -97,34 +143,7 @@ impl Runner {
         let arch = crate::archive_input::open(archive, allow_incomplete)?;
         let (m, man) = (model.model(), arch.manifest());
         let shape = m.input_shape();
-        if (shape.h, shape.w) != (man.height, man.width) {
-            bail!(
-                "the model expects {}x{} pixels, the archive {} holds {}x{}",
-                shape.h,
-                shape.w,
-                archive.display(),
-                man.height,
-                man.width
-            );
-        }
-        let bands = &m.meta().bands;
-        let first =
-            man.bands.windows(bands.len()).position(|w| w.iter().zip(bands.iter()).all(|(a, b)| a == b)).with_context(
-                || {
-                    format!(
-                        "the model's input bands {:?} are not a contiguous run of the archive's bands {:?}",
-                        bands.as_slice(),
-                        man.bands
-                    )
-                },
-            )?;
-        for (j, b) in bands.iter().enumerate() {
-            let (mm, ms) = (m.meta().mean[j] as f64, m.meta().std[j] as f64);
-            let (am, asd) = (man.mean[first + j], man.std[first + j]);
-            if (mm - am).abs() > 1e-4 * am.abs().max(1.0) || (ms - asd).abs() > 1e-4 * asd.abs().max(1.0) {
-                bail!("band {b}: the model expects normalisation mean {mm} std {ms}, the archive used mean {am} std {asd}");
-            }
-        }
+        let first = input_offset(m, man, archive)?;
         let split = match split {
             None | Some("all") => None,
             Some(s) => Some(
