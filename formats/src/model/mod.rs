@@ -13,7 +13,11 @@
 
 mod layout;
 mod meta;
+#[cfg(feature = "alloc")]
+mod owned_meta;
 mod parse;
+#[cfg(feature = "alloc")]
+mod quantize;
 mod validate;
 #[cfg(feature = "alloc")]
 mod write;
@@ -23,8 +27,12 @@ pub use layout::{
     INPUT, MAGIC, NONE, VERSION_MAJOR, VERSION_MINOR, VERSION_MINOR_INT8,
 };
 pub use meta::{ModelMeta, Provenance, MAX_BANDS, MAX_CLASSES, MAX_SCORES};
+#[cfg(feature = "alloc")]
+pub use owned_meta::OwnedMeta;
 pub use parse::{
     ModelFile, Quant, Shape, MAX_DIM, MAX_KERNEL, MAX_LAYERS, MAX_QCONV_DEPTH, MAX_TENSOR_ELEMS, MODEL_ALIGN,
 };
 #[cfg(feature = "alloc")]
-pub use write::{quantize_conv, GraphBuilder, LayerSpec, ModelBuilder, OwnedMeta, QuantConv, COMPACT_FEATURE_DIM};
+pub use quantize::{quantize_conv, QuantConv};
+#[cfg(feature = "alloc")]
+pub use write::{GraphBuilder, LayerSpec, ModelBuilder, COMPACT_FEATURE_DIM};

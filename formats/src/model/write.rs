@@ -5,13 +5,11 @@
 //! out and re-parses it, so a builder can never emit a file the engine rejects.
 
 use super::layout::*;
-use super::meta::{ModelMeta, Provenance};
+use super::owned_meta::OwnedMeta;
 use super::parse::{ModelFile, Shape, MAX_KERNEL};
-use crate::bands::{BAND_MEAN, BAND_NAMES, BAND_STD};
+use super::quantize::{quantize_conv, QuantConv};
 use crate::checksum::xxh64;
 use crate::error::{FormatError, Result};
-use crate::labels::CLASS_NAMES;
-use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use half::f16;
 
@@ -26,60 +24,6 @@ pub struct LayerSpec {
     pub bias: Option<Vec<f32>>,
     /// The int8 tensors of a `QConv` layer (then `weight` and `bias` are `None`).
     pub quant: Option<QuantConv>,
-}
-
-/// The tensors of a `QConv` layer: int8 weights (symmetric, per output
-/// channel), an i32 bias, and the input's scale and zero point.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QuantConv {
-    /// `[out_c, in_c, k, k]` (OIHW, row-major); real weight `o` is `weight_scales[o] * w`.
-    pub weight: Vec<i8>,
-    /// `[out_c]`, in units of `input_scale * weight_scales[o]`.
-    pub bias: Vec<i32>,
-    /// Real units per input quantization step (finite, > 0).
-    pub input_scale: f32,
-    /// The u8 value that stands for a real input 0.
-    pub input_zero_point: u8,
-    /// `[out_c]` real units per weight step (finite, > 0).
-    pub weight_scales: Vec<f32>,
-}
-
-/// Quantize a float convolution (`weight` `[out_c, ...]` row-major, `bias`
-/// `[out_c]`) for an input quantized with `input_scale` and
-/// `input_zero_point`: per output channel symmetric weights,
-/// `weight_scales[o] = max |w[o, ...]| / 127` (1 for an all-zero channel),
-/// `w = round(w / weight_scales[o])`, `bias = round(b / (input_scale *
-/// weight_scales[o]))` (saturating at the i32 range).
-pub fn quantize_conv(weight: &[f32], bias: &[f32], input_scale: f32, input_zero_point: u8) -> QuantConv {
-    let out_c = bias.len().max(1);
-    let per = weight.len() / out_c;
-    let mut q = QuantConv {
-        weight: Vec::with_capacity(weight.len()),
-        bias: Vec::with_capacity(bias.len()),
-        input_scale,
-        input_zero_point,
-        weight_scales: Vec::with_capacity(bias.len()),
-    };
-    for (o, &b) in bias.iter().enumerate() {
-        let row = &weight[o * per..(o + 1) * per];
-        let max = row.iter().fold(0f32, |m, w| m.max(w.abs()));
-        let scale = if max > 0.0 && max.is_finite() { max / 127.0 } else { 1.0 };
-        q.weight.extend(row.iter().map(|w| round(w / scale).clamp(-127.0, 127.0) as i8));
-        q.bias.push(round(b / (input_scale * scale)).clamp(i32::MIN as f32, i32::MAX as f32) as i32);
-        q.weight_scales.push(scale);
-    }
-    q
-}
-
-/// Round half away from zero without `std` (`f32::round` needs it).
-fn round(x: f32) -> f32 {
-    let t = x.abs() + 0.5;
-    let r = if t >= 8_388_608.0 { x.abs() } else { (t as u64) as f32 };
-    if x < 0.0 {
-        -r
-    } else {
-        r
-    }
 }
 
 /// Builds a layer graph, computing output shapes.
@@ -377,91 +321,6 @@ pub const COMPACT_FEATURE_DIM: u32 = 128;
 
 fn zeroed() -> LayerRecord {
     bytemuck::Zeroable::zeroed()
-}
-
-/// Owned counterpart of [`ModelMeta`], for writers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OwnedMeta {
-    /// Class names, output order.
-    pub classes: Vec<String>,
-    /// Per-class thresholds.
-    pub thresholds: Vec<f32>,
-    /// Input band names.
-    pub bands: Vec<String>,
-    /// Per-band mean.
-    pub mean: Vec<f32>,
-    /// Per-band std.
-    pub std: Vec<f32>,
-    /// Architecture name.
-    pub arch: String,
-    /// Training data.
-    pub training_data: String,
-    /// Epochs trained.
-    pub epochs: u32,
-    /// Preprocessing the weights expect.
-    pub preprocessing: String,
-    /// Named scores.
-    pub scores: Vec<(String, f32)>,
-}
-
-impl OwnedMeta {
-    /// Metadata for a model over the given channels of the project's 12-band
-    /// stack (indices into [`BAND_NAMES`]), 19 official classes, threshold 0.5.
-    pub fn bigearthnet(arch: &str, channels: &[usize]) -> Self {
-        OwnedMeta {
-            classes: CLASS_NAMES.iter().map(|c| c.to_string()).collect(),
-            thresholds: alloc::vec![0.5; CLASS_NAMES.len()],
-            bands: channels.iter().map(|&c| BAND_NAMES[c].to_string()).collect(),
-            mean: channels.iter().map(|&c| BAND_MEAN[c] as f32).collect(),
-            std: channels.iter().map(|&c| BAND_STD[c] as f32).collect(),
-            arch: arch.to_string(),
-            training_data: String::new(),
-            epochs: 0,
-            preprocessing: "bicubic (A=-0.75, half-pixel) upsampling of 20 m bands; (x-mean)/std".to_string(),
-            scores: Vec::new(),
-        }
-    }
-
-    /// Borrowed view (fails when a list exceeds the format's capacity).
-    pub fn as_meta(&self) -> Result<ModelMeta<'_>> {
-        fn hv<T: Clone, const N: usize>(v: impl Iterator<Item = T>) -> Result<heapless::Vec<T, N>> {
-            let mut out = heapless::Vec::new();
-            for x in v {
-                out.push(x).map_err(|_| FormatError::Meta { problem: "too many entries for the format's capacity" })?;
-            }
-            Ok(out)
-        }
-        Ok(ModelMeta {
-            classes: hv(self.classes.iter().map(|s| s.as_str()))?,
-            thresholds: hv(self.thresholds.iter().copied())?,
-            bands: hv(self.bands.iter().map(|s| s.as_str()))?,
-            mean: hv(self.mean.iter().copied())?,
-            std: hv(self.std.iter().copied())?,
-            provenance: Provenance {
-                arch: &self.arch,
-                training_data: &self.training_data,
-                epochs: self.epochs,
-                preprocessing: &self.preprocessing,
-                scores: hv(self.scores.iter().map(|(k, v)| (k.as_str(), *v)))?,
-            },
-        })
-    }
-
-    /// Owned copy of a parsed model's metadata.
-    pub fn from_meta(m: &ModelMeta<'_>) -> Self {
-        OwnedMeta {
-            classes: m.classes.iter().map(|s| s.to_string()).collect(),
-            thresholds: m.thresholds.to_vec(),
-            bands: m.bands.iter().map(|s| s.to_string()).collect(),
-            mean: m.mean.to_vec(),
-            std: m.std.to_vec(),
-            arch: m.provenance.arch.to_string(),
-            training_data: m.provenance.training_data.to_string(),
-            epochs: m.provenance.epochs,
-            preprocessing: m.provenance.preprocessing.to_string(),
-            scores: m.provenance.scores.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        }
-    }
 }
 
 /// A complete model: graph, roles of its layers, metadata.

@@ -1,16 +1,11 @@
 //! The public inference API.
 
-use crate::act::{Contiguous, InputBatch, Window};
-use crate::ctx::Ctx;
 use crate::error::EngineError;
 use crate::gemm::Blocks;
-use crate::graph::{self, Exec};
 use crate::kernels::int8::{self, QKernel};
 use crate::kernels::{self, Isa, MicroKernel};
-use crate::observe::{NoObserver, Observer};
-use crate::planner::{cut_after, Plan};
+use crate::planner::Plan;
 use bemm_formats::model::{LayerKind, ModelFile, ModelMeta, Shape};
-use half::f16;
 
 /// Arithmetic used by the convolutions and linear layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,80 +43,11 @@ pub struct Model<'a> {
     stage: Option<Stage>,
 }
 
-/// The late stage of a staged batch: the layers after `cut` run on `chunk`
-/// samples at a time (more than the early stage's), reading the cut's
-/// output gathered from several early-stage chunks.
-#[derive(Debug, Clone)]
-struct Stage {
-    /// The last layer of the early stage.
-    cut: usize,
-    /// Samples in flight in the late stage.
-    chunk: usize,
-    /// The late stage's arena: the cut's output and every layer after it.
-    plan: Plan,
-}
+mod run;
+mod stage;
 
-/// A batch runs through the graph a chunk of samples at a time, as many as
-/// keep the largest layer output within this many bytes: each layer's
-/// output is then still in the last-level cache when the next layer reads
-/// it, instead of making a round trip to DRAM. ResNet50 at 120x120 (0.9 MB
-/// per sample for its largest outputs) runs 4 at a time: batch-16 exact
-/// throughput +14 %, fast +8 % against the whole batch at once (three
-/// alternating runs); chunks of 8 gained less and 2 lost. Samples never
-/// influence each other, so results are the same for any chunking.
-pub const CHUNK_BYTES: usize = 4 << 20;
-
-/// Late layers have small outputs (ResNet50's 4x4 maps: 128 KB per sample)
-/// and large weights, which every chunk streams and widens again. When the
-/// graph can be cut so that every layer after the cut outputs at most
-/// this many bytes (and the cut itself [`CHUNK_BYTES`]) for at least twice
-/// [`Model::chunk`] samples, those layers
-/// run as a late stage over that many samples at a time, from the cut's
-/// output of several early chunks (see `late_stage` for the cut). ResNet50
-/// at 120x120: layer4 on 16 samples instead of 4, its layers 28 % faster
-/// per patch (fast path, measured); layer3 on 16 was slower (8x8 maps:
-/// 4 MB outputs), so the bound is 2 MiB, not [`CHUNK_BYTES`]. Samples never influence each
-/// other, so results are the same with or without stages.
-pub const STAGE_BYTES: usize = 2 << 20;
-
-/// The largest output of `layers` per sample (f32 values, at least 1): what
-/// bounds how many samples a stage keeps in flight.
-fn largest_output(layers: &[bemm_formats::model::LayerRecord]) -> usize {
-    layers.iter().map(|l| l.out_len()).max().unwrap_or(1).max(1)
-}
-
-/// The late stage for a model whose early stage runs `chunk` samples at a
-/// time, or `None`. Each possible cut allows `late` samples in flight after
-/// it (at least twice `chunk`); the one chosen saves the most weight
-/// streaming: the weights after it times the share of their passes saved,
-/// `1 - chunk / late` (ResNet50: the cut before layer4, 16 samples). The
-/// cut layer's output must exist (not a convolution fused into the add
-/// after it) and the caller's outputs (`keep`) must come after it.
-fn late_stage(file: &ModelFile<'_>, plan: &Plan, chunk: usize, keep: &[u32]) -> Result<Option<Stage>, EngineError> {
-    let layers = file.layers();
-    let weights = |l: &bemm_formats::model::LayerRecord| {
-        file.tensor(l.weight).map(|w| w.len()).or(file.tensor_i8(l.weight).map(|w| w.len())).unwrap_or(0)
-    };
-    let mut best: Option<(usize, usize, usize)> = None;
-    for cut in 0..layers.len().saturating_sub(1) {
-        if plan.fused(cut) || keep.iter().any(|&k| k as usize <= cut) || !cut_after(layers, cut) {
-            continue;
-        }
-        // The layers after the cut within STAGE_BYTES, the cut's output
-        // (read twice, by a block's two branches) within CHUNK_BYTES.
-        let late =
-            (STAGE_BYTES / 4 / largest_output(&layers[cut + 1..])).min(CHUNK_BYTES / 4 / layers[cut].out_len().max(1));
-        if late < 2 * chunk {
-            continue;
-        }
-        let saved = layers[cut + 1..].iter().map(weights).sum::<usize>() / late * (late - chunk);
-        if best.is_none_or(|(_, _, b)| saved > b) {
-            best = Some((cut, late, saved));
-        }
-    }
-    let Some((cut, late, _)) = best else { return Ok(None) };
-    Ok(Some(Stage { cut, chunk: late, plan: Plan::new_from(layers, keep, cut + 1)? }))
-}
+use stage::{largest_output, late_stage, Stage};
+pub use stage::{CHUNK_BYTES, STAGE_BYTES};
 
 impl<'a> Model<'a> {
     /// Parse and validate a model file (`bytes` starting at an 8-byte
@@ -369,181 +295,6 @@ impl<'a> Model<'a> {
                 _ => 0,
             })
             .sum()
-    }
-
-    /// Run `batch` samples stored back to back in `input`
-    /// (`batch * input_len()` f16, each CHW, normalised as the model's
-    /// metadata says). Writes `probs` (`batch * num_classes()` sigmoid
-    /// probabilities, sample-major) and, unless `features` is empty,
-    /// `features` (`batch * feature_len()` f32, sample-major, CHW-flattened).
-    /// `scratch` must hold at least `scratch_len(batch)` f32; its contents on
-    /// entry do not matter. Allocates nothing. A NaN or infinite input value
-    /// gives [`EngineError::NonFiniteInput`] before anything is computed.
-    pub fn infer(
-        &self,
-        input: &[f16],
-        batch: usize,
-        scratch: &mut [f32],
-        probs: &mut [f32],
-        features: &mut [f32],
-    ) -> Result<(), EngineError> {
-        let per = self.input_len();
-        let expected = per.checked_mul(batch).ok_or(EngineError::BatchTooLarge(batch))?;
-        if input.len() != expected {
-            return Err(EngineError::InputLength { found: input.len(), batch, per_sample: per, expected });
-        }
-        self.run(&Contiguous { data: input, len: per }, batch, scratch, probs, features, None, &mut NoObserver)
-    }
-
-    /// Like [`Model::infer`] over samples that are not contiguous (e.g.
-    /// patches picked from several shards of a memory-mapped archive); the
-    /// batch is `samples.len()`.
-    pub fn infer_samples(
-        &self,
-        samples: &[&[f16]],
-        scratch: &mut [f32],
-        probs: &mut [f32],
-        features: &mut [f32],
-    ) -> Result<(), EngineError> {
-        let per = self.input_len();
-        if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != per) {
-            return Err(EngineError::SampleLength { index, found: s.len(), expected: per });
-        }
-        self.run(&samples, samples.len(), scratch, probs, features, None, &mut NoObserver)
-    }
-
-    /// [`Model::infer_samples`] with every convolution and linear layer split
-    /// over `fork` (for one or few samples on several threads); `scratch`
-    /// needs `scratch_len(batch) + (fork.ways() - 1) * workspace_len()`.
-    pub fn infer_samples_forked(
-        &self,
-        samples: &[&[f16]],
-        scratch: &mut [f32],
-        probs: &mut [f32],
-        features: &mut [f32],
-        fork: &dyn crate::gemm::Fork,
-    ) -> Result<(), EngineError> {
-        let per = self.input_len();
-        if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != per) {
-            return Err(EngineError::SampleLength { index, found: s.len(), expected: per });
-        }
-        self.run(&samples, samples.len(), scratch, probs, features, Some(fork), &mut NoObserver)
-    }
-
-    /// [`Model::infer_samples`] that also hands every layer output it
-    /// computes to `obs` (see [`Observer::layer_output`]; chunks of at most
-    /// [`Model::chunk`] samples, layers after a graph cut in chunks of
-    /// [`Model::late_chunk`]). For calibrating an int8 twin of a float model.
-    pub fn infer_samples_observed(
-        &self,
-        samples: &[&[f16]],
-        scratch: &mut [f32],
-        probs: &mut [f32],
-        features: &mut [f32],
-        obs: &mut dyn Observer,
-    ) -> Result<(), EngineError> {
-        let per = self.input_len();
-        if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != per) {
-            return Err(EngineError::SampleLength { index, found: s.len(), expected: per });
-        }
-        self.run(&samples, samples.len(), scratch, probs, features, None, obs)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn run<I: InputBatch, O: Observer + ?Sized>(
-        &self,
-        input: &I,
-        batch: usize,
-        scratch: &mut [f32],
-        probs: &mut [f32],
-        features: &mut [f32],
-        fork: Option<&dyn crate::gemm::Fork>,
-        obs: &mut O,
-    ) -> Result<(), EngineError> {
-        if batch == 0 {
-            return Err(EngineError::EmptyBatch);
-        }
-        let ways = fork.map_or(1, |f| f.ways()).max(1);
-        let chunk = batch.min(self.chunk);
-        let (early, late) = self.arenas(batch).ok_or(EngineError::BatchTooLarge(batch))?;
-        let needed = ways
-            .checked_mul(self.workspace_len())
-            .and_then(|w| w.checked_add(early + late))
-            .and_then(|n| n.checked_add(self.int8_scratch_len(batch)?))
-            .ok_or(EngineError::BatchTooLarge(batch))?;
-        if scratch.len() < needed {
-            return Err(EngineError::ScratchTooSmall { found: scratch.len(), needed, batch });
-        }
-        let np = self.num_classes() * batch;
-        if probs.len() != np {
-            return Err(EngineError::OutputLength { what: "probs", found: probs.len(), expected: np });
-        }
-        let nf = self.feature_len() * batch;
-        if !features.is_empty() && features.len() != nf {
-            return Err(EngineError::OutputLength { what: "features", found: features.len(), expected: nf });
-        }
-        crate::input_check::finite(input, batch)?;
-        let (arena, rest) = scratch.split_at_mut(early);
-        let (late_arena, ws) = rest.split_at_mut(late);
-        let ctx = Ctx { kern: self.kern, qkern: self.qkern, blocks: self.blocks, winograd: self.winograd, fork };
-        let ex = Exec { file: &self.file, plan: &self.plan, ctx };
-        let (nc, fl) = (self.num_classes(), self.feature_len());
-        let all = 0..self.file.layers().len();
-        let Some(st) = self.stage.as_ref().filter(|_| late > 0) else {
-            for start in (0..batch).step_by(chunk) {
-                let len = chunk.min(batch - start);
-                let f = if features.is_empty() { &mut [][..] } else { &mut features[start * fl..(start + len) * fl] };
-                graph::run(
-                    &ex,
-                    &Window { inner: input, start },
-                    len,
-                    all.clone(),
-                    arena,
-                    ws,
-                    &mut probs[start * nc..(start + len) * nc],
-                    f,
-                    obs,
-                )?;
-            }
-            return Ok(());
-        };
-        let late_ex = Exec { plan: &st.plan, ..ex };
-        let cut = &self.file.layers()[st.cut];
-        let (cut_c, cut_hw) = (cut.out_c as usize, cut.out_h as usize * cut.out_w as usize);
-        for group in (0..batch).step_by(st.chunk) {
-            let glen = st.chunk.min(batch - group);
-            // The early stage, a chunk at a time, each chunk's cut output
-            // gathered into the late arena at its samples' place
-            // (`[C][glen][H*W]`).
-            for start in (group..group + glen).step_by(chunk) {
-                let len = chunk.min(group + glen - start);
-                graph::run(&ex, &Window { inner: input, start }, len, 0..st.cut + 1, arena, ws, &mut [], &mut [], obs)?;
-                let src = self.plan.range(st.cut, len).ok_or(EngineError::Internal("plan"))?;
-                let dst = st.plan.range(st.cut, glen).ok_or(EngineError::Internal("plan"))?;
-                for c in 0..cut_c {
-                    let from = src.start + c * len * cut_hw;
-                    let to = dst.start + (c * glen + start - group) * cut_hw;
-                    let run = len * cut_hw;
-                    let (Some(d), Some(s)) = (late_arena.get_mut(to..to + run), arena.get(from..from + run)) else {
-                        return Err(EngineError::Internal("late stage input"));
-                    };
-                    d.copy_from_slice(s);
-                }
-            }
-            let f = if features.is_empty() { &mut [][..] } else { &mut features[group * fl..(group + glen) * fl] };
-            graph::run(
-                &late_ex,
-                &Window { inner: input, start: group },
-                glen,
-                st.cut + 1..all.end,
-                late_arena,
-                ws,
-                &mut probs[group * nc..(group + glen) * nc],
-                f,
-                obs,
-            )?;
-        }
-        Ok(())
     }
 
     /// The predicted label set of one sample's probabilities as a bit mask
