@@ -33,6 +33,9 @@
 //! Kernels ([`BoundKernel`]): a scalar reference (true divisions), AVX2 +
 //! F16C (two 8-lane halves), AVX-512F (one 16-lane register) and NEON (four
 //! 4-lane registers), handed out only where the CPU check passes.
+//! The SIMD files repeat the same row loop (`run`, `block`) on purpose: each
+//! copy compiles under its own `#[target_feature]`, so the loads and the
+//! reciprocal steps inline; only the lane width and intrinsics differ.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
