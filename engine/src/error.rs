@@ -2,7 +2,6 @@
 //! nothing on the inference path panics.
 
 use crate::cpu::Features;
-use crate::kernels::KnownKernels;
 use bemm_formats::FormatError;
 
 /// Why a model could not be loaded or an inference could not run.
@@ -139,4 +138,22 @@ pub enum EngineError {
         /// The cause.
         source: FormatError,
     },
+}
+
+/// The kernel names a lookup accepts, printed by
+/// [`EngineError::UnknownKernel`]: a writer the kernel registry supplies
+/// (`crate::kernels`), so the error type needs no registry of its own.
+#[derive(Clone, Copy)]
+pub struct KnownKernels(pub(crate) fn(&mut core::fmt::Formatter<'_>) -> core::fmt::Result);
+
+impl core::fmt::Display for KnownKernels {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        (self.0)(f)
+    }
+}
+
+impl core::fmt::Debug for KnownKernels {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "KnownKernels({self})")
+    }
 }

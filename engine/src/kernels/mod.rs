@@ -29,7 +29,7 @@ pub(crate) mod widest;
 
 use crate::cpu::Cpu;
 pub use crate::cpu::Isa;
-use crate::error::EngineError;
+use crate::error::{EngineError, KnownKernels};
 
 /// How a kernel wants its operands packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,26 +230,24 @@ fn unknown(name: &str) -> EngineError {
             break;
         }
     }
-    EngineError::UnknownKernel { name: shown, known: KnownKernels }
+    EngineError::UnknownKernel { name: shown, known: KNOWN }
 }
 
-/// The names [`by_name`] accepts, displayed as a list: every kernel of the
-/// registry, then every ISA name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KnownKernels;
-
-impl core::fmt::Display for KnownKernels {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let names = REGISTRY.iter().map(|k| k.name).chain(Isa::ALL.iter().map(|i| i.name()));
-        for (i, name) in names.enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            f.write_str(name)?;
+/// Writes every name [`by_name`] accepts: the registered kernels, then the
+/// instruction sets.
+fn write_names(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let names = REGISTRY.iter().map(|k| k.name).chain(Isa::ALL.iter().map(|i| i.name()));
+    for (i, name) in names.enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
         }
-        Ok(())
+        f.write_str(name)?;
     }
+    Ok(())
 }
+
+/// The names [`by_name`] accepts, for [`EngineError::UnknownKernel`].
+pub const KNOWN: KnownKernels = KnownKernels(write_names);
 
 /// Every registered kernel's name, in registry order (best-ranked first).
 pub fn names() -> impl Iterator<Item = &'static str> {

@@ -16,8 +16,8 @@
 //! row's exact distance, one query after another.
 
 use super::bound::{BoundKernel, QueryGroup, LANES};
+use super::database::{Database, Query, SearchOptions, BLOCK_ROWS};
 use super::distance::Metric;
-use super::search::{Database, Query, SearchOptions, BLOCK_ROWS};
 use super::topk::TopK;
 
 /// Fewest queries of one length the multi-query bound serves: below this,

@@ -23,6 +23,8 @@ pub mod batch;
 pub mod binary;
 #[cfg(feature = "alloc")]
 pub mod bound;
+#[cfg(feature = "std")]
+pub mod database;
 pub mod distance;
 #[cfg(feature = "std")]
 pub mod metrics;
@@ -35,9 +37,11 @@ pub mod topk;
 
 #[cfg(feature = "alloc")]
 pub use bound::{BoundKernel, QueryGroup};
+#[cfg(feature = "std")]
+pub use database::{Database, Query, SearchError, SearchOptions};
 pub use distance::{distance_f64, distance_scalar, Kernel, Metric};
 #[cfg(feature = "std")]
-pub use search::{search, search_batch, search_naive, Database, Query, SearchError, SearchOptions};
+pub use search::{search, search_batch, search_naive};
 #[cfg(feature = "std")]
 pub use select::{KernelChoiceError, Selection};
 #[cfg(feature = "alloc")]

@@ -12,159 +12,18 @@
 
 use super::batch::{scan, Plan};
 use super::bound::BoundKernel;
-use super::distance::{Kernel, Metric};
-use super::select::{choose, KernelChoiceError, Selection};
+use super::database::{Database, Query, SearchError, SearchOptions, BLOCK_ROWS};
+use super::distance::Metric;
+use super::select::{choose, Selection};
 use super::topk::{Hit, TopK};
-use half::f16;
-
-/// Rows per block (see the module docs).
-pub const BLOCK_ROWS: usize = 1024;
-
-/// Rows to search: `len` rows of `stride` f16 values each (the feature
-/// archive layout), optionally restricted to rows where `allowed[i]` is true.
-#[derive(Debug, Clone, Copy)]
-pub struct Database<'a> {
-    rows: &'a [f16],
-    stride: usize,
-    len: usize,
-    allowed: Option<&'a [bool]>,
-}
-
-/// Why a search could not run.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SearchError {
-    /// The rows do not hold a whole number of `stride`-element rows.
-    #[error("feature rows: {len} values is not a multiple of the row stride {stride}")]
-    RaggedRows {
-        /// Values given.
-        len: usize,
-        /// Row stride.
-        stride: usize,
-    },
-    /// The filter does not have one entry per row.
-    #[error("row filter has {got} entries, expected one per row ({expected})")]
-    FilterLength {
-        /// Entries given.
-        got: usize,
-        /// Rows.
-        expected: usize,
-    },
-    /// A query is longer than a row.
-    #[error("query has {got} values, more than the row stride {stride}")]
-    QueryTooLong {
-        /// Query length.
-        got: usize,
-        /// Row stride.
-        stride: usize,
-    },
-    /// No distance kernel could be chosen (`BEMM_KERNEL`).
-    #[error(transparent)]
-    Kernel(#[from] KernelChoiceError),
-}
-
-impl<'a> Database<'a> {
-    /// All `rows.len() / stride` rows.
-    pub fn new(rows: &'a [f16], stride: usize) -> Result<Self, SearchError> {
-        if stride == 0 || rows.len().checked_rem(stride) != Some(0) {
-            return Err(SearchError::RaggedRows { len: rows.len(), stride });
-        }
-        Ok(Database { rows, stride, len: rows.len() / stride, allowed: None })
-    }
-
-    /// The rows of a feature archive.
-    pub fn from_features(f: &bemm_formats::features::FeatureArchive<'a>) -> Self {
-        Database { rows: f.rows(), stride: f.row_elems(), len: f.len(), allowed: None }
-    }
-
-    /// Only rows `i` with `allowed[i]` can be returned.
-    pub fn with_filter(mut self, allowed: &'a [bool]) -> Result<Self, SearchError> {
-        if allowed.len() != self.len {
-            return Err(SearchError::FilterLength { got: allowed.len(), expected: self.len });
-        }
-        self.allowed = Some(allowed);
-        Ok(self)
-    }
-
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether there is no row.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Elements per row.
-    pub fn stride(&self) -> usize {
-        self.stride
-    }
-
-    /// The row filter, if any (`allowed[i]`: row `i` may be returned).
-    pub fn allowed(&self) -> Option<&'a [bool]> {
-        self.allowed
-    }
-
-    /// Every row's values, row-major (`len() * stride()`).
-    pub fn rows(&self) -> &'a [f16] {
-        self.rows
-    }
-
-    /// Row `i` (all `stride` elements).
-    pub fn row(&self, i: usize) -> Option<&'a [f16]> {
-        self.rows.get(i * self.stride..(i + 1) * self.stride)
-    }
-}
-
-/// One query: a vector (f32, at most `stride` values; zero padding is
-/// implied) and optionally a row to leave out (the query's own row).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Query {
-    /// The query vector.
-    pub vector: Vec<f32>,
-    /// A row index never returned.
-    pub exclude: Option<u32>,
-}
-
-impl Query {
-    /// A query made from row `i` of `db`, leaving row `i` out of its results.
-    pub fn from_row(db: &Database<'_>, i: usize) -> Option<Query> {
-        let row = db.row(i)?;
-        Some(Query { vector: row.iter().map(|v| v.to_f32()).collect(), exclude: Some(i as u32) })
-    }
-}
-
-/// Search settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SearchOptions {
-    /// Distance.
-    pub metric: Metric,
-    /// Results per query.
-    pub k: usize,
-    /// Worker threads (0 = all available cores).
-    pub threads: usize,
-    /// Distance implementation.
-    pub kernel: Kernel,
-    /// Multi-query chi-square bound kernel for batches
-    /// ([`super::batch`]; `None`: every query computes every row's exact
-    /// distance). Results are the same either way.
-    pub multi_query: Option<BoundKernel>,
-}
 
 impl SearchOptions {
-    /// `metric`, `k`, all cores, the preferred kernels ([`Kernel::detect`],
-    /// [`BoundKernel::detect`]; neither timed nor pinned: see
-    /// [`SearchOptions::chosen`]).
-    pub fn new(metric: Metric, k: usize) -> Self {
-        SearchOptions { metric, k, threads: 0, kernel: Kernel::detect(), multi_query: BoundKernel::detect() }
-    }
-
     /// `metric`, `k`, all cores, the kernel `BEMM_KERNEL` pins or the
     /// fastest one timed on `db` ([`super::select::choose`]), the bound
     /// kernel of its instruction set ([`BoundKernel::for_kernel`]), and how
     /// the kernel was picked.
     pub fn chosen(metric: Metric, k: usize, db: &Database<'_>) -> Result<(Self, Selection), SearchError> {
-        let (kernel, how) = choose(metric, db)?;
+        let (kernel, how) = choose(metric, db.rows(), db.stride())?;
         let multi_query = BoundKernel::for_kernel(kernel);
         Ok((SearchOptions { kernel, multi_query, ..SearchOptions::new(metric, k) }, how))
     }
@@ -186,20 +45,20 @@ pub fn thread_count(requested: usize, rows: usize, queries: usize) -> usize {
 /// The k nearest rows of each query, closest first. Work is split over
 /// rows; every query of the batch is answered in one pass over memory.
 pub fn search_batch(db: &Database<'_>, queries: &[Query], opt: &SearchOptions) -> Result<Vec<Vec<Hit>>, SearchError> {
-    if let Some(q) = queries.iter().find(|q| q.vector.len() > db.stride) {
-        return Err(SearchError::QueryTooLong { got: q.vector.len(), stride: db.stride });
+    if let Some(q) = queries.iter().find(|q| q.vector.len() > db.stride()) {
+        return Err(SearchError::QueryTooLong { got: q.vector.len(), stride: db.stride() });
     }
-    let threads = thread_count(opt.threads, db.len, queries.len());
+    let threads = thread_count(opt.threads, db.len(), queries.len());
     let plan = Plan::new(queries, opt);
     let plan = &plan;
     let tops = if threads == 1 {
-        scan(db, queries, plan, opt, 0, db.len)
+        scan(db, queries, plan, opt, 0, db.len())
     } else {
-        let per = db.len.div_ceil(threads);
+        let per = db.len().div_ceil(threads);
         let parts: Vec<Vec<TopK>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
-                    let (a, b) = ((t * per).min(db.len), ((t + 1) * per).min(db.len));
+                    let (a, b) = ((t * per).min(db.len()), ((t + 1) * per).min(db.len()));
                     s.spawn(move || scan(db, queries, plan, opt, a, b))
                 })
                 .collect();
@@ -226,8 +85,8 @@ pub fn search(db: &Database<'_>, query: &Query, opt: &SearchOptions) -> Result<V
 /// The same search done the obvious way (scalar distances of every row,
 /// full sort): the reference the fast path is tested and benchmarked against.
 pub fn search_naive(db: &Database<'_>, query: &Query, metric: Metric, k: usize) -> Vec<Hit> {
-    let mut all: Vec<Hit> = (0..db.len)
-        .filter(|&i| query.exclude != Some(i as u32) && db.allowed.is_none_or(|a| a[i]))
+    let mut all: Vec<Hit> = (0..db.len())
+        .filter(|&i| query.exclude != Some(i as u32) && db.allowed().is_none_or(|a| a[i]))
         .filter_map(|i| {
             db.row(i)
                 .map(|r| Hit { index: i as u32, distance: super::distance::distance_scalar(metric, &query.vector, r) })
@@ -241,6 +100,7 @@ pub fn search_naive(db: &Database<'_>, query: &Query, metric: Metric, k: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use half::f16;
 
     fn data(n: usize, dim: usize, stride: usize, seed: u64) -> Vec<f16> {
         let mut s = seed;

@@ -19,9 +19,9 @@
 //!   kernel; `scalar`, `avx2`, `avx512` or `neon` restricts to that set.
 
 use super::distance::{Kernel, Metric};
-use super::search::Database;
 use crate::cpu::Isa;
 use crate::error::EngineError;
+use half::f16;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -156,25 +156,26 @@ fn search_level(isa: Isa) -> Isa {
 }
 
 /// The fastest of `candidates` computing `metric` distances from row 0 to
-/// rows `0..SAMPLE_ROWS` of `db` (best of [`RUNS`] passes each); the first
-/// candidate when there is only one or `db` is too small to time.
-pub fn fastest(candidates: &[Kernel], metric: Metric, db: &Database<'_>) -> (Kernel, Selection) {
+/// rows `0..SAMPLE_ROWS` of `rows` (rows of `stride` f16 values, row-major;
+/// best of [`RUNS`] passes each); the first candidate when there is only
+/// one or too few rows to time.
+pub fn fastest(candidates: &[Kernel], metric: Metric, rows: &[f16], stride: usize) -> (Kernel, Selection) {
     let first = candidates.first().copied().unwrap_or(Kernel::Scalar);
-    let n = db.len().min(SAMPLE_ROWS);
-    let Some(row0) = db.row(0) else { return (first, Selection::Preferred) };
+    let n = rows.len().checked_div(stride).unwrap_or(0).min(SAMPLE_ROWS);
+    let Some(row0) = rows.get(..stride).filter(|_| n > 0) else { return (first, Selection::Preferred) };
     if candidates.len() < 2 || n < MIN_ROWS_TO_TIME {
         return (first, Selection::Preferred);
     }
     let query: Vec<f32> = row0.iter().map(|v| v.to_f32()).collect();
-    let rows = &db.rows()[..n * db.stride()];
+    let rows = &rows[..n * stride];
     let mut out = std::vec![0f32; n];
     let mut best = (f64::INFINITY, first);
     for &k in candidates {
-        k.distances(metric, &query, rows, db.stride(), &mut out);
+        k.distances(metric, &query, rows, stride, &mut out);
         let t = (0..RUNS)
             .map(|_| {
                 let t = Instant::now();
-                k.distances(metric, &query, rows, db.stride(), &mut out);
+                k.distances(metric, &query, rows, stride, &mut out);
                 std::hint::black_box(&out);
                 t.elapsed().as_secs_f64()
             })
@@ -189,10 +190,10 @@ pub fn fastest(candidates: &[Kernel], metric: Metric, db: &Database<'_>) -> (Ker
 /// Timed choices so far: (metric, pins) -> kernel.
 static CHOSEN: Mutex<Vec<(Metric, String, Kernel)>> = Mutex::new(Vec::new());
 
-/// The kernel for `metric` searches over `db`: pinned by
-/// `BEMM_SEARCH_KERNEL` / `BEMM_KERNEL`, or timed on `db` at the first call
+/// The kernel for `metric` searches over `rows` (of `stride` f16 values):
+/// pinned by `BEMM_SEARCH_KERNEL` / `BEMM_KERNEL`, or timed on `rows` at the first call
 /// for this metric and these pins, then reused.
-pub fn choose(metric: Metric, db: &Database<'_>) -> Result<(Kernel, Selection), KernelChoiceError> {
+pub fn choose(metric: Metric, rows: &[f16], stride: usize) -> Result<(Kernel, Selection), KernelChoiceError> {
     let search = std::env::var(SEARCH_ENV).unwrap_or_default();
     let engine = std::env::var(ENV).unwrap_or_default();
     let cands = candidates(Some(&search), Some(&engine))?;
@@ -206,7 +207,7 @@ pub fn choose(metric: Metric, db: &Database<'_>) -> Result<(Kernel, Selection), 
     if let Some(&(_, _, k)) = cache.iter().find(|(m, p, _)| *m == metric && *p == key) {
         return Ok((k, Selection::Measured));
     }
-    let (k, how) = fastest(&cands, metric, db);
+    let (k, how) = fastest(&cands, metric, rows, stride);
     if how == Selection::Measured {
         cache.push((metric, key, k));
     }
@@ -216,7 +217,6 @@ pub fn choose(metric: Metric, db: &Database<'_>) -> Result<(Kernel, Selection), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use half::f16;
 
     #[test]
     fn search_pin_takes_kernel_and_instruction_set_names() {
@@ -278,15 +278,14 @@ mod tests {
     #[test]
     fn timing_picks_an_available_candidate_and_small_data_is_not_timed() {
         let rows: Vec<f16> = (0..1000 * 32).map(|i| f16::from_f32((i % 13) as f32)).collect();
-        let db = Database::new(&rows, 32).unwrap();
         let cands: Vec<Kernel> = Kernel::available_kernels().collect();
         for metric in Metric::ALL {
-            let (k, how) = fastest(&cands, metric, &db);
+            let (k, how) = fastest(&cands, metric, &rows, 32);
             assert!(cands.contains(&k));
             assert_eq!(how, if cands.len() > 1 { Selection::Measured } else { Selection::Preferred });
         }
-        let small = Database::new(&rows[..100 * 32], 32).unwrap();
-        assert_eq!(fastest(&cands, Metric::ChiSquare, &small), (cands[0], Selection::Preferred));
-        assert_eq!(fastest(&[Kernel::Scalar], Metric::ChiSquare, &db), (Kernel::Scalar, Selection::Preferred));
+        assert_eq!(fastest(&cands, Metric::ChiSquare, &rows[..100 * 32], 32), (cands[0], Selection::Preferred));
+        assert_eq!(fastest(&[Kernel::Scalar], Metric::ChiSquare, &rows, 32), (Kernel::Scalar, Selection::Preferred));
+        assert_eq!(fastest(&cands, Metric::ChiSquare, &rows, 0), (cands[0], Selection::Preferred));
     }
 }

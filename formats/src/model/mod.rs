@@ -11,6 +11,7 @@
 //! topological order with chaining channel counts), so the engine never
 //! re-checks or panics.
 
+mod file;
 mod layout;
 mod meta;
 #[cfg(feature = "alloc")]
@@ -22,6 +23,9 @@ mod validate;
 #[cfg(feature = "alloc")]
 mod write;
 
+pub use file::{
+    ModelFile, Quant, Shape, MAX_DIM, MAX_KERNEL, MAX_LAYERS, MAX_QCONV_DEPTH, MAX_TENSOR_ELEMS, MODEL_ALIGN,
+};
 pub use layout::{
     dtype_size, FileHeader, LayerKind, LayerRecord, TensorRecord, DTYPE_F16, DTYPE_F32, DTYPE_I32, DTYPE_I8, FLAG_RELU,
     INPUT, MAGIC, NONE, VERSION_MAJOR, VERSION_MINOR, VERSION_MINOR_INT8,
@@ -29,9 +33,6 @@ pub use layout::{
 pub use meta::{ModelMeta, Provenance, MAX_BANDS, MAX_CLASSES, MAX_SCORES};
 #[cfg(feature = "alloc")]
 pub use owned_meta::OwnedMeta;
-pub use parse::{
-    ModelFile, Quant, Shape, MAX_DIM, MAX_KERNEL, MAX_LAYERS, MAX_QCONV_DEPTH, MAX_TENSOR_ELEMS, MODEL_ALIGN,
-};
 #[cfg(feature = "alloc")]
 pub use quantize::{quantize_conv, QuantConv};
 #[cfg(feature = "alloc")]

@@ -11,8 +11,8 @@
 //! Cost: one pass over the f16 payload (a bit test per element), about
 //! 10 ms for a ResNet50 (25 M weights), once per load.
 
+use super::file::ModelFile;
 use super::layout::{LayerKind, NONE};
-use super::parse::ModelFile;
 use crate::error::{FormatError, Result};
 
 /// f16 exponent bits: all ones means infinity (mantissa 0) or NaN.

@@ -4,9 +4,9 @@
 //! state kernels and channel counts; [`ModelBuilder::to_bytes`] lays the file
 //! out and re-parses it, so a builder can never emit a file the engine rejects.
 
+use super::file::{ModelFile, Shape, MAX_KERNEL};
 use super::layout::*;
 use super::owned_meta::OwnedMeta;
-use super::parse::{ModelFile, Shape, MAX_KERNEL};
 use super::quantize::{quantize_conv, QuantConv};
 use crate::checksum::xxh64;
 use crate::error::{FormatError, Result};

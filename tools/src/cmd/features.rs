@@ -2,7 +2,8 @@
 //! the feature layer's vectors (f16) with the patches' records as a feature
 //! archive for retrieval.
 
-use crate::cmd::predict::{summary, RunArgs, Runner, Source};
+use crate::cmd::predict::{summary, Runner, Source};
+use crate::cmd::run_args::RunArgs;
 use anyhow::Context;
 use bemm_formats::archive::PatchRecord;
 use bemm_formats::f16;

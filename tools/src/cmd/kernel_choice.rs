@@ -2,7 +2,7 @@
 //! measurement, a cached measurement, or the user's pin (`--kernel` or
 //! `BEMM_KERNEL`); see `bemm_engine::tune`.
 
-use crate::cmd::predict::RunArgs;
+use crate::cmd::run_args::RunArgs;
 use anyhow::Context;
 use bemm_engine::tune::{self, Choice, Tuning};
 use bemm_engine::{kernels, OwnedModel, Precision};

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod kernel_choice;
 pub mod predict;
 pub mod retrieval_eval;
+pub mod run_args;
 pub mod search;
 pub mod synth;
 pub mod train;

@@ -5,7 +5,8 @@
 //! through the model that made the features (`--query-patch ARCHIVE:NAME
 //! --model MODEL`).
 
-use crate::cmd::predict::{RunArgs, Runner};
+use crate::cmd::predict::Runner;
+use crate::cmd::run_args::RunArgs;
 use crate::report::table;
 use anyhow::{bail, Context};
 use bemm_engine::retrieval::batch::Plan;

@@ -113,7 +113,7 @@ fn unknown_int8(name: &str) -> EngineError {
             break;
         }
     }
-    EngineError::UnknownKernel { name: shown, known: super::KnownKernels }
+    EngineError::UnknownKernel { name: shown, known: super::KNOWN }
 }
 
 /// The int8 kernels the running CPU supports, best first.

@@ -7,8 +7,9 @@
 //! against the f64 reference. Kernels the running CPU lacks are listed.
 
 use super::*;
+use crate::retrieval::database::{Database, Query, SearchOptions};
 use crate::retrieval::distance::{distance_f64, Metric};
-use crate::retrieval::search::{search_batch, Database, Query, SearchOptions};
+use crate::retrieval::search::search_batch;
 use alloc::vec;
 
 fn lcg(seed: &mut u64) -> f32 {
