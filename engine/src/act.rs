@@ -20,6 +20,8 @@ pub trait Elem: Copy {
     /// Whether strided gathers should widen a contiguous span first (a
     /// per-element decode costs more than widening the skipped values).
     const WIDEN_FIRST: bool;
+    /// The run itself when it already holds f32 (nothing to widen).
+    fn as_f32(src: &[Self]) -> Option<&[f32]>;
 }
 impl Elem for f32 {
     const WIDEN_FIRST: bool = false;
@@ -31,6 +33,10 @@ impl Elem for f32 {
     fn widen(_: Isa, src: &[f32], dst: &mut [f32]) {
         copy_run(&src[..dst.len()], dst);
     }
+    #[inline(always)]
+    fn as_f32(src: &[f32]) -> Option<&[f32]> {
+        Some(src)
+    }
 }
 impl Elem for f16 {
     const WIDEN_FIRST: bool = true;
@@ -41,6 +47,10 @@ impl Elem for f16 {
     #[inline(always)]
     fn widen(isa: Isa, src: &[f16], dst: &mut [f32]) {
         convert::f16_to_f32(isa, src, dst);
+    }
+    #[inline(always)]
+    fn as_f32(_: &[f16]) -> Option<&[f32]> {
+        None
     }
 }
 

@@ -13,9 +13,10 @@ const RUN: usize = 256;
 
 /// Quantize `channels` planes of `batch` samples from `src` into `dst`
 /// (`[channels][batch][hw]` u8): `q = clamp(x / scale + zp, 0, 255)`
-/// rounded half up, computed as `x * (1 / scale) + zp`. Done once per layer,
-/// so the im2col packing moves bytes only. Inlined: callers run it under
-/// `widest`, where the loop vectorizes.
+/// rounded half up, computed as `x * (1 / scale) + zp` (a NaN gives 0).
+/// Done once per layer, so the im2col packing moves bytes only. f32 planes
+/// are read in place, f16 ones widened a run at a time. Inlined: callers run
+/// it under `widest`, where the loop vectorizes.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn quantize<P: Planes>(
@@ -34,16 +35,30 @@ pub(crate) fn quantize<P: Planes>(
         for b in 0..batch {
             let plane = &src.plane(c, b)[..hw];
             let out = &mut dst[(c * batch + b) * hw..(c * batch + b + 1) * hw];
+            if let Some(plane) = P::E::as_f32(plane) {
+                quantize_run(plane, inv, zp, out);
+                continue;
+            }
             for (s, d) in plane.chunks(RUN).zip(out.chunks_mut(RUN)) {
                 let t = &mut tmp[..s.len()];
                 P::E::widen(isa, s, t);
-                for (q, &x) in d.iter_mut().zip(t.iter()) {
-                    // The value lies in [0.5, 255.5] (a NaN converts to 0):
-                    // the i32 conversion truncates, vectorized.
-                    *q = ((x * inv + zp).clamp(0.0, 255.0) + 0.5) as i32 as u8;
-                }
+                quantize_run(t, inv, zp, d);
             }
         }
+    }
+}
+
+/// `dst[i] = clamp(src[i] * inv + zp, 0, 255)` rounded half up; 0 for NaN.
+#[inline(always)]
+fn quantize_run(src: &[f32], inv: f32, zp: f32, dst: &mut [u8]) {
+    for (q, &x) in dst.iter_mut().zip(src) {
+        // `max` and `min` return the other operand for a NaN, so `v` is a
+        // number in [0.5, 255.5]; a plain truncation then vectorizes, where
+        // the saturating `as i32` would not.
+        #[allow(clippy::manual_clamp)] // `clamp` keeps a NaN
+        let v = (x * inv + zp).max(0.0).min(255.0) + 0.5;
+        // SAFETY: `v` is finite and in [0.5, 255.5], inside i32's range.
+        *q = unsafe { v.to_int_unchecked::<i32>() } as u8;
     }
 }
 
@@ -178,13 +193,52 @@ fn interleave(rows: [&[u8]; 4], nr: usize, dst: &mut [u8]) {
     }
 }
 
+/// Columns of im2col rows [`QIm2col::pack`] builds at a time (a multiple of
+/// every kernel's `NR`): four rows of this many bytes stay in L1.
+const ROW_RUN: usize = 1024;
+
 impl QPackB for QIm2col<'_> {
     // Inlined into the caller's `widest` region, so it compiles for the widest ISA.
     #[inline(always)]
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [u8]) {
+        if self.pointwise() {
+            return self.pack_pointwise(k0, kc, n0, nc, nr, dst);
+        }
+        // Each im2col row is built `ROW_RUN` columns at a time (its index
+        // arithmetic once per output row of the map, not once per strip),
+        // then four rows are interleaved into every strip they cover.
+        let k4 = kc.div_ceil(4);
+        let mut rows = [[0u8; ROW_RUN]; 4];
+        for r0 in (0..nc).step_by(ROW_RUN) {
+            let run = ROW_RUN.min(nc - r0);
+            let padded = run.div_ceil(nr) * nr;
+            for gi in 0..k4 {
+                for (s, row) in rows.iter_mut().enumerate() {
+                    let kk = 4 * gi + s;
+                    if kk >= kc {
+                        row[..padded].fill(0);
+                    } else {
+                        self.row(k0 + kk, n0 + r0, &mut row[..run]);
+                        row[run..padded].fill(0);
+                    }
+                }
+                for strip in 0..padded / nr {
+                    let at = (r0 / nr + strip) * k4 * nr * 4 + gi * nr * 4;
+                    let c = strip * nr;
+                    interleave([&rows[0][c..], &rows[1][c..], &rows[2][c..], &rows[3][c..]], nr, &mut dst[at..]);
+                }
+            }
+        }
+    }
+}
+
+impl QIm2col<'_> {
+    /// [`QPackB::pack`] of a 1x1, stride-1, unpadded layer: B's rows are
+    /// the quantized planes themselves.
+    #[inline(always)]
+    fn pack_pointwise(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [u8]) {
         let k4 = kc.div_ceil(4);
         let n_all = self.batch * self.g.oh * self.g.ow;
-        let pointwise = self.pointwise();
         let mut buf = [[0u8; MAX_NR]; 4];
         for strip in 0..nc.div_ceil(nr) {
             let cols = nr.min(nc - strip * nr);
@@ -192,7 +246,7 @@ impl QPackB for QIm2col<'_> {
             let sdst = &mut dst[strip * k4 * nr * 4..(strip + 1) * k4 * nr * 4];
             for gi in 0..k4 {
                 let d = &mut sdst[gi * nr * 4..(gi + 1) * nr * 4];
-                if pointwise && cols == nr && 4 * gi + 4 <= kc {
+                if cols == nr && 4 * gi + 4 <= kc {
                     // Rows are the planes: read them in place.
                     let at = |s: usize| &self.q[(k0 + 4 * gi + s) * n_all + n..][..nr];
                     interleave([at(0), at(1), at(2), at(3)], nr, d);
@@ -203,10 +257,8 @@ impl QPackB for QIm2col<'_> {
                     row[cols..nr].fill(0);
                     if kk >= kc {
                         row[..cols].fill(0);
-                    } else if pointwise {
-                        row[..cols].copy_from_slice(&self.q[(k0 + kk) * n_all + n..][..cols]);
                     } else {
-                        self.row(k0 + kk, n, &mut row[..cols]);
+                        row[..cols].copy_from_slice(&self.q[(k0 + kk) * n_all + n..][..cols]);
                     }
                 }
                 interleave([&buf[0], &buf[1], &buf[2], &buf[3]], nr, d);
