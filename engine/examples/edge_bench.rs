@@ -122,11 +122,8 @@ fn run() -> Result<(), String> {
     let base = Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()]).map_err(|e| e.to_string())?;
     // The int8 twin: every convolution that does not read the f16 input.
     let mut quant = builder.clone();
-    for i in 0..quant.graph.layers().len() as u32 {
-        let r = quant.graph.layers()[i as usize].record;
-        if r.kind == bemm_formats::model::LayerKind::Conv as u32 && r.input != bemm_formats::model::INPUT {
-            quant.graph.quantize(i, 0.05, 0).map_err(|e| e.to_string())?;
-        }
+    for i in quant.graph.quantizable() {
+        quant.graph.quantize(i, 0.05, 0).map_err(|e| e.to_string())?;
     }
     let qbytes = if with_int8 { quant.to_bytes().map_err(|e| e.to_string())? } else { Vec::new() };
     let qwords = aligned_words(&qbytes);

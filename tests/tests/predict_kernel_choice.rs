@@ -81,12 +81,7 @@ fn predict_measures_once_caches_pins_and_rejects_unknown_kernels() {
     // CPU lacks is an error naming its features.
     let meta = OwnedMeta::bigearthnet("tiny", &(0..12).collect::<Vec<_>>());
     let mut b = arch::build(Arch::Tiny, 12, 120, 19, &mut RandomWeights::new(9), meta).unwrap();
-    let convs: Vec<u32> = (0..b.graph.layers().len() as u32)
-        .filter(|&i| {
-            let r = &b.graph.layers()[i as usize].record;
-            r.kind == bemm_formats::model::LayerKind::Conv as u32 && r.input != bemm_formats::model::INPUT
-        })
-        .collect();
+    let convs = b.graph.quantizable();
     for i in convs {
         b.graph.quantize(i, 0.05, 0).unwrap();
     }

@@ -284,12 +284,7 @@ fn int8_row(args: &[String]) -> anyhow::Result<()> {
     let float =
         arch::build(arch, 12, size, 19, &mut RandomWeights::new(42), meta).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut quant = float.clone();
-    let convs: Vec<u32> = (0..quant.graph.layers().len() as u32)
-        .filter(|&i| {
-            let r = &quant.graph.layers()[i as usize].record;
-            r.kind == bemm_formats::model::LayerKind::Conv as u32 && r.input != bemm_formats::model::INPUT
-        })
-        .collect();
+    let convs = quant.graph.quantizable();
     for &i in &convs {
         quant.graph.quantize(i, 0.05, 0)?;
     }

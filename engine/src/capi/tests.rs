@@ -378,12 +378,7 @@ fn last_error_is_per_thread() {
 fn an_int8_model_runs_through_the_c_abi_unchanged_for_the_caller() {
     let meta = OwnedMeta::bigearthnet("tiny", &[0, 1, 2]);
     let mut b = build(Arch::Tiny, 3, 32, 19, &mut RandomWeights::new(3), meta).expect("build");
-    let convs: Vec<u32> = (0..b.graph.layers().len() as u32)
-        .filter(|&i| {
-            let r = &b.graph.layers()[i as usize].record;
-            r.kind == bemm_formats::model::LayerKind::Conv as u32 && r.input != bemm_formats::model::INPUT
-        })
-        .collect();
+    let convs = b.graph.quantizable();
     for i in convs {
         b.graph.quantize(i, 0.05, 0).expect("quantize");
     }

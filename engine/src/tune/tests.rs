@@ -236,12 +236,7 @@ fn the_fast_fallback_says_why() {
 fn an_int8_model_also_gets_its_int8_kernel_measured_then_cached() {
     let meta = OwnedMeta::bigearthnet("tiny", &(0..12).collect::<Vec<_>>());
     let mut b = arch::build(Arch::Tiny, 12, 32, 19, &mut RandomWeights::new(7), meta).unwrap();
-    let convs: Vec<u32> = (0..b.graph.layers().len() as u32)
-        .filter(|&i| {
-            let r = &b.graph.layers()[i as usize].record;
-            r.kind == bemm_formats::model::LayerKind::Conv as u32 && r.input != bemm_formats::model::INPUT
-        })
-        .collect();
+    let convs = b.graph.quantizable();
     assert!(!convs.is_empty());
     for i in convs {
         b.graph.quantize(i, 0.05, 0).unwrap();

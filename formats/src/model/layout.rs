@@ -176,6 +176,13 @@ impl LayerRecord {
     pub fn second_input(&self) -> Option<u32> {
         (self.kind == LayerKind::Add as u32).then_some(self.input2)
     }
+    /// Whether an int8 twin of the model quantizes this layer: a float
+    /// `Conv` that does not read the graph input (the stem stays f16: its
+    /// input is the normalised bands, whose range is not bounded, and it is
+    /// a small share of the work).
+    pub fn quantizable(&self) -> bool {
+        self.kind == LayerKind::Conv as u32 && self.input != INPUT
+    }
     /// Whether a ReLU follows this layer's computation.
     pub fn relu(&self) -> bool {
         self.flags & FLAG_RELU != 0

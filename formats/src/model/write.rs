@@ -62,6 +62,12 @@ impl GraphBuilder {
         &self.layers
     }
 
+    /// The layers [`LayerRecord::quantizable`] picks, in order: what
+    /// [`GraphBuilder::quantize`] accepts for an int8 twin.
+    pub fn quantizable(&self) -> Vec<u32> {
+        (0..self.layers.len() as u32).filter(|&i| self.layers[i as usize].record.quantizable()).collect()
+    }
+
     fn push(
         &mut self,
         mut record: LayerRecord,
@@ -100,6 +106,32 @@ impl GraphBuilder {
         Ok((((eh - k64) / stride as u64 + 1) as u32, ((ew - k64) / stride as u64 + 1) as u32))
     }
 
+    /// The record of a square `k x k` convolution of kind `kind` over an
+    /// input of shape `s` (its output shape computed, tensors unset).
+    fn conv_record(
+        kind: LayerKind,
+        s: Shape,
+        out_c: u32,
+        k: u32,
+        stride: u32,
+        pad: u32,
+        relu: bool,
+    ) -> Result<LayerRecord> {
+        let (oh, ow) = Self::window(s, k, stride, pad)?;
+        Ok(LayerRecord {
+            kind: kind as u32,
+            flags: if relu { FLAG_RELU } else { 0 },
+            out_c,
+            out_h: oh,
+            out_w: ow,
+            kernel_h: k,
+            kernel_w: k,
+            stride,
+            pad,
+            ..zeroed()
+        })
+    }
+
     /// Square `k x k` convolution, `out_c` filters, weights `[out_c, in_c, k, k]`
     /// (OIHW, row-major), bias `[out_c]`, optional fused ReLU.
     #[allow(clippy::too_many_arguments)]
@@ -115,25 +147,13 @@ impl GraphBuilder {
         relu: bool,
     ) -> Result<u32> {
         let s = self.shape(input)?;
-        let (oh, ow) = Self::window(s, k, stride, pad)?;
+        let r = Self::conv_record(LayerKind::Conv, s, out_c, k, stride, pad, relu)?;
         if weight.len() as u64 != out_c as u64 * s.c as u64 * k as u64 * k as u64 || bias.len() != out_c as usize {
             return Err(shape_err(
                 "conv weight or bias length does not match out_c x in_c x k x k",
                 weight.len() as u64,
             ));
         }
-        let r = LayerRecord {
-            kind: LayerKind::Conv as u32,
-            flags: if relu { FLAG_RELU } else { 0 },
-            out_c,
-            out_h: oh,
-            out_w: ow,
-            kernel_h: k,
-            kernel_w: k,
-            stride,
-            pad,
-            ..zeroed()
-        };
         self.push(r, input, Some(weight), Some(bias))
     }
 
@@ -153,7 +173,7 @@ impl GraphBuilder {
         relu: bool,
     ) -> Result<u32> {
         let s = self.shape(input)?;
-        let (oh, ow) = Self::window(s, k, stride, pad)?;
+        let r = Self::conv_record(LayerKind::QConv, s, out_c, k, stride, pad, relu)?;
         if q.weight.len() as u64 != out_c as u64 * s.c as u64 * k as u64 * k as u64
             || q.bias.len() != out_c as usize
             || q.weight_scales.len() != out_c as usize
@@ -163,18 +183,6 @@ impl GraphBuilder {
                 q.weight.len() as u64,
             ));
         }
-        let r = LayerRecord {
-            kind: LayerKind::QConv as u32,
-            flags: if relu { FLAG_RELU } else { 0 },
-            out_c,
-            out_h: oh,
-            out_w: ow,
-            kernel_h: k,
-            kernel_w: k,
-            stride,
-            pad,
-            ..zeroed()
-        };
         let id = self.push(r, input, None, None)?;
         self.layers[id as usize].quant = Some(q);
         Ok(id)

@@ -3,19 +3,12 @@
 //! crate's `quantize_conv`: symmetric per-output-channel int8 weights).
 
 use anyhow::{bail, Context, Result};
-use bemm_formats::model::{GraphBuilder, LayerKind, LayerRecord, ModelBuilder, ModelFile, OwnedMeta, INPUT};
+use bemm_formats::model::{GraphBuilder, LayerKind, LayerRecord, ModelBuilder, ModelFile, OwnedMeta};
 
-/// The convolutions worth quantizing: every `Conv` that does not read the
-/// graph input (the stem stays f16: its input is the normalised bands,
-/// whose range the archive does not bound, and it is a small share of the
-/// work). Returns `(conv layer, layer whose output it reads)`.
+/// The convolutions worth quantizing ([`LayerRecord::quantizable`]), as
+/// `(conv layer, layer whose output it reads)`.
 pub fn candidates(file: &ModelFile<'_>) -> Vec<(usize, usize)> {
-    file.layers()
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.layer_kind() == Some(LayerKind::Conv) && l.input != INPUT)
-        .map(|(i, l)| (i, l.input as usize))
-        .collect()
+    file.layers().iter().enumerate().filter(|(_, l)| l.quantizable()).map(|(i, l)| (i, l.input as usize)).collect()
 }
 
 fn floats(file: &ModelFile<'_>, idx: u32, len: usize, what: &str, layer: usize) -> Result<Vec<f32>> {
