@@ -83,7 +83,7 @@ impl<P: Planes> Im2col<'_, P> {
     fn pack_runs(&self, k0: usize, kc: usize, n0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
         let g = self.g;
         let khw = g.kh * g.kw;
-        let (s, w) = (g.stride, g.w as isize);
+        let s = g.stride;
         for strip in 0..nc.div_ceil(nr) {
             let cols = nr.min(nc - strip * nr);
             let start = Pixel::of(n0 + strip * nr, &g);
@@ -104,16 +104,7 @@ impl<P: Planes> Im2col<'_, P> {
                         let row = &self.src.plane(c, b)[iy as usize * g.w..(iy as usize + 1) * g.w];
                         // Input column of output column ox + t is base + t*s.
                         let base = (ox * s + kx) as isize - g.pad as isize;
-                        // Stride 1 without a division: runs here are as
-                        // short as one output row (4 values at 4x4), where
-                        // two integer divisions per run showed in profiles.
-                        let (lo, hi) = if s == 1 {
-                            let lo = if base >= 0 { 0 } else { (-base) as usize }.min(seg);
-                            (lo, if base >= w { 0 } else { (w - base) as usize }.clamp(lo, seg))
-                        } else {
-                            let lo = if base >= 0 { 0 } else { ((-base) as usize).div_ceil(s) }.min(seg);
-                            (lo, if base >= w { 0 } else { ((w - base) as usize).div_ceil(s) }.clamp(lo, seg))
-                        };
+                        let (lo, hi) = g.inside(base, seg);
                         crate::act::zero_run(&mut out[..lo]);
                         crate::act::zero_run(&mut out[hi..]);
                         if hi > lo {

@@ -81,10 +81,17 @@ pub(crate) fn gemm_split(
     {
         return Err(EngineError::Internal("gemm operand sizes"));
     }
-    if by_cols {
-        return for_col_parts(ctx, fork, spec, a, b, c, ws);
-    }
     let alone = ctx.alone();
+    if by_cols {
+        return for_col_parts(fork, ways, spec.n, kern.nr, c, ws, wlen, &|n0, n1, cpart, clen, wpart| {
+            let part_spec = GemmSpec { n: n1 - n0, res: spec.res.map(|r| &r[n0.min(r.len())..]), ..spec };
+            // SAFETY: C (checked above to hold m rows of ldc with n
+            // columns) is mutably borrowed for the whole call; this part
+            // reads and writes only columns n0..n1 of its rows, which no
+            // other part touches (`for_col_parts`).
+            unsafe { gemm_raw(&alone, part_spec, a, &Cols { inner: b, off: n0 }, cpart, clen, wpart) }
+        });
+    }
     for_row_parts(fork, ways, spec.m, kern.mr, spec.ldc, c, ws, wlen, &|r0, r1, cpart, wpart| {
         let part = WeightsF16 { w: &a.w[r0 * spec.k..r1 * spec.k], bias: a.bias.map(|b| &b[r0..r1]) };
         let res = spec.res.map(|r| &r[(r0 * spec.ldc).min(r.len())..]);
@@ -114,43 +121,55 @@ impl<B: PackB> PackB for Cols<'_, B> {
     }
 }
 
-/// [`gemm_split`] by columns: part `t` computes columns `n0..n1` (whole
-/// `NR` strips) of every row of C with its own workspace chunk. Operand
-/// sizes were checked by the caller.
-fn for_col_parts(
-    ctx: &Ctx<'_>,
+/// A part's job in [`for_col_parts`]: columns `n0..n1`, C from column `n0`
+/// on (a pointer and how many values lie from it to C's end), its workspace.
+pub(crate) type ColPart<'f> = dyn Fn(usize, usize, *mut f32, usize, &mut [f32]) -> Result<(), EngineError> + Sync + 'f;
+
+/// Split `n` output columns over `ways` parts of `fork` (whole `nr`
+/// strips) and run `f` on each with C from its first column on and its own
+/// `part_len` chunk of `ws`. Parts share C's rows, so `f` may read and
+/// write only its own columns `n0..n1` of them. Shared by the float and
+/// int8 GEMMs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn for_col_parts(
     fork: &dyn Fork,
-    spec: GemmSpec,
-    a: WeightsF16<'_>,
-    b: &(impl PackB + Sync),
+    ways: usize,
+    n: usize,
+    nr: usize,
     c: &mut [f32],
     ws: &mut [f32],
+    part_len: usize,
+    f: &ColPart<'_>,
 ) -> Result<(), EngineError> {
-    let (ways, alone, nr) = (split_ways(ctx, &spec), ctx.alone(), ctx.kern.nr);
-    let wlen = ctx.blocks.workspace_len();
-    let cols = spec.n.div_ceil(ways).div_ceil(nr) * nr;
+    if ws.len() < ways * part_len {
+        return Err(EngineError::Internal("workspace parts"));
+    }
+    let cols = n.div_ceil(ways).div_ceil(nr) * nr;
     let (cptr, clen) = (c.as_mut_ptr() as usize, c.len());
     let wptr = ws.as_mut_ptr() as usize;
     let errors = core::sync::atomic::AtomicBool::new(false);
     fork.run(ways, &|t| {
-        let n0 = (t * cols).min(spec.n);
-        let n1 = ((t + 1) * cols).min(spec.n);
+        let n0 = (t * cols).min(n);
+        let n1 = ((t + 1) * cols).min(n);
         if n0 >= n1 {
             return;
         }
+        if n0 > clen {
+            errors.store(true, core::sync::atomic::Ordering::Relaxed);
+            return;
+        }
         // SAFETY: parts own disjoint workspace chunks inside `ws` (checked
-        // by the caller: ways * wlen values); `fork.run` returns only after
-        // every part is done, while `ws` is still mutably borrowed here.
-        let wpart = unsafe { core::slice::from_raw_parts_mut((wptr as *mut f32).add(t * wlen), wlen) };
-        let part_spec = GemmSpec { n: n1 - n0, res: spec.res.map(|r| &r[n0.min(r.len())..]), ..spec };
-        // SAFETY: C (`clen` values, checked by the caller to hold m rows of
-        // ldc with n columns) is mutably borrowed for the whole call; this
-        // part reads and writes only columns n0..n1 of its rows, which no
-        // other part touches, and `fork.run` returns after every part.
-        let r = unsafe {
-            gemm_raw(&alone, part_spec, a, &Cols { inner: b, off: n0 }, (cptr as *mut f32).add(n0), clen - n0, wpart)
+        // above: ways * part_len values); `fork.run` returns only after
+        // every part is done, while `c` and `ws` are still mutably borrowed
+        // here. C's pointer stays inside C (n0 <= clen); `f` touches only
+        // its own columns of it.
+        let (cpart, wpart) = unsafe {
+            (
+                (cptr as *mut f32).add(n0),
+                core::slice::from_raw_parts_mut((wptr as *mut f32).add(t * part_len), part_len),
+            )
         };
-        if r.is_err() {
+        if f(n0, n1, cpart, clen - n0, wpart).is_err() {
             errors.store(true, core::sync::atomic::Ordering::Relaxed);
         }
     });

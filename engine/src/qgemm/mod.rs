@@ -129,37 +129,17 @@ pub(crate) fn qgemm_split(
             qgemm(&alone, spec.rows(r0, r1), b, cp, wp)
         });
     }
-    let cols = spec.n.div_ceil(ways).div_ceil(kern.nr) * kern.nr;
-    let (cptr, clen, wptr) = (c.as_mut_ptr() as usize, c.len(), ws.as_mut_ptr() as usize);
-    let errors = core::sync::atomic::AtomicBool::new(false);
-    fork.run(ways, &|t| {
-        let (n0, n1) = ((t * cols).min(spec.n), ((t + 1) * cols).min(spec.n));
-        if n0 >= n1 {
-            return;
-        }
-        // SAFETY: parts own disjoint workspace chunks inside `ws` (checked
-        // above: ways * wlen values); `fork.run` returns only after every
-        // part is done, while `ws` is still mutably borrowed here.
-        let wpart = unsafe { core::slice::from_raw_parts_mut((wptr as *mut f32).add(t * wlen), wlen) };
+    crate::gemm::for_col_parts(fork, ways, spec.n, kern.nr, c, ws, wlen, &|n0, n1, cpart, clen, wpart| {
         let part = QSpec {
             n: n1 - n0,
             epi: Epilogue { res: spec.epi.res.map(|r| &r[n0.min(r.len())..]), ..spec.epi },
             ..spec
         };
-        let cols_b = Cols { inner: b, off: n0 };
-        // SAFETY: C (`clen` values, holding m rows of ldc with n columns,
-        // checked above) is mutably borrowed for the whole call; this part
-        // touches only columns n0..n1, which no other part does, and
-        // `fork.run` returns after every part.
-        let r = unsafe { qgemm_raw(&alone, part, &cols_b, (cptr as *mut f32).add(n0), clen - n0, wpart) };
-        if r.is_err() {
-            errors.store(true, core::sync::atomic::Ordering::Relaxed);
-        }
-    });
-    if errors.load(core::sync::atomic::Ordering::Relaxed) {
-        return Err(EngineError::Internal("a part failed"));
-    }
-    Ok(())
+        // SAFETY: C (checked above by `fits`: m rows of ldc with n columns)
+        // is mutably borrowed for the whole call; this part touches only
+        // columns n0..n1, which no other part does (`for_col_parts`).
+        unsafe { qgemm_raw(&alone, part, &Cols { inner: b, off: n0 }, cpart, clen, wpart) }
+    })
 }
 
 /// Columns `off..` of a [`QPackB`] source, as columns `0..`.

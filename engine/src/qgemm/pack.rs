@@ -122,7 +122,7 @@ impl QIm2col<'_> {
         let g = &self.g;
         let (khw, ohw, hw) = (g.kh * g.kw, g.oh * g.ow, g.h * g.w);
         let (c, ky, kx) = (k / khw, (k % khw) / g.kw, k % g.kw);
-        let (s, pad, w) = (g.stride, g.pad as isize, g.w as isize);
+        let (s, pad) = (g.stride, g.pad as isize);
         let (mut b, mut oy, mut ox) = (n / ohw, (n % ohw) / g.ow, n % g.ow);
         let mut j = 0;
         while j < out.len() {
@@ -136,8 +136,7 @@ impl QIm2col<'_> {
                 let row = &self.q[plane + iy as usize * g.w..plane + (iy as usize + 1) * g.w];
                 let base = (ox * s + kx) as isize - pad;
                 // Output t of the segment reads input column base + t*s.
-                let lo = if base >= 0 { 0 } else { ((-base) as usize).div_ceil(s) }.min(seg);
-                let hi = if base >= w { 0 } else { ((w - base) as usize).div_ceil(s) }.clamp(lo, seg);
+                let (lo, hi) = g.inside(base, seg);
                 dst[..lo].fill(self.zp);
                 dst[hi..].fill(self.zp);
                 let ix0 = (base + (lo * s) as isize) as usize;
