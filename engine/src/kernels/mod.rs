@@ -165,9 +165,7 @@ pub fn for_isa_on(isa: Isa, cpu: Cpu) -> Result<&'static MicroKernel, EngineErro
         Some(kern) => checked(kern, cpu),
         // A level of another architecture (`avx2` on aarch64): its
         // features are never detected here.
-        None => {
-            Err(EngineError::KernelUnavailable { kernel: isa.name(), needs: isa.needs(), missing: cpu.missing(isa) })
-        }
+        None => Err(unavailable(isa.name(), isa, cpu)),
     }
 }
 
@@ -215,15 +213,17 @@ fn checked(kern: &'static MicroKernel, cpu: Cpu) -> Result<&'static MicroKernel,
     if cpu.supports(kern.isa) {
         Ok(kern)
     } else {
-        Err(EngineError::KernelUnavailable {
-            kernel: kern.name,
-            needs: kern.isa.needs(),
-            missing: cpu.missing(kern.isa),
-        })
+        Err(unavailable(kern.name, kern.isa, cpu))
     }
 }
 
-fn unknown(name: &str) -> EngineError {
+/// Kernel `name` of level `isa` needs features `cpu` lacks.
+pub(crate) fn unavailable(name: &'static str, isa: Isa, cpu: Cpu) -> EngineError {
+    EngineError::KernelUnavailable { kernel: name, needs: isa.needs(), missing: cpu.missing(isa) }
+}
+
+/// `name` (its first 32 bytes kept) is no kernel or level either registry knows.
+pub(crate) fn unknown(name: &str) -> EngineError {
     let mut shown = heapless::String::new();
     for ch in name.chars() {
         if shown.push(ch).is_err() {

@@ -91,29 +91,16 @@ pub fn by_name_on(name: &str, cpu: Cpu) -> Result<&'static QKernel, EngineError>
         Some(k) => k,
         None => match Isa::parse(name).and_then(|isa| QREGISTRY.iter().find(|k| k.isa == isa)) {
             Some(k) => k,
-            None => return Err(super::by_name_on(name, cpu).err().unwrap_or_else(|| unknown_int8(name))),
+            // A name the float registry knows but which has no int8
+            // kernel is unknown here too.
+            None => return Err(super::by_name_on(name, cpu).err().unwrap_or_else(|| super::unknown(name))),
         },
     };
     if cpu.supports(kern.isa) {
         Ok(kern)
     } else {
-        Err(EngineError::KernelUnavailable {
-            kernel: kern.name,
-            needs: kern.isa.needs(),
-            missing: cpu.missing(kern.isa),
-        })
+        Err(super::unavailable(kern.name, kern.isa, cpu))
     }
-}
-
-/// A name the float registry knows but which has no int8 kernel.
-fn unknown_int8(name: &str) -> EngineError {
-    let mut shown = heapless::String::new();
-    for ch in name.chars() {
-        if shown.push(ch).is_err() {
-            break;
-        }
-    }
-    EngineError::UnknownKernel { name: shown, known: super::KNOWN }
 }
 
 /// The int8 kernels the running CPU supports, best first.
