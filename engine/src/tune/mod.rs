@@ -306,10 +306,6 @@ fn time_models(
     threads: usize,
     budget: Duration,
 ) -> Result<Vec<(Option<f64>, usize)>, EngineError> {
-    struct Timing {
-        seconds: Option<f64>,
-        runs: usize,
-    }
     let threads = threads.max(1);
     let Some(model) = models.first() else { return Ok(Vec::new()) };
     let n = batch.clamp(1, threads);
@@ -317,38 +313,37 @@ fn time_models(
     let x = synthetic_input(n * per, INPUT_SEED);
     let samples: Vec<&[f16]> = x.chunks(per).collect();
     let mut probs = vec![0f32; n * model.num_classes()];
-    let mut trials: Vec<Timing> = models.iter().map(|_| Timing { seconds: None, runs: 0 }).collect();
+    // (fastest run in seconds, timed runs) per model.
+    let mut trials: Vec<(Option<f64>, usize)> = vec![(None, 0); models.len()];
     let start = Instant::now();
-    if let Some(m) = models.first() {
-        // Warm-up: maps the weights in, grows the allocator's pools.
-        m.infer_parallel(&samples, threads, &mut probs, &mut [])?;
-    }
+    // Warm-up: maps the weights in, grows the allocator's pools.
+    model.infer_parallel(&samples, threads, &mut probs, &mut [])?;
     let warm = start.elapsed().as_secs_f64();
     for round in 0..MAX_ROUNDS {
         let mut ran = false;
         for (i, m) in models.iter().enumerate() {
-            let leader = trials.iter().filter_map(|t| t.seconds).fold(f64::INFINITY, f64::min);
-            if round > 0 && trials[i].seconds.is_none_or(|s| s > DROP_RATIO * leader) {
+            let leader = trials.iter().filter_map(|t| t.0).fold(f64::INFINITY, f64::min);
+            if round > 0 && trials[i].0.is_none_or(|s| s > DROP_RATIO * leader) {
                 continue;
             }
             // A run not yet made is expected to take the leader's time.
-            let expect = trials[i].seconds.unwrap_or(if leader.is_finite() { leader } else { warm });
+            let expect = trials[i].0.unwrap_or(if leader.is_finite() { leader } else { warm });
             if start.elapsed().as_secs_f64() + expect > budget.as_secs_f64() {
                 continue;
             }
             let t = Instant::now();
             m.infer_parallel(&samples, threads, &mut probs, &mut [])?;
             let s = t.elapsed().as_secs_f64();
-            let tr = &mut trials[i];
-            tr.seconds = Some(tr.seconds.map_or(s, |b| b.min(s)));
-            tr.runs += 1;
+            let (best, runs) = &mut trials[i];
+            *best = Some(best.map_or(s, |b| b.min(s)));
+            *runs += 1;
             ran = true;
         }
         if !ran {
             break;
         }
     }
-    Ok(trials.into_iter().map(|t| (t.seconds, t.runs)).collect())
+    Ok(trials)
 }
 
 /// The index of the trial to keep: the fastest exact one, unless
