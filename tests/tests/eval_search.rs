@@ -177,6 +177,8 @@ fn retrieval_eval_and_search_on_label_features_give_known_answers() {
         bemm_engine::retrieval::Kernel::by_name(b.kernel).and_then(bemm_engine::retrieval::BoundKernel::for_kernel);
     assert_eq!(b.batch_kernel, bound.map(|k| k.name()));
     assert_eq!(s.batch_kernel, None);
+    // A query alone is pruned by the same instruction set's bound, row-parallel.
+    assert_eq!((b.bound_kernel, s.bound_kernel), (b.batch_kernel, bound.map(|k| k.name())));
     let e = search::execute(&args("P_0", &["P_1", "NOPE"])).unwrap_err().to_string();
     assert!(e.contains("--also NOPE"), "{e}");
 

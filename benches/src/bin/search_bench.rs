@@ -5,8 +5,13 @@
 //! - `memory read floor`: one thread summing the rows as integers (the speed
 //!   a search cannot beat), and each kernel alone on 1 MiB of rows hot in
 //!   cache (its arithmetic speed, scaled to the database);
+//! - `bound <bound> one query alone`: the single-query chi-square lower bound
+//!   (`BoundKernel::row_bounds`) on the same hot rows;
 //! - `bemm exact (<kernel>, 1 thr)`: `retrieval::search` with each distance
-//!   kernel this CPU runs (AVX-512, AVX2, NEON; division or reciprocal);
+//!   kernel this CPU runs (AVX-512, AVX2, NEON; division or reciprocal)
+//!   measuring every row, and `(<bound> + <kernel>, 1 thr)` the same behind
+//!   the single-query bound (the default: only rows the bound does not rule
+//!   out are measured);
 //! - `bemm exact (chosen ...)`: the kernel `retrieval::select` times on the
 //!   data (or `BEMM_KERNEL` pins), threads over rows; CPU seconds per query;
 //! - `bemm exact, batch 16 (<bound> + <kernel>)`: 16 queries per pass, each row
@@ -14,7 +19,7 @@
 //!   (`retrieval::bound`), exact checks of the rows it does not rule out;
 //!   recall = fraction of the one-query search's top-k found (1 = same);
 //!   `(<kernel>, one query at a time)`: the same batch without the bound;
-//! - `scalar kernel`: the same threaded top-k with the scalar kernel (the SIMD gain);
+//! - `scalar kernel`: the same threaded top-k with the scalar kernel and no bound (the SIMD gain);
 //! - `naive`: scalar distances of every row then a full sort, one thread;
 //! - `binary+rerank`: 128-bit sign codes, Hamming top-C, exact re-rank (recall@k
 //!   vs exact), C = 10 k and the default `binary::DEFAULT_CANDIDATE_FACTOR` k;
@@ -178,9 +183,21 @@ fn cpu_time<F: FnMut()>(min_cpu: f64, mut f: F) -> Option<f64> {
     if c0 <= 0.0 {
         return None;
     }
-    while calls == 0 || cpu_seconds() - c0 < min_cpu {
-        f();
-        calls += 1;
+    // Reading the CPU clock (/proc/self/stat) costs about 10 us: check it only
+    // between batches of calls that take at least 20 ms of wall time.
+    let mut batch = 1usize;
+    loop {
+        let t = Instant::now();
+        for _ in 0..batch {
+            f();
+        }
+        calls += batch;
+        if cpu_seconds() - c0 >= min_cpu {
+            break;
+        }
+        if t.elapsed().as_secs_f64() < 0.02 {
+            batch *= 2;
+        }
     }
     Some((cpu_seconds() - c0) / calls as f64)
 }
@@ -331,6 +348,20 @@ fn main() -> Result<()> {
                     );
                 }
             }
+            if let Some(b) = opt.bound {
+                let c = cpu_time(1.0, || {
+                    b.row_bounds(q, hot, DIM, &mut out);
+                });
+                if let Some(c) = c {
+                    let rows_hot = out.len() as f64;
+                    push(
+                        format!("bound {} one query alone, 1 MiB in cache, per CPU-second", b.name()),
+                        c * n as f64 / rows_hot,
+                        bytes,
+                        None,
+                    );
+                }
+            }
         }
         eprint!(" exact...");
         let _ = search(&db, &queries[0], &opt)?; // warm the pages
@@ -339,16 +370,20 @@ fn main() -> Result<()> {
             exact.push(search(&db, q, &opt)?.iter().map(|h| h.index).collect());
         }
         let t1 = SearchOptions { threads: 1, ..opt };
+        // Each kernel measuring every row, then behind the single-query bound.
         for &k in kernels.iter().filter(|k| **k != Kernel::Scalar) {
-            let kt = SearchOptions { kernel: k, ..t1 };
-            let mut same = true;
-            let t = time(o.repeat, || {
-                for (q, e) in queries.iter().zip(&exact) {
-                    let got = search(&db, q, &kt).map(|h| h.iter().map(|h| h.index).collect::<Vec<_>>());
-                    same &= got.is_ok_and(|g| overlap(&g, e) >= 0.99);
-                }
-            });
-            push(format!("bemm exact ({}, 1 thr)", k.name()), t / nq as f64, bytes, Some(if same { 1.0 } else { 0.0 }));
+            for bound in [None, opt.bound] {
+                let kt = SearchOptions { kernel: k, bound, ..t1 };
+                let mut same = true;
+                let t = time(o.repeat, || {
+                    for (q, e) in queries.iter().zip(&exact) {
+                        let got = search(&db, q, &kt).map(|h| h.iter().map(|h| h.index).collect::<Vec<_>>());
+                        same &= got.is_ok_and(|g| overlap(&g, e) >= 0.99);
+                    }
+                });
+                let what = bound.map_or(k.name().to_string(), |b| format!("{} + {}", b.name(), k.name()));
+                push(format!("bemm exact ({what}, 1 thr)"), t / nq as f64, bytes, Some(if same { 1.0 } else { 0.0 }));
+            }
         }
         // The chosen kernel, one thread, in CPU seconds (at least 2 s of them).
         let (c0, mut done) = (cpu_seconds(), 0usize);
@@ -374,8 +409,8 @@ fn main() -> Result<()> {
         push(format!("bemm exact (chosen {}, {thr} thr)", kernel.name()), t / nq as f64, bytes, None);
         // Batches of 16: the multi-query bound (the default) and the same batch one query at a time.
         let batch = 16.min(nq);
-        for mq in [opt.multi_query, None] {
-            let bo = SearchOptions { multi_query: mq, ..opt };
+        for mq in [opt.bound, None] {
+            let bo = SearchOptions { bound: mq, ..opt };
             let what = mq.map_or(format!("{}, one query at a time", kernel.name()), |b| {
                 format!("{} + {}", b.name(), kernel.name())
             });
@@ -400,7 +435,7 @@ fn main() -> Result<()> {
             }
         }
         eprint!(" scalar...");
-        let sq = SearchOptions { kernel: Kernel::Scalar, ..opt };
+        let sq = SearchOptions { kernel: Kernel::Scalar, bound: None, ..opt };
         let few = nq.min(if n > 200_000 { 5 } else { 10 });
         let t = time(o.repeat.min(3), || {
             for q in &queries[..few] {
@@ -458,7 +493,7 @@ fn main() -> Result<()> {
             .iter()
             .map(|r| serde_json::json!({"rows": r.size, "method": r.method, "ms_per_query": r.ms_per_query, "queries_per_s": r.queries_per_s, "gb_per_s": r.gb_per_s, "recall_vs_exact": r.recall}))
             .collect();
-        let v = serde_json::json!({"cpu": model, "flags": flags, "chosen": chosen_report, "multi_query": multi, "load_average_end": load_average(), "rows": v});
+        let v = serde_json::json!({"cpu": model, "flags": flags, "chosen": chosen_report, "bound": multi, "load_average_end": load_average(), "rows": v});
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("chosen kernel (retrieval::select, chi-square): {}", chosen_report.join("; "));

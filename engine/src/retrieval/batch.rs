@@ -2,18 +2,22 @@
 //! of a batch, in blocks of [`BLOCK_ROWS`] rows that stay in L2 while every
 //! query scans them.
 //!
-//! Chi-square queries that admit the multi-query bound
-//! ([`super::bound`]) are grouped, up to 16 of one length per group (at
-//! least [`MIN_GROUP`]; a batch of 17 makes groups of 9 and 8): a bound
-//! kernel reads each row once for the whole group and marks, per query, the
-//! rows whose lower bound does not exceed that query's current k-th
-//! distance; only those are measured with the exact distance kernel and
-//! offered to the query's [`TopK`], exactly as the one-query-at-a-time scan
-//! offers them. A skipped row's exact distance is above the k-th distance,
-//! so it would not have entered: the results equal the exact search's, hit
-//! for hit. Every other query (other metrics, fewer than [`MIN_GROUP`] of a
-//! length, negative or non-finite values, no bound kernel) computes every
-//! row's exact distance, one query after another.
+//! Chi-square queries that admit the lower bounds of [`super::bound`]
+//! (finite, non-negative, with a SIMD bound kernel) are pruned: a bound
+//! kernel marks the rows whose lower bound does not exceed the query's
+//! current k-th distance, and only those are measured with the exact
+//! distance kernel and offered to the query's [`TopK`], exactly as the
+//! plain scan offers them. A skipped row's exact distance is above the k-th
+//! distance, so it would not have entered: the results equal the exact
+//! search's, hit for hit.
+//! - Groups of up to 16 queries of one length (at least [`MIN_GROUP`]; a
+//!   batch of 17 makes groups of 9 and 8) share one read of each row
+//!   ([`BoundKernel::candidates`]).
+//! - A query outside any group is bounded alone, row-parallel
+//!   ([`BoundKernel::row_bounds`]): one division-free pass per block.
+//!
+//! Every other query (other metrics, negative or non-finite values, no
+//! bound kernel) computes every row's exact distance.
 
 use super::bound::{BoundKernel, QueryGroup, LANES};
 use super::database::{Database, Query, SearchOptions, BLOCK_ROWS};
@@ -22,7 +26,7 @@ use super::topk::TopK;
 
 /// Fewest queries of one length the multi-query bound serves: below this,
 /// a pass of the bound kernel (16 lanes whatever the count) costs more than
-/// the queries' exact distances one by one.
+/// bounding the queries one by one.
 pub const MIN_GROUP: usize = 4;
 
 /// Rows bounded between refreshes of the queries' k-th distances (a fresher
@@ -30,18 +34,19 @@ pub const MIN_GROUP: usize = 4;
 pub const SUB_ROWS: usize = 128;
 
 /// How a batch is answered: groups for the bound kernel (query indices per
-/// lane) and the queries answered one by one.
+/// lane), the queries bounded alone and those measured on every row.
 #[derive(Debug, Clone)]
 pub struct Plan {
     groups: Vec<(QueryGroup, Vec<usize>)>,
+    alone: Vec<usize>,
     single: Vec<usize>,
 }
 
 impl Plan {
     /// Group the eligible queries of a batch (see the module docs).
     pub fn new(queries: &[Query], opt: &SearchOptions) -> Plan {
-        let mut plan = Plan { groups: Vec::new(), single: Vec::new() };
-        if opt.metric != Metric::ChiSquare || opt.multi_query.is_none() {
+        let mut plan = Plan { groups: Vec::new(), alone: Vec::new(), single: Vec::new() };
+        if opt.metric != Metric::ChiSquare || opt.bound.is_none() {
             plan.single = (0..queries.len()).collect();
             return plan;
         }
@@ -58,7 +63,7 @@ impl Plan {
         }
         for (_, members) in by_len {
             if members.len() < MIN_GROUP {
-                plan.single.extend(members);
+                plan.alone.extend(members);
                 continue;
             }
             let groups = members.len().div_ceil(LANES);
@@ -67,17 +72,22 @@ impl Plan {
                 let vs: Vec<&[f32]> = chunk.iter().map(|&i| queries[i].vector.as_slice()).collect();
                 match QueryGroup::new(&vs) {
                     Some(g) if chunk.len() >= MIN_GROUP => plan.groups.push((g, chunk.to_vec())),
-                    _ => plan.single.extend_from_slice(chunk),
+                    _ => plan.alone.extend_from_slice(chunk),
                 }
             }
         }
-        plan.single.sort_unstable();
+        plan.alone.sort_unstable();
         plan
     }
 
-    /// Queries served by the bound kernel.
+    /// Queries served by the multi-query bound.
     pub fn grouped(&self) -> usize {
         self.groups.iter().map(|(_, m)| m.len()).sum()
+    }
+
+    /// Queries served by a bound kernel, grouped or alone.
+    pub fn bounded(&self) -> usize {
+        self.grouped() + self.alone.len()
     }
 }
 
@@ -105,7 +115,7 @@ pub fn scan(
     let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(opt.k)).collect();
     let mut buf = vec![0f32; BLOCK_ROWS];
     let mut masks = [0u16; SUB_ROWS];
-    let bound = opt.multi_query.unwrap_or(BoundKernel::Scalar);
+    let bound = opt.bound.unwrap_or(BoundKernel::Scalar);
     let mut b0 = start;
     while b0 < end {
         let b1 = (b0 + BLOCK_ROWS).min(end);
@@ -136,6 +146,24 @@ pub fn scan(
             }
         }
         let rows = &all[b0 * stride..b1 * stride];
+        for &qi in &plan.alone {
+            let (q, top) = (&queries[qi], &mut tops[qi]);
+            let len = b1 - b0;
+            // A kernel that bounds fewer rows than asked (it never should) leaves them all to check.
+            if bound.row_bounds(&q.vector, rows, stride, &mut buf[..len]) < len {
+                buf[..len].fill(f32::NEG_INFINITY);
+            }
+            let mut worst = top.worst();
+            for (j, &l) in buf[..len].iter().enumerate() {
+                // NaN bounds and every row while the heap is not full (worst = +inf) are checked.
+                if l.partial_cmp(&worst) != Some(core::cmp::Ordering::Greater) {
+                    let mut d = [0f32];
+                    opt.kernel.distances(opt.metric, &q.vector, &rows[j * stride..(j + 1) * stride], stride, &mut d);
+                    offer(top, q, db, b0 + j, d[0]);
+                    worst = top.worst();
+                }
+            }
+        }
         for &qi in &plan.single {
             let (q, top) = (&queries[qi], &mut tops[qi]);
             let n = opt.kernel.distances(opt.metric, &q.vector, rows, stride, &mut buf[..b1 - b0]);

@@ -135,10 +135,10 @@ pub struct SearchOptions {
     pub threads: usize,
     /// Distance implementation.
     pub kernel: Kernel,
-    /// Multi-query chi-square bound kernel for batches
-    /// ([`super::batch`]; `None`: every query computes every row's exact
-    /// distance). Results are the same either way.
-    pub multi_query: Option<BoundKernel>,
+    /// Chi-square lower-bound kernel, for groups of queries and for single
+    /// queries ([`super::batch`]; `None`: every query computes every row's
+    /// exact distance). Results are the same either way.
+    pub bound: Option<BoundKernel>,
 }
 
 impl SearchOptions {
@@ -146,6 +146,6 @@ impl SearchOptions {
     /// [`BoundKernel::detect`]; neither timed nor pinned: see
     /// [`SearchOptions::chosen`]).
     pub fn new(metric: Metric, k: usize) -> Self {
-        SearchOptions { metric, k, threads: 0, kernel: Kernel::detect(), multi_query: BoundKernel::detect() }
+        SearchOptions { metric, k, threads: 0, kernel: Kernel::detect(), bound: BoundKernel::detect() }
     }
 }

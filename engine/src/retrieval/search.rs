@@ -24,8 +24,8 @@ impl SearchOptions {
     /// the kernel was picked.
     pub fn chosen(metric: Metric, k: usize, db: &Database<'_>) -> Result<(Self, Selection), SearchError> {
         let (kernel, how) = choose(metric, db.rows(), db.stride())?;
-        let multi_query = BoundKernel::for_kernel(kernel);
-        Ok((SearchOptions { kernel, multi_query, ..SearchOptions::new(metric, k) }, how))
+        let bound = BoundKernel::for_kernel(kernel);
+        Ok((SearchOptions { kernel, bound, ..SearchOptions::new(metric, k) }, how))
     }
 }
 

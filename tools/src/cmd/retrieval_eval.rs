@@ -132,7 +132,7 @@ pub fn evaluate(a: &Args) -> anyhow::Result<RetrievalReport> {
             .collect::<anyhow::Result<_>>()?;
         let t = Instant::now();
         if Plan::new(&queries, &opt).grouped() > 0 {
-            batch_kernel = opt.multi_query.map(|b| b.name());
+            batch_kernel = opt.bound.map(|b| b.name());
         }
         let results = search_batch(&db, &queries, &opt)?;
         exact_s += t.elapsed().as_secs_f64();

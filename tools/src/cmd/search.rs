@@ -211,6 +211,10 @@ pub struct SearchOutput {
     /// (`bemm_engine::retrieval::BoundKernel::name`); `None` when every
     /// query was answered alone (one query, another metric, no SIMD).
     pub batch_kernel: Option<&'static str>,
+    /// The chi-square lower-bound kernel that pruned rows before the exact
+    /// kernel, for a batch or a query alone; `None` when every row was
+    /// measured exactly (another metric, no SIMD bound kernel).
+    pub bound_kernel: Option<&'static str>,
     /// Patches in the feature archive.
     pub searched: usize,
     /// Distance used.
@@ -264,7 +268,9 @@ pub fn execute(a: &Args) -> anyhow::Result<SearchOutput> {
     }
     let (opt, kernel_selection) = SearchOptions::chosen(metric, a.k, &db)?;
     let opt = SearchOptions { threads: crate::threads::workers(a.threads, usize::MAX), ..opt };
-    let batch_kernel = opt.multi_query.filter(|_| Plan::new(&queries, &opt).grouped() > 0).map(|b| b.name());
+    let plan = Plan::new(&queries, &opt);
+    let batch_kernel = opt.bound.filter(|_| plan.grouped() > 0).map(|b| b.name());
+    let bound_kernel = opt.bound.filter(|_| plan.bounded() > 0).map(|b| b.name());
     let t = Instant::now();
     let mut results = search_batch(&db, &queries, &opt)?.into_iter();
     let seconds = t.elapsed().as_secs_f64();
@@ -293,6 +299,7 @@ pub fn execute(a: &Args) -> anyhow::Result<SearchOutput> {
         hits,
         also,
         batch_kernel,
+        bound_kernel,
         searched: f.len(),
         metric,
         kernel: opt.kernel.name(),
@@ -325,7 +332,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .collect();
         let v = serde_json::json!({"query": {"name": o.query, "labels": label_names(o.query_labels)}, "metric": o.metric.name(), "k": a.k,
             "searched": o.searched, "kernel": o.kernel, "kernel_selection": o.kernel_selection.name(),
-            "batch_kernel": o.batch_kernel, "queries": all.len(), "seconds": o.seconds, "results": results(&first), "also": also});
+            "batch_kernel": o.batch_kernel, "bound_kernel": o.bound_kernel, "queries": all.len(), "seconds": o.seconds, "results": results(&first), "also": also});
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         for q in &all {
@@ -349,7 +356,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
             print!("{}", table(&rows));
         }
-        let batch = o.batch_kernel.map_or(String::new(), |b| format!(", batch bound {b}"));
+        let batch = match (o.batch_kernel, o.bound_kernel) {
+            (Some(b), _) => format!(", batch bound {b}"),
+            (None, Some(b)) => format!(", bound {b}"),
+            (None, None) => String::new(),
+        };
         println!(
             "{} quer{} x {} of {} patches in {:.2} ms ({} kernel, {}{batch}, exact)",
             all.len(),

@@ -146,3 +146,49 @@ fn block<const R: usize>(
         }
     }
 }
+
+/// Single-query bounds (see `BoundKernel::row_bounds`): 8 dimensions per
+/// register, four accumulators per row; per 8 values one `vrcpps` of
+/// `max(x + y, MIN_POSITIVE)` and no Newton step (as the AVX-512 kernel;
+/// the raw f16 bits are OR-ed to spot a sign bit).
+#[target_feature(enable = "avx2,f16c,fma")]
+pub(super) fn single(q: &[f32], rows: &[f16], stride: usize, out: &mut [f32]) {
+    let d = q.len();
+    let q32 = q.as_chunks::<32>().0;
+    let d32 = q32.len() * 32;
+    let q8 = q[d32..].as_chunks::<8>().0;
+    let d8 = d32 + q8.len() * 8;
+    let zero = _mm256_setzero_ps();
+    let floor = _mm256_set1_ps(f32::MIN_POSITIVE);
+    let term = |acc: __m256, bits: __m128i, x: &[f16; 8], y: &[f32; 8]| {
+        // SAFETY: `x` is 8 f16 = 16 readable bytes; unaligned load.
+        let raw = unsafe { _mm_loadu_si128(x.as_ptr().cast()) };
+        let (x, y) = (_mm256_cvtph_ps(raw), load_s(y));
+        let e = _mm256_sub_ps(x, y);
+        let r = _mm256_rcp_ps(_mm256_max_ps(_mm256_add_ps(x, y), floor));
+        (_mm256_fmadd_ps(_mm256_mul_ps(e, r), e, acc), _mm_or_si128(bits, raw))
+    };
+    let tiny = tiny(d);
+    for (r, o) in out.iter_mut().enumerate() {
+        let row = &rows[r * stride..r * stride + d];
+        let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
+        let (mut b0, mut b1) = (_mm_setzero_si128(), _mm_setzero_si128());
+        for (x, y) in row.as_chunks::<32>().0.iter().zip(q32) {
+            let (x, y) = (x.as_chunks::<8>().0, y.as_chunks::<8>().0);
+            (a0, b0) = term(a0, b0, &x[0], &y[0]);
+            (a1, b1) = term(a1, b1, &x[1], &y[1]);
+            (a2, b0) = term(a2, b0, &x[2], &y[2]);
+            (a3, b1) = term(a3, b1, &x[3], &y[3]);
+        }
+        for (x, y) in row[d32..].as_chunks::<8>().0.iter().zip(q8) {
+            (a0, b0) = term(a0, b0, x, y);
+        }
+        let signs = _mm_movemask_epi8(_mm_or_si128(b0, b1)) as u32 & 0xaaaa;
+        // A call per row costs more than the row when there is no tail (d = 128).
+        let (tail, tail_ok) = if d8 == d { (0.0, true) } else { super::single_tail(&row[d8..], &q[d8..]) };
+        let mut lanes = [0f32; 8];
+        store_s(&mut lanes, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        let sum = lanes.iter().sum::<f32>() + tail;
+        *o = if signs == 0 && tail_ok { sum * (1.0 - EPS) - tiny } else { f32::NEG_INFINITY };
+    }
+}

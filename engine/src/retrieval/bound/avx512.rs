@@ -151,3 +151,50 @@ fn block<const R: usize>(
         }
     }
 }
+
+/// Single-query bounds (see `BoundKernel::row_bounds`): 16 dimensions per
+/// register, four accumulators per row; per 16 values one `vrcp14ps` of
+/// `max(x + y, MIN_POSITIVE)` (a zero sum's term then counts at most
+/// `MIN_POSITIVE`, inside `TINY`, instead of `0 * inf = NaN`) and no Newton
+/// step. The raw f16 bits are OR-ed to spot a sign bit (a negative value or
+/// -0.0: no bound); infinities and NaN make a NaN bound, which the search
+/// treats as "check exactly".
+#[target_feature(enable = "avx512f")]
+pub(super) fn single(q: &[f32], rows: &[f16], stride: usize, out: &mut [f32]) {
+    let d = q.len();
+    let q64 = q.as_chunks::<64>().0;
+    let d64 = q64.len() * 64;
+    let q16 = q[d64..].as_chunks::<16>().0;
+    let d16 = d64 + q16.len() * 16;
+    let zero = _mm512_setzero_ps();
+    let floor = _mm512_set1_ps(f32::MIN_POSITIVE);
+    let term = |acc: __m512, bits: __m256i, x: &[f16; 16], y: &[f32; 16]| {
+        // SAFETY: `x` is 16 f16 = 32 readable bytes; unaligned load.
+        let raw = unsafe { _mm256_loadu_si256(x.as_ptr().cast()) };
+        let (x, y) = (_mm512_cvtph_ps(raw), load_s(y));
+        let e = _mm512_sub_ps(x, y);
+        let r = _mm512_rcp14_ps(_mm512_max_ps(_mm512_add_ps(x, y), floor));
+        (_mm512_fmadd_ps(_mm512_mul_ps(e, r), e, acc), _mm256_or_si256(bits, raw))
+    };
+    let tiny = tiny(d);
+    for (r, o) in out.iter_mut().enumerate() {
+        let row = &rows[r * stride..r * stride + d];
+        let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
+        let (mut b0, mut b1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for (x, y) in row.as_chunks::<64>().0.iter().zip(q64) {
+            let (x, y) = (x.as_chunks::<16>().0, y.as_chunks::<16>().0);
+            (a0, b0) = term(a0, b0, &x[0], &y[0]);
+            (a1, b1) = term(a1, b1, &x[1], &y[1]);
+            (a2, b0) = term(a2, b0, &x[2], &y[2]);
+            (a3, b1) = term(a3, b1, &x[3], &y[3]);
+        }
+        for (x, y) in row[d64..].as_chunks::<16>().0.iter().zip(q16) {
+            (a0, b0) = term(a0, b0, x, y);
+        }
+        let signs = _mm256_movemask_epi8(_mm256_or_si256(b0, b1)) as u32 & 0xaaaa_aaaa;
+        // A call per row costs more than the row when there is no tail (d = 128).
+        let (tail, tail_ok) = if d16 == d { (0.0, true) } else { super::single_tail(&row[d16..], &q[d16..]) };
+        let sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))) + tail;
+        *o = if signs == 0 && tail_ok { sum * (1.0 - EPS) - tiny } else { f32::NEG_INFINITY };
+    }
+}

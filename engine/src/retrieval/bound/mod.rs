@@ -30,6 +30,14 @@
 //! query checks them exactly. Queries must be finite and non-negative
 //! ([`QueryGroup::new`]); the search answers the others one by one.
 //!
+//! A query searched alone gets the same treatment row-parallel
+//! ([`BoundKernel::row_bounds`]): the direct form `sum (x - y)^2 r~` with
+//! `r~` a reciprocal estimate of `x + y` (no Newton step, no division), one
+//! bound per row, `L = S~ (1 - EPS) - TINY` (same argument: non-negative
+//! terms, each within the estimate's relative error). The exact kernel
+//! then measures only the rows whose bound does not exceed the k-th
+//! distance, so a single query costs about one estimate pass over memory.
+//!
 //! Kernels ([`BoundKernel`]): a scalar reference (true divisions), AVX2 +
 //! F16C (two 8-lane halves), AVX-512F (one 16-lane register) and NEON (four
 //! 4-lane registers), handed out only where the CPU check passes.
@@ -206,6 +214,35 @@ impl BoundKernel {
         self.run(g, rows, stride, worst, masks, None)
     }
 
+    /// Single-query lower bounds: `out[r]` is at most the chi-square distance
+    /// any [`Kernel`] computes from `q` to row `r` (rows `0..n`,
+    /// `n = min(out.len(), rows.len() / stride)`, row `r` at
+    /// `rows[r * stride..]`, its first `q.len()` values read); `-inf` for a
+    /// row with a sign bit set (negative or -0.0: no bound); a row holding an
+    /// infinity or NaN may bound NaN, which a search compares as "check
+    /// exactly". Returns `n`;
+    /// 0 when `q` is empty, longer than `stride` or not [`eligible`].
+    pub fn row_bounds(self, q: &[f32], rows: &[f16], stride: usize, out: &mut [f32]) -> usize {
+        if q.is_empty() || q.len() > stride || !eligible(q) {
+            return 0;
+        }
+        let n = out.len().min(rows.len() / stride);
+        let out = &mut out[..n];
+        match self {
+            // SAFETY (each SIMD arm): `available()` ran the CPU check; the
+            // kernels read through bounds-checked slices only, `rows` holds
+            // `n` rows of `stride >= q.len()` values.
+            #[cfg(target_arch = "x86_64")]
+            BoundKernel::Avx512 if self.available() => unsafe { avx512::single(q, rows, stride, out) },
+            #[cfg(target_arch = "x86_64")]
+            BoundKernel::Avx2 if self.available() => unsafe { avx2::single(q, rows, stride, out) },
+            #[cfg(target_arch = "aarch64")]
+            BoundKernel::Neon if self.available() => unsafe { neon::single(q, rows, stride, out) },
+            _ => scalar::single(q, rows, stride, out),
+        }
+        n
+    }
+
     /// The lower bounds themselves (`bounds[r][q]`; -inf for a row that makes
     /// none, junk in unused lanes), with [`BoundKernel::candidates`]'
     /// contract: for tests and reports.
@@ -243,6 +280,23 @@ impl BoundKernel {
         }
         n
     }
+}
+
+/// Exact chi-square terms (true divisions, as [`super::distance`]'s scalar
+/// reference) of the values a single-query SIMD kernel leaves: returns
+/// `(sum, no sign bit set in x)`.
+#[inline]
+pub(crate) fn single_tail(x: &[f16], y: &[f32]) -> (f32, bool) {
+    let mut ok = true;
+    let sum = x
+        .iter()
+        .zip(y)
+        .map(|(v, &y)| {
+            ok &= !v.is_sign_negative();
+            super::distance::chi2_term(v.to_f32(), y)
+        })
+        .sum();
+    (sum, ok)
 }
 
 /// Sum, validity and reciprocals of a row's first `rx.len()` values, the

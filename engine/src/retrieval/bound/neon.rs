@@ -178,3 +178,45 @@ fn flatten(l: [[f32; 4]; 4]) -> [f32; LANES] {
     }
     o
 }
+
+/// Single-query bounds (see `BoundKernel::row_bounds`): 8 dimensions per
+/// step in two 4-lane halves, four accumulators per row; per 4 values one
+/// `frecpe` and one `frecps` step of `max(x + y, MIN_POSITIVE)` (relative
+/// error about 2^-16); the raw f16 bits are OR-ed to spot a sign bit.
+#[target_feature(enable = "neon")]
+pub(super) fn single(q: &[f32], rows: &[f16], stride: usize, out: &mut [f32]) {
+    let d = q.len();
+    let q16 = q.as_chunks::<16>().0;
+    let d16 = q16.len() * 16;
+    let zero = vdupq_n_f32(0.0);
+    let floor = vdupq_n_f32(f32::MIN_POSITIVE);
+    let term = |acc: float32x4_t, x: float32x4_t, y: &[f32; 4]| {
+        // SAFETY: `y` is 4 f32 = 16 readable bytes.
+        let y = unsafe { vld1q_f32(y.as_ptr()) };
+        let e = vsubq_f32(x, y);
+        let r = recip(vmaxq_f32(vaddq_f32(x, y), floor));
+        vfmaq_f32(acc, vmulq_f32(e, r), e)
+    };
+    let tiny = tiny(d);
+    for (r, o) in out.iter_mut().enumerate() {
+        let row = &rows[r * stride..r * stride + d];
+        let mut a = [zero; 4];
+        let mut bits = vdupq_n_u16(0);
+        for (x, y) in row.as_chunks::<16>().0.iter().zip(q16) {
+            let (x, y) = (x.as_chunks::<8>().0, y.as_chunks::<4>().0);
+            for h in 0..2 {
+                // SAFETY: `x[h]` is 8 f16 = 16 readable bytes.
+                let raw = unsafe { vld1q_u16(x[h].as_ptr().cast()) };
+                bits = vorrq_u16(bits, raw);
+                let hv = vreinterpretq_f16_u16(raw);
+                a[2 * h] = term(a[2 * h], vcvt_f32_f16(vget_low_f16(hv)), &y[2 * h]);
+                a[2 * h + 1] = term(a[2 * h + 1], vcvt_high_f32_f16(hv), &y[2 * h + 1]);
+            }
+        }
+        let signs = vmaxvq_u16(bits) >= 0x8000;
+        // A call per row costs more than the row when there is no tail (d = 128).
+        let (tail, tail_ok) = if d16 == d { (0.0, true) } else { super::single_tail(&row[d16..], &q[d16..]) };
+        let sum = vaddvq_f32(vaddq_f32(vaddq_f32(a[0], a[1]), vaddq_f32(a[2], a[3]))) + tail;
+        *o = if !signs && tail_ok { sum * (1.0 - EPS) - tiny } else { f32::NEG_INFINITY };
+    }
+}

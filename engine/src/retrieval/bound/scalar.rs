@@ -28,3 +28,12 @@ pub(super) fn run(
         *m = finish(sx, ok, &h, g, worst, bounds.as_deref_mut().map(|b| &mut b[r]));
     }
 }
+
+/// Single-query bounds (see `BoundKernel::row_bounds`) with true divisions.
+pub(super) fn single(q: &[f32], rows: &[f16], stride: usize, out: &mut [f32]) {
+    let tiny = super::tiny(q.len());
+    for (r, o) in out.iter_mut().enumerate() {
+        let (sum, ok) = super::single_tail(&rows[r * stride..r * stride + q.len()], q);
+        *o = if ok { sum * (1.0 - super::EPS) - tiny } else { f32::NEG_INFINITY };
+    }
+}

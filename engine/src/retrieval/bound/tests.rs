@@ -220,20 +220,20 @@ fn batched_search_equals_one_by_one_hit_for_hit_and_the_f64_order() {
     queries[7].vector.truncate(100); // another length: its own group size, answered alone
     queries[9].exclude = None;
     for db in [db0, db0.with_filter(&allowed).unwrap()] {
-        for batch in [20, 16, 5, 3] {
+        for batch in [20, 16, 5, 3, 1] {
             let qs = &queries[..batch];
             for k in Kernel::available_kernels() {
                 let plain = SearchOptions {
                     kernel: k,
                     k: 30,
                     threads: 1,
-                    multi_query: None,
+                    bound: None,
                     ..SearchOptions::new(Metric::ChiSquare, 30)
                 };
                 let want = search_batch(&db, qs, &plain).unwrap();
                 for bk in bound_kernels_here() {
                     for threads in [1, 3] {
-                        let opt = SearchOptions { multi_query: Some(bk), threads, ..plain };
+                        let opt = SearchOptions { bound: Some(bk), threads, ..plain };
                         let got = search_batch(&db, qs, &opt).unwrap();
                         assert_eq!(got, want, "{} + {} batch {batch} threads {threads}", k.name(), bk.name());
                     }
@@ -252,5 +252,81 @@ fn batched_search_equals_one_by_one_hit_for_hit_and_the_f64_order() {
         }
     }
     let plan = crate::retrieval::batch::Plan::new(&queries, &SearchOptions::new(Metric::ChiSquare, 30));
-    assert_eq!(plan.grouped(), if BoundKernel::detect().is_some() { 18 } else { 0 });
+    let bounded = BoundKernel::detect().is_some();
+    assert_eq!((plan.grouped(), plan.bounded()), if bounded { (18, 19) } else { (0, 0) });
+}
+
+#[test]
+fn single_query_bounds_never_exceed_any_kernel_and_stay_close_to_exact() {
+    let dkernels: Vec<Kernel> = Kernel::available_kernels().collect();
+    let shapes = [(300, 128, 128), (200, 100, 112), (150, 7, 8), (150, 33, 40), (90, 1, 1), (120, 79, 80)];
+    for (n, dim, stride) in shapes {
+        let rows = real_shaped(n, dim, stride, 19 + dim as u64);
+        let mut dist = vec![0f32; n];
+        for y in queries_of(&rows, stride, dim, 4) {
+            let mut reference = vec![0f32; n];
+            assert_eq!(BoundKernel::Scalar.row_bounds(&y, &rows, stride, &mut reference), n);
+            for bk in bound_kernels_here() {
+                let mut b = vec![0f32; n];
+                assert_eq!(bk.row_bounds(&y, &rows, stride, &mut b), n);
+                for r in 0..n {
+                    let exact = distance_f64(Metric::ChiSquare, &y, &rows[r * stride..(r + 1) * stride]);
+                    let (l, s) = (f64::from(b[r]), f64::from(reference[r]));
+                    let slack = 2.0 * f64::from(EPS) * exact + f64::from(tiny(dim)) + 1e-30;
+                    let at = || format!("{} n{n} d{dim} r{r}", bk.name());
+                    assert!(l <= exact, "{}: bound {l} above exact {exact}", at());
+                    assert!(l >= exact - slack, "{}: bound {l} far below {exact}", at());
+                    assert!((l - s).abs() <= slack, "{}: {l} vs scalar bound {s}", at());
+                }
+                for &k in &dkernels {
+                    k.distances(Metric::ChiSquare, &y, &rows, stride, &mut dist);
+                    for r in 0..n {
+                        assert!(b[r] <= dist[r], "{} above {} r{r}: {} > {}", bk.name(), k.name(), b[r], dist[r]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn single_query_rows_without_a_bound_are_flagged_and_bad_queries_bound_nothing() {
+    let dim = 40;
+    let mut rows = real_shaped(8, dim, dim, 5);
+    rows[dim + 3] = f16::from_f32(-1.0);
+    rows[2 * dim + 39] = f16::NAN;
+    rows[4 * dim] = f16::INFINITY;
+    rows[5 * dim + 17] = f16::NEG_ZERO;
+    rows[6 * dim + 38] = f16::from_f32(-2.0); // in the scalar tail of 8-lane kernels
+    let y = row_vec(&rows, dim, dim, 7);
+    for bk in bound_kernels_here() {
+        let mut b = vec![0f32; 8];
+        assert_eq!(bk.row_bounds(&y, &rows, dim, &mut b), 8);
+        // A sign bit (negative, -0.0): no bound, so every k-th distance lets the row through.
+        for r in [1, 5, 6] {
+            assert_eq!(b[r], f32::NEG_INFINITY, "{} row {r}", bk.name());
+        }
+        // NaN and infinities: never above a distance a kernel computes (NaN terms count 0 there).
+        let mut dist = vec![0f32; 8];
+        for k in Kernel::available_kernels() {
+            k.distances(Metric::ChiSquare, &y, &rows, dim, &mut dist);
+            for r in 0..8 {
+                assert!(
+                    dist[r].is_nan() || b[r].partial_cmp(&dist[r]) != Some(core::cmp::Ordering::Greater),
+                    "{} vs {} row {r}: {} > {}",
+                    bk.name(),
+                    k.name(),
+                    b[r],
+                    dist[r]
+                );
+            }
+        }
+        for r in [0, 3, 7] {
+            let exact = distance_f64(Metric::ChiSquare, &y, &rows[r * dim..(r + 1) * dim]);
+            assert!(b[r].is_finite() && f64::from(b[r]) <= exact, "{} row {r}", bk.name());
+        }
+        for bad in [vec![-1.0f32; dim], vec![f32::NAN; dim], vec![], vec![1.0; dim + 1]] {
+            assert_eq!(bk.row_bounds(&bad, &rows, dim, &mut b), 0, "{} {bad:?}", bk.name());
+        }
+    }
 }
