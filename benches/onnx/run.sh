@@ -25,5 +25,9 @@ B=${CARGO_TARGET_DIR:-target}/$DIR/engine_bench
 "$B" make-model --arch resnet50 --out "$OUT/resnet50.bemm"
 "$VENV/bin/python" benches/onnx/bemm_to_onnx.py "$OUT/resnet50.bemm" "$OUT/resnet50.onnx"
 "$B" probe --model "$OUT/resnet50.bemm" --out "$OUT/probe.bin"
-"$VENV/bin/python" benches/onnx/ort_bench.py "$OUT/resnet50.onnx" "$OUT/ort.json" "$SECS" "$OUT/probe.bin"
+# 16 calibration patches for ONNX Runtime's own int8 model (quantize_static, QDQ).
+"$B" patches --model "$OUT/resnet50.bemm" --count 16 --out "$OUT/calib.bin"
+"$VENV/bin/python" benches/onnx/ort_bench.py "$OUT/resnet50.onnx" "$OUT/ort.json" "$SECS" "$OUT/probe.bin" "$OUT/calib.bin"
 "$B" run --model "$OUT/resnet50.bemm" --ort "$OUT/ort.json" --seconds "$SECS" ${BENCH_TUNE_MS:+--tune-budget-ms "$BENCH_TUNE_MS"}
+# The int8 rows: bemm's int8 kernels beside ONNX Runtime f32 and int8, same weights.
+"$B" int8 --ort "$OUT/ort.json" --seconds "$SECS"
