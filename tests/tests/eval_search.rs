@@ -173,8 +173,7 @@ fn retrieval_eval_and_search_on_label_features_give_known_answers() {
     for q in &b.also {
         assert_eq!(q.hits, search::execute(&args(&q.query, &[])).unwrap().hits, "{}", q.query);
     }
-    let bound =
-        bemm_engine::retrieval::Kernel::by_name(b.kernel).and_then(bemm_engine::retrieval::BoundKernel::for_kernel);
+    let bound = bemm_engine::retrieval::Kernel::by_name(b.kernel).and_then(bemm_engine::retrieval::select::bound_for);
     assert_eq!(b.batch_kernel, bound.map(|k| k.name()));
     assert_eq!(s.batch_kernel, None);
     // A query alone is pruned by the same instruction set's bound, row-parallel.

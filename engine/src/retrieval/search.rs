@@ -11,20 +11,18 @@
 //! neither on the thread count nor on the batching.
 
 use super::batch::{scan, Plan};
-use super::bound::BoundKernel;
 use super::database::{Database, Query, SearchError, SearchOptions, BLOCK_ROWS};
 use super::distance::Metric;
-use super::select::{choose, Selection};
+use super::select::{bound_for, choose, Selection};
 use super::topk::{Hit, TopK};
 
 impl SearchOptions {
     /// `metric`, `k`, all cores, the kernel `BEMM_KERNEL` pins or the
     /// fastest one timed on `db` ([`super::select::choose`]), the bound
-    /// kernel of its instruction set ([`BoundKernel::for_kernel`]), and how
-    /// the kernel was picked.
+    /// kernel [`bound_for`] gives it, and how the kernel was picked.
     pub fn chosen(metric: Metric, k: usize, db: &Database<'_>) -> Result<(Self, Selection), SearchError> {
         let (kernel, how) = choose(metric, db.rows(), db.stride())?;
-        let bound = BoundKernel::for_kernel(kernel);
+        let bound = bound_for(kernel);
         Ok((SearchOptions { kernel, bound, ..SearchOptions::new(metric, k) }, how))
     }
 }

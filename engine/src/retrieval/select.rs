@@ -18,6 +18,7 @@
 //!   kernel's name ([`Kernel::name`], e.g. `avx512-rcp`) uses exactly that
 //!   kernel; `scalar`, `avx2`, `avx512` or `neon` restricts to that set.
 
+use super::bound::BoundKernel;
 use super::distance::{Kernel, Metric};
 use crate::cpu::Isa;
 use crate::error::EngineError;
@@ -187,6 +188,22 @@ pub fn fastest(candidates: &[Kernel], metric: Metric, rows: &[f16], stride: usiz
     (best.1, Selection::Measured)
 }
 
+/// The chi-square bound kernel for searches whose distance kernel is
+/// `kernel`: with a pin (`BEMM_SEARCH_KERNEL` or `BEMM_KERNEL` set), the
+/// bound of the pinned kernel's instruction set
+/// ([`BoundKernel::for_kernel`]; none for the scalar kernel); otherwise the
+/// widest this CPU runs ([`BoundKernel::detect`]), whatever the timing
+/// picked for the exact checks: the bound has no division, which is what
+/// makes a wide distance kernel lose on some cores.
+pub fn bound_for(kernel: Kernel) -> Option<BoundKernel> {
+    let pinned = [SEARCH_ENV, ENV].iter().any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()));
+    if pinned {
+        BoundKernel::for_kernel(kernel)
+    } else {
+        BoundKernel::detect()
+    }
+}
+
 /// Timed choices so far: (metric, pins) -> kernel.
 static CHOSEN: Mutex<Vec<(Metric, String, Kernel)>> = Mutex::new(Vec::new());
 
@@ -273,6 +290,18 @@ mod tests {
         let e = candidates(None, Some("avx512-rcp")).unwrap_err();
         assert!(matches!(e, KernelChoiceError::Unknown { var: ENV, .. }), "{e}");
         assert!(e.to_string().contains("BEMM_KERNEL=avx512-rcp") && e.to_string().contains("avx2"), "{e}");
+    }
+
+    #[test]
+    fn the_bound_is_the_widest_unless_a_pin_names_an_instruction_set() {
+        let pinned = [SEARCH_ENV, ENV].iter().any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()));
+        for k in Kernel::available_kernels() {
+            let want = if pinned { BoundKernel::for_kernel(k) } else { BoundKernel::detect() };
+            assert_eq!(bound_for(k), want, "{}", k.name());
+            if let Some(b) = bound_for(k) {
+                assert!(b.available() && b != BoundKernel::Scalar, "{}", b.name());
+            }
+        }
     }
 
     #[test]
