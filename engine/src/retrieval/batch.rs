@@ -23,6 +23,7 @@ use super::bound::{BoundKernel, QueryGroup, LANES};
 use super::database::{Database, Query, SearchOptions, BLOCK_ROWS};
 use super::distance::Metric;
 use super::topk::TopK;
+use half::f16;
 
 /// Fewest queries of one length the multi-query bound serves: below this,
 /// a pass of the bound kernel (16 lanes whatever the count) costs more than
@@ -101,6 +102,15 @@ fn offer(top: &mut TopK, q: &Query, db: &Database<'_>, i: usize, d: f32) {
     }
 }
 
+/// Measure row `i` (`row`, `stride` values) exactly for a query the bound
+/// did not rule it out for, and offer it.
+#[inline]
+fn check(opt: &SearchOptions, top: &mut TopK, q: &Query, db: &Database<'_>, i: usize, row: &[f16]) {
+    let mut d = [0f32];
+    opt.kernel.distances(opt.metric, &q.vector, row, db.stride(), &mut d);
+    offer(top, q, db, i, d[0]);
+}
+
 /// Scan rows `start..end` for every query; returns one [`TopK`] per query.
 pub fn scan(
     db: &Database<'_>,
@@ -137,9 +147,7 @@ pub fn scan(
                         let lane = bits.trailing_zeros() as usize;
                         bits &= bits - 1;
                         let qi = members[lane];
-                        let mut d = [0f32];
-                        opt.kernel.distances(opt.metric, &queries[qi].vector, row, stride, &mut d);
-                        offer(&mut tops[qi], &queries[qi], db, i, d[0]);
+                        check(opt, &mut tops[qi], &queries[qi], db, i, row);
                     }
                 }
                 s0 = s1;
@@ -157,9 +165,7 @@ pub fn scan(
             for (j, &l) in buf[..len].iter().enumerate() {
                 // NaN bounds and every row while the heap is not full (worst = +inf) are checked.
                 if l.partial_cmp(&worst) != Some(core::cmp::Ordering::Greater) {
-                    let mut d = [0f32];
-                    opt.kernel.distances(opt.metric, &q.vector, &rows[j * stride..(j + 1) * stride], stride, &mut d);
-                    offer(top, q, db, b0 + j, d[0]);
+                    check(opt, top, q, db, b0 + j, &rows[j * stride..(j + 1) * stride]);
                     worst = top.worst();
                 }
             }
