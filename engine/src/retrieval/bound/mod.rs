@@ -64,6 +64,7 @@ pub const LANES: usize = 16;
 pub const EPS: f32 = 1.0 / 512.0;
 /// Rows a SIMD kernel bounds at once (their accumulators share each load of
 /// the queries' reciprocals).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) const ROWS: usize = 4;
 
 /// Absolute slack for `d` dimensions: 16 `f32::MIN_POSITIVE` per term.

@@ -279,6 +279,7 @@ pub(crate) fn cosine_from(dot: f32, qq: f32, xx: f32) -> f32 {
 }
 
 /// `sum y^2` over the query, once per call of a SIMD cosine kernel.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline]
 pub(crate) fn sum_squares(q: &[f32]) -> f32 {
     q.iter().map(|y| y * y).sum()
