@@ -106,9 +106,10 @@ impl GraphBuilder {
         Ok((((eh - k64) / stride as u64 + 1) as u32, ((ew - k64) / stride as u64 + 1) as u32))
     }
 
-    /// The record of a square `k x k` convolution of kind `kind` over an
-    /// input of shape `s` (its output shape computed, tensors unset).
-    fn conv_record(
+    /// The record of a square `k x k` window layer of kind `kind` (a
+    /// convolution or a pool) over an input of shape `s`: its output shape
+    /// computed, tensors unset.
+    fn window_record(
         kind: LayerKind,
         s: Shape,
         out_c: u32,
@@ -147,7 +148,7 @@ impl GraphBuilder {
         relu: bool,
     ) -> Result<u32> {
         let s = self.shape(input)?;
-        let r = Self::conv_record(LayerKind::Conv, s, out_c, k, stride, pad, relu)?;
+        let r = Self::window_record(LayerKind::Conv, s, out_c, k, stride, pad, relu)?;
         if weight.len() as u64 != out_c as u64 * s.c as u64 * k as u64 * k as u64 || bias.len() != out_c as usize {
             return Err(shape_err(
                 "conv weight or bias length does not match out_c x in_c x k x k",
@@ -173,7 +174,7 @@ impl GraphBuilder {
         relu: bool,
     ) -> Result<u32> {
         let s = self.shape(input)?;
-        let r = Self::conv_record(LayerKind::QConv, s, out_c, k, stride, pad, relu)?;
+        let r = Self::window_record(LayerKind::QConv, s, out_c, k, stride, pad, relu)?;
         if q.weight.len() as u64 != out_c as u64 * s.c as u64 * k as u64 * k as u64
             || q.bias.len() != out_c as usize
             || q.weight_scales.len() != out_c as usize
@@ -205,18 +206,7 @@ impl GraphBuilder {
 
     fn pool(&mut self, kind: LayerKind, input: u32, k: u32, stride: u32, pad: u32) -> Result<u32> {
         let s = self.shape(input)?;
-        let (oh, ow) = Self::window(s, k, stride, pad)?;
-        let r = LayerRecord {
-            kind: kind as u32,
-            out_c: s.c,
-            out_h: oh,
-            out_w: ow,
-            kernel_h: k,
-            kernel_w: k,
-            stride,
-            pad,
-            ..zeroed()
-        };
+        let r = Self::window_record(kind, s, s.c, k, stride, pad, false)?;
         self.push(r, input, None, None)
     }
 
