@@ -166,14 +166,22 @@ fn masks_follow_the_bounds_and_unused_lanes_stay_clear() {
     }
 }
 
+/// Eight real-shaped rows of `dim` (> 17) values, some damaged: row 1 holds
+/// a negative value, row 2 a NaN (last value), row 4 an infinity, row 5 a
+/// -0.0; rows 0, 3, 6 and 7 are intact.
+fn damaged_rows(dim: usize) -> Vec<f16> {
+    let mut rows = real_shaped(8, dim, dim, 5);
+    rows[dim + 3] = f16::from_f32(-1.0);
+    rows[3 * dim - 1] = f16::NAN;
+    rows[4 * dim] = f16::INFINITY;
+    rows[5 * dim + 17] = f16::NEG_ZERO;
+    rows
+}
+
 #[test]
 fn rows_without_a_bound_are_checked_by_every_query() {
     let dim = 40;
-    let mut rows = real_shaped(8, dim, dim, 5);
-    rows[dim + 3] = f16::from_f32(-1.0);
-    rows[2 * dim + 39] = f16::NAN;
-    rows[4 * dim] = f16::INFINITY;
-    rows[5 * dim + 17] = f16::NEG_ZERO;
+    let rows = damaged_rows(dim);
     let qs = queries_of(&rows[6 * dim..], dim, dim, 3);
     let refs: Vec<&[f32]> = qs.iter().map(|q| q.as_slice()).collect();
     let g = QueryGroup::new(&refs).unwrap();
@@ -292,11 +300,7 @@ fn single_query_bounds_never_exceed_any_kernel_and_stay_close_to_exact() {
 #[test]
 fn single_query_rows_without_a_bound_are_flagged_and_bad_queries_bound_nothing() {
     let dim = 40;
-    let mut rows = real_shaped(8, dim, dim, 5);
-    rows[dim + 3] = f16::from_f32(-1.0);
-    rows[2 * dim + 39] = f16::NAN;
-    rows[4 * dim] = f16::INFINITY;
-    rows[5 * dim + 17] = f16::NEG_ZERO;
+    let mut rows = damaged_rows(dim);
     rows[6 * dim + 38] = f16::from_f32(-2.0); // in the scalar tail of 8-lane kernels
     let y = row_vec(&rows, dim, dim, 7);
     for bk in bound_kernels_here() {
