@@ -334,32 +334,25 @@ fn main() -> Result<()> {
             let hot = &rows[..n.min(4096) * DIM];
             let q = &queries[0].vector;
             let mut out = vec![0f32; n.min(4096)];
-            for &k in &kernels {
-                let c = cpu_time(if k == Kernel::Scalar { 0.3 } else { 1.0 }, || {
-                    k.distances(Metric::ChiSquare, q, hot, DIM, &mut out);
-                });
-                if let Some(c) = c {
-                    let rows_hot = out.len() as f64;
-                    push(
-                        format!("kernel {} alone, 1 MiB in cache, per CPU-second", k.name()),
-                        c * n as f64 / rows_hot,
-                        bytes,
-                        None,
-                    );
-                }
-            }
+            let rows_hot = out.len() as f64;
+            let mut timed: Vec<(String, Option<f64>)> = kernels
+                .iter()
+                .map(|&k| {
+                    let c = cpu_time(if k == Kernel::Scalar { 0.3 } else { 1.0 }, || {
+                        k.distances(Metric::ChiSquare, q, hot, DIM, &mut out);
+                    });
+                    (format!("kernel {} alone", k.name()), c)
+                })
+                .collect();
             if let Some(b) = opt.bound {
                 let c = cpu_time(1.0, || {
                     b.row_bounds(q, hot, DIM, &mut out);
                 });
+                timed.push((format!("bound {} one query alone", b.name()), c));
+            }
+            for (what, c) in timed {
                 if let Some(c) = c {
-                    let rows_hot = out.len() as f64;
-                    push(
-                        format!("bound {} one query alone, 1 MiB in cache, per CPU-second", b.name()),
-                        c * n as f64 / rows_hot,
-                        bytes,
-                        None,
-                    );
+                    push(format!("{what}, 1 MiB in cache, per CPU-second"), c * n as f64 / rows_hot, bytes, None);
                 }
             }
         }
