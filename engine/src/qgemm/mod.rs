@@ -5,11 +5,12 @@
 //!
 //! The loop nest is the float GEMM's (`crate::gemm`): `nc` columns x `4*kc`
 //! K steps of B are packed once into `NR`-wide strips (`[k4][NR][4]` u8),
-//! `MC` rows of A into `MR`-tall strips (`[k4][MR][4]` i8), and the int8
-//! micro-kernel ([`crate::kernels::int8`]) sweeps the tiles, summing
-//! exactly in i32 straight into C's memory. The packed panels use the same
-//! workspace (`Blocks::workspace_len` f32, read as bytes) as the float
-//! GEMM: a K block of `4*kc` bytes fills what `kc` f32 would.
+//! `MC` rows of A into `MR`-tall strips (`[k4][MR][4]` i8, or i16 for a
+//! `wide` kernel), and the int8 micro-kernel ([`crate::kernels::int8`])
+//! sweeps the tiles, summing exactly in i32 straight into C's memory. The
+//! packed panels use the same workspace (`Blocks::workspace_len` f32, read
+//! as bytes) as the float GEMM: a K block of `4*kc` bytes fills what `kc`
+//! f32 would (`2*kc` steps for a wide kernel, whose A values take 2 bytes).
 //!
 //! Epilogue, fused after a tile's last K block while it is in cache
 //! ([`Epilogue`]): `acc - zp * rowsum(w[o]) + bias[o]` (i64), times
@@ -168,9 +169,13 @@ pub(crate) fn qgemm(
     unsafe { qgemm_raw(ctx, spec, b, c.as_mut_ptr(), c.len(), ws) }
 }
 
-/// Bytes of the packed A block and of the packed B block in a workspace of `blocks`.
-fn panel_bytes(blocks: Blocks) -> (usize, usize) {
-    (MC * 4 * blocks.kc(), 4 * blocks.kc() * blocks.nc())
+/// K steps of one block, and the bytes of the packed A block and of the
+/// packed B block, in a workspace of `blocks`: `4 * kc` steps of bytes fill
+/// what `kc` f32 would; a `wide` kernel's A values take 2 bytes, so its
+/// blocks are `2 * kc` steps deep.
+fn panel_bytes(blocks: Blocks, wide: bool) -> (usize, usize, usize) {
+    let kq = if wide { 2 * blocks.kc() } else { 4 * blocks.kc() };
+    (kq, MC * 4 * blocks.kc(), 4 * blocks.kc() * blocks.nc())
 }
 
 /// [`qgemm`] over C given as a pointer and length.
@@ -195,11 +200,14 @@ unsafe fn qgemm_raw(
     if !spec.fits(c_len) || ws.len() < blocks.workspace_len() {
         return Err(EngineError::Internal("qgemm operand sizes"));
     }
-    let (kq, nq) = (4 * blocks.kc(), blocks.nc());
+    let wide = kern.wide;
+    let (kq, a_bytes, b_bytes) = panel_bytes(blocks, wide);
+    let nq = blocks.nc();
     if !MC.is_multiple_of(kern.mr) || !nq.is_multiple_of(kern.nr) {
         return Err(EngineError::Internal("int8 kernel tile does not divide the block sizes"));
     }
-    let (a_bytes, b_bytes) = panel_bytes(blocks);
+    // Bytes per packed A value.
+    let esz = if wide { 2 } else { 1 };
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(ws);
     let (apack, rest) = bytes.split_at_mut(a_bytes);
     let bpack = &mut rest[..b_bytes];
@@ -224,7 +232,7 @@ unsafe fn qgemm_raw(
                 || {
                     for ic in (0..m).step_by(MC) {
                         let mc = MC.min(m - ic);
-                        pack::pack_a(w, k, ic, mc, pc, kc, mr, apack);
+                        pack::pack_a(w, k, ic, mc, pc, kc, mr, wide, apack);
                         for jr in (0..nc).step_by(nr) {
                             for ir in (0..mc).step_by(mr) {
                                 let (rows, cols) = (mr.min(mc - ir), nr.min(nc - jr));
@@ -233,7 +241,7 @@ unsafe fn qgemm_raw(
                                 let ct = unsafe { c.add(at) };
                                 let tile = QTile {
                                     k4,
-                                    a: apack[(ir / mr) * k4 * mr * 4..].as_ptr() as *const i8,
+                                    a: apack[(ir / mr) * k4 * mr * 4 * esz..].as_ptr() as *const i8,
                                     b: bpack[(jr / nr) * k4 * nr * 4..].as_ptr(),
                                     c: ct as *mut i32,
                                     ldc,

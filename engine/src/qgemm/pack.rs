@@ -64,34 +64,94 @@ fn quantize_run(src: &[f32], inv: f32, zp: f32, dst: &mut [u8]) {
 
 /// Pack rows `ic..ic+mc` and K steps `pc..pc+kc` of the `? x k` row-major
 /// i8 weights into `mr`-row strips of `[ceil(kc/4)][mr][4]` (strip `s` at
-/// `s * ceil(kc/4) * mr * 4`), zero past `kc` and past `mc` rows.
+/// `s * ceil(kc/4) * mr * 4` values), zero past `kc` and past `mc` rows.
+/// Values are bytes, or for a wide kernel i16 (sign-extended, little
+/// endian), so `dst` holds `ceil(mc/mr) * ceil(kc/4) * mr * 4` of them.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) fn pack_a(w: &[i8], k: usize, ic: usize, mc: usize, pc: usize, kc: usize, mr: usize, dst: &mut [u8]) {
+pub(crate) fn pack_a(
+    w: &[i8],
+    k: usize,
+    ic: usize,
+    mc: usize,
+    pc: usize,
+    kc: usize,
+    mr: usize,
+    wide: bool,
+    dst: &mut [u8],
+) {
     let k4 = kc.div_ceil(4);
+    // Bytes of one row's group of 4 K steps.
+    let group = if wide { 8 } else { 4 };
     for strip in 0..mc.div_ceil(mr) {
-        let sdst = &mut dst[strip * k4 * mr * 4..(strip + 1) * k4 * mr * 4];
+        let sdst = &mut dst[strip * k4 * mr * group..(strip + 1) * k4 * mr * group];
         for r in 0..mr {
             let row = strip * mr + r;
             if row >= mc {
                 for g in 0..k4 {
-                    sdst[(g * mr + r) * 4..(g * mr + r) * 4 + 4].fill(0);
+                    sdst[(g * mr + r) * group..(g * mr + r + 1) * group].fill(0);
                 }
                 continue;
             }
             let src: &[u8] = bytemuck::cast_slice(&w[(ic + row) * k + pc..(ic + row) * k + pc + kc]);
+            // Group g of this row lands at `(g * mr + r) * group`.
+            let at = |g: usize| (g * mr + r) * group;
+            let put = |d: &mut [u8], q: &[u8]| {
+                if wide {
+                    for (pair, &x) in d.chunks_exact_mut(2).zip(q) {
+                        pair.copy_from_slice(&i16::from(x as i8).to_le_bytes());
+                    }
+                } else {
+                    d[..4].copy_from_slice(q);
+                }
+            };
             let (whole, tail) = src.split_at(kc / 4 * 4);
-            // One 4-byte group per step, `mr * 4` bytes apart in the strip.
-            for (q, d) in whole.chunks_exact(4).zip(sdst[r * 4..].chunks_mut(mr * 4)) {
-                d[..4].copy_from_slice(q);
+            let done = if wide { widen_groups(whole, mr * group, &mut sdst[at(0)..]) } else { 0 };
+            for (q, g) in whole[4 * done..].chunks_exact(4).zip(done..) {
+                put(&mut sdst[at(g)..at(g) + group], q);
             }
             if !tail.is_empty() {
-                let g = kc / 4;
-                let d = &mut sdst[(g * mr + r) * 4..(g * mr + r) * 4 + 4];
-                d.fill(0);
-                d[..tail.len()].copy_from_slice(tail);
+                let mut q = [0u8; 4];
+                q[..tail.len()].copy_from_slice(tail);
+                put(&mut sdst[at(kc / 4)..at(kc / 4) + group], &q);
             }
         }
+    }
+}
+
+/// Sign-extend the whole 16-byte runs of `src` (4 groups of 4 i8) to i16,
+/// group `g` to `dst[g * stride..][..8]`; returns the groups written.
+#[inline(always)]
+fn widen_groups(src: &[u8], stride: usize, dst: &mut [u8]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::*;
+        let runs = src.len() / 16;
+        // The last group written ends at (4 * runs - 1) * stride + 8.
+        if runs == 0 || dst.len() < (4 * runs - 1) * stride + 8 {
+            return 0;
+        }
+        for i in 0..runs {
+            // SAFETY: SSE2 is part of x86-64; src holds 16 bytes at 16 * i
+            // (i < runs) and dst 8 bytes at every (4 * i + j) * stride (checked
+            // above); unaligned accesses.
+            unsafe {
+                let x = _mm_loadu_si128(src.as_ptr().add(16 * i) as *const __m128i);
+                let sign = _mm_cmpgt_epi8(_mm_setzero_si128(), x);
+                let (lo, hi) = (_mm_unpacklo_epi8(x, sign), _mm_unpackhi_epi8(x, sign));
+                let d = dst.as_mut_ptr().add(4 * i * stride);
+                _mm_storel_epi64(d as *mut __m128i, lo);
+                _mm_storel_epi64(d.add(stride) as *mut __m128i, _mm_unpackhi_epi64(lo, lo));
+                _mm_storel_epi64(d.add(2 * stride) as *mut __m128i, hi);
+                _mm_storel_epi64(d.add(3 * stride) as *mut __m128i, _mm_unpackhi_epi64(hi, hi));
+            }
+        }
+        4 * runs
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (src, stride, dst);
+        0
     }
 }
 
@@ -261,6 +321,48 @@ impl QIm2col<'_> {
                     }
                 }
                 interleave([&buf[0], &buf[1], &buf[2], &buf[3]], nr, d);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pack_a;
+    use crate::lcg::Lcg;
+
+    #[test]
+    fn wide_and_narrow_weight_panels_hold_the_same_values_in_the_documented_layout() {
+        let mut rng = Lcg::new(5);
+        // Depths below, at and past the 16-byte runs, not multiples of 4;
+        // row counts that leave a partial strip.
+        for &(m, k, ic, mc, pc, kc, mr) in &[
+            (7usize, 37usize, 1usize, 6usize, 3usize, 33usize, 4usize),
+            (13, 64, 0, 13, 0, 64, 6),
+            (12, 70, 2, 9, 5, 65, 12),
+            (3, 5, 0, 3, 1, 3, 8),
+        ] {
+            let w: Vec<i8> = (0..m * k).map(|i| if i % 9 == 0 { -128 } else { rng.next_u32() as u8 as i8 }).collect();
+            let k4 = kc.div_ceil(4);
+            let strips = mc.div_ceil(mr);
+            let mut narrow = vec![0xAAu8; strips * k4 * mr * 4];
+            let mut wide = vec![0xAAu8; strips * k4 * mr * 8];
+            pack_a(&w, k, ic, mc, pc, kc, mr, false, &mut narrow);
+            pack_a(&w, k, ic, mc, pc, kc, mr, true, &mut wide);
+            for s in 0..strips {
+                for g in 0..k4 {
+                    for r in 0..mr {
+                        for j in 0..4 {
+                            // The documented layout: row `s * mr + r` of the block, K step `4g + j`, or 0 past it.
+                            let (row, kk) = (s * mr + r, 4 * g + j);
+                            let v = if row < mc && kk < kc { w[(ic + row) * k + pc + kk] } else { 0 };
+                            let at = ((s * k4 + g) * mr + r) * 4 + j;
+                            assert_eq!(narrow[at] as i8, v, "narrow m {m} k {k} strip {s} group {g} row {r} step {j}");
+                            let got = i16::from_le_bytes([wide[2 * at], wide[2 * at + 1]]);
+                            assert_eq!(got, i16::from(v), "wide m {m} k {k} strip {s} group {g} row {r} step {j}");
+                        }
+                    }
+                }
             }
         }
     }

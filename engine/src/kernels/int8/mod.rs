@@ -28,7 +28,8 @@ mod x86;
 pub(crate) struct QTile {
     /// Groups of 4 K steps (K zero-padded to a multiple of 4).
     pub k4: usize,
-    /// Packed A panel (weights): `[k4][MR][4]` i8.
+    /// Packed A panel (weights): `[k4][MR][4]` i8, or i16 for a
+    /// [`QKernel::wide`] kernel.
     pub a: *const i8,
     /// Packed B panel (quantized activations): `[k4][NR][4]` u8.
     pub b: *const u8,
@@ -56,9 +57,15 @@ pub struct QKernel {
     pub mr: usize,
     /// Tile columns.
     pub nr: usize,
+    /// Whether its A panel holds i16 (the weights sign-extended, same
+    /// layout): for an ISA that multiplies only 16-bit integers exactly
+    /// (`vpmaddwd`), widening the weights once while packing costs less than
+    /// widening and broadcasting them again in every tile.
+    pub wide: bool,
     /// The kernel. Safety: the caller guarantees the ISA is available, `a`
     /// covers `k4 * MR * 4` values, `b` covers `k4 * NR * 4` values and `c`
-    /// covers `rows` rows of `cols` values `ldc` apart.
+    /// covers `rows` rows of `cols` values `ldc` apart (A values of 16 bits
+    /// when `wide`).
     pub(crate) run: unsafe fn(&QTile),
 }
 
@@ -67,16 +74,16 @@ pub struct QKernel {
 #[rustfmt::skip]
 pub(crate) static QREGISTRY: &[QKernel] = &[
     #[cfg(target_arch = "x86_64")]
-    QKernel { name: "avx512vnni-12x32", isa: Isa::Avx512Vnni, mr: 12, nr: 32, run: x86::avx512vnni_12x32 },
+    QKernel { name: "avx512vnni-12x32", isa: Isa::Avx512Vnni, mr: 12, nr: 32, wide: false, run: x86::avx512vnni_12x32 },
     #[cfg(target_arch = "x86_64")]
-    QKernel { name: "avxvnni-6x16", isa: Isa::AvxVnni, mr: 6, nr: 16, run: x86::avxvnni_6x16 },
+    QKernel { name: "avxvnni-6x16", isa: Isa::AvxVnni, mr: 6, nr: 16, wide: false, run: x86::avxvnni_6x16 },
     #[cfg(target_arch = "aarch64")]
-    QKernel { name: "neon-dot-8x8", isa: Isa::NeonDot, mr: 8, nr: 8, run: neon::dot_8x8 },
+    QKernel { name: "neon-dot-8x8", isa: Isa::NeonDot, mr: 8, nr: 8, wide: false, run: neon::dot_8x8 },
     #[cfg(target_arch = "aarch64")]
-    QKernel { name: "neon-4x8", isa: Isa::Neon, mr: 4, nr: 8, run: neon::smull_4x8 },
+    QKernel { name: "neon-4x8", isa: Isa::Neon, mr: 4, nr: 8, wide: false, run: neon::smull_4x8 },
     #[cfg(target_arch = "x86_64")]
-    QKernel { name: "avx2-6x8", isa: Isa::Avx2, mr: 6, nr: 8, run: x86::avx2_6x8 },
-    QKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, run: scalar::qtile_4x8 },
+    QKernel { name: "avx2-6x8", isa: Isa::Avx2, mr: 6, nr: 8, wide: true, run: x86::avx2_6x8 },
+    QKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, wide: false, run: scalar::qtile_4x8 },
 ];
 
 /// The best int8 kernel the running CPU supports.

@@ -4,16 +4,17 @@ use super::{QKernel, QTile, QREGISTRY};
 use crate::cpu::Cpu;
 use crate::lcg::Lcg;
 
-/// Pack a row-major `rows x k` i8 matrix into `[k4][mr][4]` (zero padding).
-fn pack_a(a: &[i8], rows: usize, k: usize, mr: usize) -> Vec<i8> {
+/// Pack a row-major `rows x k` i8 matrix into `[k4][mr][4]` (zero padding),
+/// as bytes, or as i16 (little endian) when `wide`.
+fn pack_a(a: &[i8], rows: usize, k: usize, mr: usize, wide: bool) -> Vec<u8> {
     let k4 = k.div_ceil(4);
-    let mut out = vec![0i8; k4 * mr * 4];
+    let mut out = vec![0i16; k4 * mr * 4];
     for r in 0..rows {
         for kk in 0..k {
-            out[((kk / 4) * mr + r) * 4 + kk % 4] = a[r * k + kk];
+            out[((kk / 4) * mr + r) * 4 + kk % 4] = i16::from(a[r * k + kk]);
         }
     }
-    out
+    values(&out, wide)
 }
 
 /// Pack a row-major `k x cols` u8 matrix into `[k4][nr][4]` (zero padding).
@@ -26,6 +27,15 @@ fn pack_b(b: &[u8], k: usize, cols: usize, nr: usize) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Packed weights as a panel: each a byte, or an i16 (2 bytes) when `wide`.
+fn values(v: &[i16], wide: bool) -> Vec<u8> {
+    if wide {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    } else {
+        v.iter().map(|&x| x as u8).collect()
+    }
 }
 
 /// Run `kern` on random operands of `rows x k x cols` (extremes included)
@@ -45,11 +55,11 @@ fn run(kern: &QKernel, rows: usize, k: usize, cols: usize, accumulate: bool, see
             want[r * ldc + c] = (base + dot) as i32;
         }
     }
-    let pa = pack_a(&a, rows, k, kern.mr);
+    let pa = pack_a(&a, rows, k, kern.mr, kern.wide);
     let pb = pack_b(&b, k, cols, kern.nr);
     let mut got = init;
-    let t =
-        QTile { k4: k.div_ceil(4), a: pa.as_ptr(), b: pb.as_ptr(), c: got.as_mut_ptr(), ldc, rows, cols, accumulate };
+    let a = pa.as_ptr() as *const i8;
+    let t = QTile { k4: k.div_ceil(4), a, b: pb.as_ptr(), c: got.as_mut_ptr(), ldc, rows, cols, accumulate };
     assert!(Cpu::detect().supports(kern.isa));
     // SAFETY: the ISA was checked; the panels and C were sized for this kernel's tile above.
     unsafe { (kern.run)(&t) };
