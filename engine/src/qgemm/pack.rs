@@ -287,6 +287,20 @@ fn interleave(rows: [&[u8]; 4], nr: usize, dst: &mut [u8]) {
         }
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if nr == 8 {
+        use core::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86-64; rows hold 8 bytes and dst 32,
+        // all unaligned accesses.
+        unsafe {
+            let ld = |r: &[u8]| _mm_loadl_epi64(r.as_ptr() as *const __m128i);
+            let (ab, cd) = (_mm_unpacklo_epi8(ld(r0), ld(r1)), _mm_unpacklo_epi8(ld(r2), ld(r3)));
+            let out = dst.as_mut_ptr() as *mut __m128i;
+            _mm_storeu_si128(out, _mm_unpacklo_epi16(ab, cd));
+            _mm_storeu_si128(out.add(1), _mm_unpackhi_epi16(ab, cd));
+        }
+        return;
+    }
     for (j, d) in dst.chunks_exact_mut(4).enumerate() {
         d.copy_from_slice(&[r0[j], r1[j], r2[j], r3[j]]);
     }
@@ -368,7 +382,7 @@ impl QIm2col<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{copy_short, fill_short, pack_a};
+    use super::{copy_short, fill_short, interleave, pack_a};
     use crate::lcg::Lcg;
 
     #[test]
@@ -421,6 +435,20 @@ mod tests {
                 assert!(dst[at..at + n].iter().all(|&b| b == 9), "fill of {n} at {at}");
                 assert!(dst[..at].iter().chain(&dst[at + n..]).all(|&b| b == 7), "fill of {n} at {at} wrote outside");
             }
+        }
+    }
+
+    #[test]
+    fn interleaving_four_rows_gives_each_column_its_four_bytes_for_every_strip_width() {
+        let rows: Vec<Vec<u8>> = (0..4u8).map(|r| (0..40u8).map(|j| r * 64 + j).collect()).collect();
+        for nr in [1, 4, 8, 12, 16, 32] {
+            let mut dst = vec![0xAAu8; 4 * nr + 8];
+            interleave([&rows[0], &rows[1], &rows[2], &rows[3]], nr, &mut dst);
+            for j in 0..nr {
+                let want: Vec<u8> = (0..4).map(|r| rows[r][j]).collect();
+                assert_eq!(&dst[4 * j..4 * j + 4], &want[..], "nr {nr} column {j}");
+            }
+            assert!(dst[4 * nr..].iter().all(|&b| b == 0xAA), "nr {nr} wrote past its strip");
         }
     }
 }
