@@ -301,6 +301,26 @@ fn interleave(rows: [&[u8]; 4], nr: usize, dst: &mut [u8]) {
         }
         return;
     }
+    #[cfg(target_arch = "aarch64")]
+    if nr == 8 {
+        use core::arch::aarch64::*;
+        // SAFETY: NEON is part of aarch64; rows hold 8 bytes and dst 32,
+        // all unaligned accesses.
+        unsafe {
+            let (ab, cd) = (
+                vzip_u8(vld1_u8(r0.as_ptr()), vld1_u8(r1.as_ptr())),
+                vzip_u8(vld1_u8(r2.as_ptr()), vld1_u8(r3.as_ptr())),
+            );
+            let zip = |x: uint8x8_t, y: uint8x8_t| vzip_u16(vreinterpret_u16_u8(x), vreinterpret_u16_u8(y));
+            let (lo, hi) = (zip(ab.0, cd.0), zip(ab.1, cd.1));
+            let out = dst.as_mut_ptr();
+            vst1_u8(out, vreinterpret_u8_u16(lo.0));
+            vst1_u8(out.add(8), vreinterpret_u8_u16(lo.1));
+            vst1_u8(out.add(16), vreinterpret_u8_u16(hi.0));
+            vst1_u8(out.add(24), vreinterpret_u8_u16(hi.1));
+        }
+        return;
+    }
     for (j, d) in dst.chunks_exact_mut(4).enumerate() {
         d.copy_from_slice(&[r0[j], r1[j], r2[j], r3[j]]);
     }
