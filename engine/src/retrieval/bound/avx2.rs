@@ -183,12 +183,9 @@ pub(super) fn single(q: &[f32], rows: &[f16], stride: usize, out: &mut [f32]) {
         for (x, y) in row[d32..].as_chunks::<8>().0.iter().zip(q8) {
             (a0, b0) = term(a0, b0, x, y);
         }
-        let signs = _mm_movemask_epi8(_mm_or_si128(b0, b1)) as u32 & 0xaaaa;
-        // A call per row costs more than the row when there is no tail (d = 128).
-        let (tail, tail_ok) = if d8 == d { (0.0, true) } else { super::single_tail(&row[d8..], &q[d8..]) };
+        let signs = _mm_movemask_epi8(_mm_or_si128(b0, b1)) as u32 & 0xaaaa != 0;
         let mut lanes = [0f32; 8];
         store_s(&mut lanes, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-        let sum = lanes.iter().sum::<f32>() + tail;
-        *o = if signs == 0 && tail_ok { sum * (1.0 - EPS) - tiny } else { f32::NEG_INFINITY };
+        *o = super::single_bound(lanes.iter().sum::<f32>(), signs, row, q, d8, tiny);
     }
 }

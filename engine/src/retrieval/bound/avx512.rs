@@ -191,10 +191,8 @@ pub(super) fn single(q: &[f32], rows: &[f16], stride: usize, out: &mut [f32]) {
         for (x, y) in row[d64..].as_chunks::<16>().0.iter().zip(q16) {
             (a0, b0) = term(a0, b0, x, y);
         }
-        let signs = _mm256_movemask_epi8(_mm256_or_si256(b0, b1)) as u32 & 0xaaaa_aaaa;
-        // A call per row costs more than the row when there is no tail (d = 128).
-        let (tail, tail_ok) = if d16 == d { (0.0, true) } else { super::single_tail(&row[d16..], &q[d16..]) };
-        let sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))) + tail;
-        *o = if signs == 0 && tail_ok { sum * (1.0 - EPS) - tiny } else { f32::NEG_INFINITY };
+        let signs = _mm256_movemask_epi8(_mm256_or_si256(b0, b1)) as u32 & 0xaaaa_aaaa != 0;
+        let sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+        *o = super::single_bound(sum, signs, row, q, d16, tiny);
     }
 }

@@ -283,6 +283,21 @@ impl BoundKernel {
     }
 }
 
+/// The single-query bound of `row` (against query `q`), `L = S (1 - EPS) -
+/// TINY`, from a kernel's sum `simd` over the first `at` values and whether
+/// it saw a sign bit there (`signs`); the values from `at` on are summed by
+/// [`single_tail`]. A row with a sign bit gets no bound (`-inf`).
+#[inline(always)]
+pub(crate) fn single_bound(simd: f32, signs: bool, row: &[f16], q: &[f32], at: usize, tiny: f32) -> f32 {
+    // A call per row costs more than the row when there is no tail (d = 128).
+    let (tail, tail_ok) = if at == q.len() { (0.0, true) } else { single_tail(&row[at..], &q[at..]) };
+    if !signs && tail_ok {
+        (simd + tail) * (1.0 - EPS) - tiny
+    } else {
+        f32::NEG_INFINITY
+    }
+}
+
 /// Exact chi-square terms (true divisions, as [`super::distance`]'s scalar
 /// reference) of the values a single-query SIMD kernel leaves: returns
 /// `(sum, no sign bit set in x)`.

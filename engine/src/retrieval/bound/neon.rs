@@ -214,9 +214,7 @@ pub(super) fn single(q: &[f32], rows: &[f16], stride: usize, out: &mut [f32]) {
             }
         }
         let signs = vmaxvq_u16(bits) >= 0x8000;
-        // A call per row costs more than the row when there is no tail (d = 128).
-        let (tail, tail_ok) = if d16 == d { (0.0, true) } else { super::single_tail(&row[d16..], &q[d16..]) };
-        let sum = vaddvq_f32(vaddq_f32(vaddq_f32(a[0], a[1]), vaddq_f32(a[2], a[3]))) + tail;
-        *o = if !signs && tail_ok { sum * (1.0 - EPS) - tiny } else { f32::NEG_INFINITY };
+        let sum = vaddvq_f32(vaddq_f32(vaddq_f32(a[0], a[1]), vaddq_f32(a[2], a[3])));
+        *o = super::single_bound(sum, signs, row, q, d16, tiny);
     }
 }

@@ -33,7 +33,6 @@ pub(super) fn run(
 pub(super) fn single(q: &[f32], rows: &[f16], stride: usize, out: &mut [f32]) {
     let tiny = super::tiny(q.len());
     for (r, o) in out.iter_mut().enumerate() {
-        let (sum, ok) = super::single_tail(&rows[r * stride..r * stride + q.len()], q);
-        *o = if ok { sum * (1.0 - super::EPS) - tiny } else { f32::NEG_INFINITY };
+        *o = super::single_bound(0.0, false, &rows[r * stride..r * stride + q.len()], q, 0, tiny);
     }
 }
