@@ -196,12 +196,16 @@ pub fn fastest(candidates: &[Kernel], metric: Metric, rows: &[f16], stride: usiz
 /// picked for the exact checks: the bound has no division, which is what
 /// makes a wide distance kernel lose on some cores.
 pub fn bound_for(kernel: Kernel) -> Option<BoundKernel> {
-    let pinned = [SEARCH_ENV, ENV].iter().any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()));
-    if pinned {
+    if pinned() {
         BoundKernel::for_kernel(kernel)
     } else {
         BoundKernel::detect()
     }
+}
+
+/// Whether `BEMM_SEARCH_KERNEL` or `BEMM_KERNEL` pins the kernel (set and not blank).
+fn pinned() -> bool {
+    [SEARCH_ENV, ENV].iter().any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
 }
 
 /// Timed choices so far: (metric, pins) -> kernel.
@@ -294,9 +298,8 @@ mod tests {
 
     #[test]
     fn the_bound_is_the_widest_unless_a_pin_names_an_instruction_set() {
-        let pinned = [SEARCH_ENV, ENV].iter().any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()));
         for k in Kernel::available_kernels() {
-            let want = if pinned { BoundKernel::for_kernel(k) } else { BoundKernel::detect() };
+            let want = if pinned() { BoundKernel::for_kernel(k) } else { BoundKernel::detect() };
             assert_eq!(bound_for(k), want, "{}", k.name());
             if let Some(b) = bound_for(k) {
                 assert!(b.available() && b != BoundKernel::Scalar, "{}", b.name());
