@@ -233,12 +233,16 @@ unsafe fn qgemm_raw(
                     for ic in (0..m).step_by(MC) {
                         let mc = MC.min(m - ic);
                         pack::pack_a(w, k, ic, mc, pc, kc, mr, wide, apack);
+                        // Columns of this block whose tiles are done but whose
+                        // epilogue has not run yet: it runs over FINISH_COLS
+                        // columns of all `mc` rows at once, so its per-row
+                        // setup is paid once per 64 values, not once per 8.
+                        let mut unfinished = 0;
                         for jr in (0..nc).step_by(nr) {
                             for ir in (0..mc).step_by(mr) {
                                 let (rows, cols) = (mr.min(mc - ir), nr.min(nc - jr));
-                                let at = (ic + ir) * ldc + jc + jr;
                                 // SAFETY: (ic+ir) < m and jc+jr < n: inside C as checked by `fits`.
-                                let ct = unsafe { c.add(at) };
+                                let ct = unsafe { c.add((ic + ir) * ldc + jc + jr) };
                                 let tile = QTile {
                                     k4,
                                     a: apack[(ir / mr) * k4 * mr * 4 * esz..].as_ptr() as *const i8,
@@ -254,12 +258,15 @@ unsafe fn qgemm_raw(
                                 // hold k4 groups of mr / nr strips, zero-padded; C
                                 // holds rows x cols at the tile origin.
                                 unsafe { (kern.run)(&tile) };
-                                if last {
-                                    // SAFETY: the same rows x cols of C, now holding
-                                    // the tile's complete i32 sums; the residual has
-                                    // C's shape (checked by `fits`).
-                                    unsafe { finish(&epi, ic + ir, ct, ldc, rows, cols, at, k) };
-                                }
+                            }
+                            let done = (jr + nr).min(nc);
+                            if last && (done - unfinished >= FINISH_COLS || done == nc) {
+                                let at = ic * ldc + jc + unfinished;
+                                // SAFETY: rows ic..ic+mc, columns jc+unfinished..jc+done
+                                // of C: inside C (`fits`), every tile of them complete,
+                                // holding i32 sums; the residual has C's shape.
+                                unsafe { finish(&epi, ic, c.add(at), ldc, mc, done - unfinished, at, k) };
+                                unfinished = done;
                             }
                         }
                     }
@@ -270,9 +277,13 @@ unsafe fn qgemm_raw(
     Ok(())
 }
 
-/// The epilogue on one finished tile: rows `row0..row0+rows` of the
+/// Columns the epilogue runs over at once (a multiple of every kernel's
+/// `NR`): `MC` rows of them (24 KB of i32) are still in L1 from the tiles.
+const FINISH_COLS: usize = 64;
+
+/// The epilogue on one finished block of tiles: rows `row0..row0+rows` of the
 /// problem, whose C values (at `c`, rows `ldc` apart) hold i32 sums; `at`
-/// is the tile's offset in C (and in the residual).
+/// is the block's offset in C (and in the residual).
 ///
 /// # Safety
 /// `c` must be valid for `rows` rows of `cols` values `ldc` apart, holding
