@@ -28,10 +28,9 @@ pub(crate) struct QLayer<'l> {
 }
 
 /// f32 values of int8 scratch a `QConv` layer `l` needs for `batch`
-/// samples: the per-row scales and weight sums, and the quantized input.
+/// samples: its quantized input, one byte per value.
 pub(crate) fn scratch_len(l: &LayerRecord, batch: usize) -> Option<usize> {
-    let m = l.out_c as usize;
-    l.in_len().checked_mul(batch)?.div_ceil(4).checked_add(2 * m)
+    Some(l.in_len().checked_mul(batch)?.div_ceil(4))
 }
 
 /// Run `layer` over `batch` samples read through `src` into `out`
@@ -53,29 +52,27 @@ pub(crate) fn qconv<P: Planes>(
     if qs.len() < need || weight.len() < m * k || quant.weight_scales.len() < m {
         return Err(EngineError::Internal("qconv operand sizes"));
     }
-    let (scale, rest) = qs.split_at_mut(m);
-    let (rowsum, rest) = rest.split_at_mut(m);
-    let rowsum: &mut [i32] = bytemuck::cast_slice_mut(rowsum);
-    let q: &mut [u8] = bytemuck::cast_slice_mut(rest);
+    let q: &mut [u8] = bytemuck::cast_slice_mut(qs);
     let q = &mut q[..g.c * batch * g.h * g.w];
     let zp = quant.input_zero_point;
-    // Both loops vectorize; compiled for the widest ISA.
+    // The loop vectorizes; compiled for the widest ISA.
     widest(
         ctx.isa(),
         #[inline(always)]
-        || {
-            for (o, (s, r)) in scale.iter_mut().zip(rowsum.iter_mut()).enumerate() {
-                *s = quant.input_scale * quant.weight_scales[o];
-                *r = weight[o * k..(o + 1) * k].iter().map(|&w| i32::from(w)).sum();
-            }
-            pack::quantize(ctx.isa(), src, g.c, batch, g.h * g.w, quant.input_scale, zp, q);
-        },
+        || pack::quantize(ctx.isa(), src, g.c, batch, g.h * g.w, quant.input_scale, zp, q),
     );
     let (res, relu) = match fused {
         Some((r, relu)) => (Some(r), relu),
         None => (None, l.relu()),
     };
-    let epi = Epilogue { scale, rowsum, bias, zp: i32::from(zp), res, relu };
+    let epi = Epilogue {
+        input_scale: quant.input_scale,
+        weight_scales: quant.weight_scales,
+        bias,
+        zp: i32::from(zp),
+        res,
+        relu,
+    };
     let spec = QSpec { m, n, k, ldc: n, w: weight, epi };
     qgemm::qgemm_split(ctx, spec, &pack::QIm2col { q, g, batch, zp }, out, ws)
 }

@@ -52,13 +52,15 @@ pub(crate) struct QSpec<'e> {
 }
 
 /// What turns a row's exact i32 sums into the layer's f32 output:
-/// `out = scale[o] * (acc - zp * rowsum[o] + bias[o]) (+ res) (ReLU)`.
+/// `out = input_scale * weight_scales[o] * (acc - zp * rowsum[o] + bias[o])
+/// (+ res) (ReLU)`, with `rowsum[o]` the sum of row `o` of the weights
+/// (summed while A is packed, so the weights are read once per pass).
 #[derive(Clone, Copy)]
 pub(crate) struct Epilogue<'e> {
-    /// `input_scale * weight_scale[o]`, `m` values.
-    pub scale: &'e [f32],
-    /// Sum of row `o` of the weights, `m` values.
-    pub rowsum: &'e [i32],
+    /// The input's scale.
+    pub input_scale: f32,
+    /// Per output channel, `m` values.
+    pub weight_scales: &'e [f32],
     /// i32 bias in units of `scale[o]`, `m` values, or `None` for zero.
     pub bias: Option<&'e [i32]>,
     /// The input's zero point.
@@ -77,8 +79,7 @@ impl<'e> QSpec<'e> {
             m: r1 - r0,
             w: &self.w[r0 * self.k..r1 * self.k],
             epi: Epilogue {
-                scale: &e.scale[r0..r1],
-                rowsum: &e.rowsum[r0..r1],
+                weight_scales: &e.weight_scales[r0..r1],
                 bias: e.bias.map(|b| &b[r0..r1]),
                 res: e.res.map(|r| &r[(r0 * self.ldc).min(r.len())..]),
                 ..*e
@@ -93,8 +94,7 @@ impl<'e> QSpec<'e> {
         let short = |len: usize| need.is_none_or(|need| len < need);
         let e = &self.epi;
         self.w.len() >= self.m * self.k
-            && e.scale.len() >= self.m
-            && e.rowsum.len() >= self.m
+            && e.weight_scales.len() >= self.m
             && e.bias.is_none_or(|b| b.len() >= self.m)
             && e.res.is_none_or(|r| !short(r.len()))
             && !short(c_len)
@@ -172,7 +172,8 @@ pub(crate) fn qgemm(
 /// K steps of one block, and the bytes of the packed A block and of the
 /// packed B block, in a workspace of `blocks`: `4 * kc` steps of bytes fill
 /// what `kc` f32 would; a `wide` kernel's A values take 2 bytes, so its
-/// blocks are `2 * kc` steps deep.
+/// blocks are `2 * kc` steps deep. The `MC` row sums of the A block follow
+/// the B block (in the `kc + MC` f32 past the float GEMM's panels).
 fn panel_bytes(blocks: Blocks, wide: bool) -> (usize, usize, usize) {
     let kq = if wide { 2 * blocks.kc() } else { 4 * blocks.kc() };
     (kq, MC * 4 * blocks.kc(), 4 * blocks.kc() * blocks.nc())
@@ -210,7 +211,8 @@ unsafe fn qgemm_raw(
     let esz = if wide { 2 } else { 1 };
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(ws);
     let (apack, rest) = bytes.split_at_mut(a_bytes);
-    let bpack = &mut rest[..b_bytes];
+    let (bpack, rest) = rest.split_at_mut(b_bytes);
+    let sums: &mut [i32] = bytemuck::cast_slice_mut(&mut rest[..4 * MC]);
     let (mr, nr) = (kern.mr, kern.nr);
     let isa = ctx.isa();
     for jc in (0..n).step_by(nq) {
@@ -232,7 +234,7 @@ unsafe fn qgemm_raw(
                 || {
                     for ic in (0..m).step_by(MC) {
                         let mc = MC.min(m - ic);
-                        pack::pack_a(w, k, ic, mc, pc, kc, mr, wide, apack);
+                        pack::pack_a(w, k, ic, mc, pc, kc, mr, wide, apack, &mut sums[..mc], first);
                         // Columns of this block whose tiles are done but whose
                         // epilogue has not run yet: it runs over FINISH_COLS
                         // columns of all `mc` rows at once, so its per-row
@@ -265,7 +267,7 @@ unsafe fn qgemm_raw(
                                 // SAFETY: rows ic..ic+mc, columns jc+unfinished..jc+done
                                 // of C: inside C (`fits`), every tile of them complete,
                                 // holding i32 sums; the residual has C's shape.
-                                unsafe { finish(&epi, ic, c.add(at), ldc, mc, done - unfinished, at, k) };
+                                unsafe { finish(&epi, ic, &sums[..mc], c.add(at), ldc, done - unfinished, at, k) };
                                 unfinished = done;
                             }
                         }
@@ -281,21 +283,21 @@ unsafe fn qgemm_raw(
 /// `NR`): `MC` rows of them (24 KB of i32) are still in L1 from the tiles.
 const FINISH_COLS: usize = 64;
 
-/// The epilogue on one finished block of tiles: rows `row0..row0+rows` of the
-/// problem, whose C values (at `c`, rows `ldc` apart) hold i32 sums; `at`
+/// The epilogue on one finished block of tiles: rows `row0..` of the
+/// problem, one per value of `rowsum` (their weight sums), whose C values (at `c`, rows `ldc` apart) hold i32 sums; `at`
 /// is the block's offset in C (and in the residual).
 ///
 /// # Safety
-/// `c` must be valid for `rows` rows of `cols` values `ldc` apart, holding
+/// `c` must be valid for `rowsum.len()` rows of `cols` values `ldc` apart, holding
 /// i32 sums; a residual must hold C's shape.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn finish(
     e: &Epilogue<'_>,
     row0: usize,
+    rowsum: &[i32],
     c: *mut f32,
     ldc: usize,
-    rows: usize,
     cols: usize,
     at: usize,
     k: usize,
@@ -304,10 +306,10 @@ unsafe fn finish(
     // formed in i32 (vectorized), else in i64. Both are the exact integer,
     // converted to f32 once, so the results are the same.
     let bound = 32640i64 * k as i64;
-    for r in 0..rows {
+    for (r, &sum) in rowsum.iter().enumerate() {
         let o = row0 + r;
-        let add = e.bias.map_or(0, |b| i64::from(b[o])) - i64::from(e.zp) * i64::from(e.rowsum[o]);
-        let scale = e.scale[o];
+        let add = e.bias.map_or(0, |b| i64::from(b[o])) - i64::from(e.zp) * i64::from(sum);
+        let scale = e.input_scale * e.weight_scales[o];
         // SAFETY: row r of the tile lies inside C (caller).
         let crow = unsafe { c.add(r * ldc) };
         let res = e.res.map(|res| &res[at + r * ldc..at + r * ldc + cols]);
