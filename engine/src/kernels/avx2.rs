@@ -1,4 +1,8 @@
-//! x86-64 AVX2+FMA 6x16 micro-kernel (12 ymm accumulators).
+//! x86-64 AVX2+FMA 6x16 micro-kernel (12 ymm accumulators). Format: A
+//! row-major `[6][kc]` f32 ([`super::PackFormat::F32RowsA`]), so packing
+//! widens each f16 weight row as one contiguous run instead of scattering
+//! it one value at a time (the scatter was most of a batch-1 run's
+//! packing), B `[kc][16]`.
 
 use super::{store_tile, Tile};
 use core::arch::x86_64::*;
@@ -9,23 +13,23 @@ const NR: usize = 16;
 /// `C (+)= A * B` over one tile (see [`Tile`]).
 ///
 /// # Safety
-/// AVX2 and FMA must be available; `t.a` holds `kc * 6` and `t.b` `kc * 16`
-/// packed f32; C and bias as in [`Tile`].
+/// AVX2 and FMA must be available; `t.a` holds `6 * kc` (row-major) and
+/// `t.b` `kc * 16` packed f32; C and bias as in [`Tile`].
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn kernel_6x16(t: &Tile) {
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-    let (mut a, mut b) = (t.a, t.b);
-    for _ in 0..t.kc {
-        // SAFETY: kc steps of 16 (B) and 6 (A) values lie inside the panels.
+    let (kc, mut b) = (t.kc, t.b);
+    for k in 0..kc {
+        // SAFETY: kc steps of 16 (B) values and 6 rows of kc (A) values lie
+        // inside the panels.
         unsafe {
             let b0 = _mm256_loadu_ps(b);
             let b1 = _mm256_loadu_ps(b.add(8));
             for (r, accr) in acc.iter_mut().enumerate() {
-                let av = _mm256_broadcast_ss(&*a.add(r));
+                let av = _mm256_broadcast_ss(&*t.a.add(r * kc + k));
                 accr[0] = _mm256_fmadd_ps(av, b0, accr[0]);
                 accr[1] = _mm256_fmadd_ps(av, b1, accr[1]);
             }
-            a = a.add(MR);
             b = b.add(NR);
         }
     }
