@@ -242,8 +242,8 @@ impl<'a> Model<'a> {
 
     /// f32 values of scratch the `QConv` layers need besides the GEMM
     /// workspace, for `batch` samples (0 without them): the largest layer's
-    /// quantized input (one byte per value, for the samples in flight) and
-    /// its per-channel scales and weight sums. `None` on overflow.
+    /// quantized input (one byte per value, for the samples in flight).
+    /// `None` on overflow.
     pub fn int8_scratch_len(&self, batch: usize) -> Option<usize> {
         let in_flight = batch.min(self.chunk.max(self.late_chunk().unwrap_or(0)));
         self.file

@@ -61,7 +61,8 @@ pub(crate) struct Epilogue<'e> {
     pub input_scale: f32,
     /// Per output channel, `m` values.
     pub weight_scales: &'e [f32],
-    /// i32 bias in units of `scale[o]`, `m` values, or `None` for zero.
+    /// i32 bias in units of `input_scale * weight_scales[o]`, `m` values,
+    /// or `None` for zero.
     pub bias: Option<&'e [i32]>,
     /// The input's zero point.
     pub zp: i32,
@@ -284,12 +285,13 @@ unsafe fn qgemm_raw(
 const FINISH_COLS: usize = 64;
 
 /// The epilogue on one finished block of tiles: rows `row0..` of the
-/// problem, one per value of `rowsum` (their weight sums), whose C values (at `c`, rows `ldc` apart) hold i32 sums; `at`
-/// is the block's offset in C (and in the residual).
+/// problem, one per value of `rowsum` (their weight sums), whose C values
+/// (at `c`, rows `ldc` apart) hold i32 sums; `at` is the block's offset in
+/// C (and in the residual).
 ///
 /// # Safety
-/// `c` must be valid for `rowsum.len()` rows of `cols` values `ldc` apart, holding
-/// i32 sums; a residual must hold C's shape.
+/// `c` must be valid for `rowsum.len()` rows of `cols` values `ldc` apart,
+/// holding i32 sums; a residual must hold C's shape.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn finish(
