@@ -18,8 +18,10 @@ fn resnet18(size: usize, seed: u64) -> ModelBuilder {
 
 /// A graph of every `QConv` case: reading the f16 graph input (zero point
 /// 128), 3x3 stride 1 and 2, 1x1, 7x7/2 with padding, a residual fused into
-/// the epilogue, ReLU or not, a zero bias and channel counts that leave
-/// partial tiles.
+/// the epilogue, ReLU or not, a zero bias, channel counts that leave
+/// partial tiles, and a layer with more rows than one packed A block (`MC`)
+/// and a nonzero zero point, whose depth (297) spans several K blocks with
+/// 64-deep panels.
 fn qconv_graph(rng: &mut Rng) -> Vec<u8> {
     let mut g = GraphBuilder::new(5, 13, 11);
     let q = |out_c: usize, in_c: usize, k: usize, s: f32, zp: u8, rng: &mut Rng| {
@@ -33,7 +35,8 @@ fn qconv_graph(rng: &mut Rng) -> Vec<u8> {
     let mut zero_bias = q(33, 9, 3, 0.04, 0, rng);
     zero_bias.bias.iter_mut().for_each(|b| *b = 0);
     let c4 = g.qconv(c3, 33, 3, 2, 1, zero_bias, true).unwrap();
-    with_head(g, c4, rng)
+    let c5 = g.qconv(c4, 100, 3, 1, 1, q(100, 33, 3, 0.05, 90, rng), true).unwrap();
+    with_head(g, c5, rng)
 }
 
 #[test]
@@ -46,7 +49,6 @@ fn qconv_layers_match_the_reference_reading_of_the_spec() {
     let n = m.input_len();
     let batch = 3;
     let input = rng.input(batch * n);
-    let (probs, feats) = run(&m, &input, batch);
     let h = m.file().header();
     let mut want = Vec::new();
     let mut want_p = Vec::new();
@@ -57,9 +59,15 @@ fn qconv_layers_match_the_reference_reading_of_the_spec() {
     }
     // The sums are exact; what differs is f32 rounding, and at most a rare
     // input one quantization step off where f32 and f64 activations straddle
-    // a rounding boundary.
-    let (ef, ep) = (rel_err(&feats, &want), rel_err(&probs, &want_p));
-    assert!(ef < 1e-3 && ep < 1e-3, "features {ef}, probabilities {ep}");
+    // a rounding boundary. Small panels split the depth into K blocks.
+    for (kc, nc) in [(256, 2048), (64, 64)] {
+        let m = m.clone().with_gemm_blocks(kc, nc).unwrap();
+        for k in int8::available() {
+            let (probs, feats) = run(&m.clone().with_int8_kernel(k), &input, batch);
+            let (ef, ep) = (rel_err(&feats, &want), rel_err(&probs, &want_p));
+            assert!(ef < 1e-3 && ep < 1e-3, "{} panels {kc}x{nc}: features {ef}, probabilities {ep}", k.name);
+        }
+    }
 }
 
 #[test]

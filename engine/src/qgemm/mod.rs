@@ -54,7 +54,7 @@ pub(crate) struct QSpec<'e> {
 /// What turns a row's exact i32 sums into the layer's f32 output:
 /// `out = input_scale * weight_scales[o] * (acc - zp * rowsum[o] + bias[o])
 /// (+ res) (ReLU)`, with `rowsum[o]` the sum of row `o` of the weights
-/// (summed while A is packed, so the weights are read once per pass).
+/// (taken per row block before its epilogue, and only for a nonzero `zp`).
 #[derive(Clone, Copy)]
 pub(crate) struct Epilogue<'e> {
     /// The input's scale.
@@ -173,8 +173,8 @@ pub(crate) fn qgemm(
 /// K steps of one block, and the bytes of the packed A block and of the
 /// packed B block, in a workspace of `blocks`: `4 * kc` steps of bytes fill
 /// what `kc` f32 would; a `wide` kernel's A values take 2 bytes, so its
-/// blocks are `2 * kc` steps deep. The `MC` row sums of the A block follow
-/// the B block (in the `kc + MC` f32 past the float GEMM's panels).
+/// blocks are `2 * kc` steps deep. The `MC` weight row sums of a row block
+/// follow the B block (in the `kc + MC` f32 past the float GEMM's panels).
 fn panel_bytes(blocks: Blocks, wide: bool) -> (usize, usize, usize) {
     let kq = if wide { 2 * blocks.kc() } else { 4 * blocks.kc() };
     (kq, MC * 4 * blocks.kc(), 4 * blocks.kc() * blocks.nc())
@@ -235,7 +235,16 @@ unsafe fn qgemm_raw(
                 || {
                     for ic in (0..m).step_by(MC) {
                         let mc = MC.min(m - ic);
-                        pack::pack_a(w, k, ic, mc, pc, kc, mr, wide, apack, &mut sums[..mc], first);
+                        pack::pack_a(w, k, ic, mc, pc, kc, mr, wide, apack);
+                        if last {
+                            // The zero-point term's weight sums, for this
+                            // block's rows; none needed with a zero point of
+                            // 0 (every input after a ReLU).
+                            for (r, s) in sums[..mc].iter_mut().enumerate() {
+                                let row = &w[(ic + r) * k..(ic + r + 1) * k];
+                                *s = if epi.zp == 0 { 0 } else { row.iter().map(|&x| i32::from(x)).sum() };
+                            }
+                        }
                         // Columns of this block whose tiles are done but whose
                         // epilogue has not run yet: it runs over FINISH_COLS
                         // columns of all `mc` rows at once, so its per-row

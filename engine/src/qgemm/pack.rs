@@ -67,9 +67,6 @@ fn quantize_run(src: &[f32], inv: f32, zp: f32, dst: &mut [u8]) {
 /// `s * ceil(kc/4) * mr * 4` values), zero past `kc` and past `mc` rows.
 /// Values are bytes, or for a wide kernel i16 (sign-extended, little
 /// endian), so `dst` holds `ceil(mc/mr) * ceil(kc/4) * mr * 4` of them.
-/// `sums[r]` (`mc` values) gets the sum of the packed K steps of row
-/// `ic + r` added, or set to it when `first`: after the last block it is
-/// the row's whole sum, from values read while in cache.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn pack_a(
@@ -82,8 +79,6 @@ pub(crate) fn pack_a(
     mr: usize,
     wide: bool,
     dst: &mut [u8],
-    sums: &mut [i32],
-    first: bool,
 ) {
     let k4 = kc.div_ceil(4);
     // Bytes of one row's group of 4 K steps.
@@ -98,10 +93,7 @@ pub(crate) fn pack_a(
                 }
                 continue;
             }
-            let row_w = &w[(ic + row) * k + pc..(ic + row) * k + pc + kc];
-            let sum = row_w.iter().map(|&x| i32::from(x)).sum::<i32>();
-            sums[row] = if first { sum } else { sums[row] + sum };
-            let src: &[u8] = bytemuck::cast_slice(row_w);
+            let src: &[u8] = bytemuck::cast_slice(&w[(ic + row) * k + pc..(ic + row) * k + pc + kc]);
             // Group g of this row lands at `(g * mr + r) * group`.
             let at = |g: usize| (g * mr + r) * group;
             let put = |d: &mut [u8], q: &[u8]| {

@@ -5,7 +5,7 @@ use super::{copy_short, fill_short, interleave, pack_a};
 use crate::lcg::Lcg;
 
 #[test]
-fn wide_and_narrow_weight_panels_hold_the_same_values_in_the_documented_layout_and_sum_their_rows() {
+fn wide_and_narrow_weight_panels_hold_the_same_values_in_the_documented_layout() {
     let mut rng = Lcg::new(5);
     // Depths below, at and past the 16-byte runs, not multiples of 4;
     // row counts that leave a partial strip.
@@ -20,14 +20,8 @@ fn wide_and_narrow_weight_panels_hold_the_same_values_in_the_documented_layout_a
         let strips = mc.div_ceil(mr);
         let mut narrow = vec![0xAAu8; strips * k4 * mr * 4];
         let mut wide = vec![0xAAu8; strips * k4 * mr * 8];
-        let mut sums = vec![777i32; mc];
-        pack_a(&w, k, ic, mc, pc, kc, mr, false, &mut narrow, &mut sums, true);
-        let once: Vec<i32> =
-            (0..mc).map(|r| w[(ic + r) * k + pc..(ic + r) * k + pc + kc].iter().map(|&x| i32::from(x)).sum()).collect();
-        assert_eq!(sums, once, "row sums of the first block, m {m} k {k}");
-        pack_a(&w, k, ic, mc, pc, kc, mr, true, &mut wide, &mut sums, false);
-        let twice: Vec<i32> = once.iter().map(|s| 2 * s).collect();
-        assert_eq!(sums, twice, "row sums added by a later block, m {m} k {k}");
+        pack_a(&w, k, ic, mc, pc, kc, mr, false, &mut narrow);
+        pack_a(&w, k, ic, mc, pc, kc, mr, true, &mut wide);
         for s in 0..strips {
             for g in 0..k4 {
                 for r in 0..mr {
