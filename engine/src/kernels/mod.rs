@@ -141,7 +141,7 @@ pub(crate) static REGISTRY: &[MicroKernel] = &[
     MicroKernel { name: "neon-12x8", isa: Isa::Neon, mr: 12, nr: 8, format: PackFormat::F32, exact: true, run: neon::kernel_12x8, narrow: Some(neon::kernel_12x4), taps: None },
     #[cfg(target_arch = "x86_64")]
     MicroKernel { name: "avx2-6x16", isa: Isa::Avx2, mr: 6, nr: 16, format: PackFormat::F32RowsA, exact: true, run: avx2::kernel_6x16, narrow: None, taps: None },
-    MicroKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, format: PackFormat::F32, exact: true, run: scalar::kernel_4x8, narrow: None, taps: None },
+    MicroKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, format: PackFormat::F32RowsA, exact: true, run: scalar::kernel_4x8, narrow: None, taps: None },
 ];
 
 /// The best available kernel; `exact` restricts to full-f32 kernels.

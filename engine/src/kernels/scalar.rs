@@ -1,4 +1,7 @@
-//! Portable 4x8 micro-kernel: the reference for every SIMD kernel.
+//! Portable 4x8 micro-kernel: the reference for every SIMD kernel. A is
+//! row-major `[4][kc]` ([`super::PackFormat::F32RowsA`]: each f16 weight
+//! row widened as one run while packing, no transposing scatter), B
+//! `[kc][8]`.
 
 use super::{store_tile, Tile};
 
@@ -8,17 +11,20 @@ const NR: usize = 8;
 /// `C (+)= A * B` over one tile (see [`Tile`]).
 ///
 /// # Safety
-/// `t.a` holds `kc * 4` and `t.b` `kc * 8` packed f32; C and bias as in [`Tile`].
+/// `t.a` holds `4 * kc` (row-major) and `t.b` `kc * 8` packed f32; C and
+/// bias as in [`Tile`].
 pub unsafe fn kernel_4x8(t: &Tile) {
     let mut acc = [[0f32; NR]; MR];
+    let kc = t.kc;
     // SAFETY: the caller guarantees the packed panels' lengths.
-    let a = unsafe { core::slice::from_raw_parts(t.a, t.kc * MR) };
+    let a = unsafe { core::slice::from_raw_parts(t.a, MR * kc) };
     // SAFETY: as above.
-    let b = unsafe { core::slice::from_raw_parts(t.b, t.kc * NR) };
-    for (ak, bk) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+    let b = unsafe { core::slice::from_raw_parts(t.b, kc * NR) };
+    for (k, bk) in b.chunks_exact(NR).enumerate() {
         for r in 0..MR {
+            let ar = a[r * kc + k];
             for j in 0..NR {
-                acc[r][j] = ak[r].mul_add_portable(bk[j], acc[r][j]);
+                acc[r][j] = ar.mul_add_portable(bk[j], acc[r][j]);
             }
         }
     }
