@@ -3,22 +3,25 @@
 //! Pi 4/5, a Jetson or any edge computer (`benches/arm/run.sh`).
 //!
 //! `edge_bench [--arch resnet50] [--size 120] [--seconds 5] [--threads N]
-//! [--batch B] [--only exact|fast|int8] [--int8] [--kernels]` builds the
+//! [--batch B] [--only exact|fast|int8|int8w7] [--int8] [--kernels]` builds the
 //! architecture with deterministic random
 //! weights over the 12 bands (the same graph `bemm export` writes), then
 //! for each precision prints the kernel, batch-1 latency (median) on 1 and
 //! N threads and throughput in patches/s (batch B, default 4 x N, each
-//! thread its own share). `--int8` adds the int8 path: the same network with
+//! thread its own share). `--int8` adds the int8 paths: the same network with
 //! every convolution but the stem int8 (`QConv`, fixed quantization
-//! parameters: a speed measurement, not an accuracy one), float layers on
-//! the exact kernel, the int8 layers on the best int8 kernel. `BEMM_KERNEL` pins a kernel (`scalar`, `neon`, `neon-fp16`, ...);
+//! parameters: a speed measurement, not an accuracy one), of 8-bit weights
+//! (`int8`) and of 7-bit weights (`int8w7`, which AVX2 without VNNI
+//! multiplies faster), float layers on the exact kernel, the int8 layers on
+//! the best int8 kernel that fits their weights (`--only int8` runs both).
+//! `BEMM_KERNEL` pins a kernel (`scalar`, `neon`, `neon-fp16`, ...);
 //! `--kernels` only prints the kernel each path would use (`kernel exact
 //! NAME`, `kernel fast NAME`).
 //! Numbers are only comparable within one run on one idle machine.
 
 use bemm_engine::arch::{build, Arch, RandomWeights};
 use bemm_engine::{Model, Precision};
-use bemm_formats::model::OwnedMeta;
+use bemm_formats::model::{OwnedMeta, WeightBits};
 use half::f16;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -81,6 +84,15 @@ fn median_time(budget: f64, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
+/// The kernel a path runs on: the float kernel, or the int8 kernels of its
+/// `QConv` layers (`a+b` when some layers' weights need a fallback).
+fn kernel_label(m: &Model<'_>) -> String {
+    if !m.is_quantized() {
+        return m.kernel().name.to_string();
+    }
+    m.int8_kernels_used().iter().map(|(k, _)| k.name).collect::<Vec<_>>().join("+")
+}
+
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,7 +115,7 @@ fn run() -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = (num("--threads", cores as f64)? as usize).max(1);
     let only = arg(&args, "--only");
-    let with_int8 = args.iter().any(|a| a == "--int8") || only.as_deref() == Some("int8");
+    let with_int8 = args.iter().any(|a| a == "--int8") || only.as_deref().is_some_and(|o| o.starts_with("int8"));
     if args.iter().any(|a| a == "--kernels") {
         // The kernels a model gets here (after BEMM_KERNEL), without timing.
         let pinned = bemm_engine::kernels::from_env().map_err(|e| e.to_string())?;
@@ -120,13 +132,20 @@ fn run() -> Result<(), String> {
     let bytes = builder.to_bytes().map_err(|e| e.to_string())?;
     let words = aligned_words(&bytes);
     let base = Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&words)[..bytes.len()]).map_err(|e| e.to_string())?;
-    // The int8 twin: every convolution that does not read the f16 input.
-    let mut quant = builder.clone();
-    for i in quant.graph.quantizable() {
-        quant.graph.quantize(i, 0.05, 0).map_err(|e| e.to_string())?;
+    // The int8 twins, of 8-bit and of 7-bit weights: every convolution that
+    // does not read the f16 input.
+    let mut twins = Vec::new();
+    for (label, bits) in [("int8", WeightBits::Eight), ("int8w7", WeightBits::Seven)] {
+        if !with_int8 || only.as_deref().is_some_and(|o| o != label && o != "int8") {
+            continue;
+        }
+        let mut quant = builder.clone();
+        for i in quant.graph.quantizable() {
+            quant.graph.quantize(i, 0.05, 0, bits).map_err(|e| e.to_string())?;
+        }
+        let qbytes = quant.to_bytes().map_err(|e| e.to_string())?;
+        twins.push((label, aligned_words(&qbytes), qbytes.len()));
     }
-    let qbytes = if with_int8 { quant.to_bytes().map_err(|e| e.to_string())? } else { Vec::new() };
-    let qwords = aligned_words(&qbytes);
     let macs = base.macs_per_sample() as f64;
     println!("model: {arch_name} 12x{size}x{size}, 19 classes, {:.3} GMAC per patch", macs / 1e9);
     let small = base.clone().with_gemm_blocks(64, 64).map_err(|e| e.to_string())?;
@@ -148,13 +167,13 @@ fn run() -> Result<(), String> {
     );
     let mut paths = vec![("exact", base.clone().with_precision(Precision::Exact))];
     paths.push(("fast", base.clone().with_precision(Precision::Fast)));
-    if with_int8 {
-        let q =
-            Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(&qwords)[..qbytes.len()]).map_err(|e| e.to_string())?;
-        paths.push(("int8", q.with_precision(Precision::Exact)));
+    for (label, words, len) in &twins {
+        let q = Model::from_bytes(&bytemuck::cast_slice::<u64, u8>(words)[..*len]).map_err(|e| e.to_string())?;
+        paths.push((label, q.with_precision(Precision::Exact)));
     }
     for (label, m) in paths {
-        if only.as_deref().is_some_and(|o| o != label) {
+        // `--only int8` runs both int8 twins.
+        if only.as_deref().is_some_and(|o| o != label && !(o == "int8" && label.starts_with("int8"))) {
             continue;
         }
         let mut scratch = vec![0f32; m.scratch_len(1)];
@@ -185,7 +204,7 @@ fn run() -> Result<(), String> {
         println!(
             "{:<7} {:<16} {:>12.1} {:>12.1} {:>14.2} {:>9.1}",
             label,
-            if m.is_quantized() { m.int8_kernel().name } else { m.kernel().name },
+            kernel_label(&m),
             lat1 * 1e3,
             latn * 1e3,
             tput,

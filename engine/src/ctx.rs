@@ -5,7 +5,7 @@
 //! its kernel.
 
 use crate::error::EngineError;
-use crate::kernels::int8::QKernel;
+use crate::kernels::int8::{self, QKernel};
 use crate::kernels::{Isa, MicroKernel};
 
 /// How layers compute. Built by the model from a checked kernel.
@@ -13,7 +13,8 @@ use crate::kernels::{Isa, MicroKernel};
 pub(crate) struct Ctx<'f> {
     /// The micro-kernel every GEMM tile runs on (available on this CPU).
     pub kern: &'static MicroKernel,
-    /// The int8 micro-kernel of `QConv` layers (available on this CPU).
+    /// The int8 micro-kernel of `QConv` layers (available on this CPU), for
+    /// the layers whose weights it fits ([`Ctx::for_int8_weights`]).
     pub qkern: &'static QKernel,
     /// GEMM panel sizes (fix the workspace per GEMM).
     pub blocks: Blocks,
@@ -33,6 +34,17 @@ impl<'f> Ctx<'f> {
     /// Threads a layer may split over (1 without a fork).
     pub fn ways(&self) -> usize {
         self.fork.map_or(1, |f| f.ways()).max(1)
+    }
+
+    /// The context for an int8 layer whose weights reach magnitude
+    /// `max_abs`: its int8 kernel replaced by [`int8::any_weight`]'s when
+    /// it does not fit them.
+    pub fn for_int8_weights(&self, max_abs: u8) -> Ctx<'f> {
+        if self.qkern.fits(max_abs) {
+            *self
+        } else {
+            Ctx { qkern: int8::any_weight(self.qkern), ..*self }
+        }
     }
 
     /// The same context on one thread (a part of a split layer).

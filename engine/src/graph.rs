@@ -20,6 +20,9 @@ use core::ops::Range;
 pub(crate) struct Exec<'m, 'a> {
     pub file: &'m ModelFile<'a>,
     pub plan: &'m Plan,
+    /// Per layer, the largest int8 weight magnitude (0 for layers without
+    /// int8 weights), which decides the int8 kernel that can run it.
+    pub qmax: &'m [u8],
     /// Kernel, blocks, Winograd and fork.
     pub ctx: Ctx<'m>,
 }
@@ -144,6 +147,7 @@ pub(crate) fn run<I: InputBatch, O: Observer + ?Sized>(
                     quant: file.quant(i).ok_or(EngineError::Internal("qconv parameters"))?,
                     fused,
                 };
+                let ctx = &ctx.for_int8_weights(ex.qmax.get(i).copied().unwrap_or(u8::MAX));
                 with_planes!(s1, hw1, |p, _d| qconv::qconv(ctx, &layer, &p, batch, out, ws, qs))?;
             }
             LayerKind::Linear => {

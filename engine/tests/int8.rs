@@ -8,7 +8,7 @@ mod common;
 use bemm_engine::arch::{self, Arch, RandomWeights};
 use bemm_engine::kernels::int8;
 use bemm_engine::Model;
-use bemm_formats::model::{quantize_conv, GraphBuilder, LayerKind, ModelBuilder};
+use bemm_formats::model::{quantize_conv, GraphBuilder, LayerKind, ModelBuilder, WeightBits};
 use common::*;
 use half::f16;
 
@@ -21,21 +21,24 @@ fn resnet18(size: usize, seed: u64) -> ModelBuilder {
 /// the epilogue, ReLU or not, a zero bias, channel counts that leave
 /// partial tiles, and a layer with more rows than one packed A block (`MC`)
 /// and a nonzero zero point, whose depth (297) spans several K blocks with
-/// 64-deep panels.
+/// 64-deep panels. Layers of 8-bit and of 7-bit weights alternate, so a
+/// kernel limited to 7-bit weights runs some layers and hands the others to
+/// its ISA's kernel for every weight.
 fn qconv_graph(rng: &mut Rng) -> Vec<u8> {
     let mut g = GraphBuilder::new(5, 13, 11);
-    let q = |out_c: usize, in_c: usize, k: usize, s: f32, zp: u8, rng: &mut Rng| {
-        quantize_conv(&rng.vec(out_c * in_c * k * k, 0.4), &rng.vec(out_c, 0.2), s, zp)
+    let q = |out_c: usize, in_c: usize, k: usize, s: f32, zp: u8, bits: WeightBits, rng: &mut Rng| {
+        quantize_conv(&rng.vec(out_c * in_c * k * k, 0.4), &rng.vec(out_c, 0.2), s, zp, bits)
     };
-    let c0 = g.qconv(GraphBuilder::INPUT, 14, 3, 1, 1, q(14, 5, 3, 4.0 / 255.0, 128, rng), true).unwrap();
-    let c1 = g.qconv(c0, 14, 3, 1, 1, q(14, 14, 3, 0.02, 0, rng), false).unwrap();
+    let (w8, w7) = (WeightBits::Eight, WeightBits::Seven);
+    let c0 = g.qconv(GraphBuilder::INPUT, 14, 3, 1, 1, q(14, 5, 3, 4.0 / 255.0, 128, w7, rng), true).unwrap();
+    let c1 = g.qconv(c0, 14, 3, 1, 1, q(14, 14, 3, 0.02, 0, w8, rng), false).unwrap();
     let a = g.add(c1, c0, true).unwrap();
-    let c2 = g.qconv(a, 27, 1, 1, 0, q(27, 14, 1, 0.03, 0, rng), false).unwrap();
-    let c3 = g.qconv(c2, 9, 7, 2, 3, q(9, 27, 7, 0.05, 100, rng), true).unwrap();
-    let mut zero_bias = q(33, 9, 3, 0.04, 0, rng);
+    let c2 = g.qconv(a, 27, 1, 1, 0, q(27, 14, 1, 0.03, 0, w7, rng), false).unwrap();
+    let c3 = g.qconv(c2, 9, 7, 2, 3, q(9, 27, 7, 0.05, 100, w8, rng), true).unwrap();
+    let mut zero_bias = q(33, 9, 3, 0.04, 0, w7, rng);
     zero_bias.bias.iter_mut().for_each(|b| *b = 0);
     let c4 = g.qconv(c3, 33, 3, 2, 1, zero_bias, true).unwrap();
-    let c5 = g.qconv(c4, 100, 3, 1, 1, q(100, 33, 3, 0.05, 90, rng), true).unwrap();
+    let c5 = g.qconv(c4, 100, 3, 1, 1, q(100, 33, 3, 0.05, 90, w7, rng), true).unwrap();
     with_head(g, c5, rng)
 }
 

@@ -15,7 +15,8 @@ fn bemm_kernel_pins_the_int8_kernel_and_keeps_the_float_default() {
     let mut rng = Rng(31);
     let mut g = GraphBuilder::new(4, 9, 9);
     let c0 = g.conv(GraphBuilder::INPUT, 16, 3, 1, 1, rng.vec(16 * 4 * 9, 0.3), rng.vec(16, 0.1), true).unwrap();
-    let q = quantize_conv(&rng.vec(24 * 16 * 9, 0.3), &rng.vec(24, 0.1), 0.02, 0);
+    let q =
+        quantize_conv(&rng.vec(24 * 16 * 9, 0.3), &rng.vec(24, 0.1), 0.02, 0, bemm_formats::model::WeightBits::Eight);
     let c1 = g.qconv(c0, 24, 3, 2, 1, q, true).unwrap();
     let bytes = with_head(g, c1, &mut rng);
     let buf = Aligned::new(&bytes);

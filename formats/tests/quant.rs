@@ -77,7 +77,7 @@ fn fp16_only_files_stay_version_1_0() {
 #[test]
 fn quantize_conv_is_symmetric_per_output_channel() {
     let w = [0.5, -1.0, 0.25, 0.0, 2.0, -0.5, 0.0, 0.0];
-    let q = quantize_conv(&w, &[0.1, -0.2], 0.01, 3);
+    let q = quantize_conv(&w, &[0.1, -0.2], 0.01, 3, bemm_formats::model::WeightBits::Eight);
     assert_eq!(q.weight_scales, [1.0 / 127.0, 2.0 / 127.0]);
     assert_eq!(q.weight, [64, -127, 32, 0, 127, -32, 0, 0]);
     assert_eq!(
@@ -86,7 +86,7 @@ fn quantize_conv_is_symmetric_per_output_channel() {
     );
     assert_eq!((q.input_scale, q.input_zero_point), (0.01, 3));
     // An all-zero channel gets scale 1 (never 0).
-    assert_eq!(quantize_conv(&[0.0; 4], &[0.0], 1.0, 0).weight_scales, [1.0]);
+    assert_eq!(quantize_conv(&[0.0; 4], &[0.0], 1.0, 0, bemm_formats::model::WeightBits::Eight).weight_scales, [1.0]);
 }
 
 #[test]
@@ -232,7 +232,8 @@ fn a_quantized_convolution_deeper_than_2_16_is_refused() {
             true,
         );
         let wide = wide.unwrap();
-        let q = quantize_conv(&vec![0.5; channels as usize * 16], &[0.0], 0.1, 0);
+        let q =
+            quantize_conv(&vec![0.5; channels as usize * 16], &[0.0], 0.1, 0, bemm_formats::model::WeightBits::Eight);
         let qc = g.qconv(wide, 1, 4, 1, 0, q, false).unwrap();
         let logits = g.linear(qc, 19, vec![0.1; 19], vec![0.0; 19], false).unwrap();
         ModelBuilder { graph: g, output: logits, feature: qc, meta: OwnedMeta::bigearthnet("deep", &[0]) }.to_bytes()
@@ -243,7 +244,7 @@ fn a_quantized_convolution_deeper_than_2_16_is_refused() {
     assert!(matches!(e, FormatError::Graph { layer: 1, value: 65552, .. }), "{e}");
     // The builder refuses tensors that do not match out_c.
     let mut g = GraphBuilder::new(12, 8, 8);
-    let q = quantize_conv(&vec![0.5; 2 * 12 * 9], &[0.0, 1.0], 0.1, 0);
+    let q = quantize_conv(&vec![0.5; 2 * 12 * 9], &[0.0, 1.0], 0.1, 0, bemm_formats::model::WeightBits::Eight);
     assert!(g.qconv(GraphBuilder::INPUT, 2, 3, 1, 1, q.clone(), false).is_ok());
     assert!(g.qconv(GraphBuilder::INPUT, 3, 3, 1, 1, q, false).is_err());
 }

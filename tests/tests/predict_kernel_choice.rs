@@ -83,7 +83,7 @@ fn predict_measures_once_caches_pins_and_rejects_unknown_kernels() {
     let mut b = arch::build(Arch::Tiny, 12, 120, 19, &mut RandomWeights::new(9), meta).unwrap();
     let convs = b.graph.quantizable();
     for i in convs {
-        b.graph.quantize(i, 0.05, 0).unwrap();
+        b.graph.quantize(i, 0.05, 0, bemm_formats::model::WeightBits::Eight).unwrap();
     }
     let q_path = dir.path().join("tiny-int8.bemm");
     std::fs::write(&q_path, b.to_bytes().unwrap()).unwrap();

@@ -302,7 +302,7 @@ fn int8_row(args: &[String]) -> anyhow::Result<()> {
     let mut quant = float.clone();
     let convs = quant.graph.quantizable();
     for &i in &convs {
-        quant.graph.quantize(i, 0.05, 0)?;
+        quant.graph.quantize(i, 0.05, 0, bemm_formats::model::WeightBits::Eight)?;
     }
     let dir = tempfile::tempdir()?;
     let (fp, qp) = (dir.path().join("float.bemm"), dir.path().join("int8.bemm"));

@@ -380,7 +380,7 @@ fn an_int8_model_runs_through_the_c_abi_unchanged_for_the_caller() {
     let mut b = build(Arch::Tiny, 3, 32, 19, &mut RandomWeights::new(3), meta).expect("build");
     let convs = b.graph.quantizable();
     for i in convs {
-        b.graph.quantize(i, 0.05, 0).expect("quantize");
+        b.graph.quantize(i, 0.05, 0, bemm_formats::model::WeightBits::Eight).expect("quantize");
     }
     let bytes = b.to_bytes().expect("bytes");
     let words = placed(&bytes, 0);

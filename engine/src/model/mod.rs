@@ -4,8 +4,9 @@ use crate::error::EngineError;
 use crate::gemm::Blocks;
 use crate::kernels::int8::{self, QKernel};
 use crate::kernels::{self, Isa, MicroKernel};
-use crate::planner::Plan;
+use crate::planner::{Plan, MAX_PLANNED_LAYERS};
 use bemm_formats::model::{LayerKind, ModelFile, ModelMeta, Shape};
+use heapless::Vec as HVec;
 
 /// Arithmetic used by the convolutions and linear layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,6 +35,10 @@ pub struct Model<'a> {
     /// The int8 kernel of `QConv` layers: the best the CPU supports, or
     /// the one `BEMM_KERNEL` names ([`int8::from_env`]).
     qkern: &'static QKernel,
+    /// Per layer, the largest int8 weight magnitude (0 without int8
+    /// weights), found once at load: a kernel limited to small weights
+    /// ([`QKernel::max_weight`]) runs only the layers it fits.
+    qmax: HVec<u8, MAX_PLANNED_LAYERS>,
     precision: Precision,
     blocks: Blocks,
     winograd: bool,
@@ -45,6 +50,22 @@ pub struct Model<'a> {
 
 mod run;
 mod stage;
+
+/// Per layer of `file`, the largest magnitude of its int8 weights (0 for a
+/// layer without them). One pass over the int8 weights (25 MB for ResNet50),
+/// at load rather than per call.
+fn int8_weight_maxima(file: &ModelFile<'_>) -> Result<HVec<u8, MAX_PLANNED_LAYERS>, EngineError> {
+    let mut out = HVec::new();
+    for l in file.layers() {
+        let max = match (l.layer_kind(), file.tensor_i8(l.weight)) {
+            (Some(LayerKind::QConv), Some(w)) => w.iter().fold(0u8, |m, &x| m.max(x.unsigned_abs())),
+            _ => 0,
+        };
+        out.push(max)
+            .map_err(|_| EngineError::TooManyLayers { layers: file.layers().len(), max: MAX_PLANNED_LAYERS })?;
+    }
+    Ok(out)
+}
 
 use stage::{largest_output, late_stage, Stage};
 pub use stage::{CHUNK_BYTES, STAGE_BYTES};
@@ -74,6 +95,7 @@ impl<'a> Model<'a> {
         let pinned = kernels::from_env()?;
         let kern = pinned.unwrap_or(kernels::best(true));
         let qkern = int8::from_env()?.unwrap_or(int8::best());
+        let qmax = int8_weight_maxima(&file)?;
         let chunk = (CHUNK_BYTES / 4 / largest_output(file.layers())).max(1);
         let stage = late_stage(&file, &plan, chunk, &keep)?;
         Ok(Model {
@@ -82,6 +104,7 @@ impl<'a> Model<'a> {
             kern,
             pinned,
             qkern,
+            qmax,
             precision: if kern.exact { Precision::Exact } else { Precision::Fast },
             blocks: Blocks::DEFAULT,
             winograd: true,
@@ -150,6 +173,27 @@ impl<'a> Model<'a> {
     /// The int8 micro-kernel of `QConv` layers.
     pub fn int8_kernel(&self) -> &'static QKernel {
         self.qkern
+    }
+
+    /// The int8 kernels its `QConv` layers run on, without repeats, the
+    /// most used first: [`Model::int8_kernel`] for the layers whose weights
+    /// it fits ([`QKernel::max_weight`]), [`int8::any_weight`]'s for the
+    /// others. Empty without int8 layers.
+    pub fn int8_kernels_used(&self) -> HVec<(&'static QKernel, usize), 2> {
+        let mut used: HVec<(&'static QKernel, usize), 2> = HVec::new();
+        for (l, &max) in self.file.layers().iter().zip(&self.qmax) {
+            if l.layer_kind() != Some(LayerKind::QConv) {
+                continue;
+            }
+            let k = if self.qkern.fits(max) { self.qkern } else { int8::any_weight(self.qkern) };
+            match used.iter_mut().find(|(u, _)| core::ptr::eq(*u, k)) {
+                Some((_, n)) => *n += 1,
+                // At most two kernels: the chosen one and its fallback.
+                None => used.push((k, 1)).unwrap_or_default(),
+            }
+        }
+        used.sort_unstable_by_key(|u| core::cmp::Reverse(u.1));
+        used
     }
 
     /// Whether the model has int8 layers (`QConv`, format 1.1).

@@ -125,7 +125,7 @@ impl<'a> Model<'a> {
         let (arena, rest) = scratch.split_at_mut(early);
         let (late_arena, ws) = rest.split_at_mut(late);
         let ctx = Ctx { kern: self.kern, qkern: self.qkern, blocks: self.blocks, winograd: self.winograd, fork };
-        let ex = Exec { file: &self.file, plan: &self.plan, ctx };
+        let ex = Exec { file: &self.file, plan: &self.plan, qmax: &self.qmax, ctx };
         let (nc, fl) = (self.num_classes(), self.feature_len());
         let all = 0..self.file.layers().len();
         let Some(st) = self.stage.as_ref().filter(|_| late > 0) else {

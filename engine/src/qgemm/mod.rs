@@ -5,12 +5,14 @@
 //!
 //! The loop nest is the float GEMM's (`crate::gemm`): `nc` columns x `4*kc`
 //! K steps of B are packed once into `NR`-wide strips (`[k4][NR][4]` u8),
-//! `MC` rows of A into `MR`-tall strips (`[k4][MR][4]` i8, or i16 for a
-//! `wide` kernel), and the int8 micro-kernel ([`crate::kernels::int8`])
-//! sweeps the tiles, summing exactly in i32 straight into C's memory. The
-//! packed panels use the same workspace (`Blocks::workspace_len` f32, read
-//! as bytes) as the float GEMM: a K block of `4*kc` bytes fills what `kc`
-//! f32 would (`2*kc` steps for a wide kernel, whose A values take 2 bytes).
+//! `MC` rows of A into `MR`-tall strips in the kernel's
+//! [`QPackA`] layout (`[k4][MR][4]` i8 or i16; a `Rows` kernel reads whole
+//! strips of the weights in place, unpacked), and the int8 micro-kernel
+//! ([`crate::kernels::int8`]) sweeps the tiles, summing exactly in i32
+//! straight into C's memory. The packed panels use the same workspace
+//! (`Blocks::workspace_len` f32, read as bytes) as the float GEMM: a K
+//! block of `4*kc` bytes fills what `kc` f32 would (`2*kc` steps for a
+//! `WideGroups` kernel, whose A values take 2 bytes).
 //!
 //! Epilogue, fused after a tile's last K block while it is in cache
 //! ([`Epilogue`]): `acc - zp * rowsum(w[o]) + bias[o]` (i64), times
@@ -22,7 +24,7 @@ pub(crate) mod pack;
 
 use crate::ctx::{Blocks, Ctx, MC};
 use crate::error::EngineError;
-use crate::kernels::int8::QTile;
+use crate::kernels::int8::{QPackA, QTile};
 use crate::kernels::widest::widest;
 
 /// A source of the u8 B operand (`K x N`), packed on demand.
@@ -172,7 +174,7 @@ pub(crate) fn qgemm(
 
 /// K steps of one block, and the bytes of the packed A block and of the
 /// packed B block, in a workspace of `blocks`: `4 * kc` steps of bytes fill
-/// what `kc` f32 would; a `wide` kernel's A values take 2 bytes, so its
+/// what `kc` f32 would; a `WideGroups` kernel's A values take 2 bytes, so its
 /// blocks are `2 * kc` steps deep. The `MC` weight row sums of a row block
 /// follow the B block (in the `kc + MC` f32 past the float GEMM's panels).
 fn panel_bytes(blocks: Blocks, wide: bool) -> (usize, usize, usize) {
@@ -202,7 +204,7 @@ unsafe fn qgemm_raw(
     if !spec.fits(c_len) || ws.len() < blocks.workspace_len() {
         return Err(EngineError::Internal("qgemm operand sizes"));
     }
-    let wide = kern.wide;
+    let wide = kern.a == QPackA::WideGroups;
     let (kq, a_bytes, b_bytes) = panel_bytes(blocks, wide);
     let nq = blocks.nc();
     if !MC.is_multiple_of(kern.mr) || !nq.is_multiple_of(kern.nr) {
@@ -235,7 +237,7 @@ unsafe fn qgemm_raw(
                 || {
                     for ic in (0..m).step_by(MC) {
                         let mc = MC.min(m - ic);
-                        pack::pack_a(w, k, ic, mc, pc, kc, mr, wide, apack);
+                        pack::pack_a(w, k, ic, mc, pc, kc, mr, kern.a, apack);
                         if last {
                             // The zero-point term's weight sums, for this
                             // block's rows; none needed with a zero point of
@@ -255,9 +257,15 @@ unsafe fn qgemm_raw(
                                 let (rows, cols) = (mr.min(mc - ir), nr.min(nc - jr));
                                 // SAFETY: (ic+ir) < m and jc+jr < n: inside C as checked by `fits`.
                                 let ct = unsafe { c.add((ic + ir) * ldc + jc + jr) };
+                                let (a, lda) = if pack::in_place(kern.a, mc, kc, mr, ir / mr) {
+                                    (w[(ic + ir) * k + pc..].as_ptr(), k)
+                                } else {
+                                    (apack[(ir / mr) * k4 * mr * 4 * esz..].as_ptr() as *const i8, 4 * k4)
+                                };
                                 let tile = QTile {
                                     k4,
-                                    a: apack[(ir / mr) * k4 * mr * 4 * esz..].as_ptr() as *const i8,
+                                    a,
+                                    lda,
                                     b: bpack[(jr / nr) * k4 * nr * 4..].as_ptr(),
                                     c: ct as *mut i32,
                                     ldc,
@@ -266,9 +274,12 @@ unsafe fn qgemm_raw(
                                     accumulate: !first,
                                 };
                                 // SAFETY: `kern` is available (a `Ctx` holds only
-                                // kernels from the checked constructors); the panels
-                                // hold k4 groups of mr / nr strips, zero-padded; C
-                                // holds rows x cols at the tile origin.
+                                // kernels from the checked constructors, and it fits
+                                // the weights: `Ctx::for_int8_weights`); the panels
+                                // hold k4 groups of mr / nr strips, zero-padded, or A
+                                // is read in place: mr whole rows of the weights, k
+                                // apart, with 4 * k4 = kc values from pc; C holds
+                                // rows x cols at the tile origin.
                                 unsafe { (kern.run)(&tile) };
                             }
                             let done = (jr + nr).min(nc);

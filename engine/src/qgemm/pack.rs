@@ -3,6 +3,7 @@
 use super::QPackB;
 use crate::act::{Elem, Planes};
 use crate::conv::Geometry;
+use crate::kernels::int8::QPackA;
 use crate::kernels::Isa;
 
 /// Widest `NR` of any int8 kernel (the im2col row buffers' size).
@@ -62,11 +63,21 @@ fn quantize_run(src: &[f32], inv: f32, zp: f32, dst: &mut [u8]) {
     }
 }
 
+/// Whether strip `strip` (rows `strip*mr..`) of a block of `mc` rows and
+/// `kc` K steps is read in place by a [`QPackA::Rows`] kernel: a whole
+/// strip of whole K groups.
+#[inline(always)]
+pub(crate) fn in_place(layout: QPackA, mc: usize, kc: usize, mr: usize, strip: usize) -> bool {
+    layout == QPackA::Rows && kc.is_multiple_of(4) && (strip + 1) * mr <= mc
+}
+
 /// Pack rows `ic..ic+mc` and K steps `pc..pc+kc` of the `? x k` row-major
-/// i8 weights into `mr`-row strips of `[ceil(kc/4)][mr][4]` (strip `s` at
-/// `s * ceil(kc/4) * mr * 4` values), zero past `kc` and past `mc` rows.
-/// Values are bytes, or for a wide kernel i16 (sign-extended, little
-/// endian), so `dst` holds `ceil(mc/mr) * ceil(kc/4) * mr * 4` of them.
+/// i8 weights into `mr`-row strips of `ceil(kc/4) * mr * 4` values each
+/// (strip `s` at `s` times that), zero past `kc` and past `mc` rows, in
+/// `layout`: `[ceil(kc/4)][mr][4]` bytes, or i16 (sign-extended, little
+/// endian) for [`QPackA::WideGroups`], or `[mr][4 * ceil(kc/4)]` bytes for
+/// [`QPackA::Rows`], whose strips read in place ([`in_place`]) are skipped.
+/// `dst` holds `ceil(mc/mr) * ceil(kc/4) * mr * 4` values.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn pack_a(
@@ -77,10 +88,27 @@ pub(crate) fn pack_a(
     pc: usize,
     kc: usize,
     mr: usize,
-    wide: bool,
+    layout: QPackA,
     dst: &mut [u8],
 ) {
     let k4 = kc.div_ceil(4);
+    if layout == QPackA::Rows {
+        for strip in (0..mc.div_ceil(mr)).filter(|&s| !in_place(layout, mc, kc, mr, s)) {
+            let sdst = &mut dst[strip * k4 * mr * 4..(strip + 1) * k4 * mr * 4];
+            for (r, d) in sdst.chunks_exact_mut(4 * k4).enumerate() {
+                let row = strip * mr + r;
+                if row >= mc {
+                    d.fill(0);
+                    continue;
+                }
+                let src: &[u8] = bytemuck::cast_slice(&w[(ic + row) * k + pc..(ic + row) * k + pc + kc]);
+                d[..kc].copy_from_slice(src);
+                d[kc..].fill(0);
+            }
+        }
+        return;
+    }
+    let wide = layout == QPackA::WideGroups;
     // Bytes of one row's group of 4 K steps.
     let group = if wide { 8 } else { 4 };
     for strip in 0..mc.div_ceil(mr) {

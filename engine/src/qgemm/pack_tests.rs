@@ -1,11 +1,13 @@
-//! Tests of the int8 packing: weight panels (narrow and wide) against the
-//! documented layout, the short im2col copies, the four-row interleave.
+//! Tests of the int8 packing: weight panels (every [`QPackA`] layout)
+//! against the documented layout, the short im2col copies, the four-row
+//! interleave.
 
-use super::{copy_short, fill_short, interleave, pack_a};
+use super::{copy_short, fill_short, in_place, interleave, pack_a};
+use crate::kernels::int8::QPackA;
 use crate::lcg::Lcg;
 
 #[test]
-fn wide_and_narrow_weight_panels_hold_the_same_values_in_the_documented_layout() {
+fn weight_panels_of_every_layout_hold_the_same_values_in_the_documented_layout() {
     let mut rng = Lcg::new(5);
     // Depths below, at and past the 16-byte runs, not multiples of 4;
     // row counts that leave a partial strip.
@@ -14,14 +16,17 @@ fn wide_and_narrow_weight_panels_hold_the_same_values_in_the_documented_layout()
         (13, 64, 0, 13, 0, 64, 6),
         (12, 70, 2, 9, 5, 65, 12),
         (3, 5, 0, 3, 1, 3, 8),
+        (14, 24, 1, 13, 4, 16, 6),
     ] {
         let w: Vec<i8> = (0..m * k).map(|i| if i % 9 == 0 { -128 } else { rng.next_u32() as u8 as i8 }).collect();
         let k4 = kc.div_ceil(4);
         let strips = mc.div_ceil(mr);
         let mut narrow = vec![0xAAu8; strips * k4 * mr * 4];
         let mut wide = vec![0xAAu8; strips * k4 * mr * 8];
-        pack_a(&w, k, ic, mc, pc, kc, mr, false, &mut narrow);
-        pack_a(&w, k, ic, mc, pc, kc, mr, true, &mut wide);
+        let mut rows = vec![0xAAu8; strips * k4 * mr * 4];
+        pack_a(&w, k, ic, mc, pc, kc, mr, QPackA::Groups, &mut narrow);
+        pack_a(&w, k, ic, mc, pc, kc, mr, QPackA::WideGroups, &mut wide);
+        pack_a(&w, k, ic, mc, pc, kc, mr, QPackA::Rows, &mut rows);
         for s in 0..strips {
             for g in 0..k4 {
                 for r in 0..mr {
@@ -33,6 +38,10 @@ fn wide_and_narrow_weight_panels_hold_the_same_values_in_the_documented_layout()
                         assert_eq!(narrow[at] as i8, v, "narrow m {m} k {k} strip {s} group {g} row {r} step {j}");
                         let got = i16::from_le_bytes([wide[2 * at], wide[2 * at + 1]]);
                         assert_eq!(got, i16::from(v), "wide m {m} k {k} strip {s} group {g} row {r} step {j}");
+                        // Rows: `[mr][4 * k4]` per strip, untouched where read in place.
+                        let at = (s * mr + r) * 4 * k4 + kk;
+                        let want = if in_place(QPackA::Rows, mc, kc, mr, s) { 0xAA } else { v as u8 };
+                        assert_eq!(rows[at], want, "rows m {m} k {k} strip {s} group {g} row {r} step {j}");
                     }
                 }
             }

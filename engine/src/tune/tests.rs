@@ -239,7 +239,7 @@ fn an_int8_model_also_gets_its_int8_kernel_measured_then_cached() {
     let convs = b.graph.quantizable();
     assert!(!convs.is_empty());
     for i in convs {
-        b.graph.quantize(i, 0.05, 0).unwrap();
+        b.graph.quantize(i, 0.05, 0, bemm_formats::model::WeightBits::Eight).unwrap();
     }
     let bytes = b.to_bytes().unwrap();
     let m = Model::from_bytes(&bytes).unwrap();

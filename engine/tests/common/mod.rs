@@ -260,7 +260,7 @@ pub fn quantized(builder: &ModelBuilder, calib: &[f16]) -> ModelBuilder {
         let (lo, hi) = vals.fold((0f64, 0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
         let scale = (((hi - lo) / 255.0) as f32).max(1e-6);
         let zp = (-lo / scale as f64).round().clamp(0.0, 255.0) as u8;
-        q.graph.quantize(i as u32, scale, zp).unwrap();
+        q.graph.quantize(i as u32, scale, zp, bemm_formats::model::WeightBits::Eight).unwrap();
     }
     q
 }

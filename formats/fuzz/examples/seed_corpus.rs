@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The same graph with its second convolution int8 (format 1.1): seeds
     // the QConv layer, the i8/i32/f32 tensors and their validation.
     let mut q = m.clone();
-    q.graph.quantize(c1, 0.05, 3)?;
+    q.graph.quantize(c1, 0.05, 3, bemm_formats::model::WeightBits::Eight)?;
     fs::write(root.join("model_file/seed-int8.bemm"), q.to_bytes()?)?;
 
     let tmp = std::env::temp_dir().join(format!("bemm-seed-{}", std::process::id()));

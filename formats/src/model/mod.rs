@@ -34,6 +34,6 @@ pub use meta::{ModelMeta, Provenance, MAX_BANDS, MAX_CLASSES, MAX_SCORES};
 #[cfg(feature = "alloc")]
 pub use owned_meta::OwnedMeta;
 #[cfg(feature = "alloc")]
-pub use quantize::{quantize_conv, QuantConv};
+pub use quantize::{quantize_conv, QuantConv, WeightBits};
 #[cfg(feature = "alloc")]
 pub use write::{GraphBuilder, LayerSpec, ModelBuilder, COMPACT_FEATURE_DIM};

@@ -19,13 +19,51 @@ pub struct QuantConv {
     pub weight_scales: Vec<f32>,
 }
 
+/// The range of quantized weights: 8 bits (`|w| <= 127`) or 7 bits
+/// (`|w| <= 63`). Both are stored as i8; 7-bit weights give up one bit of
+/// weight precision so that CPUs without integer dot products (x86 with
+/// AVX2 only) can multiply them with `vpmaddubsw`, whose 16-bit pair sums
+/// saturate for larger weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightBits {
+    /// `|w| <= 127`.
+    #[default]
+    Eight,
+    /// `|w| <= 63`.
+    Seven,
+}
+
+impl WeightBits {
+    /// The largest quantized weight magnitude.
+    pub fn max(self) -> i8 {
+        match self {
+            WeightBits::Eight => 127,
+            WeightBits::Seven => 63,
+        }
+    }
+
+    /// Bits per weight, sign included.
+    pub fn bits(self) -> u32 {
+        match self {
+            WeightBits::Eight => 8,
+            WeightBits::Seven => 7,
+        }
+    }
+}
+
 /// Quantize a float convolution (`weight` `[out_c, ...]` row-major, `bias`
 /// `[out_c]`) for an input quantized with `input_scale` and
 /// `input_zero_point`: per output channel symmetric weights,
-/// `weight_scales[o] = max |w[o, ...]| / 127` (1 for an all-zero channel),
-/// `w = round(w / weight_scales[o])`, `bias = round(b / (input_scale *
-/// weight_scales[o]))` (saturating at the i32 range).
-pub fn quantize_conv(weight: &[f32], bias: &[f32], input_scale: f32, input_zero_point: u8) -> QuantConv {
+/// `weight_scales[o] = max |w[o, ...]| / bits.max()` (1 for an all-zero
+/// channel), `w = round(w / weight_scales[o])`, `bias = round(b /
+/// (input_scale * weight_scales[o]))` (saturating at the i32 range).
+pub fn quantize_conv(
+    weight: &[f32],
+    bias: &[f32],
+    input_scale: f32,
+    input_zero_point: u8,
+    bits: WeightBits,
+) -> QuantConv {
     let out_c = bias.len().max(1);
     let per = weight.len() / out_c;
     let mut q = QuantConv {
@@ -38,8 +76,9 @@ pub fn quantize_conv(weight: &[f32], bias: &[f32], input_scale: f32, input_zero_
     for (o, &b) in bias.iter().enumerate() {
         let row = &weight[o * per..(o + 1) * per];
         let max = row.iter().fold(0f32, |m, w| m.max(w.abs()));
-        let scale = if max > 0.0 && max.is_finite() { max / 127.0 } else { 1.0 };
-        q.weight.extend(row.iter().map(|w| round(w / scale).clamp(-127.0, 127.0) as i8));
+        let top = f32::from(bits.max());
+        let scale = if max > 0.0 && max.is_finite() { max / top } else { 1.0 };
+        q.weight.extend(row.iter().map(|w| round(w / scale).clamp(-top, top) as i8));
         q.bias.push(round(b / (input_scale * scale)).clamp(i32::MIN as f32, i32::MAX as f32) as i32);
         q.weight_scales.push(scale);
     }

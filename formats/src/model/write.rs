@@ -7,7 +7,7 @@
 use super::file::{ModelFile, Shape, MAX_KERNEL};
 use super::layout::*;
 use super::owned_meta::OwnedMeta;
-use super::quantize::{quantize_conv, QuantConv};
+use super::quantize::{quantize_conv, QuantConv, WeightBits};
 use crate::checksum::xxh64;
 use crate::error::{FormatError, Result};
 use alloc::vec::Vec;
@@ -190,16 +190,16 @@ impl GraphBuilder {
     }
 
     /// Turn convolution `id` into a `QConv` with [`quantize_conv`]'s
-    /// weights, for an input quantized with `input_scale` and
+    /// weights of `bits`, for an input quantized with `input_scale` and
     /// `input_zero_point` (a float model's int8 twin, layer by layer).
-    pub fn quantize(&mut self, id: u32, input_scale: f32, input_zero_point: u8) -> Result<()> {
+    pub fn quantize(&mut self, id: u32, input_scale: f32, input_zero_point: u8, bits: WeightBits) -> Result<()> {
         let spec = self.layers.get_mut(id as usize).ok_or(shape_err("unknown layer id", id as u64))?;
         let (LayerKind::Conv, Some(w), Some(b)) =
             (LayerKind::from_u32(spec.record.kind).unwrap_or(LayerKind::Relu), spec.weight.take(), spec.bias.take())
         else {
             return Err(shape_err("only a convolution with weights and bias can be quantized", id as u64));
         };
-        spec.quant = Some(quantize_conv(&w, &b, input_scale, input_zero_point));
+        spec.quant = Some(quantize_conv(&w, &b, input_scale, input_zero_point, bits));
         spec.record.kind = LayerKind::QConv as u32;
         Ok(())
     }

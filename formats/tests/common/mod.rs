@@ -196,8 +196,8 @@ pub fn reseal_shard_header(b: &mut [u8]) {
 /// convolution quantized (`QConv`, format 1.1): every int8 tensor type.
 pub fn quant_model_builder() -> ModelBuilder {
     let mut b = model_builder();
-    b.graph.quantize(1, 0.05, 0).unwrap();
-    b.graph.quantize(4, 0.03, 0).unwrap();
+    b.graph.quantize(1, 0.05, 0, bemm_formats::model::WeightBits::Eight).unwrap();
+    b.graph.quantize(4, 0.03, 0, bemm_formats::model::WeightBits::Eight).unwrap();
     b
 }
 

@@ -28,9 +28,11 @@ mod x86;
 pub(crate) struct QTile {
     /// Groups of 4 K steps (K zero-padded to a multiple of 4).
     pub k4: usize,
-    /// Packed A panel (weights): `[k4][MR][4]` i8, or i16 for a
-    /// [`QKernel::wide`] kernel.
+    /// A panel (weights) in the kernel's [`QPackA`] layout.
     pub a: *const i8,
+    /// Bytes between A rows, for a [`QPackA::Rows`] kernel (unused by the
+    /// others).
+    pub lda: usize,
     /// Packed B panel (quantized activations): `[k4][NR][4]` u8.
     pub b: *const u8,
     /// Top-left of the C tile; rows are `ldc` i32 apart.
@@ -45,6 +47,24 @@ pub(crate) struct QTile {
     pub accumulate: bool,
 }
 
+/// The layout a kernel reads its A panel (the weights) in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QPackA {
+    /// `[k4][MR][4]` i8: a row's 4 weights of a K group side by side, the
+    /// rows' groups one after the other.
+    Groups,
+    /// [`QPackA::Groups`] with the weights sign-extended to i16: for an ISA
+    /// that multiplies only 16-bit integers exactly (`vpmaddwd`), widening
+    /// the weights once while packing costs less than widening and
+    /// broadcasting them again in every tile.
+    WideGroups,
+    /// `MR` rows of `4 * k4` i8, [`QTile::lda`] bytes apart: the weights
+    /// as the model file stores them (row-major), so whole strips of whole
+    /// K groups are read in place, unpacked; only a partial strip or a
+    /// depth that is not a multiple of 4 is copied (zero-padded).
+    Rows,
+}
+
 /// A registered int8 micro-kernel, run by the int8 GEMM (`crate::qgemm`)
 /// of `QConv` layers.
 #[derive(Debug)]
@@ -57,36 +77,58 @@ pub struct QKernel {
     pub mr: usize,
     /// Tile columns.
     pub nr: usize,
-    /// Whether its A panel holds i16 (the weights sign-extended, same
-    /// layout): for an ISA that multiplies only 16-bit integers exactly
-    /// (`vpmaddwd`), widening the weights once while packing costs less than
-    /// widening and broadcasting them again in every tile.
-    pub wide: bool,
+    /// How it reads its A panel.
+    pub a: QPackA,
+    /// The largest weight magnitude it sums exactly: 128 (every i8), or 64
+    /// for a kernel whose 16-bit pair sums saturate past it (`vpmaddubsw`).
+    /// A layer with larger weights runs on [`any_weight`]'s kernel instead.
+    pub max_weight: u8,
     /// The kernel. Safety: the caller guarantees the ISA is available, `a`
-    /// covers `k4 * MR * 4` values, `b` covers `k4 * NR * 4` values and `c`
-    /// covers `rows` rows of `cols` values `ldc` apart (A values of 16 bits
-    /// when `wide`).
+    /// covers `k4 * MR * 4` values in the kernel's [`QPackA`] layout, `b`
+    /// covers `k4 * NR * 4` values and `c` covers `rows` rows of `cols`
+    /// values `ldc` apart.
     pub(crate) run: unsafe fn(&QTile),
 }
 
 /// Every int8 micro-kernel, best first (one line per kernel); the scalar
-/// reference last.
+/// reference last. A kernel limited to small weights comes before a kernel
+/// of the same ISA for every weight ([`any_weight`]).
 #[rustfmt::skip]
 pub(crate) static QREGISTRY: &[QKernel] = &[
     #[cfg(target_arch = "x86_64")]
-    QKernel { name: "avx512vnni-12x32", isa: Isa::Avx512Vnni, mr: 12, nr: 32, wide: false, run: x86::avx512vnni_12x32 },
+    QKernel { name: "avx512vnni-12x32", isa: Isa::Avx512Vnni, mr: 12, nr: 32, a: QPackA::Groups, max_weight: 128, run: x86::avx512vnni_12x32 },
     #[cfg(target_arch = "x86_64")]
-    QKernel { name: "avxvnni-6x16", isa: Isa::AvxVnni, mr: 6, nr: 16, wide: false, run: x86::avxvnni_6x16 },
+    QKernel { name: "avxvnni-6x16", isa: Isa::AvxVnni, mr: 6, nr: 16, a: QPackA::Groups, max_weight: 128, run: x86::avxvnni_6x16 },
     #[cfg(target_arch = "aarch64")]
-    QKernel { name: "neon-dot-8x8", isa: Isa::NeonDot, mr: 8, nr: 8, wide: false, run: neon::dot_8x8 },
+    QKernel { name: "neon-dot-8x8", isa: Isa::NeonDot, mr: 8, nr: 8, a: QPackA::Groups, max_weight: 128, run: neon::dot_8x8 },
     #[cfg(target_arch = "aarch64")]
-    QKernel { name: "neon-4x8", isa: Isa::Neon, mr: 4, nr: 8, wide: false, run: neon::smull_4x8 },
+    QKernel { name: "neon-4x8", isa: Isa::Neon, mr: 4, nr: 8, a: QPackA::Groups, max_weight: 128, run: neon::smull_4x8 },
     #[cfg(target_arch = "x86_64")]
-    QKernel { name: "avx2-6x8", isa: Isa::Avx2, mr: 6, nr: 8, wide: true, run: x86::avx2_6x8 },
-    QKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, wide: false, run: scalar::qtile_4x8 },
+    QKernel { name: "avx2-7bit-6x16", isa: Isa::Avx2, mr: 6, nr: 16, a: QPackA::Rows, max_weight: 64, run: x86::avx2_7bit_6x16 },
+    #[cfg(target_arch = "x86_64")]
+    QKernel { name: "avx2-6x8", isa: Isa::Avx2, mr: 6, nr: 8, a: QPackA::WideGroups, max_weight: 128, run: x86::avx2_6x8 },
+    QKernel { name: "scalar-4x8", isa: Isa::Scalar, mr: 4, nr: 8, a: QPackA::Groups, max_weight: 128, run: scalar::qtile_4x8 },
 ];
 
-/// The best int8 kernel the running CPU supports.
+impl QKernel {
+    /// Whether it sums weights of magnitude up to `max_abs` exactly.
+    pub fn fits(&self, max_abs: u8) -> bool {
+        max_abs <= self.max_weight
+    }
+}
+
+/// The kernel for a layer whose weights `kern` does not fit: `kern` itself
+/// when it takes every weight, else the first kernel of its ISA that does
+/// (so available wherever `kern` is), else the scalar reference.
+pub fn any_weight(kern: &'static QKernel) -> &'static QKernel {
+    if kern.fits(128) {
+        return kern;
+    }
+    QREGISTRY.iter().find(|k| k.isa == kern.isa && k.fits(128)).unwrap_or(scalar())
+}
+
+/// The best int8 kernel the running CPU supports (possibly one limited to
+/// small weights: layers it does not fit run on [`any_weight`]'s).
 pub fn best() -> &'static QKernel {
     QREGISTRY.iter().find(|k| k.isa.available()).unwrap_or(scalar())
 }

@@ -1,21 +1,36 @@
 //! Every int8 kernel against the scalar reference, bit for bit.
 
-use super::{QKernel, QTile, QREGISTRY};
+use super::{QKernel, QPackA, QTile, QREGISTRY};
 use crate::cpu::Cpu;
 use crate::lcg::Lcg;
 
-/// Pack a row-major `rows x k` i8 matrix into `[k4][mr][4]` (zero padding),
-/// as bytes, or as i16 (little endian) when `wide`.
-fn pack_a(a: &[i8], rows: usize, k: usize, mr: usize, wide: bool) -> Vec<u8> {
+/// Pack a row-major `rows x k` i8 matrix in `layout` (zero padding), as
+/// bytes; [`QPackA::Rows`] rows are [`ROWS_LDA_EXTRA`] bytes longer than
+/// `4 * k4`, the extra bytes garbage (returns the panel and its `lda`).
+fn pack_a(a: &[i8], rows: usize, k: usize, mr: usize, layout: QPackA) -> (Vec<u8>, usize) {
     let k4 = k.div_ceil(4);
+    if layout == QPackA::Rows {
+        let lda = 4 * k4 + ROWS_LDA_EXTRA;
+        let mut out = vec![0x5au8; mr * lda];
+        for r in 0..mr {
+            for kk in 0..4 * k4 {
+                out[r * lda + kk] = if r < rows && kk < k { a[r * k + kk] as u8 } else { 0 };
+            }
+        }
+        return (out, lda);
+    }
     let mut out = vec![0i16; k4 * mr * 4];
     for r in 0..rows {
         for kk in 0..k {
             out[((kk / 4) * mr + r) * 4 + kk % 4] = i16::from(a[r * k + kk]);
         }
     }
-    values(&out, wide)
+    (values(&out, layout == QPackA::WideGroups), 0)
 }
+
+/// Garbage bytes after each row of a [`QPackA::Rows`] test panel: a kernel
+/// that ignored `lda` would read them.
+const ROWS_LDA_EXTRA: usize = 12;
 
 /// Pack a row-major `k x cols` u8 matrix into `[k4][nr][4]` (zero padding).
 fn pack_b(b: &[u8], k: usize, cols: usize, nr: usize) -> Vec<u8> {
@@ -38,12 +53,20 @@ fn values(v: &[i16], wide: bool) -> Vec<u8> {
     }
 }
 
-/// Run `kern` on random operands of `rows x k x cols` (extremes included)
+/// Run `kern` on random operands of `rows x k x cols` (extremes included,
+/// weights within its [`QKernel::max_weight`])
 /// and return C, starting from `init` when accumulating.
 fn run(kern: &QKernel, rows: usize, k: usize, cols: usize, accumulate: bool, seed: u64) -> (Vec<i32>, Vec<i32>) {
     let mut rng = Lcg::new(seed as u32);
-    let a: Vec<i8> =
-        (0..rows * k).map(|i| if i % 7 == 0 { -128 } else { (rng.next_u32() >> 24) as u8 as i8 }).collect();
+    // Weights over the kernel's whole range, its extremes included.
+    let top = i16::from(kern.max_weight);
+    let a: Vec<i8> = (0..rows * k)
+        .map(|i| match i % 7 {
+            0 => -top,
+            3 => top.min(127),
+            _ => i16::from((rng.next_u32() >> 24) as u8 as i8).clamp(-top, top),
+        } as i8)
+        .collect();
     let b: Vec<u8> = (0..k * cols).map(|i| if i % 5 == 0 { 255 } else { (rng.next_u32() >> 24) as u8 }).collect();
     let ldc = kern.nr + 3;
     let init: Vec<i32> = (0..kern.mr * ldc).map(|i| i as i32 * 1000 - 7).collect();
@@ -55,11 +78,11 @@ fn run(kern: &QKernel, rows: usize, k: usize, cols: usize, accumulate: bool, see
             want[r * ldc + c] = (base + dot) as i32;
         }
     }
-    let pa = pack_a(&a, rows, k, kern.mr, kern.wide);
+    let (pa, lda) = pack_a(&a, rows, k, kern.mr, kern.a);
     let pb = pack_b(&b, k, cols, kern.nr);
     let mut got = init;
     let a = pa.as_ptr() as *const i8;
-    let t = QTile { k4: k.div_ceil(4), a, b: pb.as_ptr(), c: got.as_mut_ptr(), ldc, rows, cols, accumulate };
+    let t = QTile { k4: k.div_ceil(4), a, lda, b: pb.as_ptr(), c: got.as_mut_ptr(), ldc, rows, cols, accumulate };
     assert!(Cpu::detect().supports(kern.isa));
     // SAFETY: the ISA was checked; the panels and C were sized for this kernel's tile above.
     unsafe { (kern.run)(&t) };
@@ -112,5 +135,28 @@ fn every_available_int8_kernel_matches_on_random_edge_tiles() {
             let (got, want) = run(kern, rows, k, cols, accumulate, 1000 + case);
             assert_eq!(got, want, "{} rows {rows} k {k} cols {cols} accumulate {accumulate}", kern.name);
         }
+    }
+}
+
+#[test]
+fn a_kernel_limited_to_small_weights_hands_larger_ones_to_a_kernel_of_its_isa() {
+    for kern in QREGISTRY {
+        let full = super::any_weight(kern);
+        assert!(full.fits(128), "{} -> {}", kern.name, full.name);
+        assert_eq!(full.isa, kern.isa, "{} -> {}", kern.name, full.name);
+        assert_eq!(core::ptr::eq(full, kern), kern.fits(128), "{}", kern.name);
+    }
+    // The context switches kernels per layer on the layer's largest weight.
+    let ctx = |q: &'static QKernel| crate::ctx::Ctx {
+        kern: crate::kernels::scalar(),
+        qkern: q,
+        blocks: crate::ctx::Blocks::DEFAULT,
+        winograd: true,
+        fork: None,
+    };
+    for kern in QREGISTRY.iter().filter(|k| !k.fits(128)) {
+        assert!(core::ptr::eq(ctx(kern).for_int8_weights(kern.max_weight).qkern, kern));
+        let big = ctx(kern).for_int8_weights(kern.max_weight + 1).qkern;
+        assert!(core::ptr::eq(big, super::any_weight(kern)), "{}", kern.name);
     }
 }
