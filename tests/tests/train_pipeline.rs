@@ -60,20 +60,29 @@ fn synth_ingest_train_export_predict() {
     let t_train = t0.elapsed().as_secs_f64() - t_data;
     bemm_tools::cli::run_args(["export", &s(&run), "--out", &s(&model), "--verify", "64", "--json"]).expect("export");
 
-    let int8 = dir.path().join("tiny-int8.bemm");
-    bemm_tools::cli::run_args([
-        "export",
-        &s(&run),
-        "--out",
-        &s(&int8),
-        "--verify",
-        "64",
-        "--quantize",
-        "int8",
-        "--calibrate",
-        &s(&archive),
-    ])
-    .expect("int8 export");
+    // int8 of 8-bit weights, and of 7-bit weights (for AVX2-only CPUs).
+    let int8s: Vec<_> = ["8", "7"]
+        .into_iter()
+        .map(|bits| {
+            let int8 = dir.path().join(format!("tiny-int8-w{bits}.bemm"));
+            bemm_tools::cli::run_args([
+                "export",
+                &s(&run),
+                "--out",
+                &s(&int8),
+                "--verify",
+                "64",
+                "--quantize",
+                "int8",
+                "--calibrate",
+                &s(&archive),
+                "--int8-weight-bits",
+                bits,
+            ])
+            .unwrap_or_else(|e| panic!("int8 export, {bits}-bit weights: {e:#}"));
+            int8
+        })
+        .collect();
 
     let a = PatchArchive::open(&archive).expect("archive");
     let test = a.indices(Some(Split::Test));
@@ -98,7 +107,9 @@ fn synth_ingest_train_export_predict() {
         t0.elapsed().as_secs_f64()
     );
     assert!(scores.f2 >= 0.8, "test sample F2 {:.4} < 0.8", scores.f2);
-    check_int8(&bytes, &std::fs::read(&int8).expect("int8 model file"), &a, &test);
+    for int8 in &int8s {
+        check_int8(&bytes, &std::fs::read(int8).expect("int8 model file"), &a, &test);
+    }
     assert!(agree.rate() >= 0.99, "engine agrees with burn on {:.3} % of decisions", 100.0 * agree.rate());
     for f in ["metrics.csv", "metrics.jsonl", "loss.svg", "scores.svg", "last.ckpt"] {
         assert!(run.join(f).exists(), "{f} missing from the run directory");
@@ -106,7 +117,8 @@ fn synth_ingest_train_export_predict() {
 }
 
 /// The int8 model against the fp16 one on the test split, measured here
-/// with the engine (independently of the export's own check).
+/// with the engine (independently of the export's own check); with 7-bit
+/// weights on an AVX2-only CPU, some of its layers run on the 7-bit kernel.
 fn check_int8(float: &[u8], int8: &[u8], a: &PatchArchive, test: &[usize]) {
     let aligned = |b: &[u8]| {
         let mut w = vec![0u64; b.len().div_ceil(8)];
@@ -135,7 +147,8 @@ fn check_int8(float: &[u8], int8: &[u8], a: &PatchArchive, test: &[usize]) {
     let agreement = 1.0 - differing as f64 / (samples.len() * nc) as f64;
     let (f2f, f2q) = (af.finish().sample_f2, aq.finish().sample_f2);
     println!(
-        "train_pipeline int8: agreement with fp16 {:.3} % of {} decisions; test sample F2 fp16 {f2f:.4}, int8 {f2q:.4} ({:+.2} points); {} -> {} bytes ({:.3} x)",
+        "train_pipeline int8 ({}): agreement with fp16 {:.3} % of {} decisions; test sample F2 fp16 {f2f:.4}, int8 {f2q:.4} ({:+.2} points); {} -> {} bytes ({:.3} x)",
+        mq.int8_kernels_used().iter().map(|(k, n)| format!("{n} layers on {}", k.name)).collect::<Vec<_>>().join(", "),
         100.0 * agreement,
         samples.len() * nc,
         100.0 * (f2q - f2f),

@@ -134,6 +134,7 @@ fn bad_calibration_inputs_are_refused_and_nothing_is_written() {
         calibrate: Some(st.archive.clone()),
         calibration_patches: 8,
         int8_verify: 8,
+        int8_weight_bits: 8,
         min_int8_agreement: 0.99,
         max_int8_f2_drop: 0.005,
     };

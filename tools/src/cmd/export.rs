@@ -103,8 +103,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         rows.push(vec![
             "int8".into(),
             format!(
-                "{} convolutions int8, {} f16; ranges from {} patches of {}; verified on {} {} patches",
+                "{} convolutions int8 ({}-bit weights), {} f16; ranges from {} patches of {}; verified on {} {} patches",
                 q.int8_layers,
+                q.weight_bits,
                 q.float_convs,
                 q.calibration_patches,
                 q.calibration_archive.display(),

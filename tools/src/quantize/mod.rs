@@ -18,6 +18,7 @@ pub mod verify;
 
 use anyhow::{bail, Context, Result};
 use bemm_engine::Model;
+use bemm_formats::model::WeightBits;
 use patches::Patches;
 use range::{scale_zero_point, RangeMethod};
 use stats::ActivationStats;
@@ -43,6 +44,11 @@ pub struct QuantArgs {
     /// Calibration patches the activation ranges come from.
     #[arg(long, default_value_t = 256)]
     pub calibration_patches: usize,
+    /// Bits per int8 weight: 8, or 7 for CPUs without integer dot products
+    /// (x86 with AVX2 only), which multiply 7-bit weights faster (the
+    /// engine's `avx2-7bit-6x16` kernel) at one bit less weight precision.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(7..=8))]
+    pub int8_weight_bits: u32,
     /// Held-out patches the int8 model is verified on.
     #[arg(long, default_value_t = 1024)]
     pub int8_verify: usize,
@@ -55,6 +61,15 @@ pub struct QuantArgs {
 }
 
 impl QuantArgs {
+    /// The weight range `--int8-weight-bits` asks for.
+    pub fn weight_bits(&self) -> WeightBits {
+        if self.int8_weight_bits == 7 {
+            WeightBits::Seven
+        } else {
+            WeightBits::Eight
+        }
+    }
+
     /// The calibration archive when quantizing (checked: flags in range,
     /// archive readable and non-empty), before any long work.
     pub fn check(&self) -> Result<Option<&Path>> {
@@ -107,6 +122,8 @@ pub struct Int8Report {
     pub heldout_split: String,
     /// Convolutions stored as int8.
     pub int8_layers: usize,
+    /// Bits per int8 weight (8, or 7: `|w| <= 63`).
+    pub weight_bits: u32,
     /// Convolutions kept f16 (the stem).
     pub float_convs: usize,
     /// Bytes of the float model file.
@@ -127,6 +144,7 @@ impl Int8Report {
     pub fn table(&self) -> Vec<Vec<String>> {
         let mut rows =
             vec![["int8 range", "agreement", "F2 float", "F2 int8", "F2 change", "size"].map(String::from).to_vec()];
+        rows[0][0] = format!("int8 range ({}-bit weights)", self.weight_bits);
         for m in &self.methods {
             rows.push(vec![
                 if m.method == self.chosen { format!("{} (kept)", m.method) } else { m.method.clone() },
@@ -199,7 +217,7 @@ pub fn quantize(float_bytes: &[u8], archive: &Path, a: &QuantArgs) -> Result<(Ve
             let (scale, zp) = scale_zero_point(lo, hi);
             q.push((layer, scale, zp));
         }
-        let bytes = rewrite::rebuild(file, &q)?.to_bytes().context("encoding the int8 model")?;
+        let bytes = rewrite::rebuild(file, &q, a.weight_bits())?.to_bytes().context("encoding the int8 model")?;
         let qbuf = Aligned::new(&bytes);
         let int8 = Model::from_bytes(qbuf.bytes()).context("the engine rejects the int8 model")?;
         let pq = verify::probabilities(&int8, &held, threads)?;
@@ -222,6 +240,7 @@ pub fn quantize(float_bytes: &[u8], archive: &Path, a: &QuantArgs) -> Result<(Ve
         heldout_patches: p.heldout.len(),
         heldout_split: p.heldout_split.into(),
         int8_layers: cands.len(),
+        weight_bits: a.weight_bits().bits(),
         float_convs: file
             .layers()
             .iter()

@@ -3,7 +3,7 @@
 //! crate's `quantize_conv`: symmetric per-output-channel int8 weights).
 
 use anyhow::{bail, Context, Result};
-use bemm_formats::model::{GraphBuilder, LayerKind, LayerRecord, ModelBuilder, ModelFile, OwnedMeta};
+use bemm_formats::model::{GraphBuilder, LayerKind, LayerRecord, ModelBuilder, ModelFile, OwnedMeta, WeightBits};
 
 /// The convolutions worth quantizing ([`LayerRecord::quantizable`]), as
 /// `(conv layer, layer whose output it reads)`.
@@ -28,8 +28,8 @@ fn no_relu(l: &LayerRecord, layer: usize) -> Result<()> {
 
 /// Rebuild `file` layer by layer (weights widened from f16, so writing the
 /// builder again stores the same f16 values), then quantize each
-/// `(layer, input_scale, input_zero_point)` of `quantize`.
-pub fn rebuild(file: &ModelFile<'_>, quantize: &[(usize, f32, u8)]) -> Result<ModelBuilder> {
+/// `(layer, input_scale, input_zero_point)` of `quantize` to weights of `bits`.
+pub fn rebuild(file: &ModelFile<'_>, quantize: &[(usize, f32, u8)], bits: WeightBits) -> Result<ModelBuilder> {
     let s = file.input_shape();
     let mut g = GraphBuilder::new(s.c, s.h, s.w);
     for (i, l) in file.layers().iter().enumerate() {
@@ -78,7 +78,7 @@ pub fn rebuild(file: &ModelFile<'_>, quantize: &[(usize, f32, u8)]) -> Result<Mo
         }
     }
     for &(layer, scale, zp) in quantize {
-        g.quantize(layer as u32, scale, zp).with_context(|| format!("quantizing layer {layer}"))?;
+        g.quantize(layer as u32, scale, zp, bits).with_context(|| format!("quantizing layer {layer}"))?;
     }
     let h = file.header();
     Ok(ModelBuilder {
@@ -108,19 +108,30 @@ mod tests {
             let bytes = b.to_bytes().unwrap();
             let (w, n) = parsed(&bytes);
             let file = ModelFile::parse(&bytemuck::cast_slice::<u64, u8>(&w)[..n]).unwrap();
-            assert_eq!(rebuild(&file, &[]).unwrap().to_bytes().unwrap(), bytes, "{}", a.name());
+            assert_eq!(rebuild(&file, &[], WeightBits::Eight).unwrap().to_bytes().unwrap(), bytes, "{}", a.name());
             let c = candidates(&file);
             assert!(!c.is_empty() && c.iter().all(|&(i, src)| src < i));
             let q: Vec<_> = c.iter().map(|&(i, _)| (i, 0.05, 0)).collect();
-            let qb = rebuild(&file, &q).unwrap().to_bytes().unwrap();
+            let qb = rebuild(&file, &q, WeightBits::Eight).unwrap().to_bytes().unwrap();
             let (w2, n2) = parsed(&qb);
             let qf = ModelFile::parse(&bytemuck::cast_slice::<u64, u8>(&w2)[..n2]).unwrap();
             let kinds: Vec<_> = qf.layers().iter().map(|l| l.layer_kind()).collect();
             assert_eq!(kinds.iter().filter(|k| **k == Some(LayerKind::QConv)).count(), c.len());
+            // Every int8 weight within the range asked for, its extreme reached.
+            for bits in [WeightBits::Eight, WeightBits::Seven] {
+                let qb = rebuild(&file, &q, bits).unwrap().to_bytes().unwrap();
+                let (w3, n3) = parsed(&qb);
+                let f = ModelFile::parse(&bytemuck::cast_slice::<u64, u8>(&w3)[..n3]).unwrap();
+                let qconvs = f.layers().iter().filter(|l| l.layer_kind() == Some(LayerKind::QConv));
+                let max =
+                    qconvs.map(|l| f.tensor_i8(l.weight).unwrap().iter().map(|x| x.unsigned_abs()).max().unwrap());
+                assert!(max.clone().all(|m| m <= bits.max() as u8), "{} {bits:?}", a.name());
+                assert!(max.clone().any(|m| m == bits.max() as u8), "{} {bits:?}", a.name());
+            }
             // The stem stays float.
             assert_eq!(kinds.iter().filter(|k| **k == Some(LayerKind::Conv)).count(), 1);
             assert!(qb.len() < bytes.len());
-            assert!(rebuild(&qf, &[]).unwrap_err().to_string().contains("already int8"));
+            assert!(rebuild(&qf, &[], WeightBits::Eight).unwrap_err().to_string().contains("already int8"));
         }
     }
 }
