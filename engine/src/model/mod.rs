@@ -87,7 +87,8 @@ impl<'a> Model<'a> {
     /// supports ([`int8::best`]); a `BEMM_KERNEL` naming an int8 kernel or
     /// level pins it for them ([`int8::from_env`]) while the float layers
     /// keep their default, and a level both registries have (`avx2`,
-    /// `scalar`) pins both.
+    /// `scalar`) pins both. Loading reads the int8 weights once, for each
+    /// layer's largest magnitude ([`Model::int8_kernels_used`]).
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, EngineError> {
         let file = ModelFile::parse(bytes)?;
         let keep = [file.header().output_layer, file.header().feature_layer];
@@ -162,7 +163,9 @@ impl<'a> Model<'a> {
     }
 
     /// Run `QConv` layers on `kern` (any int8 kernel gives bit-identical
-    /// results: their sums are exact). Infallible for the same reason as
+    /// results: their sums are exact); layers whose weights a kernel
+    /// limited to small weights does not fit run on
+    /// [`int8::any_weight`]`(kern)`. Infallible for the same reason as
     /// [`Model::with_kernel`]: a `&QKernel` is handed out only after the CPU
     /// check ([`int8::best`], [`int8::by_name_on`], [`int8::available`]).
     pub fn with_int8_kernel(mut self, kern: &'static QKernel) -> Self {

@@ -170,7 +170,7 @@ pub(crate) unsafe fn avx2_7bit_6x16(t: &QTile) {
 }
 
 /// AVX2 without VNNI, 6 rows x 8 columns, on a wide A panel
-/// ([`super::QKernel::wide`]: the weights as i16, widened while packing).
+/// ([`super::QPackA::WideGroups`]: the weights as i16, widened while packing).
 /// Per K group the 8 columns' 32 activation bytes widen to two i16 vectors
 /// (4 columns x 4 steps each); `vpmaddwd` against a row's 4 weights
 /// (broadcast straight from the panel) gives per column two pair sums,
