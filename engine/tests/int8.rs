@@ -74,6 +74,20 @@ fn qconv_layers_match_the_reference_reading_of_the_spec() {
 }
 
 #[test]
+fn a_kernel_limited_to_7_bit_weights_runs_only_the_layers_that_fit() {
+    let bytes = qconv_graph(&mut Rng(23));
+    let buf = Aligned::new(&bytes);
+    let m = Model::from_bytes(buf.bytes()).unwrap();
+    // qconv_graph: four layers of 7-bit weights, two of 8-bit weights.
+    for k in int8::available() {
+        let used: Vec<_> =
+            m.clone().with_int8_kernel(k).int8_kernels_used().iter().map(|(q, n)| (q.name, *n)).collect();
+        let want = if k.fits(127) { vec![(k.name, 6)] } else { vec![(k.name, 4), (int8::any_weight(k).name, 2)] };
+        assert_eq!(used, want, "{}", k.name);
+    }
+}
+
+#[test]
 fn every_int8_kernel_split_and_batch_gives_bit_identical_outputs() {
     let mut rng = Rng(22);
     let bytes = qconv_graph(&mut rng);

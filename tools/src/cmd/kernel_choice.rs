@@ -56,3 +56,21 @@ pub(crate) fn json(c: &Choice) -> serde_json::Value {
         })).collect::<Vec<_>>(),
     })
 }
+
+/// The int8 kernels a model's `QConv` layers run on, as `[{"kernel",
+/// "layers"}]` (empty for a float model): a kernel limited to small weights
+/// runs only the layers whose weights it fits, its fallback the others.
+pub(crate) fn int8_json(m: &bemm_engine::Model<'_>) -> serde_json::Value {
+    m.int8_kernels_used().iter().map(|(k, n)| serde_json::json!({ "kernel": k.name, "layers": n })).collect()
+}
+
+/// One line naming the int8 kernels the layers run on, for a quantized
+/// model: `int8 layers: 52 on avx2-6x8`.
+pub(crate) fn int8_line(m: &bemm_engine::Model<'_>) -> Option<String> {
+    let used = m.int8_kernels_used();
+    if used.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = used.iter().map(|(k, n)| format!("{n} on {}", k.name)).collect();
+    Some(format!("int8 layers: {}", parts.join(", ")))
+}

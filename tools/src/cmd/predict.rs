@@ -237,6 +237,7 @@ pub(crate) fn summary(
             "command": what, "patches": patches, "seconds": secs, "patches_per_second": rate,
             "kernel": m.kernel().name, "out": out.display().to_string(),
             "kernel_choice": crate::cmd::kernel_choice::json(&runner.choice),
+            "int8_kernels": crate::cmd::kernel_choice::int8_json(m),
             "non_finite_input_patches": non_finite,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -253,6 +254,9 @@ pub(crate) fn summary(
         ];
         print!("{}", table(&rows));
         println!("{}", runner.choice.describe());
+        if let Some(line) = crate::cmd::kernel_choice::int8_line(m) {
+            println!("{line}");
+        }
         if non_finite > 0 {
             println!("{non_finite} patch(es) with non-finite input were not run (see the warnings above)");
         }
