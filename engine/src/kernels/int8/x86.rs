@@ -94,8 +94,37 @@ pub(crate) unsafe fn avxvnni_6x16(t: &QTile) {
             b = b.add(NR * 4);
         }
     }
-    let mut tmp = [[0i32; NR]; MR];
-    for (row, accr) in tmp.iter_mut().zip(&acc) {
+    // SAFETY: forwarded from the caller.
+    unsafe { store_ymm_16(t, &acc) }
+}
+
+/// Write a tile of `MR` rows x 16 columns of ymm i32 sums (`acc[r]`:
+/// columns 0..8 and 8..16 of row `r`) into C: straight into C's rows for a
+/// full tile, through a stack copy for a partial one.
+///
+/// # Safety
+/// AVX2 must be available; C as in [`QTile`].
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn store_ymm_16<const MR: usize>(t: &QTile, acc: &[[__m256i; 2]; MR]) {
+    if t.rows == MR && t.cols == 16 {
+        for (r, accr) in acc.iter().enumerate() {
+            // SAFETY: full tile: row r of C holds 16 i32.
+            unsafe {
+                let c = t.c.add(r * t.ldc) as *mut __m256i;
+                let (mut v0, mut v1) = (accr[0], accr[1]);
+                if t.accumulate {
+                    v0 = _mm256_add_epi32(v0, _mm256_loadu_si256(c));
+                    v1 = _mm256_add_epi32(v1, _mm256_loadu_si256(c.add(1)));
+                }
+                _mm256_storeu_si256(c, v0);
+                _mm256_storeu_si256(c.add(1), v1);
+            }
+        }
+        return;
+    }
+    let mut tmp = [[0i32; 16]; MR];
+    for (row, accr) in tmp.iter_mut().zip(acc) {
         // SAFETY: each row holds 16 i32.
         unsafe {
             _mm256_storeu_si256(row.as_mut_ptr() as *mut _, accr[0]);
@@ -141,32 +170,8 @@ pub(crate) unsafe fn avx2_7bit_6x16(t: &QTile) {
             b = b.add(NR * 4);
         }
     }
-    if t.rows == MR && t.cols == NR {
-        for (r, accr) in acc.iter().enumerate() {
-            // SAFETY: full tile: row r of C holds 16 i32.
-            unsafe {
-                let c = t.c.add(r * t.ldc) as *mut __m256i;
-                let (mut v0, mut v1) = (accr[0], accr[1]);
-                if t.accumulate {
-                    v0 = _mm256_add_epi32(v0, _mm256_loadu_si256(c));
-                    v1 = _mm256_add_epi32(v1, _mm256_loadu_si256(c.add(1)));
-                }
-                _mm256_storeu_si256(c, v0);
-                _mm256_storeu_si256(c.add(1), v1);
-            }
-        }
-        return;
-    }
-    let mut tmp = [[0i32; NR]; MR];
-    for (row, accr) in tmp.iter_mut().zip(&acc) {
-        // SAFETY: each row holds 16 i32.
-        unsafe {
-            _mm256_storeu_si256(row.as_mut_ptr() as *mut _, accr[0]);
-            _mm256_storeu_si256(row.as_mut_ptr().add(8) as *mut _, accr[1]);
-        }
-    }
     // SAFETY: forwarded from the caller.
-    unsafe { store_qtile(t, &tmp) }
+    unsafe { store_ymm_16(t, &acc) }
 }
 
 /// AVX2 without VNNI, 6 rows x 8 columns, on a wide A panel
